@@ -1,0 +1,3 @@
+/* addr: placeholder until the module lands. */
+#include "config.h"
+#include "addr.h"

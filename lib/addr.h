@@ -1,0 +1,3 @@
+#ifndef YUBIN_ADDR_H
+#define YUBIN_ADDR_H
+#endif

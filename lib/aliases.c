@@ -1,0 +1,3 @@
+/* aliases: placeholder until the module lands. */
+#include "config.h"
+#include "aliases.h"

@@ -1,0 +1,3 @@
+#ifndef YUBIN_ALIASES_H
+#define YUBIN_ALIASES_H
+#endif

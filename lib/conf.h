@@ -1,0 +1,73 @@
+/*
+ * conf: yubin.conf, read once at start-up into one struct. Plain `key value` lines and `#`
+ * comments; an unknown key, a repeated key or a bad value is an error naming the file and
+ * line. Relative paths are taken relative to the directory of the config file. It never
+ * touches the network (no DNS at start-up).
+ */
+#ifndef YUBIN_CONF_H
+#define YUBIN_CONF_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONF_MAX_DOMAINS 64
+#define CONF_DOMAIN_SIZE 256
+#define CONF_MAX_NETWORKS 64
+
+struct conf_network {
+    int family;               /* AF_INET or AF_INET6 */
+    unsigned char addr[16];   /* network address, host bits cleared */
+    unsigned prefix;          /* prefix length */
+};
+
+struct yubin_conf {
+    char path[PATH_MAX];                 /* the file this came from */
+    char hostname[CONF_DOMAIN_SIZE];     /* our name in greetings, Received, Message-ID */
+    char local_domains[CONF_MAX_DOMAINS][CONF_DOMAIN_SIZE]; /* lower case */
+    size_t n_local_domains;
+    char state_dir[PATH_MAX];            /* mail/, queue/, tmp/ live here, one filesystem */
+    char users_file[PATH_MAX];
+    char aliases_file[PATH_MAX];
+    char user[64];                       /* the unprivileged account handlers run as */
+    struct conf_network relay_networks[CONF_MAX_NETWORKS];
+    size_t n_relay_networks;
+    uint64_t max_message_size;           /* octets, as advertised by SIZE */
+    unsigned max_recipients;             /* per message; more get 452 4.5.3 */
+    unsigned max_hops;                   /* Received headers; more get 554 5.4.6 */
+    unsigned command_timeout;            /* seconds to wait for a command line */
+    unsigned data_timeout;               /* seconds to wait for each DATA line */
+    unsigned max_errors;                 /* protocol errors before the session is closed */
+    char syslog_socket[PATH_MAX];        /* the syslog datagram socket, /dev/log */
+
+    /* Users and logins (pop3-in, submission). */
+    unsigned max_auth_failures;          /* failed logins before the connection is closed */
+    unsigned auth_delay_ms;              /* delay after the first failed login; doubles */
+    uint64_t pwhash_opslimit;            /* argon2id cost for new hashes */
+    uint64_t pwhash_memlimit;
+
+    /* Outbound. */
+    char dns_resolver[300];              /* "addr" or "addr:port" or "[v6]:port"; "" = resolv.conf */
+    unsigned smtp_port;                  /* port of remote MX hosts */
+    char smarthost[300];                 /* "host:port" that takes all remote mail; "" = MX */
+    unsigned queue_lifetime;             /* seconds before a queued recipient bounces */
+    unsigned delay_warning;              /* seconds before a delay warning; 0 = never */
+    unsigned max_parallel;               /* destinations served at once by queue-run */
+    unsigned connect_timeout;            /* seconds, outbound */
+    int auth_without_tls;                /* offer AUTH on a connection without TLS */
+    int sender_login_match;              /* submission: MAIL FROM must be the login or its alias */
+    char submission_address[300];        /* where sendmail(8) submits: "host:port" */
+};
+
+/* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or
+ * -1 with "file:line: what is wrong" in err. A missing file is an error. */
+int conf_load(struct yubin_conf *c, const char *path, char *err, size_t errlen);
+/* The defaults alone (used by conf_load, and by tests). */
+void conf_defaults(struct yubin_conf *c);
+
+/* Is domain (any case) one of ours? */
+int conf_is_local_domain(const struct yubin_conf *c, const char *domain);
+/* Is this socket address inside one of relay_networks? addr is a struct sockaddr *. */
+int conf_in_relay_networks(const struct yubin_conf *c, const void *sockaddr);
+
+#endif

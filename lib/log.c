@@ -1,0 +1,76 @@
+/*
+ * log: RFC 3164 lines, facility mail, sent as datagrams to the syslog socket (see log.h).
+ * It never writes to stdout or stderr and never blocks: a lost line is better than a stuck
+ * mail handler.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static int log_fd = -1;
+static char log_ident[64] = "yubin";
+static struct sockaddr_un log_addr;
+
+void log_open(const char *ident, const char *socket_path)
+{
+    if (socket_path == NULL || socket_path[0] == '\0')
+        socket_path = "/dev/log";
+    if (str_copy(log_ident, sizeof log_ident, ident) != 0)
+        str_copy(log_ident, sizeof log_ident, "yubin");
+    memset(&log_addr, 0, sizeof log_addr);
+    log_addr.sun_family = AF_UNIX;
+    if (str_copy(log_addr.sun_path, sizeof log_addr.sun_path, socket_path) != 0)
+        return;
+    if (log_fd < 0)
+        log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+    if (log_fd < 0)
+        log_open(log_ident, NULL);
+    if (log_fd < 0)
+        return;
+    char text[1024];
+    char line[1200];
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap); /* a long line is cut here: it is only a log */
+    va_end(ap);
+    for (char *p = text; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    localtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%b %e %H:%M:%S", &tm);
+    int n = snprintf(line, sizeof line, "<%d>%s %s[%ld]: %s", LOG_MAIL | (priority & 7), stamp,
+                     log_ident, (long)getpid(), text);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line)
+        n = (int)sizeof line - 1;
+    int saved = errno;
+    (void)sendto(log_fd, line, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&log_addr,
+                 sizeof log_addr);
+    errno = saved;
+}
+
+void log_close(void)
+{
+    if (log_fd >= 0)
+        close(log_fd);
+    log_fd = -1;
+}

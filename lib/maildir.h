@@ -1,0 +1,75 @@
+/*
+ * maildir: durable delivery into Maildirs and listing them (DESIGN.md §3-4).
+ *
+ * A message is written once, to state_dir/tmp/, with LF line endings, counting its size on
+ * disk (S=) and its size with CRLF line endings (W=). It is fsynced once. Each recipient's
+ * copy is a hard link into <maildir>/new/<unique>,S=<s>,W=<w>, and each touched new/ directory
+ * is fsynced once. Only then may the caller acknowledge. A failure leaves nothing visible in
+ * new/. It never holds a message in memory: writes go through a small fixed buffer.
+ *
+ * Results: 0 success, 1 temporary failure (retry later), -1 permanent failure. On failure
+ * errno is kept, so ENOSPC/EDQUOT can be told apart (452 4.3.1 in SMTP).
+ */
+#ifndef YUBIN_MAILDIR_H
+#define YUBIN_MAILDIR_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAILDIR_UNIQUE_SIZE 160
+#define MAILDIR_MAX_TARGETS 1024
+
+/* One message being written and delivered. */
+struct maildir_msg {
+    int fd;
+    int failed_errno;                   /* first write error, 0 if none */
+    char state_dir[PATH_MAX];
+    char tmp_path[PATH_MAX];            /* state_dir/tmp/<unique> */
+    char unique[MAILDIR_UNIQUE_SIZE];   /* <time>.<random>.<host> */
+    uint64_t size;                      /* S=: bytes on disk */
+    uint64_t crlf_size;                 /* W=: bytes with CRLF line ends */
+    int committed;                      /* data fsynced and closed */
+    size_t buf_len;
+    char buf[8192];
+    size_t n_dirs;                      /* new/ directories linked into, awaiting fsync */
+    char (*dirs)[PATH_MAX];             /* allocated on first link, at most MAILDIR_MAX_TARGETS */
+};
+
+/* Creates state_dir/tmp/<unique> (state_dir/tmp is made if missing). host names the machine. */
+int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *host);
+/* Appends bytes; LF is the line end on disk (callers convert CRLF to LF first). */
+int maildir_msg_write(struct maildir_msg *m, const void *data, size_t len);
+/* Flushes, fsyncs and closes the data file. Call once, before any link. */
+int maildir_msg_commit(struct maildir_msg *m);
+/* Links the message into <maildir>/new/, creating the Maildir (tmp, new, cur; 0700) if it is
+ * missing. The same maildir twice is linked once. The final name goes to name_out if not NULL. */
+int maildir_msg_link(struct maildir_msg *m, const char *maildir, char *name_out, size_t name_size);
+/* fsyncs every new/ directory linked into. After 0, the message is durable everywhere. */
+int maildir_msg_sync(struct maildir_msg *m);
+/* Removes the tmp file and frees what begin/link took. After a failed sync the links stay,
+ * unless remove_links is set, which takes them back out of new/. */
+void maildir_msg_end(struct maildir_msg *m, int remove_links);
+
+/* Path of the Maildir of user@domain: state_dir/mail/<domain>/<local>. -1 if too long or the
+ * parts are unsafe as file names ("", ".", "..", '/', leading '.'). */
+int maildir_path(char *dst, size_t size, const char *state_dir, const char *local,
+                 const char *domain);
+
+/* Listing (pop3-in). Filled in by the POP3 work; declared here so the module is one noun. */
+struct maildir_entry {
+    char *name;            /* file name in cur/ (after login every message is in cur/) */
+    size_t unique_len;     /* length of the unique part (the UIDL), before ',' or ':' */
+    uint64_t size;         /* S= */
+    uint64_t crlf_size;    /* W= */
+    int deleted;
+};
+
+struct maildir_list {
+    struct maildir_entry *entries;
+    size_t count;
+    uint64_t total_crlf;
+};
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * netio: the client connection (see netio.h). Reads are bounded by the caller's buffer and by
+ * a timeout; writes are buffered and checked. It must never block without a timeout and never
+ * read before the replies already owed to the client are on their way.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netio.h"
+
+void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds)
+{
+    n->in_fd = in_fd;
+    n->out_fd = out_fd;
+    n->in_pos = n->in_len = 0;
+    n->out_len = 0;
+    n->write_failed = 0;
+    netio_set_timeout(n, timeout_seconds);
+}
+
+void netio_set_timeout(struct netio *n, unsigned timeout_seconds)
+{
+    n->timeout_ms = timeout_seconds > 2000000 ? 2000000000 : (int)timeout_seconds * 1000;
+}
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    for (;;) {
+        int rc = poll(&p, 1, timeout_ms);
+        if (rc > 0)
+            return 0;
+        if (rc == 0)
+            return NETIO_TIMEOUT;
+        if (errno != EINTR)
+            return NETIO_ERROR;
+    }
+}
+
+int netio_flush(struct netio *n)
+{
+    size_t done = 0;
+    while (!n->write_failed && done < n->out_len) {
+        ssize_t w = write(n->out_fd, n->out + done, n->out_len - done);
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(n->out_fd, POLLOUT, n->timeout_ms) != 0)
+                n->write_failed = 1;
+        } else {
+            n->write_failed = 1;
+        }
+    }
+    n->out_len = 0;
+    return n->write_failed ? -1 : 0;
+}
+
+/* Refills the input buffer; flushes owed output first. >0 bytes, or a NETIO_ code. */
+static long fill(struct netio *n)
+{
+    if (n->out_len > 0 && netio_flush(n) != 0)
+        return NETIO_ERROR;
+    int rc = wait_fd(n->in_fd, POLLIN, n->timeout_ms);
+    if (rc != 0)
+        return rc;
+    for (;;) {
+        ssize_t r = read(n->in_fd, n->in, sizeof n->in);
+        if (r >= 0) {
+            n->in_pos = 0;
+            n->in_len = (size_t)r;
+            return r;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            rc = wait_fd(n->in_fd, POLLIN, n->timeout_ms);
+            if (rc != 0)
+                return rc;
+        } else if (errno != EINTR) {
+            return NETIO_ERROR;
+        }
+    }
+}
+
+/* Copies buffered bytes up to and including a LF. Sets *done when the LF was copied. */
+static size_t take(struct netio *n, char *line, size_t room, size_t used, int *done)
+{
+    const char *start = n->in + n->in_pos;
+    size_t avail = n->in_len - n->in_pos;
+    const char *lf = memchr(start, '\n', avail);
+    size_t want = lf ? (size_t)(lf - start) + 1 : avail;
+    size_t copy = want < room - used ? want : room - used;
+    if (line != NULL)
+        memcpy(line + used, start, copy);
+    n->in_pos += copy;
+    *done = lf != NULL && copy == want;
+    return copy;
+}
+
+long netio_getline(struct netio *n, char *line, size_t size)
+{
+    size_t used = 0;
+    int done = 0;
+    if (size < 2)
+        return NETIO_ERROR;
+    while (!done) {
+        if (n->in_pos == n->in_len) {
+            long r = fill(n);
+            if (r == 0 && used > 0)
+                break; /* a last line without LF */
+            if (r <= 0)
+                return r;
+        }
+        if (used == size - 1) {
+            /* full: discard through the LF, still under the timeout */
+            int skipped = 0;
+            while (!skipped) {
+                if (n->in_pos == n->in_len) {
+                    long r = fill(n);
+                    if (r <= 0)
+                        return r == 0 ? NETIO_TOOLONG : r;
+                }
+                take(n, NULL, (size_t)-1, 0, &skipped);
+            }
+            return NETIO_TOOLONG;
+        }
+        used += take(n, line, size - 1, used, &done);
+    }
+    line[used] = '\0';
+    return (long)used;
+}
+
+int netio_pending(const struct netio *n)
+{
+    return n->in_pos < n->in_len;
+}
+
+int netio_write(struct netio *n, const char *buf, size_t len)
+{
+    while (len > 0 && !n->write_failed) {
+        if (n->out_len == sizeof n->out && netio_flush(n) != 0)
+            break;
+        size_t room = sizeof n->out - n->out_len;
+        size_t copy = len < room ? len : room;
+        memcpy(n->out + n->out_len, buf, copy);
+        n->out_len += copy;
+        buf += copy;
+        len -= copy;
+    }
+    return n->write_failed ? -1 : 0;
+}
+
+int netio_puts(struct netio *n, const char *s)
+{
+    return netio_write(n, s, strlen(s));
+}
+
+int netio_printf(struct netio *n, const char *fmt, ...)
+{
+    char tmp[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof tmp)
+        return -1;
+    return netio_write(n, tmp, (size_t)len);
+}

@@ -1,0 +1,51 @@
+/*
+ * netio: bounded line reading and buffered writing on the client connection (stdin/stdout
+ * under inetd and systemd). Every read has a timeout; buffered output is flushed before any
+ * read that would block, which is exactly what SMTP PIPELINING (RFC 2920) asks of a server.
+ * It never interprets the bytes: CR and LF checks belong to the protocol code.
+ */
+#ifndef YUBIN_NETIO_H
+#define YUBIN_NETIO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define NETIO_BUFSIZE 16384
+
+enum {
+    NETIO_EOF = 0,       /* the peer closed the connection */
+    NETIO_ERROR = -1,    /* a read or write failed (errno set) */
+    NETIO_TIMEOUT = -2,  /* nothing arrived within the timeout */
+    NETIO_TOOLONG = -3,  /* the line did not fit; it was read and discarded through its LF */
+};
+
+struct netio {
+    int in_fd, out_fd;
+    int timeout_ms;
+    size_t in_pos, in_len;
+    size_t out_len;
+    int write_failed;
+    char in[NETIO_BUFSIZE];
+    char out[NETIO_BUFSIZE];
+};
+
+void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds);
+void netio_set_timeout(struct netio *n, unsigned timeout_seconds);
+
+/* Reads one line, through and including its LF, into line (at most size-1 bytes, then a NUL).
+ * Returns the number of bytes stored (> 0), or NETIO_EOF, NETIO_ERROR, NETIO_TIMEOUT,
+ * NETIO_TOOLONG. A final line without LF at end of input is returned as it is (no LF).
+ * The line may contain NUL bytes: use the returned length, not strlen. */
+long netio_getline(struct netio *n, char *line, size_t size);
+
+/* True when input is already buffered (the client pipelined more commands). */
+int netio_pending(const struct netio *n);
+
+/* Queue output; flushed when the buffer fills, on netio_flush and before a blocking read.
+ * Return 0, or -1 once a write has failed (later calls keep failing). */
+int netio_write(struct netio *n, const char *buf, size_t len);
+int netio_puts(struct netio *n, const char *s);
+int netio_printf(struct netio *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int netio_flush(struct netio *n);
+
+#endif

@@ -1,0 +1,3 @@
+/* route: placeholder until the module lands. */
+#include "config.h"
+#include "route.h"

@@ -1,0 +1,3 @@
+#ifndef YUBIN_ROUTE_H
+#define YUBIN_ROUTE_H
+#endif

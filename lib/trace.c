@@ -1,0 +1,3 @@
+/* trace: placeholder until the module lands. */
+#include "config.h"
+#include "trace.h"

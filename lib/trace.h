@@ -1,0 +1,3 @@
+#ifndef YUBIN_TRACE_H
+#define YUBIN_TRACE_H
+#endif

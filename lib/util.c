@@ -1,0 +1,145 @@
+/*
+ * util: bounded string copies, number parsing, checked writes and unique names (see util.h).
+ * Nothing here allocates.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util.h"
+
+int str_copy(char *dst, size_t dstsize, const char *src)
+{
+    return str_copy_n(dst, dstsize, src, strlen(src));
+}
+
+int str_copy_n(char *dst, size_t dstsize, const char *src, size_t len)
+{
+    if (dstsize == 0)
+        return -1;
+    if (len >= dstsize) {
+        dst[0] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return 0;
+}
+
+int str_format(char *dst, size_t dstsize, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(dst, dstsize, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= dstsize) {
+        if (dstsize > 0)
+            dst[0] = '\0';
+        return -1;
+    }
+    return n;
+}
+
+static int ascii_lower(int ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch;
+}
+
+void str_lower(char *s)
+{
+    for (; *s != '\0'; s++)
+        *s = (char)ascii_lower((unsigned char)*s);
+}
+
+int str_ieq(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++)
+        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
+            return 0;
+    return *a == *b;
+}
+
+int str_iprefix(const char *s, const char *prefix)
+{
+    for (; *prefix != '\0'; s++, prefix++)
+        if (*s == '\0' || ascii_lower((unsigned char)*s) != ascii_lower((unsigned char)*prefix))
+            return 0;
+    return 1;
+}
+
+int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned digit = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    *out = v;
+    return 0;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    if (close(fd) != 0 && rc == 0)
+        return -1;
+    errno = saved;
+    return rc;
+}
+
+void random_hex16(char out[17])
+{
+    unsigned char bytes[8];
+    randombytes_buf(bytes, sizeof bytes);
+    sodium_bin2hex(out, 17, bytes, sizeof bytes);
+}
+
+int unique_name(char *dst, size_t dstsize, const char *host)
+{
+    struct timeval tv;
+    char rnd[17];
+    char safe_host[256];
+    if (str_copy(safe_host, sizeof safe_host, host) != 0)
+        return -1;
+    for (char *p = safe_host; *p != '\0'; p++)
+        if (*p == '/' || *p == ':' || *p == ',')
+            *p = '_';
+    gettimeofday(&tv, NULL);
+    random_hex16(rnd);
+    return str_format(dst, dstsize, "%lld.M%06ldR%s.%s", (long long)tv.tv_sec,
+                      (long)tv.tv_usec, rnd, safe_host) < 0 ? -1 : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * util: small bounded string and number helpers shared by every module.
+ * Every copy checks its length first; truncation is reported, never silent.
+ */
+#ifndef YUBIN_UTIL_H
+#define YUBIN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Copies src into dst (size dstsize, NUL-terminated). Returns 0, or -1 if it does not fit
+ * (dst is then the empty string). */
+int str_copy(char *dst, size_t dstsize, const char *src);
+/* Like str_copy for the first len bytes of src (which need not be NUL-terminated). */
+int str_copy_n(char *dst, size_t dstsize, const char *src, size_t len);
+/* snprintf that returns -1 on truncation or error instead of a length. */
+int str_format(char *dst, size_t dstsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* ASCII lower-casing in place. */
+void str_lower(char *s);
+/* ASCII case-insensitive comparisons. */
+int str_ieq(const char *a, const char *b);
+int str_iprefix(const char *s, const char *prefix);
+
+/* Parses a decimal unsigned number that fills all of s (no sign, no spaces); -1 on overflow
+ * or junk, 0 on success. */
+int parse_u64(const char *s, uint64_t *out);
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. 0 or -1 (errno set). */
+int write_all(int fd, const void *buf, size_t len);
+/* fsyncs the directory at path. 0 or -1 (errno set). */
+int fsync_dir(const char *path);
+
+/* A name unique across hosts and time: "<seconds>.<usec>R<16 hex random>.<host>" with '/' and
+ * ':' in host replaced. 0 or -1 if it does not fit. */
+int unique_name(char *dst, size_t dstsize, const char *host);
+/* 16 hex digits of libsodium randomness (17 bytes with the NUL). */
+void random_hex16(char out[17]);
+
+#endif
