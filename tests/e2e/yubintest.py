@@ -1,0 +1,212 @@
+"""yubintest: what every end-to-end test needs to run yubin the way an administrator would.
+
+An Instance is a complete yubin site in a scratch directory: yubin.conf, a state_dir owned by
+the unprivileged account, a users file in the real format, an aliases file, and a syslog
+socket the test can read. It starts the real programs under the real launchers
+(openbsd-inetd, systemd-socket-activate) on a free loopback port, and stops them again.
+Nothing here contacts anything but 127.0.0.0/8.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("YUBIN_BUILD", os.path.abspath("build"))
+SRC = os.environ.get("YUBIN_SRC", os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+# A real argon2id hash of the password "demo" (crypto_pwhash_str, interactive limits).
+DEMO_HASH = ("$argon2id$v=19$m=65536,t=2,p=1$47Lc297jCosEwjzTvd33jA$"
+             "s5TfnANLy78TZtYSGz3Xt+vHx+jhI63xgLs5EWkUH9M")
+
+
+def program(name):
+    """Path of a built program (bin/NAME in the build tree)."""
+    return os.path.join(BUILD, "bin", name)
+
+
+def run_account():
+    """The account the handlers serve as: 'yubin' when we are root, else ourselves."""
+    if os.geteuid() == 0:
+        return os.environ.get("YUBIN_TEST_USER", "yubin")
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+class SyslogCatcher:
+    """A unix datagram socket standing in for /dev/log; lines() returns what arrived."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o666)
+        self.sock.setblocking(False)
+        self.seen = []
+
+    def lines(self):
+        while True:
+            try:
+                self.seen.append(self.sock.recv(65536).decode("utf-8", "replace"))
+            except BlockingIOError:
+                return list(self.seen)
+
+    def close(self):
+        self.sock.close()
+
+
+class Instance:
+    """One yubin site in a temporary directory."""
+
+    def __init__(self, domains=("example.test",), users=("demo@example.test",),
+                 aliases=None, conf=None, hostname="mx.example.test"):
+        self.dir = tempfile.mkdtemp(prefix="yubin-e2e-")
+        os.chmod(self.dir, 0o755)
+        self.account = run_account()
+        pw = pwd.getpwnam(self.account)
+        self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.state_dir = os.path.join(self.dir, "state")
+        os.mkdir(self.state_dir, 0o700)
+        os.chown(self.state_dir, self.uid, self.gid)
+        self.users_file = os.path.join(self.dir, "users")
+        self.aliases_file = os.path.join(self.dir, "aliases")
+        self.syslog = SyslogCatcher(os.path.join(self.dir, "log.sock"))
+        self.procs = []
+        self.settings = {
+            "hostname": hostname,
+            "local_domains": " ".join(domains),
+            "state_dir": self.state_dir,
+            "users_file": self.users_file,
+            "aliases_file": self.aliases_file,
+            "user": self.account,
+            "syslog_socket": self.syslog.path,
+            "command_timeout": "30",
+            "data_timeout": "30",
+        }
+        self.settings.update(conf or {})
+        self.write_users({u: DEMO_HASH for u in users})
+        self.write_aliases(aliases or {})
+        self.write_conf()
+
+    # -- files -------------------------------------------------------------------------
+    def write_conf(self):
+        self.conf = os.path.join(self.dir, "yubin.conf")
+        with open(self.conf, "w") as f:
+            for key, value in self.settings.items():
+                f.write(f"{key} {value}\n")
+        os.chmod(self.conf, 0o644)
+
+    def _write_private(self, path, text):
+        with open(path, "w") as f:
+            f.write(text)
+        os.chown(path, 0, self.gid) if os.geteuid() == 0 else None
+        os.chmod(path, 0o640)
+
+    def write_users(self, users):
+        """users: {address: argon2id hash}."""
+        self._write_private(self.users_file,
+                            "".join(f"{a}:{h}\n" for a, h in users.items()))
+
+    def write_aliases(self, aliases):
+        """aliases: {address: [target, ...]}."""
+        self._write_private(self.aliases_file, "".join(
+            f"{a}: {', '.join(t)}\n" for a, t in aliases.items()))
+
+    def maildir(self, address):
+        local, domain = address.lower().rsplit("@", 1)
+        return os.path.join(self.state_dir, "mail", domain, local)
+
+    def messages(self, address, sub="new"):
+        """The bytes of every message in the Maildir's new/ (or cur/), oldest name first."""
+        d = os.path.join(self.maildir(address), sub)
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def message_names(self, address, sub="new"):
+        d = os.path.join(self.maildir(address), sub)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    # -- launchers ---------------------------------------------------------------------
+    def _env(self):
+        env = dict(os.environ)
+        return env
+
+    def argv(self, name, *extra):
+        return [program(name), "-C", self.conf, *extra]
+
+    def pipe(self, name, *extra, **kw):
+        """Start one handler on pipes (the client address is then 'local')."""
+        return subprocess.Popen(self.argv(name, *extra), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    def serve_inetd(self, name, *extra, host="127.0.0.1", as_root=True):
+        """Serve NAME with openbsd-inetd on a free port; returns the port."""
+        port = free_port(host)
+        user = "root" if (as_root and os.geteuid() == 0) else self.account
+        conf = os.path.join(self.dir, f"inetd-{name}-{port}.conf")
+        with open(conf, "w") as f:
+            f.write(f"{host}:{port} stream tcp nowait.10000 {user} {program(name)} "
+                    f"{name} -C {self.conf} {' '.join(extra)}\n")
+        # -i: stay in the foreground; -E: keep the environment (sanitizer options).
+        p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        wait_port(host, port)
+        return port
+
+    def serve_systemd(self, name, *extra, host="127.0.0.1"):
+        """Serve NAME with systemd-socket-activate --inetd --accept; returns the port."""
+        port = free_port(host)
+        p = subprocess.Popen(["systemd-socket-activate", "--inetd", "-a", "-l",
+                              f"{host}:{port}", *self.argv(name, *extra)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        self.procs.append(p)
+        wait_port(host, port)
+        return port
+
+    def stop(self):
+        for p in self.procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs = []
+        self.syslog.close()
+        if not os.environ.get("YUBIN_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
