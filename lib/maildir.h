@@ -24,22 +24,28 @@
 /* One message being written and delivered. */
 struct maildir_msg {
     int fd;
-    int failed_errno;                   /* first write error, 0 if none */
+    int failed_errno; /* first write error, 0 if none */
     char state_dir[PATH_MAX];
-    char tmp_path[PATH_MAX];            /* state_dir/tmp/<unique> */
-    char unique[MAILDIR_UNIQUE_SIZE];   /* <time>.<random>.<host> */
-    uint64_t size;                      /* S=: bytes on disk */
-    uint64_t crlf_size;                 /* W=: bytes with CRLF line ends */
-    int committed;                      /* data fsynced and closed */
+    char tmp_path[PATH_MAX];          /* state_dir/tmp/<unique> */
+    char unique[MAILDIR_UNIQUE_SIZE]; /* <time>.<random>.<host> */
+    uint64_t size;                    /* S=: bytes on disk */
+    uint64_t crlf_size;               /* W=: bytes with CRLF line ends */
+    int committed;                    /* data fsynced and closed */
     size_t buf_len;
     char buf[8192];
-    size_t n_dirs;                      /* new/ directories linked into, awaiting fsync */
-    char (*dirs)[PATH_MAX];             /* allocated on first link, at most MAILDIR_MAX_TARGETS */
+    size_t n_dirs; /* new/ directories linked into, awaiting fsync */
+    size_t dirs_alloc;
+    char **dirs;                         /* grown on link, at most MAILDIR_MAX_TARGETS */
+    char name[MAILDIR_UNIQUE_SIZE + 48]; /* <unique>,S=<s>,W=<w>, set by commit */
 };
 
-/* Creates state_dir/tmp/<unique> (state_dir/tmp is made if missing). host names the machine. */
+/* Creates state_dir/tmp/<unique> (state_dir/tmp is made if missing). host names the machine.
+ * Every function below returns 0 / 1 temporary / -1 permanent with errno kept; a failed
+ * system call is temporary (the disk may be freed, the permission fixed), a name or path
+ * that can never work is permanent. After begin, always call maildir_msg_end. */
 int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *host);
-/* Appends bytes; LF is the line end on disk (callers convert CRLF to LF first). */
+/* Appends bytes; LF is the line end on disk (callers convert CRLF to LF first). After a
+ * failed write every later write and the commit fail with the same errno. */
 int maildir_msg_write(struct maildir_msg *m, const void *data, size_t len);
 /* Flushes, fsyncs and closes the data file. Call once, before any link. */
 int maildir_msg_commit(struct maildir_msg *m);
@@ -52,10 +58,15 @@ int maildir_msg_sync(struct maildir_msg *m);
  * unless remove_links is set, which takes them back out of new/. */
 void maildir_msg_end(struct maildir_msg *m, int remove_links);
 
-/* Path of the Maildir of user@domain: state_dir/mail/<domain>/<local>. -1 if too long or the
- * parts are unsafe as file names ("", ".", "..", '/', leading '.'). */
+/* Path of the Maildir of user@domain: state_dir/mail/<domain>/<local>, both parts in lower
+ * case (addresses are compared case-insensitively, so one mailbox has one directory).
+ * -1 (errno EINVAL or ENAMETOOLONG) if too long or the parts are unsafe as file names
+ * ("", ".", "..", '/', leading '.', control bytes). */
 int maildir_path(char *dst, size_t size, const char *state_dir, const char *local,
                  const char *domain);
+
+/* Is this errno a full disk or an exceeded quota (452 4.3.1, EX_TEMPFAIL)? */
+int maildir_errno_is_full(int err);
 
 /* Listing (pop3-in). Filled in by the POP3 work; declared here so the module is one noun. */
 struct maildir_entry {
