@@ -1,0 +1,77 @@
+/*
+ * mx: where mail for a domain goes. MX, A and AAAA resolution with ldns, for queue-run only
+ * (it lives in lib/libyubin-mx.a so that smtp-in and pop3-in never link ldns).
+ *
+ * Rules (RFC 5321 section 5.1, RFC 7505):
+ *  - MX records are sorted by preference, lowest first; hosts of equal preference are put in a
+ *    random order (libsodium randombytes) so load spreads over them.
+ *  - Each exchange gets its A and AAAA addresses (A first), taken from the additional section
+ *    of the MX answer when it has records of that family for the host, else asked for. An
+ *    exchange without any address is skipped.
+ *  - No MX record (NODATA) -> the domain's own A/AAAA as an implicit MX of preference 0.
+ *  - A single MX `0 .` (null MX) -> permanent failure "5.1.10".
+ *  - NXDOMAIN -> permanent "5.1.2". No MX and no address -> permanent "5.1.2".
+ *  - SERVFAIL, REFUSED, any other error or a timeout -> temporary "4.4.3".
+ *  - MX records exist but no exchange has an address: temporary "4.4.3" if any lookup failed
+ *    temporarily, else permanent "5.4.4".
+ *  - A domain literal "[192.0.2.1]" or "[IPv6:2001:db8::1]" is that address, without DNS.
+ *  - One lookup of a domain per resolver (per run): results, failures included, are cached.
+ *  - Every lookup ends within the resolver's timeout (plus a fraction of a second); counts of
+ *    hosts and addresses are bounded, extra records are ignored.
+ *
+ * It never follows an MX to anything but an address, never hands out a port (the caller sets
+ * smtp_port), and never prints: errors come back as text in the result.
+ */
+#ifndef YUBIN_MX_H
+#define YUBIN_MX_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define MX_MAX_HOSTS 16 /* exchanges kept per domain, lowest preferences first */
+#define MX_MAX_ADDRS 8  /* addresses kept per exchange */
+#define MX_NAME_SIZE 256
+
+enum { MX_OK = 0, MX_TEMPFAIL = 1, MX_PERMFAIL = -1 };
+
+struct mx_host {
+    char name[MX_NAME_SIZE]; /* exchange, lower case, no trailing dot ("[1.2.3.4]" for literals) */
+    unsigned pref;           /* MX preference; 0 for implicit MX and literals */
+    size_t n_addrs;
+    struct sockaddr_storage addrs[MX_MAX_ADDRS]; /* AF_INET / AF_INET6, port 0 */
+};
+
+struct mx_result {
+    int status;     /* MX_OK, MX_TEMPFAIL or MX_PERMFAIL */
+    char why[256];  /* on failure: "<enhanced code> <text>", e.g. "5.1.10 null MX ..." */
+    int implicit;   /* 1 if hosts[0] is the domain itself (no MX records) */
+    size_t n_hosts; /* > 0 when status is MX_OK */
+    struct mx_host hosts[MX_MAX_HOSTS];
+};
+
+struct mx_resolver;
+
+/* dns_resolver as in yubin.conf: "" (or NULL) = /etc/resolv.conf, else "addr", "addr:port",
+ * "[v6addr]" or "[v6addr]:port". timeout_s bounds one mx_lookup (0 = 10 s). Returns NULL with
+ * a reason in err on failure. */
+struct mx_resolver *mx_resolver_new(const char *dns_resolver, unsigned timeout_s, char *err,
+                                    size_t errlen);
+/* Resolves domain (any case, one trailing dot allowed) into out. Returns out->status. A
+ * domain already looked up with this resolver is answered from the cache. */
+int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out);
+void mx_resolver_free(struct mx_resolver *r);
+
+/* "192.0.2.1" or "2001:db8::1" for an address of a result. 0, or -1 if it does not fit. */
+int mx_addr_format(const struct sockaddr_storage *sa, char *dst, size_t dstsize);
+
+/* The pure parts, shared with the unit tests. */
+
+/* Parses a dns_resolver string into sa (port set; 53 if absent). 0 or -1. */
+int mx_parse_resolver(const char *s, struct sockaddr_storage *sa);
+/* If domain is a literal "[...]", fills out (status and the one host) and returns 1; returns
+ * 0 if it is not a literal. A malformed literal gives a permanent "5.1.3" failure. */
+int mx_domain_literal(const char *domain, struct mx_result *out);
+/* Sorts hosts by preference, shuffling hosts of equal preference. */
+void mx_sort_hosts(struct mx_host *hosts, size_t n);
+
+#endif
