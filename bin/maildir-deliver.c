@@ -1,0 +1,252 @@
+/*
+ * maildir-deliver: the local delivery agent for other MTAs, fetchmail and procmail users.
+ *
+ *     maildir-deliver [-C conf] [-f sender] address...
+ *
+ * Reads one message from stdin (LF or CRLF line ends; stored with LF), prepends
+ * "Return-Path: <sender>" when -f is given, and delivers it durably to the Maildir of every
+ * address through lib/maildir: written once, fsynced once, hard-linked into each new/, every
+ * new/ fsynced, and exit 0 only after all of that. Exit codes come from <sysexits.h> so the
+ * calling MTA knows whether to retry (EX_TEMPFAIL) or bounce.
+ *
+ * It must never deliver to some recipients and fail for others (all or nothing), never leave
+ * a partial file in new/ or tmp/, never hold the message in memory, never run as root past
+ * privs_drop, and never pass an address to a shell. Errors go to stderr as one line.
+ */
+#include "config.h"
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "maildir.h"
+#include "privs.h"
+#include "users.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#define MAX_RECIPIENTS 1000
+#define PATH_SIZE 257 /* RFC 5321 path, without the brackets */
+
+static const char *prog = "maildir-deliver";
+
+struct rcpt {
+    char address[ADDR_SIZE]; /* lower case */
+    char maildir[PATH_MAX];
+};
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+static int usage(void)
+{
+    return fail(EX_USAGE, "usage: maildir-deliver [-C conf] [-f sender] address...");
+}
+
+/* An address as an MTA passes it: "local@domain" or "<local@domain>", RFC 5321 syntax and
+ * limits (lib/addr). A quoted local part or an address literal names no mailbox here. */
+static int parse_address(const char *arg, struct addr *a, const char **why)
+{
+    const char *end;
+    int rc = arg[0] == '<' ? addr_parse_path(arg, 0, a, &end) : addr_parse_mailbox(arg, a);
+    if (rc == ADDR_OK && arg[0] == '<' && *end != '\0')
+        rc = ADDR_ERR_SYNTAX;
+    *why = addr_error_text(rc);
+    if (rc == ADDR_OK && (a->quoted || a->literal)) {
+        *why = a->quoted ? "a quoted local part names no mailbox" : "an address literal";
+        rc = ADDR_ERR_SYNTAX;
+    }
+    return rc == ADDR_OK ? 0 : -1;
+}
+
+/* Resolves one command-line address to a Maildir; a sysexits code on failure. */
+static int resolve(const struct yubin_conf *c, const char *arg, struct rcpt *r)
+{
+    struct addr a;
+    const char *why;
+    if (parse_address(arg, &a, &why) != 0)
+        return fail(EX_DATAERR, "%s: malformed address: %s", arg, why);
+    str_lower(a.local);
+    if (str_format(r->address, sizeof r->address, "%s@%s", a.local, a.domain) < 0)
+        return fail(EX_DATAERR, "%s: malformed address: too long", arg);
+    if (maildir_path(r->maildir, sizeof r->maildir, c->state_dir, a.local, a.domain) != 0)
+        return fail(EX_DATAERR, "%s: malformed address: cannot be a mailbox name", arg);
+    if (!conf_is_local_domain(c, a.domain))
+        return fail(EX_NOUSER, "%s: %s is not a local domain", arg, a.domain);
+    int known = users_exists(c->users_file, r->address);
+    if (known < 0)
+        return fail(EX_TEMPFAIL, "%s: %s", c->users_file, strerror(errno));
+    if (known == 0)
+        return fail(EX_NOUSER, "%s: no such user", arg);
+    return 0;
+}
+
+/* A sender for Return-Path, as "a@b", "<a@b>", "" or "<>": printable, no spaces, no '<' '>'
+ * inside, at most a path long. Copied without the brackets into out. */
+static int unbracket(char *out, size_t size, const char *s)
+{
+    size_t len = strlen(s);
+    if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
+        s++;
+        len -= 2;
+    }
+    if (str_copy_n(out, size, s, len) != 0)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)out; *p != '\0'; p++)
+        if (*p <= 0x20 || *p >= 0x7f || *p == '<' || *p == '>')
+            return -1;
+    return 0;
+}
+
+/* Copies stdin into the message, CRLF turned into LF (a CR not before LF is kept), and
+ * ends it with LF if it does not. 0, 1 (temporary) or -1; *read_err set on a read error. */
+static int copy_stdin(struct maildir_msg *m, int *read_err)
+{
+    char in[8192], out[8193]; /* one more for a CR held over from the chunk before */
+    int cr = 0, rc;
+    char last = '\n';
+    ssize_t n;
+    *read_err = 0;
+    while ((n = read(0, in, sizeof in)) != 0) {
+        size_t o = 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            *read_err = errno;
+            return 1;
+        }
+        if (cr && in[0] != '\n')
+            last = out[o++] = '\r';
+        cr = 0;
+        for (ssize_t i = 0; i < n; i++) {
+            if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
+                continue;
+            if (in[i] == '\r' && i + 1 == n)
+                cr = 1;
+            else
+                last = out[o++] = in[i];
+        }
+        if (o > 0 && (rc = maildir_msg_write(m, out, o)) != 0)
+            return rc;
+    }
+    if (cr) {
+        last = '\r';
+        if ((rc = maildir_msg_write(m, "\r", 1)) != 0)
+            return rc;
+    }
+    return (last != '\n' && m->size > 0) ? maildir_msg_write(m, "\n", 1) : 0;
+}
+
+static int write_return_path(struct maildir_msg *m, const char *sender)
+{
+    char line[PATH_SIZE + 32];
+    if (str_format(line, sizeof line, "Return-Path: <%s>\n", sender) < 0)
+        return -1;
+    return maildir_msg_write(m, line, strlen(line));
+}
+
+static int exit_for(int rc)
+{
+    return rc > 0 ? EX_TEMPFAIL : EX_CANTCREAT;
+}
+
+/* The steps after begin; *what names the one that failed. */
+static int write_and_link(struct maildir_msg *m, const char *sender, struct rcpt *r, size_t n,
+                          const char **what, int *read_err)
+{
+    int rc;
+    *what = "writing the message";
+    if (sender != NULL && (rc = write_return_path(m, sender)) != 0)
+        return rc;
+    if ((rc = copy_stdin(m, read_err)) != 0) {
+        if (*read_err != 0)
+            *what = "reading standard input";
+        return rc;
+    }
+    if ((rc = maildir_msg_commit(m)) != 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        *what = r[i].maildir;
+        if ((rc = maildir_msg_link(m, r[i].maildir, NULL, 0)) != 0)
+            return rc;
+    }
+    *what = "syncing the Maildirs";
+    return maildir_msg_sync(m);
+}
+
+/* Delivers stdin to every recipient, or to none: on failure nothing stays in new/ or tmp/. */
+static int deliver(const struct yubin_conf *c, const char *sender, struct rcpt *r, size_t n)
+{
+    struct maildir_msg m;
+    const char *what = "creating the message file";
+    int rc, read_err = 0;
+
+    if ((rc = maildir_msg_begin(&m, c->state_dir, c->hostname)) == 0)
+        rc = write_and_link(&m, sender, r, n, &what, &read_err);
+    int err = read_err ? read_err : errno;
+    maildir_msg_end(&m, rc != 0);
+    if (rc != 0) {
+        log_msg(LOG_ERR, "delivery failed: %s: %s", what, strerror(err));
+        return fail(exit_for(rc), "%s: %s%s; nothing delivered", what, strerror(err),
+                    maildir_errno_is_full(err) ? " (disk full)" : "");
+    }
+    for (size_t i = 0; i < n; i++)
+        log_msg(LOG_INFO, "delivered id=%s from=<%s> to=<%s> size=%llu", m.unique,
+                sender ? sender : "", r[i].address, (unsigned long long)m.size);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct yubin_conf conf;
+    static struct rcpt rcpts[MAX_RECIPIENTS];
+    const char *conf_path = NULL, *sender = NULL;
+    char err[512], sender_buf[PATH_SIZE];
+    int opt, rc;
+
+    while ((opt = getopt(argc, argv, "C:f:")) != -1) {
+        if (opt == 'C')
+            conf_path = optarg;
+        else if (opt == 'f')
+            sender = optarg;
+        else
+            return usage();
+    }
+    if (optind >= argc)
+        return usage();
+    if (argc - optind > MAX_RECIPIENTS)
+        return fail(EX_USAGE, "more than %d addresses", MAX_RECIPIENTS);
+    if (sender != NULL && unbracket(sender_buf, sizeof sender_buf, sender) != 0)
+        return fail(EX_DATAERR, "-f %s: malformed sender", sender);
+    if (sender != NULL)
+        sender = sender_buf;
+    if (conf_load(&conf, conf_path, err, sizeof err) != 0)
+        return fail(EX_CONFIG, "%s", err);
+    if (sodium_init() < 0)
+        return fail(EX_OSERR, "libsodium cannot be initialised");
+    log_open(prog, conf.syslog_socket);
+    if (privs_drop(conf.user, err, sizeof err) != 0)
+        return fail(EX_CONFIG, "%s", err);
+    size_t n = (size_t)(argc - optind);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = resolve(&conf, argv[optind + (int)i], &rcpts[i])) != 0)
+            return rc;
+    return deliver(&conf, sender, rcpts, n);
+}
