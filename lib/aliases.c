@@ -1,3 +1,335 @@
-/* aliases: placeholder until the module lands. */
+/*
+ * aliases: loading the aliases file into a sorted table and expanding an address through it
+ * (see aliases.h). The file is read once, bounded by ALIASES_MAX_FILE; every name and target
+ * is checked by lib/addr before it is kept. Expansion is a depth-first walk bounded in depth
+ * and in results. It must never execute a target, never loop, and never accept a line it
+ * does not understand.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "aliases.h"
+#include "util.h"
+
+/* Reads the whole file into a NUL-terminated buffer. 0 ok (missing: *text NULL), -1. */
+static int read_file(const char *path, char **text, char *err, size_t errlen)
+{
+    struct stat st;
+    *text = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return str_format(err, errlen, "%s: %s", path, strerror(errno)), -1;
+    }
+    if (fstat(fd, &st) != 0 || st.st_size < 0 || (size_t)st.st_size > ALIASES_MAX_FILE) {
+        int e = errno;
+        close(fd);
+        errno = e == 0 ? EFBIG : e;
+        return str_format(err, errlen, "%s: unreadable or larger than %u octets", path,
+                          ALIASES_MAX_FILE),
+               -1;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    char *buf = malloc(size + 1);
+    while (buf != NULL && got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    int e = errno;
+    close(fd);
+    if (buf == NULL || got < size) {
+        free(buf);
+        errno = buf == NULL ? ENOMEM : (e != 0 ? e : EIO);
+        return str_format(err, errlen, "%s: cannot read: %s", path, strerror(errno)), -1;
+    }
+    buf[got] = '\0';
+    *text = buf;
+    return 0;
+}
+
+static int grow(void **array, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*array, n * elem);
+    if (p == NULL)
+        return -1;
+    *array = p;
+    *cap = n;
+    return 0;
+}
+
+struct loader {
+    struct aliases *a;
+    size_t cap_entries, cap_targets;
+    unsigned *lines; /* line of each entry, for duplicate reports */
+    size_t cap_lines;
+    const char *path;
+    unsigned lineno;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct loader *l, const char *why, const char *what)
+{
+    str_format(l->err, l->errlen, "%s:%u: %s%s%s", l->path, l->lineno, why, what ? ": " : "",
+               what ? what : "");
+    errno = EINVAL;
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int add_target(struct loader *l, char *item, const char *domain)
+{
+    char full[ADDR_SIZE];
+    struct addr parsed;
+    if (item[0] == '|' || item[0] == '/')
+        return fail(l, "programs and files are not alias targets", item);
+    if (strchr(item, '@') == NULL) {
+        if (str_format(full, sizeof full, "%s@%s", item, domain) < 0)
+            return fail(l, "target too long", item);
+    } else if (str_copy(full, sizeof full, item) != 0) {
+        return fail(l, "target too long", item);
+    }
+    int rc = addr_parse_mailbox(full, &parsed);
+    if (rc != ADDR_OK)
+        return fail(l, addr_error_text(rc), item);
+    struct aliases *a = l->a;
+    char *copy = strdup(parsed.text);
+    if (copy == NULL ||
+        grow((void **)&a->targets, &l->cap_targets, a->n_targets + 1, sizeof *a->targets) != 0) {
+        free(copy);
+        return fail(l, "out of memory", NULL);
+    }
+    a->targets[a->n_targets++] = copy;
+    a->entries[a->n_entries - 1].count++;
+    return 0;
+}
+
+/* "a, b ,c" -> add_target for each non-empty item. */
+static int add_targets(struct loader *l, char *list)
+{
+    const char *name = l->a->entries[l->a->n_entries - 1].name;
+    const char *domain = strrchr(name, '@') + 1;
+    char *save = NULL;
+    for (char *item = strtok_r(list, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        item = trim(item);
+        if (*item != '\0' && add_target(l, item, domain) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_entry(struct loader *l, char *name)
+{
+    struct addr parsed;
+    int rc = addr_parse_mailbox(name, &parsed);
+    if (rc != ADDR_OK)
+        return fail(l, addr_error_text(rc), name);
+    if (parsed.quoted || parsed.literal)
+        return fail(l, "an alias name must be a plain mailbox", name);
+    str_lower(parsed.text);
+    struct aliases *a = l->a;
+    char *copy = strdup(parsed.text);
+    if (copy == NULL ||
+        grow((void **)&a->entries, &l->cap_entries, a->n_entries + 1, sizeof *a->entries) != 0 ||
+        grow((void **)&l->lines, &l->cap_lines, a->n_entries + 1, sizeof *l->lines) != 0) {
+        free(copy);
+        return fail(l, "out of memory", NULL);
+    }
+    a->entries[a->n_entries] = (struct alias_entry){copy, a->n_targets, 0};
+    l->lines[a->n_entries++] = l->lineno;
+    return 0;
+}
+
+static int parse_line(struct loader *l, char *line)
+{
+    int continued = line[0] == ' ' || line[0] == '\t';
+    line = trim(line);
+    if (*line == '\0' || *line == '#')
+        return 0;
+    if (continued) {
+        if (l->a->n_entries == 0)
+            return fail(l, "a continuation line with no alias before it", NULL);
+        return add_targets(l, line);
+    }
+    char *colon = strchr(line, ':');
+    if (colon == NULL)
+        return fail(l, "expected 'name@domain: target, ...'", NULL);
+    *colon = '\0';
+    if (add_entry(l, trim(line)) != 0)
+        return -1;
+    return add_targets(l, colon + 1);
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(((const struct alias_entry *)x)->name, ((const struct alias_entry *)y)->name);
+}
+
+/* Every entry has targets; no name twice. */
+static int check_entries(struct loader *l)
+{
+    struct aliases *a = l->a;
+    for (size_t i = 0; i < a->n_entries; i++) {
+        if (a->entries[i].count == 0) {
+            l->lineno = l->lines[i];
+            return fail(l, "an alias without targets", a->entries[i].name);
+        }
+    }
+    qsort(a->entries, a->n_entries, sizeof *a->entries, by_name);
+    for (size_t i = 1; i < a->n_entries; i++) {
+        if (strcmp(a->entries[i - 1].name, a->entries[i].name) == 0) {
+            l->lineno = 0;
+            return fail(l, "an alias is defined twice", a->entries[i].name);
+        }
+    }
+    return 0;
+}
+
+int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen)
+{
+    char *text;
+    memset(a, 0, sizeof *a);
+    if (read_file(path, &text, err, errlen) != 0)
+        return -1;
+    if (text == NULL)
+        return 0;
+    struct loader l = {.a = a, .path = path, .err = err, .errlen = errlen};
+    int rc = 0;
+    for (char *line = text; rc == 0 && line != NULL;) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        l.lineno++;
+        rc = parse_line(&l, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    if (rc == 0)
+        rc = check_entries(&l);
+    free(l.lines);
+    free(text);
+    if (rc != 0) {
+        int e = errno;
+        aliases_free(a);
+        errno = e;
+    }
+    return rc;
+}
+
+void aliases_free(struct aliases *a)
+{
+    for (size_t i = 0; i < a->n_entries; i++)
+        free(a->entries[i].name);
+    for (size_t i = 0; i < a->n_targets; i++)
+        free(a->targets[i]);
+    free(a->entries);
+    free(a->targets);
+    memset(a, 0, sizeof *a);
+}
+
+const struct alias_entry *aliases_find(const struct aliases *a, const char *address)
+{
+    char key[ADDR_SIZE];
+    if (a->n_entries == 0 || str_copy(key, sizeof key, address) != 0)
+        return NULL;
+    str_lower(key);
+    struct alias_entry probe = {key, 0, 0};
+    return bsearch(&probe, a->entries, a->n_entries, sizeof *a->entries, by_name);
+}
+
+struct expansion {
+    const struct aliases *a;
+    struct aliases_result *r;
+    size_t cap;
+    const char *stack[ALIASES_MAX_DEPTH];
+    size_t depth;
+};
+
+static int add_result(struct expansion *x, const char *address)
+{
+    struct aliases_result *r = x->r;
+    for (size_t i = 0; i < r->n_targets; i++)
+        if (str_ieq(r->targets[i], address))
+            return ALIASES_EXPANDED;
+    if (r->n_targets == ALIASES_MAX_TARGETS)
+        return ALIASES_TOO_MANY;
+    if (grow((void **)&r->targets, &x->cap, r->n_targets + 1, sizeof *r->targets) != 0)
+        return ALIASES_NOMEM;
+    if (str_copy(r->targets[r->n_targets], sizeof r->targets[0], address) != 0)
+        return ALIASES_NOMEM; /* cannot happen: targets were checked at load */
+    r->n_targets++;
+    return ALIASES_EXPANDED;
+}
+
+static int expand(struct expansion *x, const char *address)
+{
+    const struct alias_entry *e = aliases_find(x->a, address);
+    if (e == NULL)
+        return add_result(x, address);
+    for (size_t i = 0; i < x->depth; i++) {
+        if (x->stack[i] == e->name) {
+            x->r->loops++;
+            return add_result(x, address);
+        }
+    }
+    if (x->depth == ALIASES_MAX_DEPTH)
+        return ALIASES_TOO_DEEP;
+    x->stack[x->depth++] = e->name;
+    for (size_t i = 0; i < e->count; i++) {
+        int rc = expand(x, x->a->targets[e->first + i]);
+        if (rc != ALIASES_EXPANDED)
+            return rc;
+    }
+    x->depth--;
+    return ALIASES_EXPANDED;
+}
+
+int aliases_expand(const struct aliases *a, const char *address, struct aliases_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (aliases_find(a, address) == NULL)
+        return ALIASES_NOT_ALIAS;
+    struct expansion x = {.a = a, .r = r};
+    return expand(&x, address);
+}
+
+void aliases_result_free(struct aliases_result *r)
+{
+    free(r->targets);
+    memset(r, 0, sizeof *r);
+}
+
+int aliases_owner(const struct aliases *a, const char *address, char *owner, size_t size)
+{
+    char name[ADDR_SIZE];
+    if (str_format(name, sizeof name, "owner-%s", address) < 0)
+        return 0;
+    const struct alias_entry *e = aliases_find(a, name);
+    if (e == NULL)
+        return 0;
+    return str_copy(owner, size, e->name) == 0 ? 1 : 0;
+}
