@@ -1,0 +1,139 @@
+"""A full disk, for real: the state_dir is a small tmpfs (1 MiB, 64 inodes) that the test mounts,
+fills, and unmounts again. Delivery must fail temporarily (EX_TEMPFAIL from maildir-deliver,
+452 4.3.1 from smtp-in) and leave nothing partial in new/, tmp/ or the queue; once space is
+freed, the same delivery succeeds. Mounting needs root; without it the test is skipped.
+"""
+import errno
+import os
+import subprocess
+import time
+import unittest
+
+import yubintest
+
+EX_TEMPFAIL = 75
+SMALL = b"Subject: first\r\n\r\nsmall\r\n"
+
+
+def fill_blocks(path, leave=0):
+    """Writes path until the filesystem is full, then gives back `leave` bytes."""
+    chunk = b"\0" * 65536
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 4096):
+            while True:
+                try:
+                    os.write(fd, chunk[:size])
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+        if leave:
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+    finally:
+        os.close(fd)
+
+
+def fill_inodes(directory):
+    """Creates empty files until no inode is left; returns how many."""
+    os.mkdir(directory)
+    n = 0
+    while True:
+        try:
+            os.close(os.open(os.path.join(directory, str(n)), os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            return n
+        n += 1
+
+
+class FullDiskTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a tmpfs as state_dir needs root")
+        self.inst = yubintest.Instance()
+        self.addCleanup(self.inst.stop)
+        st = self.inst.state_dir
+        subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        f"size=1m,nr_inodes=64,mode=0700,uid={self.inst.uid},gid={self.inst.gid}",
+                        "yubin-full-disk", st], check=True, timeout=30)
+        self.addCleanup(self.umount)  # runs before inst.stop removes the directory
+        self.filler = os.path.join(st, "filler")
+        self.msg = (b"Subject: full disk\r\n\r\n" +
+                    b"".join(b"line %06d \xe9\xe8 of a message that needs room\r\n" % i
+                             for i in range(3000)))
+
+    def umount(self):
+        for _ in range(50):
+            if subprocess.run(["umount", self.inst.state_dir], timeout=30).returncode == 0:
+                return
+            time.sleep(0.1)
+        subprocess.run(["umount", "-l", self.inst.state_dir], timeout=30, check=True)
+
+    def deliver(self, data=None):
+        p = subprocess.run([yubintest.program("maildir-deliver"), "-C", self.inst.conf,
+                            "-f", "sender@remote.test", "demo@example.test"],
+                           input=self.msg if data is None else data, capture_output=True,
+                           timeout=60)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def assert_nothing_partial(self, complete):
+        """Only the complete earlier messages are in new/; tmp/ and queue/ hold nothing."""
+        self.assertEqual(len(self.inst.message_names("demo@example.test")), complete)
+        whole = {self.expected(self.msg), self.expected(SMALL)}
+        for body in self.inst.messages("demo@example.test"):
+            self.assertIn(body, whole, "a complete message")
+        for sub in ("tmp", "queue"):
+            d = os.path.join(self.inst.state_dir, sub)
+            left = [os.path.join(dp, f) for dp, _, fs in os.walk(d) for f in fs]
+            self.assertEqual(left, [], sub)
+
+    @staticmethod
+    def expected(msg):
+        return b"Return-Path: <sender@remote.test>\n" + msg.replace(b"\r\n", b"\n")
+
+    def assert_delivered(self, index):
+        self.assertEqual(self.inst.messages("demo@example.test")[index], self.expected(self.msg))
+
+    def test_full_before_the_first_delivery(self):
+        fill_blocks(self.filler)
+        rc, err = self.deliver()
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assertIn("disk full", err)
+        self.assertIn("nothing delivered", err)
+        self.assert_nothing_partial(0)
+        os.unlink(self.filler)
+        rc, err = self.deliver()
+        self.assertEqual((rc, err), (0, ""))
+        self.assert_delivered(0)
+
+    def test_full_in_the_middle_of_a_message(self):
+        # A first, small message makes the Maildir; then only 8 KiB stay free.
+        rc, err = self.deliver(SMALL)
+        self.assertEqual((rc, err), (0, ""))
+        fill_blocks(self.filler, leave=8192)
+        rc, err = self.deliver()
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assertIn("disk full", err)
+        self.assert_nothing_partial(1)
+        os.unlink(self.filler)
+        rc, err = self.deliver()
+        self.assertEqual((rc, err), (0, ""))
+        self.assert_nothing_partial(2)
+
+    def test_no_inode_left(self):
+        fill_inodes(os.path.join(self.inst.state_dir, "many"))
+        rc, err = self.deliver()
+        self.assertEqual(rc, EX_TEMPFAIL, err)
+        self.assertIn("disk full", err)
+        self.assert_nothing_partial(0)
+        for name in os.listdir(os.path.join(self.inst.state_dir, "many"))[:20]:
+            os.unlink(os.path.join(self.inst.state_dir, "many", name))
+        rc, err = self.deliver()
+        self.assertEqual((rc, err), (0, ""))
+        self.assert_delivered(0)
+
+
+if __name__ == "__main__":
+    unittest.main()
