@@ -20,6 +20,7 @@ void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds
     n->in_pos = n->in_len = 0;
     n->out_len = 0;
     n->write_failed = 0;
+    n->toolong_crlf = 0;
     netio_set_timeout(n, timeout_seconds);
 }
 
@@ -117,15 +118,24 @@ long netio_getline(struct netio *n, char *line, size_t size)
                 return r;
         }
         if (used == size - 1) {
-            /* full: discard through the LF, still under the timeout */
+            /* full: discard through the LF, still under the timeout, noting the byte
+             * before that LF (the caller must tell CR LF from a bare LF) */
             int skipped = 0;
+            char last = line[used - 1];
+            n->toolong_crlf = 0;
             while (!skipped) {
                 if (n->in_pos == n->in_len) {
                     long r = fill(n);
                     if (r <= 0)
                         return r == 0 ? NETIO_TOOLONG : r;
                 }
+                size_t start = n->in_pos;
                 take(n, NULL, (size_t)-1, 0, &skipped);
+                if (skipped)
+                    n->toolong_crlf =
+                        (n->in_pos - start >= 2 ? n->in[n->in_pos - 2] : last) == '\r';
+                else
+                    last = n->in[n->in_pos - 1];
             }
             return NETIO_TOOLONG;
         }

@@ -25,6 +25,7 @@ struct netio {
     size_t in_pos, in_len;
     size_t out_len;
     int write_failed;
+    int toolong_crlf; /* after NETIO_TOOLONG: the discarded line ended in CR LF (not a bare LF) */
     char in[NETIO_BUFSIZE];
     char out[NETIO_BUFSIZE];
 };
@@ -34,7 +35,9 @@ void netio_set_timeout(struct netio *n, unsigned timeout_seconds);
 
 /* Reads one line, through and including its LF, into line (at most size-1 bytes, then a NUL).
  * Returns the number of bytes stored (> 0), or NETIO_EOF, NETIO_ERROR, NETIO_TIMEOUT,
- * NETIO_TOOLONG. A final line without LF at end of input is returned as it is (no LF).
+ * NETIO_TOOLONG (then toolong_crlf says whether the discarded line ended in CR LF, so a
+ * bare LF is caught even in a line that was too long). A final line without LF at end of
+ * input is returned as it is (no LF).
  * The line may contain NUL bytes: use the returned length, not strlen. */
 long netio_getline(struct netio *n, char *line, size_t size);
 

@@ -1,3 +1,193 @@
-/* route: placeholder until the module lands. */
+/*
+ * route: one recipient to its mailboxes, its relay, or its refusal (see route.h). The order
+ * is fixed: postmaster, then the domain (local or not), then the shape of the local part, then
+ * aliases, then the users file. It must never let a local part that names another host
+ * ('%', '!', quoted '@', source routes) reach anything but a refusal, and never relay for a
+ * session that may not.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "route.h"
+#include "users.h"
+#include "util.h"
+
+void route_init(struct route_ctx *ctx, const struct yubin_conf *conf)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->conf = conf;
+}
+
+void route_ctx_free(struct route_ctx *ctx)
+{
+    if (ctx->aliases_state == 1)
+        aliases_free(&ctx->aliases);
+    ctx->aliases_state = 0;
+}
+
+void route_free(struct route *r)
+{
+    free(r->local);
+    free(r->remote);
+    r->local = r->remote = NULL;
+    r->n_local = r->n_remote = 0;
+}
+
+int route_plain_local(const struct addr *a)
+{
+    return !a->quoted && a->local[0] != '.' && a->local[0] != '\0' &&
+           strpbrk(a->local, "%!/@\"\\") == NULL;
+}
+
+static enum route_kind refuse(struct route *r, const char *code, const struct addr *a,
+                              const char *text)
+{
+    r->kind = ROUTE_REFUSED;
+    snprintf(r->reply, sizeof r->reply, "%s <%s>: %s", code, a->text, text);
+    if (r->why[0] == '\0')
+        snprintf(r->why, sizeof r->why, "%s", text);
+    return r->kind;
+}
+
+/* A temporary failure; why NULL keeps what r->why already says. */
+static enum route_kind tempfail(struct route *r, const char *why)
+{
+    r->kind = ROUTE_TEMPFAIL;
+    snprintf(r->reply, sizeof r->reply, "451 4.3.0 temporary failure, try again later");
+    if (why != NULL)
+        snprintf(r->why, sizeof r->why, "%s", why);
+    return r->kind;
+}
+
+/* Appends address to a list unless it is there (case-insensitive). 0 or -1 (no memory). */
+static int list_add(char (**list)[ADDR_SIZE], size_t *n, const char *address, int lower)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (str_ieq((*list)[i], address))
+            return 0;
+    void *p = realloc(*list, (*n + 1) * sizeof **list);
+    if (p == NULL)
+        return -1;
+    *list = p;
+    if (str_copy((*list)[*n], ADDR_SIZE, address) != 0)
+        return -1;
+    if (lower)
+        str_lower((*list)[*n]);
+    (*n)++;
+    return 0;
+}
+
+/* A local mailbox: 1 added, 0 no such mailbox, -1 temporary failure (why set). */
+static int add_mailbox(struct route_ctx *ctx, struct route *r, const struct addr *a)
+{
+    if (!route_plain_local(a))
+        return 0;
+    int found = users_exists(ctx->conf->users_file, a->text);
+    if (found < 0) {
+        snprintf(r->why, sizeof r->why, "%.300s: %s", ctx->conf->users_file, strerror(errno));
+        return -1;
+    }
+    if (found == 0)
+        return 0;
+    if (list_add(&r->local, &r->n_local, a->text, 1) != 0) {
+        snprintf(r->why, sizeof r->why, "out of memory");
+        return -1;
+    }
+    return 1;
+}
+
+static void note(struct route *r, const char *what, const char *address)
+{
+    size_t used = strlen(r->why);
+    if (used + 1 < sizeof r->why)
+        snprintf(r->why + used, sizeof r->why - used, "%s%s %s", used ? "; " : "", what, address);
+}
+
+/* The members of an expanded alias: local ones must be mailboxes, remote ones are kept. */
+static enum route_kind route_members(struct route_ctx *ctx, const struct addr *rcpt,
+                                     const struct aliases_result *x, struct route *r)
+{
+    for (size_t i = 0; i < x->n_targets; i++) {
+        struct addr m;
+        if (addr_parse_mailbox(x->targets[i], &m) != ADDR_OK) {
+            note(r, "bad member", x->targets[i]);
+        } else if (conf_is_local_domain(ctx->conf, m.domain)) {
+            int rc = add_mailbox(ctx, r, &m);
+            if (rc < 0)
+                return tempfail(r, NULL);
+            if (rc == 0)
+                note(r, "no such member", m.text);
+        } else if (list_add(&r->remote, &r->n_remote, m.text, 0) != 0) {
+            return tempfail(r, "out of memory");
+        }
+    }
+    if (x->loops > 0 && r->n_local + r->n_remote == 0)
+        note(r, "alias loop at", rcpt->text);
+    if (r->n_local + r->n_remote == 0)
+        return refuse(r, "550 5.1.1", rcpt, "no such user here");
+    aliases_owner(&ctx->aliases, rcpt->text, r->owner, sizeof r->owner);
+    return r->kind = ROUTE_LOCAL;
+}
+
+static enum route_kind route_local(struct route_ctx *ctx, const struct addr *a, struct route *r)
+{
+    if (!route_plain_local(a)) {
+        snprintf(r->why, sizeof r->why, "a local part that never routes");
+        return refuse(r, "550 5.1.1", a, "no such user here");
+    }
+    if (ctx->aliases_state == 0) {
+        ctx->aliases_state = aliases_load(&ctx->aliases, ctx->conf->aliases_file, ctx->aliases_err,
+                                          sizeof ctx->aliases_err) == 0
+                                 ? 1
+                                 : -1;
+    }
+    if (ctx->aliases_state < 0)
+        return tempfail(r, ctx->aliases_err);
+    struct aliases_result x;
+    int rc = aliases_expand(&ctx->aliases, a->text, &x);
+    enum route_kind kind;
+    if (rc == ALIASES_NOT_ALIAS) {
+        int found = add_mailbox(ctx, r, a);
+        kind = found < 0   ? tempfail(r, NULL)
+               : found > 0 ? (r->kind = ROUTE_LOCAL)
+                           : refuse(r, "550 5.1.1", a, "no such user here");
+    } else if (rc == ALIASES_EXPANDED) {
+        kind = route_members(ctx, a, &x, r);
+    } else if (rc == ALIASES_TOO_DEEP) {
+        kind = refuse(r, "550 5.4.6", a, "aliases nested too deep");
+    } else if (rc == ALIASES_TOO_MANY) {
+        kind = refuse(r, "550 5.5.3", a, "alias has too many members");
+    } else {
+        kind = tempfail(r, "out of memory expanding an alias");
+    }
+    aliases_result_free(&x);
+    return kind;
+}
+
+enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int may_relay,
+                           struct route *r)
+{
+    struct addr pm;
+    memset(r, 0, sizeof *r);
+    if (rcpt->domain[0] == '\0') {
+        /* "<Postmaster>": RFC 5321 §4.1.1.3 says it must work without a domain. */
+        char text[ADDR_SIZE];
+        if (str_format(text, sizeof text, "postmaster@%s", ctx->conf->local_domains[0]) < 0 ||
+            addr_parse_mailbox(text, &pm) != ADDR_OK)
+            return refuse(r, "550 5.1.1", rcpt, "no such user here");
+        rcpt = &pm;
+    }
+    if (conf_is_local_domain(ctx->conf, rcpt->domain))
+        return route_local(ctx, rcpt, r);
+    if (!may_relay) {
+        snprintf(r->why, sizeof r->why, "relaying denied");
+        return refuse(r, "550 5.7.1", rcpt, "relaying denied");
+    }
+    if (list_add(&r->remote, &r->n_remote, rcpt->text, 0) != 0)
+        return tempfail(r, "out of memory");
+    return r->kind = ROUTE_RELAY;
+}

@@ -1,3 +1,57 @@
+/*
+ * route: where one envelope recipient goes. A local domain's recipient is an alias (expanded
+ * through lib/aliases) or a mailbox in the users file, or it is refused (550 5.1.1). Another
+ * domain is relayed only when the session may relay (ROUTE_RELAY: issue 4's queue), else
+ * refused (550 5.7.1). Local parts with '%', '!', '/', a quoted string or a source route never
+ * route anywhere: they are names that do not exist. It never writes anything, never resolves
+ * names, and reads the aliases file at most once per context.
+ */
 #ifndef YUBIN_ROUTE_H
 #define YUBIN_ROUTE_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "aliases.h"
+#include "conf.h"
+
+enum route_kind {
+    ROUTE_LOCAL,    /* local mailboxes (and, for an alias, perhaps remote members) */
+    ROUTE_RELAY,    /* another domain, and the session may relay: remote[0] is the rcpt */
+    ROUTE_REFUSED,  /* permanent: reply says why */
+    ROUTE_TEMPFAIL, /* a file could not be read: reply says 451 */
+};
+
+struct route {
+    enum route_kind kind;
+    char reply[400]; /* for REFUSED / TEMPFAIL: "550 5.1.1 <a@b>: no such user here" */
+    char why[400];   /* what the log should say (an alias loop, a file error, ...) */
+    size_t n_local, n_remote;
+    char (*local)[ADDR_SIZE];  /* mailboxes "local@domain", all lower case, each once */
+    char (*remote)[ADDR_SIZE]; /* remote addresses (alias members, or the relayed rcpt) */
+    char owner[ADDR_SIZE];     /* an alias list's owner, or "" */
+};
+
+/* One per session: the configuration and the aliases table, loaded on first need. */
+struct route_ctx {
+    const struct yubin_conf *conf;
+    int aliases_state; /* 0 not loaded, 1 loaded, -1 failed */
+    char aliases_err[300];
+    struct aliases aliases;
+};
+
+void route_init(struct route_ctx *ctx, const struct yubin_conf *conf);
+void route_ctx_free(struct route_ctx *ctx);
+
+/* Routes rcpt (a parsed forward-path; "<Postmaster>" means postmaster@ the first local
+ * domain). may_relay: the session may send to other domains. Returns r->kind; free r with
+ * route_free whatever the kind. */
+enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int may_relay,
+                           struct route *r);
+void route_free(struct route *r);
+
+/* Is local@domain (in a local domain) a name that may be a mailbox: no quoted string, no
+ * '%', '!', '/', '@', no leading '.'? */
+int route_plain_local(const struct addr *a);
+
 #endif
