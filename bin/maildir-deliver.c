@@ -20,7 +20,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "privs.h"
-#include "users.h"
+#include "route.h"
 #include "util.h"
 
 #include <errno.h>
@@ -76,26 +76,73 @@ static int parse_address(const char *arg, struct addr *a, const char **why)
     return rc == ADDR_OK ? 0 : -1;
 }
 
-/* Resolves one command-line address to a Maildir; a sysexits code on failure. */
-static int resolve(const struct yubin_conf *c, const char *arg, struct rcpt *r)
+/* The recipients, each Maildir once, at most MAX_RECIPIENTS after alias expansion. */
+struct rcpts {
+    struct rcpt r[MAX_RECIPIENTS];
+    size_t n;
+};
+
+static int add_rcpt(const struct yubin_conf *c, struct rcpts *list, const char *arg,
+                    const char *mailbox)
 {
     struct addr a;
+    struct rcpt *r = &list->r[list->n];
+    for (size_t i = 0; i < list->n; i++)
+        if (str_ieq(list->r[i].address, mailbox))
+            return 0;
+    if (list->n == MAX_RECIPIENTS)
+        return fail(EX_USAGE, "%s: more than %d mailboxes in all", arg, MAX_RECIPIENTS);
+    if (addr_parse_mailbox(mailbox, &a) != ADDR_OK || str_copy(r->address, ADDR_SIZE, a.text) ||
+        maildir_path(r->maildir, sizeof r->maildir, c->state_dir, a.local, a.domain) != 0)
+        return fail(EX_DATAERR, "%s: %s cannot be a mailbox name", arg, mailbox);
+    str_lower(r->address);
+    list->n++;
+    return 0;
+}
+
+/* What a refused route means for the calling MTA: an unknown user, or a permanent failure. */
+static int refused(const char *arg, const struct route *rt)
+{
+    int nouser = strncmp(rt->reply, "550 5.1.", 8) == 0;
+    return fail(nouser ? EX_NOUSER : EX_UNAVAILABLE, "%s: %s", arg, rt->why);
+}
+
+/* Resolves one command-line address (a mailbox, or an alias of local mailboxes) through
+ * lib/route, as smtp-in does at RCPT; a sysexits code on failure. */
+static int resolve(struct route_ctx *ctx, const char *arg, struct rcpts *list)
+{
+    struct addr a;
+    struct route rt;
     const char *why;
+    char dir[PATH_MAX];
+    int rc = 0;
     if (parse_address(arg, &a, &why) != 0)
         return fail(EX_DATAERR, "%s: malformed address: %s", arg, why);
-    str_lower(a.local);
-    if (str_format(r->address, sizeof r->address, "%s@%s", a.local, a.domain) < 0)
-        return fail(EX_DATAERR, "%s: malformed address: too long", arg);
-    if (maildir_path(r->maildir, sizeof r->maildir, c->state_dir, a.local, a.domain) != 0)
+    if (maildir_path(dir, sizeof dir, ctx->conf->state_dir, a.local, a.domain) != 0)
         return fail(EX_DATAERR, "%s: malformed address: cannot be a mailbox name", arg);
-    if (!conf_is_local_domain(c, a.domain))
+    if (!conf_is_local_domain(ctx->conf, a.domain))
         return fail(EX_NOUSER, "%s: %s is not a local domain", arg, a.domain);
-    int known = users_exists(c->users_file, r->address);
-    if (known < 0)
-        return fail(EX_TEMPFAIL, "%s: %s", c->users_file, strerror(errno));
-    if (known == 0)
-        return fail(EX_NOUSER, "%s: no such user", arg);
-    return 0;
+    switch (route_rcpt(ctx, &a, 0, &rt)) {
+    case ROUTE_LOCAL:
+        if (rt.n_remote > 0) {
+            rc = fail(EX_UNAVAILABLE,
+                      "%s: an alias with members elsewhere (%s); "
+                      "maildir-deliver delivers to local mailboxes only",
+                      arg, rt.remote[0]);
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < rt.n_local; i++)
+            rc = add_rcpt(ctx->conf, list, arg, rt.local[i]);
+        break;
+    case ROUTE_TEMPFAIL:
+        rc = fail(EX_TEMPFAIL, "%s: %s", arg, rt.why);
+        break;
+    default:
+        rc = refused(arg, &rt);
+        break;
+    }
+    route_free(&rt);
+    return rc;
 }
 
 /* A sender for Return-Path, as "a@b", "<a@b>", "" or "<>": printable, no spaces, no '<' '>'
@@ -216,7 +263,8 @@ static int deliver(const struct yubin_conf *c, const char *sender, struct rcpt *
 int main(int argc, char **argv)
 {
     static struct yubin_conf conf;
-    static struct rcpt rcpts[MAX_RECIPIENTS];
+    static struct rcpts rcpts;
+    struct route_ctx ctx;
     const char *conf_path = NULL, *sender = NULL;
     char err[512], sender_buf[PATH_SIZE];
     int opt, rc;
@@ -231,8 +279,6 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return usage();
-    if (argc - optind > MAX_RECIPIENTS)
-        return fail(EX_USAGE, "more than %d addresses", MAX_RECIPIENTS);
     if (sender != NULL && unbracket(sender_buf, sizeof sender_buf, sender) != 0)
         return fail(EX_DATAERR, "-f %s: malformed sender", sender);
     if (sender != NULL)
@@ -244,9 +290,10 @@ int main(int argc, char **argv)
     log_open(prog, conf.syslog_socket);
     if (privs_drop(conf.user, err, sizeof err) != 0)
         return fail(EX_CONFIG, "%s", err);
-    size_t n = (size_t)(argc - optind);
-    for (size_t i = 0; i < n; i++)
-        if ((rc = resolve(&conf, argv[optind + (int)i], &rcpts[i])) != 0)
+    route_init(&ctx, &conf);
+    for (int i = optind; i < argc; i++)
+        if ((rc = resolve(&ctx, argv[i], &rcpts)) != 0)
             return rc;
-    return deliver(&conf, sender, rcpts, n);
+    route_ctx_free(&ctx);
+    return deliver(&conf, sender, rcpts.r, rcpts.n);
 }

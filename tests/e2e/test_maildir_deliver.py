@@ -41,7 +41,11 @@ class MaildirDeliverTest(unittest.TestCase):
     def setUp(self):
         self.inst = yubintest.Instance(
             domains=("example.test", "other.test"),
-            users=("demo@example.test", "two@example.test", "three@other.test"))
+            users=("demo@example.test", "two@example.test", "three@other.test"),
+            aliases={"team@example.test": ["demo", "three@other.test", "team"],
+                     "postmaster@example.test": ["team@example.test"],
+                     "mixed@example.test": ["demo", "someone@remote.test"],
+                     "ghost@example.test": ["nobody"]})
         self.addCleanup(self.inst.stop)
 
     def deliver(self, data, *args, conf=None):
@@ -144,6 +148,28 @@ class MaildirDeliverTest(unittest.TestCase):
         self.assertEqual(sizes[len(big) - len(big) // 63], crlf_to_lf(big))
         # A 50 MB message costs the same memory as a 630-byte one (512 KiB of slack).
         self.assertLess(rss[1] - rss[0], 512, f"peak RSS {rss} KiB")
+
+    def test_alias_expands_to_local_mailboxes(self):
+        # postmaster -> team -> demo, three, and team itself (a loop keeps a copy for team,
+        # which is no mailbox); demo is also named directly: one copy each.
+        rc, err = self.deliver(b"Subject: alias\r\n\r\nx\r\n", "Postmaster@example.test",
+                               "demo@example.test")
+        self.assertEqual((rc, err), (0, ""))
+        for a in ("demo@example.test", "three@other.test"):
+            _, _, body = self.only_message(a)
+            self.assertEqual(body, b"Subject: alias\n\nx\n")
+        self.assert_nothing_delivered("two@example.test")
+        self.assertFalse(os.path.exists(self.inst.maildir("team@example.test")))
+
+    def test_alias_with_remote_member_is_refused(self):
+        rc, err = self.deliver(b"x\n", "demo@example.test", "mixed@example.test")
+        self.assertEqual(rc, 69, err)  # EX_UNAVAILABLE: it cannot forward
+        self.assertIn("someone@remote.test", err)
+        self.assert_nothing_delivered("demo@example.test")
+
+    def test_alias_without_mailboxes_is_no_user(self):
+        rc, err = self.deliver(b"x\n", "ghost@example.test")
+        self.assertEqual(rc, EX_NOUSER, err)
 
     def test_unknown_user_delivers_to_nobody(self):
         rc, err = self.deliver(b"Subject: x\n\nx\n", "demo@example.test", "nobody@example.test")
