@@ -81,6 +81,31 @@ struct maildir_list {
     struct maildir_entry *entries;
     size_t count;
     uint64_t total_crlf;
+    char *names;           /* one block holding every entry's name */
+    int cur_fd;            /* cur/, open for the session (openat for RETR, unlinkat for DELE) */
 };
+
+/* Takes the session lock of a Maildir (flock on <maildir>/pop3.lock, created if missing).
+ * Returns 0 with the lock's descriptor in *fd (closing it, or the process dying, releases it),
+ * 1 if another session holds it, -1 on error (errno set). */
+int maildir_lock(const char *maildir, int *fd);
+
+/* Creates <maildir>/{tmp,new,cur} (0700) if they are missing, and the parents up to it
+ * (pop3-in and yubin-user, for a mailbox that has not had mail yet). 0/-1 (errno set). */
+int maildir_ensure(const char *maildir);
+
+/* Parses a Maildir file name "<unique>,S=<s>,W=<w>[:2,<flags>]". Fills the unique length
+ * (up to the first ',' or ':') and the sizes. 0 if both S= and W= were there, 1 if the
+ * name lacks W= (the caller must measure), -1 if the name is unusable (empty unique part,
+ * a leading '.'). */
+int maildir_parse_name(const char *name, size_t *unique_len, uint64_t *size, uint64_t *crlf);
+
+/* The POP3 view of a Maildir at login: moves every message of new/ into cur/ (adding ":2,"),
+ * then lists cur/ in name order with sizes from the names: no stat and no read per message
+ * (a name without W= is measured once by reading it). 0, or -1 (errno set). Messages that
+ * arrive later are not seen by this list. */
+int maildir_list_load(struct maildir_list *l, const char *maildir);
+/* Frees the list and closes cur/. */
+void maildir_list_free(struct maildir_list *l);
 
 #endif

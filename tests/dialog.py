@@ -9,6 +9,8 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   !user ADDRESS          one more mailbox in the users file (password "demo")
   !alias ADDR: T1, T2    one more aliases line
   !tcp                   serve the program on a real TCP socket from 127.0.0.1 (else pipes)
+  !message ADDRESS BYTES a message (escapes as in R:, LF line ends) in ADDRESS's new/ before
+                         the dialog starts, named as delivery names it (S=, W=); in order
   C: TEXT                the client sends TEXT and CRLF
   R: BYTES               the client sends BYTES as written, with \\r \\n \\t \\0 \\xHH \\\\ escapes
   S: PREFIX              one reply arrives; SMTP: any line of the (multi-line) reply starts
@@ -16,8 +18,9 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   L: TEXT                POP3: the next line is exactly TEXT ("." ends a multi-line answer)
   D: N                   POP3: a multi-line answer body follows: N lines, then "."
   CLOSED                 the server closes the connection (end of file, nothing more)
-  MAILDIR ADDRESS N      after the dialog: N messages in ADDRESS's new/
+  MAILDIR ADDRESS N [cur] after the dialog: N messages in ADDRESS's new/ (or cur/)
   LOG TEXT               after the dialog: a syslog line contains TEXT
+  NOLOG TEXT             after the dialog: no syslog line contains TEXT (e.g. a password)
 Every read times out after 10 seconds, so a hung server fails the dialog instead of the suite.
 """
 import os
@@ -107,7 +110,7 @@ def smtp_match(lines, prefix):
 
 def parse(path):
     setup = {"program": "smtp-in", "args": [], "conf": {}, "users": list(DEFAULT_USERS),
-             "aliases": dict(DEFAULT_ALIASES), "tcp": False}
+             "aliases": dict(DEFAULT_ALIASES), "tcp": False, "messages": []}
     steps = []
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
@@ -129,7 +132,10 @@ def parse(path):
                 setup["aliases"][name.strip()] = [t.strip() for t in targets.split(",")]
             elif word == "!tcp":
                 setup["tcp"] = True
-            elif word in ("C:", "R:", "S:", "L:", "D:", "CLOSED", "MAILDIR", "LOG"):
+            elif word == "!message":
+                address, _, data = rest.strip().partition(" ")
+                setup["messages"].append((address, unescape(data)))
+            elif word in ("C:", "R:", "S:", "L:", "D:", "CLOSED", "MAILDIR", "LOG", "NOLOG"):
                 steps.append((lineno, word, rest))
             else:
                 raise SystemExit(f"{path}:{lineno}: unknown line: {line}")
@@ -183,31 +189,38 @@ def play(inst, setup, steps, conv):
         elif word == "CLOSED":
             conv.expect_closed()
         elif word == "MAILDIR":
-            address, count = rest.split()
-            got = len(inst.messages(address))
+            address, count, *sub = rest.split()
+            got = len(inst.messages(address, *sub))
             if got != int(count):
                 raise Failure(f"{where}: {got} messages in new/")
         elif word == "LOG":
             time.sleep(0.05)
             if not any(rest in l for l in inst.syslog.lines()):
                 raise Failure(f"{where}: not in the log: {inst.syslog.lines()[-10:]}")
+        elif word == "NOLOG":
+            time.sleep(0.05)
+            if any(rest in l for l in inst.syslog.lines()):
+                raise Failure(f"{where}: in the log: {inst.syslog.lines()[-10:]}")
 
 
 def main(path):
     setup, steps = parse(path)
     inst = yubintest.Instance(users=setup["users"], aliases=setup["aliases"],
                               conf=setup["conf"])
+    for n, (address, data) in enumerate(setup["messages"]):
+        inst.add_message(address, data, when=1700000000 + n)
     proc = None
     try:
         proc, conv, client = start(inst, setup)
         try:
-            play(inst, setup, [s for s in steps if s[1] not in ("MAILDIR", "LOG")], conv)
+            after = ("MAILDIR", "LOG", "NOLOG")
+            play(inst, setup, [s for s in steps if s[1] not in after], conv)
             if client is not None:
                 client.close()
             else:
                 proc.stdin.close()
             proc.wait(timeout=10)
-            play(inst, setup, [s for s in steps if s[1] in ("MAILDIR", "LOG")], conv)
+            play(inst, setup, [s for s in steps if s[1] in after], conv)
         except Failure as e:
             print(f"{os.path.basename(path)}: FAILED {e}")
             print("\n".join(conv.transcript[-40:]))

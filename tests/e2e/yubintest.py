@@ -150,6 +150,28 @@ class Instance:
         d = os.path.join(self.maildir(address), sub)
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
+    def add_message(self, address, data, sub="new", when=None):
+        """Put one message (bytes, LF line ends) into ADDRESS's Maildir the way delivery
+        names it (<unique>,S=<bytes>,W=<crlf bytes>; ':2,' in cur/), creating the Maildir
+        owned by the mail account. Returns the file name."""
+        md = self.maildir(address)
+        for d in (os.path.dirname(os.path.dirname(md)), os.path.dirname(md), md,
+                  *(os.path.join(md, s) for s in ("tmp", "new", "cur"))):
+            if not os.path.isdir(d):
+                os.mkdir(d, 0o700)
+                os.chown(d, self.uid, self.gid)
+        self._seq = getattr(self, "_seq", 0) + 1
+        stamp = int(time.time() if when is None else when)
+        crlf = len(data) + data.count(b"\n") - data.count(b"\r\n")
+        name = (f"{stamp}.M{self._seq:06d}R{os.urandom(8).hex()}.test,"
+                f"S={len(data)},W={crlf}" + (":2," if sub == "cur" else ""))
+        path = os.path.join(md, sub, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chown(path, self.uid, self.gid)
+        os.chmod(path, 0o600)
+        return name
+
     # -- launchers ---------------------------------------------------------------------
     def _env(self):
         env = dict(os.environ)
