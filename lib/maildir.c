@@ -61,6 +61,11 @@ static int mkdir_exists_ok(const char *path, int *created)
     return -1;
 }
 
+static int open_new(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *host)
 {
     char tmpdir[PATH_MAX];
@@ -80,11 +85,14 @@ int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *
         m->tmp_path[0] = '\0';
         return result_of(ENAMETOOLONG);
     }
-    if (mkdir_exists_ok(tmpdir, &created) != 0) {
-        m->tmp_path[0] = '\0';
-        return result_of(errno);
+    m->fd = open_new(m->tmp_path);
+    if (m->fd < 0 && errno == ENOENT) { /* the first message: make state_dir/tmp */
+        if (mkdir_exists_ok(tmpdir, &created) != 0) {
+            m->tmp_path[0] = '\0';
+            return result_of(errno);
+        }
+        m->fd = open_new(m->tmp_path);
     }
-    m->fd = open(m->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (m->fd < 0) {
         int err = errno;
         m->tmp_path[0] = '\0'; /* not ours: never unlink it */
