@@ -5,7 +5,9 @@ freed, the same delivery succeeds. Mounting needs root; without it the test is s
 """
 import errno
 import os
+import select
 import subprocess
+import threading
 import time
 import unittest
 
@@ -46,6 +48,74 @@ def fill_inodes(directory):
                 raise
             return n
         n += 1
+
+
+class SMTPPipe:
+    """smtp-in on pipes (the client is then "local"), one reply at a time, with timeouts."""
+
+    def __init__(self, inst):
+        self.p = inst.pipe("smtp-in")
+        self.buf = b""
+        self.transcript = []
+
+    def reply(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([self.p.stdout], [], [], max(0.0, left))
+                if not ready:
+                    raise AssertionError(f"no reply within {timeout}s: {self.transcript}")
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+                if not chunk:
+                    raise AssertionError(f"smtp-in closed the connection: {self.transcript}")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode("utf-8", "replace"))
+            self.transcript.append("S: " + lines[-1])
+            if line[3:4] != b"-":
+                return lines[-1]
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def cmd(self, line):
+        self.transcript.append("C: " + line)
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def data(self, msg):
+        """Sends a dot-stuffed message and its end in a thread (smtp-in may stop reading);
+        returns the reply to the final dot."""
+        body = b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n"
+                        for l in msg.split(b"\r\n")[:-1])
+
+        def write():
+            try:
+                self.send(body + b".\r\n")
+            except (BrokenPipeError, ValueError):
+                pass
+        t = threading.Thread(target=write, daemon=True)
+        t.start()
+        self.transcript.append(f"C: <{len(body)} bytes> .")
+        r = self.reply(timeout=60)
+        t.join(timeout=30)
+        return r
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.p.stdout.close()
+        self.p.stderr.close()
 
 
 class FullDiskTest(unittest.TestCase):
@@ -133,6 +203,48 @@ class FullDiskTest(unittest.TestCase):
         rc, err = self.deliver()
         self.assertEqual((rc, err), (0, ""))
         self.assert_delivered(0)
+
+    def smtp_send(self):
+        """One message through smtp-in on a pipe; returns the replies after the greeting, the
+        last of them the reply to the final dot (or the first refusal)."""
+        if not os.access(yubintest.program("smtp-in"), os.X_OK):
+            self.skipTest("smtp-in is not built in this tree")
+        s = SMTPPipe(self.inst)
+        self.addCleanup(s.close)
+        self.assertTrue(s.reply().startswith("220"), s.transcript)
+        replies = [s.cmd("EHLO client.test")]
+        for line in ("MAIL FROM:<sender@remote.test>", "RCPT TO:<demo@example.test>", "DATA"):
+            replies.append(s.cmd(line))
+            if not replies[-1].startswith(("250", "354")):
+                return replies, s
+        replies.append(s.data(self.msg))
+        return replies, s
+
+    def test_smtp_in_452_then_retry(self):
+        rc, err = self.deliver(SMALL)  # the Maildir exists; then only 8 KiB stay free
+        self.assertEqual((rc, err), (0, ""))
+        fill_blocks(self.filler, leave=8192)
+        replies, s = self.smtp_send()
+        self.assertTrue(replies[-1].startswith("452 4.3.1"), s.transcript)
+        self.assertFalse(any(r.startswith("250 2.0.0") for r in replies[2:]), s.transcript)
+        self.assertTrue(s.cmd("QUIT").startswith("221"), s.transcript)
+        self.assert_nothing_partial(1)
+        os.unlink(self.filler)
+        replies, s = self.smtp_send()
+        self.assertTrue(replies[-1].startswith("250"), s.transcript)
+        self.assert_nothing_partial(2)
+        stored = [m for m in self.inst.messages("demo@example.test")
+                  if m != self.expected(SMALL)]
+        self.assertEqual(len(stored), 1)
+        self.assertTrue(stored[0].startswith(b"Return-Path: <sender@remote.test>\n"), stored[0][:80])
+        self.assertTrue(stored[0].endswith(b"\n\n" + self.msg.split(b"\r\n\r\n", 1)[1]
+                                           .replace(b"\r\n", b"\n")), stored[0][-80:])
+
+    def test_smtp_in_full_from_the_start(self):
+        fill_blocks(self.filler)
+        replies, s = self.smtp_send()
+        self.assertTrue(replies[-1].startswith("452 4.3.1"), s.transcript)
+        self.assert_nothing_partial(0)
 
 
 if __name__ == "__main__":
