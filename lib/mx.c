@@ -26,6 +26,7 @@
 
 struct mx_cache_entry {
     char domain[MX_NAME_SIZE];
+    int host_only; /* from mx_lookup_host */
     struct mx_result result;
 };
 
@@ -359,10 +360,13 @@ static int query(struct mx_resolver *r, const ldns_rdf *name, ldns_rr_type type,
     if (st != LDNS_STATUS_OK) {
         ldns_pkt_free(*pkt);
         *pkt = NULL;
-        set_result(out, MX_TEMPFAIL, "4.4.3",
-                   st == LDNS_STATUS_ERR ? "DNS lookup failed (bad answer)"
-                                         : "DNS lookup timed out or failed",
-                   text_name);
+        char what[128];
+        if (st == LDNS_STATUS_ERR)
+            (void)str_copy(what, sizeof what, "DNS lookup failed (no answer or a bad one)");
+        else if (str_format(what, sizeof what, "no answer from the DNS server (%s)",
+                            ldns_get_errorstr_by_id(st)) < 0)
+            (void)str_copy(what, sizeof what, "no answer from the DNS server");
+        set_result(out, MX_TEMPFAIL, "4.4.3", what, text_name);
         r->temp_seen = 1;
         return 1;
     }
@@ -486,7 +490,8 @@ static int add_mx(struct mx_result *out, const ldns_rr *rr)
 }
 
 /* No MX: the domain's own addresses, as one host of preference 0. */
-static void implicit_mx(struct mx_resolver *r, const char *domain, struct mx_result *out)
+static void implicit_mx(struct mx_resolver *r, const char *domain, struct mx_result *out,
+                        const char *none_text)
 {
     struct mx_host *h = &out->hosts[0];
     memset(h, 0, sizeof *h);
@@ -501,7 +506,7 @@ static void implicit_mx(struct mx_resolver *r, const char *domain, struct mx_res
     }
     out->n_hosts = 0;
     if (!r->temp_seen)
-        set_result(out, MX_PERMFAIL, "5.1.2", "no MX and no address records", domain);
+        set_result(out, MX_PERMFAIL, "5.1.2", none_text, domain);
 }
 
 static void lookup_dns(struct mx_resolver *r, const char *domain, struct mx_result *out)
@@ -533,7 +538,7 @@ static void lookup_dns(struct mx_resolver *r, const char *domain, struct mx_resu
     }
     if (n_mx == 0) {
         ldns_pkt_free(pkt);
-        implicit_mx(r, domain, out);
+        implicit_mx(r, domain, out, "no MX and no address records");
         return;
     }
     if (n_root == n_mx) {
@@ -554,19 +559,21 @@ static void lookup_dns(struct mx_resolver *r, const char *domain, struct mx_resu
     }
 }
 
-/* ---- the cache and the entry point ------------------------------------------------------ */
+/* ---- the cache and the entry points ----------------------------------------------------- */
 
-static const struct mx_result *cache_find(const struct mx_resolver *r, const char *domain)
+static const struct mx_result *cache_find(const struct mx_resolver *r, const char *domain,
+                                          int host_only)
 {
     for (size_t i = 0; i < r->n_cache; i++)
-        if (strcmp(r->cache[i]->domain, domain) == 0)
+        if (r->cache[i]->host_only == host_only && strcmp(r->cache[i]->domain, domain) == 0)
             return &r->cache[i]->result;
     return NULL;
 }
 
 /* Remembers a result; a full cache forgets its oldest entries first. Out of memory just
  * means no caching. */
-static void cache_store(struct mx_resolver *r, const char *domain, const struct mx_result *res)
+static void cache_store(struct mx_resolver *r, const char *domain, int host_only,
+                        const struct mx_result *res)
 {
     struct mx_cache_entry *e;
     if (r->n_cache < MX_CACHE_MAX) {
@@ -579,24 +586,12 @@ static void cache_store(struct mx_resolver *r, const char *domain, const struct 
         r->next_evict = (r->next_evict + 1) % MX_CACHE_MAX;
     }
     memcpy(e->domain, domain, strlen(domain) + 1);
+    e->host_only = host_only;
     e->result = *res;
 }
 
-int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out)
+static void start_deadline(struct mx_resolver *r)
 {
-    char norm[MX_NAME_SIZE];
-    if (mx_domain_literal(domain, out))
-        return out->status;
-    memset(out, 0, sizeof *out);
-    if (normalise_domain(domain, norm, sizeof norm) < 0) {
-        set_result(out, MX_PERMFAIL, "5.1.3", "bad domain name", NULL);
-        return out->status;
-    }
-    const struct mx_result *hit = cache_find(r, norm);
-    if (hit != NULL) {
-        *out = *hit;
-        return out->status;
-    }
     clock_gettime(CLOCK_MONOTONIC, &r->deadline);
     r->deadline.tv_sec += r->timeout_ms / 1000;
     r->deadline.tv_nsec += (long)(r->timeout_ms % 1000) * 1000000;
@@ -605,10 +600,61 @@ int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out)
         r->deadline.tv_nsec -= 1000000000;
     }
     r->temp_seen = 0;
+    /* A server that timed out in an earlier lookup gets another chance. */
     for (size_t i = 0; i < ldns_resolver_nameserver_count(r->res); i++)
         ldns_resolver_set_nameserver_rtt(r->res, i, LDNS_RESOLV_RTT_MIN);
+}
+
+/* A bare IPv4 or IPv6 address as a host name (smarthost 127.0.0.1): 1 if it was one. */
+static int bare_address(const char *host, struct mx_result *out)
+{
+    struct mx_host *h = &out->hosts[0];
+    if (sa_from_text(&h->addrs[0], AF_INET, host, 0) < 0 &&
+        sa_from_text(&h->addrs[0], AF_INET6, host, 0) < 0)
+        return 0;
+    if (str_copy(h->name, sizeof h->name, host) < 0)
+        return 0;
+    h->n_addrs = 1;
+    out->n_hosts = 1;
+    out->implicit = 1;
+    out->status = MX_OK;
+    return 1;
+}
+
+static int lookup(struct mx_resolver *r, const char *domain, int host_only, struct mx_result *out)
+{
+    char norm[MX_NAME_SIZE];
+    if (mx_domain_literal(domain, out))
+        return out->status;
+    memset(out, 0, sizeof *out);
+    if (host_only && bare_address(domain, out))
+        return out->status;
+    memset(out, 0, sizeof *out);
+    if (normalise_domain(domain, norm, sizeof norm) < 0) {
+        set_result(out, MX_PERMFAIL, "5.1.3", "bad domain name", NULL);
+        return out->status;
+    }
+    const struct mx_result *hit = cache_find(r, norm, host_only);
+    if (hit != NULL) {
+        *out = *hit;
+        return out->status;
+    }
+    start_deadline(r);
     out->status = MX_TEMPFAIL;
-    lookup_dns(r, norm, out);
-    cache_store(r, norm, out);
+    if (host_only)
+        implicit_mx(r, norm, out, "no address records");
+    else
+        lookup_dns(r, norm, out);
+    cache_store(r, norm, host_only, out);
     return out->status;
+}
+
+int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out)
+{
+    return lookup(r, domain, 0, out);
+}
+
+int mx_lookup_host(struct mx_resolver *r, const char *host, struct mx_result *out)
+{
+    return lookup(r, host, 1, out);
 }

@@ -59,6 +59,10 @@ struct mx_resolver *mx_resolver_new(const char *dns_resolver, unsigned timeout_s
 /* Resolves domain (any case, one trailing dot allowed) into out. Returns out->status. A
  * domain already looked up with this resolver is answered from the cache. */
 int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out);
+/* The addresses of one host, without MX (for a smarthost): a name's A/AAAA as one host of
+ * preference 0, or a bare address "192.0.2.1" / "2001:db8::1", or a literal. NXDOMAIN or no
+ * address is a permanent "5.1.2" failure; cached like mx_lookup, apart from it. */
+int mx_lookup_host(struct mx_resolver *r, const char *host, struct mx_result *out);
 void mx_resolver_free(struct mx_resolver *r);
 
 /* "192.0.2.1" or "2001:db8::1" for an address of a result. 0, or -1 if it does not fit. */

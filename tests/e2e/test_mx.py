@@ -82,10 +82,11 @@ class MxTest(unittest.TestCase):
         if self.silent:
             self.silent.close()
 
-    def lookup(self, *domains, resolver=None, timeout=5):
-        """Runs the driver; returns {domain: (status, why, [(pref, host, [addrs])])}."""
-        p = subprocess.run([self.driver, "-r", resolver or self.dns.resolver, "-t",
-                            str(timeout), *domains], capture_output=True, text=True,
+    def lookup(self, *domains, resolver=None, timeout=5, hosts=False):
+        """Runs the driver; returns {domain: (status, why, [(pref, host, [addrs])], ms)}."""
+        p = subprocess.run([self.driver, *(["-H"] if hosts else []), "-r",
+                            resolver or self.dns.resolver, "-t", str(timeout), *domains],
+                           capture_output=True, text=True,
                            timeout=timeout * len(domains) + 10)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = {}
@@ -223,6 +224,17 @@ class MxTest(unittest.TestCase):
         self.assertEqual(out["[127.0.0.9]"][:3], ("ok", "", [(0, "[127.0.0.9]", ["127.0.0.9"])]))
         self.assertEqual(out["[IPv6:::1]"][:3], ("ok", "", [(0, "[ipv6:::1]", ["::1"])]))
         self.assertLess(out["[127.0.0.9]"][3], 100)
+
+    def test_host_lookup_for_smarthost(self):
+        out = self.lookup("a.order.test", "order.test", "127.0.0.5", "implicit.test",
+                          "nosuch.order.test", hosts=True)
+        self.assertEqual(out["a.order.test"][:3], ("ok", "", [(0, "a.order.test", ["127.0.0.21"])]))
+        self.assertEqual(out["127.0.0.5"][:3], ("ok", "", [(0, "127.0.0.5", ["127.0.0.5"])]))
+        self.assertEqual(out["implicit.test"][2], [(0, "implicit.test", ["127.0.0.41", "::1"])])
+        # a host lookup never asks for MX
+        self.assertEqual(out["order.test"][0], "perm", out["order.test"])
+        self.assertEqual(self.dns.queries("order.test", "MX"), 0)
+        self.assertTrue(out["nosuch.order.test"][1].startswith("5.1.2 "), out)
 
 
 if __name__ == "__main__":

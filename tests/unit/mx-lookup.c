@@ -5,7 +5,8 @@
  *   result <domain> ok|temp|perm <ms> <why>
  *   mx <domain> <pref> <host> <addr> [<addr>...]
  *
- * Usage: mx-lookup [-r dns_resolver] [-t timeout_s] domain...
+ * Usage: mx-lookup [-H] [-r dns_resolver] [-t timeout_s] domain...
+ * -H resolves host names (mx_lookup_host, as for a smarthost) instead of mail domains.
  * It is test tooling only: it is never installed and never used by a yubin program.
  */
 #include "config.h"
@@ -44,9 +45,11 @@ int main(int argc, char **argv)
 {
     const char *resolver = "";
     unsigned timeout = 5;
-    int opt;
-    while ((opt = getopt(argc, argv, "r:t:")) != -1) {
-        if (opt == 'r')
+    int opt, host_only = 0;
+    while ((opt = getopt(argc, argv, "Hr:t:")) != -1) {
+        if (opt == 'H')
+            host_only = 1;
+        else if (opt == 'r')
             resolver = optarg;
         else if (opt == 't')
             timeout = (unsigned)strtoul(optarg, NULL, 10);
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
             return 2;
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: mx-lookup [-r dns_resolver] [-t timeout_s] domain...\n");
+        fprintf(stderr, "usage: mx-lookup [-H] [-r dns_resolver] [-t timeout_s] domain...\n");
         return 2;
     }
     char err[256];
@@ -66,7 +69,10 @@ int main(int argc, char **argv)
     static struct mx_result res;
     for (int i = optind; i < argc; i++) {
         long start = now_ms();
-        mx_lookup(r, argv[i], &res);
+        if (host_only)
+            mx_lookup_host(r, argv[i], &res);
+        else
+            mx_lookup(r, argv[i], &res);
         print_result(argv[i], &res, now_ms() - start);
     }
     mx_resolver_free(r);

@@ -128,6 +128,9 @@ static void test_bad_domains(void)
     static struct mx_result r;
     CHECK(mx_resolver_new("no.such:host", 1, err, sizeof err) == NULL && err[0] != '\0',
           "a bad dns_resolver is an error: %s", err);
+    struct mx_resolver *sys = mx_resolver_new("", 1, err, sizeof err);
+    CHECK(sys != NULL, "an empty dns_resolver means /etc/resolv.conf (%s)", sys ? "ok" : err);
+    mx_resolver_free(sys);
     /* Port 9 (discard) on loopback: nothing is asked because every name below is refused
      * before any query, or is a literal. */
     struct mx_resolver *res = mx_resolver_new("127.0.0.1:9", 1, err, sizeof err);
