@@ -1,0 +1,748 @@
+/*
+ * smtp-in: the SMTP server (RFC 5321) for one connection on stdin/stdout, started by inetd,
+ * systemd (Accept=yes) or tcpserver. It reads top to bottom as the protocol: start-up, the
+ * command table, one small function per command that checks state and syntax first and acts
+ * second, then DATA, which streams the message line by line into lib/maildir and answers 250
+ * only once every recipient's copy is durable.
+ *
+ *     smtp-in [-C yubin.conf]
+ *
+ * It must never: read a byte of input before dropping root; write anything but the protocol
+ * to stdout, or anything at all to stderr (under inetd both are the socket); accept a bare CR
+ * or LF, or end DATA on anything but <CRLF>.<CRLF>; cut an over-long line instead of refusing
+ * it; hold a whole message in memory; relay (issue 4 adds relaying for authorised sessions,
+ * and submission with -s, through the ROUTE_RELAY outcome); resolve a name.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "maildir.h"
+#include "netio.h"
+#include "privs.h"
+#include "route.h"
+#include "trace.h"
+#include "util.h"
+
+#define CMD_LINE_MAX 512   /* octets, CRLF included (RFC 5321 §4.5.3.1.4) */
+#define TEXT_LINE_MAX 1000 /* octets, CRLF included (§4.5.3.1.6) */
+#define HELO_MAX 255
+
+enum { KEEP = 0, CLOSE_OK, CLOSE_ERROR };
+
+struct session {
+    struct yubin_conf conf;
+    struct netio io;
+    struct route_ctx route;
+    struct sockaddr_storage peer;      /* for relay_networks (issue 4); family 0 when local */
+    char client[INET6_ADDRSTRLEN + 8]; /* "192.0.2.1", "2001:db8::1" or "local" */
+    char client_trace[INET6_ADDRSTRLEN + 16]; /* "[192.0.2.1]", "[IPv6:...]" or "local" */
+    char helo[HELO_MAX + 1];
+    int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
+    unsigned errors, messages;
+    int done; /* KEEP, CLOSE_OK, CLOSE_ERROR */
+
+    /* The envelope of the current transaction. */
+    int in_mail;
+    char sender[ADDR_SIZE];
+    size_t rcpt_attempts;
+    size_t n_rcpts, cap_rcpts;
+    char (*rcpts)[ADDR_SIZE]; /* as given, for Received "for" and the log */
+    size_t n_targets, cap_targets;
+    char (*targets)[ADDR_SIZE]; /* local mailboxes, lower case, each once */
+
+    struct maildir_msg msg;
+    char line[CMD_LINE_MAX + 1];
+    char data[TEXT_LINE_MAX + 1];
+};
+
+/* ---- replies and the log ---------------------------------------------------------------- */
+
+static int vreply(struct session *s, const char *fmt, va_list ap)
+{
+    char text[1024];
+    int n = vsnprintf(text, sizeof text - 2, fmt, ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n > sizeof text - 3)
+        n = (int)sizeof text - 3;
+    memcpy(text + n, "\r\n", 2);
+    return netio_write(&s->io, text, (size_t)n + 2);
+}
+
+/* A reply; returns 0. */
+static int reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int reply(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreply(s, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* A 4xx/5xx reply to a command, counted towards max_errors; returns -1. */
+static int reply_error(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int reply_error(struct session *s, const char *fmt, ...)
+{
+    va_list ap;
+    s->errors++;
+    va_start(ap, fmt);
+    vreply(s, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The envelope recipients as "<a>,<b>" for the log, cut with "..." if very long. */
+static void rcpt_list(const struct session *s, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->n_rcpts; i++) {
+        int n = snprintf(out + used, size - used, "%s<%s>", i ? "," : "", s->rcpts[i]);
+        if (n < 0 || (size_t)n >= size - used) {
+            if (size > 4)
+                str_copy(out + size - 4, 4, "...");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* ---- the envelope ----------------------------------------------------------------------- */
+
+static void reset_envelope(struct session *s)
+{
+    s->in_mail = 0;
+    s->sender[0] = '\0';
+    s->rcpt_attempts = 0;
+    s->n_rcpts = 0;
+    s->n_targets = 0;
+}
+
+static int grow(void *array, size_t *cap, size_t need, size_t elem)
+{
+    void **p = array;
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 8;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (q == NULL)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int has_target(const struct session *s, const char *mailbox)
+{
+    for (size_t i = 0; i < s->n_targets; i++)
+        if (strcmp(s->targets[i], mailbox) == 0)
+            return 1;
+    return 0;
+}
+
+/* How many of r's mailboxes are not targets yet. */
+static size_t new_targets(const struct session *s, const struct route *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_local; i++)
+        n += !has_target(s, r->local[i]);
+    return n;
+}
+
+/* Adds the recipient and its mailboxes. 0, or -1 out of memory. */
+static int add_rcpt(struct session *s, const char *rcpt, const struct route *r)
+{
+    if (grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0 ||
+        grow(&s->targets, &s->cap_targets, s->n_targets + r->n_local, sizeof *s->targets) != 0)
+        return -1;
+    str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
+    for (size_t i = 0; i < r->n_local; i++)
+        if (!has_target(s, r->local[i]))
+            str_copy(s->targets[s->n_targets++], ADDR_SIZE, r->local[i]);
+    return 0;
+}
+
+/* ---- command arguments ------------------------------------------------------------------ */
+
+/* A HELO/EHLO argument: one word of printable ASCII, at most HELO_MAX octets. */
+static int valid_helo(const char *arg)
+{
+    size_t len = arg ? strlen(arg) : 0;
+    if (len == 0 || len > HELO_MAX)
+        return 0;
+    for (; *arg != '\0'; arg++)
+        if ((unsigned char)*arg <= 32 || (unsigned char)*arg >= 127)
+            return 0;
+    return 1;
+}
+
+/* "FROM:" / "TO:" then optional spaces (a common client habit), then the path. */
+static const char *after_keyword(const char *arg, const char *keyword)
+{
+    if (arg == NULL || !str_iprefix(arg, keyword))
+        return NULL;
+    arg += strlen(keyword);
+    while (*arg == ' ')
+        arg++;
+    return arg;
+}
+
+struct mail_params {
+    int have_size, have_body;
+    uint64_t size;
+};
+
+/* Parses " KEY=VALUE ..." after MAIL's path. Replies and returns -1 on an error. */
+static int mail_params(struct session *s, char *rest, struct mail_params *p)
+{
+    char *save = NULL;
+    memset(p, 0, sizeof *p);
+    if (*rest != '\0' && *rest != ' ')
+        return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address> [parameters]"), -1;
+    for (char *w = strtok_r(rest, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+        if (s->greeted != 2)
+            return reply_error(s, "555 5.5.4 parameters need EHLO"), -1;
+        if (str_iprefix(w, "SIZE=") && !p->have_size) {
+            p->have_size = 1;
+            if (parse_u64(w + 5, &p->size) != 0)
+                return reply_error(s, "501 5.5.4 bad SIZE parameter"), -1;
+        } else if (str_iprefix(w, "BODY=") && !p->have_body) {
+            p->have_body = 1;
+            if (!str_ieq(w + 5, "7BIT") && !str_ieq(w + 5, "8BITMIME"))
+                return reply_error(s, "501 5.5.4 BODY must be 7BIT or 8BITMIME"), -1;
+        } else if (str_iprefix(w, "SIZE=") || str_iprefix(w, "BODY=")) {
+            return reply_error(s, "501 5.5.4 parameter given twice"), -1;
+        } else {
+            return reply_error(s, "555 5.5.4 unsupported parameter"), -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses a path for MAIL or RCPT; replies and returns -1 on an error. */
+static int parse_path(struct session *s, const char *arg, int flags, struct addr *a, char **rest,
+                      const char *enhanced)
+{
+    const char *end;
+    int rc = addr_parse_path(arg, flags, a, &end);
+    if (rc != ADDR_OK) {
+        reply_error(s, "501 %s %s", enhanced, addr_error_text(rc));
+        return -1;
+    }
+    *rest = (char *)end;
+    return 0;
+}
+
+/* ---- the commands ----------------------------------------------------------------------- */
+
+static int cmd_ehlo(struct session *s, char *arg)
+{
+    if (!valid_helo(arg))
+        return reply_error(s, "501 5.5.4 syntax: EHLO hostname");
+    reset_envelope(s);
+    str_copy(s->helo, sizeof s->helo, arg);
+    s->greeted = 2;
+    reply(s, "250-%s Hello %s", s->conf.hostname, s->helo);
+    reply(s, "250-PIPELINING");
+    reply(s, "250-SIZE %llu", (unsigned long long)s->conf.max_message_size);
+    reply(s, "250-8BITMIME");
+    return reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static int cmd_helo(struct session *s, char *arg)
+{
+    if (!valid_helo(arg))
+        return reply_error(s, "501 5.5.4 syntax: HELO hostname");
+    reset_envelope(s);
+    str_copy(s->helo, sizeof s->helo, arg);
+    s->greeted = 1;
+    return reply(s, "250 %s", s->conf.hostname);
+}
+
+static int cmd_mail(struct session *s, char *arg)
+{
+    struct addr a;
+    struct mail_params p;
+    char *rest;
+    const char *path = after_keyword(arg, "FROM:");
+    if (!s->greeted)
+        return reply_error(s, "503 5.5.1 send EHLO or HELO first");
+    if (s->in_mail)
+        return reply_error(s, "503 5.5.1 nested MAIL command");
+    if (path == NULL)
+        return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address>");
+    if (parse_path(s, path, ADDR_NULL_OK, &a, &rest, "5.1.7") != 0 || mail_params(s, rest, &p) != 0)
+        return -1;
+    if (p.have_size && p.size > s->conf.max_message_size)
+        return reply_error(s, "552 5.3.4 message size exceeds fixed maximum message size");
+    reset_envelope(s);
+    s->in_mail = 1;
+    str_copy(s->sender, sizeof s->sender, a.text);
+    return reply(s, "250 2.1.0 Ok");
+}
+
+/* Refuses a recipient the router turned down, or one that needs the queue (issue 4). */
+static int refuse_rcpt(struct session *s, const char *rcpt, const char *text, const char *why)
+{
+    log_msg(LOG_INFO, "refused from=<%s> to=<%s> client=%s reply=\"%s\" why=\"%s\"", s->sender,
+            rcpt, s->client, text, why);
+    return reply_error(s, "%s", text);
+}
+
+static int accept_routed(struct session *s, const struct addr *a, struct route *r)
+{
+    char text[ADDR_SIZE + 80];
+    if (r->kind == ROUTE_REFUSED || r->kind == ROUTE_TEMPFAIL)
+        return refuse_rcpt(s, a->text, r->reply, r->why);
+    if (r->kind == ROUTE_RELAY || r->n_remote > 0) {
+        /* No queue yet: remote recipients and remote alias members are refused. */
+        snprintf(text, sizeof text, "550 5.7.1 <%s>: relaying denied", a->text);
+        return refuse_rcpt(s, a->text, text, r->n_remote ? "alias with remote members" : "relay");
+    }
+    if (s->n_targets + new_targets(s, r) > MAILDIR_MAX_TARGETS)
+        return reply(s, "452 4.5.3 too many recipients");
+    if (add_rcpt(s, a->text, r) != 0)
+        return refuse_rcpt(s, a->text, "451 4.3.0 out of memory", "malloc");
+    return reply(s, "250 2.1.5 Ok");
+}
+
+static int cmd_rcpt(struct session *s, char *arg)
+{
+    struct addr a;
+    struct route r;
+    char *rest;
+    const char *path = after_keyword(arg, "TO:");
+    if (!s->in_mail)
+        return reply_error(s, "503 5.5.1 need MAIL before RCPT");
+    if (path == NULL)
+        return reply_error(s, "501 5.5.4 syntax: RCPT TO:<address>");
+    s->rcpt_attempts++;
+    if (parse_path(s, path, ADDR_POSTMASTER_OK, &a, &rest, "5.1.3") != 0)
+        return -1;
+    if (*rest != '\0')
+        return reply_error(s, *rest == ' ' ? "555 5.5.4 unsupported parameter"
+                                           : "501 5.5.4 syntax: RCPT TO:<address>");
+    if (s->n_rcpts >= s->conf.max_recipients)
+        return reply(s, "452 4.5.3 too many recipients");
+    route_rcpt(&s->route, &a, 0, &r); /* may_relay: issue 4 (AUTH, relay_networks) */
+    int rc = accept_routed(s, &a, &r);
+    route_free(&r);
+    return rc;
+}
+
+static int receive_message(struct session *s);
+
+static int cmd_data(struct session *s, char *arg)
+{
+    if (arg != NULL)
+        return reply_error(s, "501 5.5.4 syntax: DATA");
+    if (!s->in_mail)
+        return reply_error(s, "503 5.5.1 need MAIL before DATA");
+    if (s->n_rcpts == 0 && s->rcpt_attempts > 0)
+        return reply_error(s, "554 5.5.1 no valid recipients");
+    if (s->n_rcpts == 0)
+        return reply_error(s, "503 5.5.1 need RCPT before DATA");
+    return receive_message(s);
+}
+
+static int cmd_rset(struct session *s, char *arg)
+{
+    if (arg != NULL)
+        return reply_error(s, "501 5.5.4 syntax: RSET");
+    reset_envelope(s);
+    return reply(s, "250 2.0.0 Ok");
+}
+
+static int cmd_noop(struct session *s, char *arg)
+{
+    return reply(s, "250 2.0.0 Ok");
+}
+
+static int cmd_quit(struct session *s, char *arg)
+{
+    if (arg != NULL)
+        return reply_error(s, "501 5.5.4 syntax: QUIT");
+    s->done = CLOSE_OK;
+    return reply(s, "221 2.0.0 %s closing connection", s->conf.hostname);
+}
+
+static int cmd_vrfy(struct session *s, char *arg)
+{
+    if (arg == NULL || *arg == '\0')
+        return reply_error(s, "501 5.5.4 syntax: VRFY address");
+    return reply(s, "252 2.5.0 cannot VRFY, but will take a message and attempt delivery");
+}
+
+static int cmd_expn(struct session *s, char *arg)
+{
+    return reply_error(s, "502 5.5.1 EXPN not available");
+}
+
+static int cmd_help(struct session *s, char *arg)
+{
+    return reply(s, "214 2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+struct command {
+    const char *verb;
+    int (*run)(struct session *s, char *arg); /* arg: after "VERB ", or NULL */
+};
+
+static const struct command commands[] = {
+    {"EHLO", cmd_ehlo}, {"HELO", cmd_helo}, {"MAIL", cmd_mail}, {"RCPT", cmd_rcpt},
+    {"DATA", cmd_data}, {"RSET", cmd_rset}, {"NOOP", cmd_noop}, {"QUIT", cmd_quit},
+    {"VRFY", cmd_vrfy}, {"EXPN", cmd_expn}, {"HELP", cmd_help},
+};
+
+static int dispatch(struct session *s, char *line)
+{
+    size_t verb_len = strcspn(line, " ");
+    char *arg = line[verb_len] == ' ' ? line + verb_len + 1 : NULL;
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++) {
+        if (verb_len == strlen(commands[i].verb) && str_iprefix(line, commands[i].verb))
+            return commands[i].run(s, arg);
+    }
+    return reply_error(s, "500 5.5.1 command not recognized");
+}
+
+/* ---- DATA ------------------------------------------------------------------------------- */
+
+enum data_end { DATA_END, DATA_BARE, DATA_TIMEOUT, DATA_LOST };
+
+struct data_state {
+    char id[17];
+    int in_headers;
+    unsigned hops;
+    uint64_t size;     /* octets received, CRLF line ends, after dot-unstuffing */
+    int too_long;      /* a line over TEXT_LINE_MAX */
+    int too_big;       /* over max_message_size */
+    int store_errno;   /* the first write error */
+    int store_started; /* maildir_msg_begin succeeded */
+};
+
+static int write_headers(struct session *s, struct data_state *d)
+{
+    char buf[2048];
+    struct trace_received t = {
+        .helo = s->helo,
+        .client = s->client_trace,
+        .hostname = s->conf.hostname,
+        .protocol = s->greeted == 2 ? "ESMTP" : "SMTP",
+        .id = d->id,
+        .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL,
+        .when = time(NULL),
+    };
+    int n = trace_return_path(buf, sizeof buf, s->sender);
+    if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        return -1;
+    n = trace_received(buf, sizeof buf, &t);
+    if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        return -1;
+    return 0;
+}
+
+/* One text line of the message (CRLF and the stuffing dot removed). */
+static void take_line(struct session *s, struct data_state *d, const char *text, size_t len)
+{
+    if (d->in_headers) {
+        if (len == 0)
+            d->in_headers = 0;
+        else if (str_iprefix(text, "Received:"))
+            d->hops++;
+    }
+    d->size += len + 2;
+    if (d->size > s->conf.max_message_size)
+        d->too_big = 1;
+    if (d->too_big || d->too_long || d->hops > s->conf.max_hops || d->store_errno)
+        return; /* refused or failed: drain to the end, store nothing more */
+    if (maildir_msg_write(&s->msg, text, len) != 0 || maildir_msg_write(&s->msg, "\n", 1) != 0)
+        d->store_errno = errno ? errno : EIO;
+}
+
+/* Reads the message through <CRLF>.<CRLF>. */
+static enum data_end read_data(struct session *s, struct data_state *d)
+{
+    for (;;) {
+        long n = netio_getline(&s->io, s->data, sizeof s->data);
+        if (n == NETIO_TIMEOUT)
+            return DATA_TIMEOUT;
+        if (n == NETIO_TOOLONG) {
+            if (!s->io.toolong_crlf)
+                return DATA_BARE;
+            d->too_long = 1;
+            continue;
+        }
+        if (n <= 0 || s->data[n - 1] != '\n')
+            return DATA_LOST;
+        if (n < 2 || s->data[n - 2] != '\r' || memchr(s->data, '\r', (size_t)n - 2) != NULL)
+            return DATA_BARE;
+        size_t len = (size_t)n - 2;
+        if (len == 1 && s->data[0] == '.')
+            return DATA_END;
+        const char *text = s->data[0] == '.' ? s->data + 1 : s->data;
+        take_line(s, d, text, len - (size_t)(text - s->data));
+    }
+}
+
+/* Links the message into every target's Maildir and syncs. 0, or -1 with errno. */
+static int deliver(struct session *s)
+{
+    char path[PATH_MAX], local[ADDR_SIZE];
+    if (maildir_msg_commit(&s->msg) != 0)
+        return -1;
+    for (size_t i = 0; i < s->n_targets; i++) {
+        const char *at = strrchr(s->targets[i], '@');
+        if (at == NULL ||
+            str_copy_n(local, sizeof local, s->targets[i], (size_t)(at - s->targets[i])) != 0 ||
+            maildir_path(path, sizeof path, s->conf.state_dir, local, at + 1) != 0)
+            return errno = EINVAL, -1;
+        if (maildir_msg_link(&s->msg, path, NULL, 0) != 0)
+            return -1;
+    }
+    return maildir_msg_sync(&s->msg) == 0 ? 0 : -1;
+}
+
+static const char *store_failure(int err)
+{
+    return maildir_errno_is_full(err) ? "452 4.3.1 insufficient system storage"
+                                      : "451 4.3.0 local error in processing";
+}
+
+/* The reply to the end of DATA; stores the message when nothing refused it. */
+static void finish_message(struct session *s, struct data_state *d, char *result, size_t size)
+{
+    int stored = 0;
+    if (d->too_long)
+        str_copy(result, size, "554 5.6.0 a line is longer than 1000 octets");
+    else if (d->too_big)
+        str_copy(result, size, "552 5.3.4 message size exceeds fixed maximum message size");
+    else if (d->hops > s->conf.max_hops)
+        str_copy(result, size, "554 5.4.6 too many Received headers: a mail loop?");
+    else if (d->store_errno)
+        str_copy(result, size, store_failure(d->store_errno));
+    else if (deliver(s) != 0)
+        str_copy(result, size, store_failure(errno));
+    else
+        stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", d->id) > 0;
+    maildir_msg_end(&s->msg, !stored);
+    if (stored) {
+        s->messages++;
+        reply(s, "%s", result);
+    } else {
+        reply_error(s, "%s", result);
+    }
+}
+
+static void log_message(struct session *s, const struct data_state *d, const char *result)
+{
+    char to[900];
+    rcpt_list(s, to, sizeof to);
+    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s size=%llu result=\"%s\"", d->id, s->sender,
+            to, s->client, (unsigned long long)d->size, result);
+}
+
+/* Answers a bare CR or LF: refused, and the connection is closed (SMTP smuggling). */
+static int refuse_bare(struct session *s, const char *where)
+{
+    reply(s, "554 5.5.2 bare CR or LF refused; only <CRLF> ends a line");
+    log_msg(LOG_NOTICE, "client=%s bare CR or LF %s: connection closed", s->client, where);
+    s->done = CLOSE_ERROR;
+    return -1;
+}
+
+static int receive_message(struct session *s)
+{
+    struct data_state d = {.in_headers = 1};
+    char result[200];
+    random_hex16(d.id);
+    if (maildir_msg_begin(&s->msg, s->conf.state_dir, s->conf.hostname) != 0 ||
+        write_headers(s, &d) != 0) {
+        str_copy(result, sizeof result, store_failure(errno));
+        maildir_msg_end(&s->msg, 1);
+        log_message(s, &d, result);
+        return reply_error(s, "%s", result);
+    }
+    reply(s, "354 end data with <CR><LF>.<CR><LF>");
+    netio_set_timeout(&s->io, s->conf.data_timeout);
+    enum data_end end = read_data(s, &d);
+    netio_set_timeout(&s->io, s->conf.command_timeout);
+    if (end == DATA_END) {
+        finish_message(s, &d, result, sizeof result);
+    } else {
+        maildir_msg_end(&s->msg, 1);
+        str_copy(result, sizeof result,
+                 end == DATA_BARE      ? "554 5.5.2 bare CR or LF"
+                 : end == DATA_TIMEOUT ? "421 4.4.2 timeout in DATA"
+                                       : "connection lost in DATA");
+        if (end == DATA_BARE)
+            refuse_bare(s, "in DATA");
+        else if (end == DATA_TIMEOUT)
+            reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
+        s->done = CLOSE_ERROR;
+    }
+    log_message(s, &d, result);
+    reset_envelope(s);
+    return 0;
+}
+
+/* ---- the session ------------------------------------------------------------------------ */
+
+/* One command line as netio_getline returned it (n octets). */
+static int command_line(struct session *s, long n)
+{
+    if (s->line[n - 1] != '\n') {
+        s->done = CLOSE_OK; /* the client closed in the middle of a line */
+        return 0;
+    }
+    if (n < 2 || s->line[n - 2] != '\r' || memchr(s->line, '\r', (size_t)n - 2) != NULL)
+        return refuse_bare(s, "in a command");
+    s->line[n - 2] = '\0';
+    if (strlen(s->line) != (size_t)n - 2)
+        return reply_error(s, "500 5.5.2 NUL in command line");
+    return dispatch(s, s->line);
+}
+
+static void serve(struct session *s)
+{
+    reply(s, "220 %s ESMTP yubin", s->conf.hostname);
+    while (s->done == KEEP) {
+        long n = netio_getline(&s->io, s->line, sizeof s->line);
+        if (n == NETIO_EOF || n == NETIO_ERROR) {
+            s->done = n == NETIO_EOF ? CLOSE_OK : CLOSE_ERROR;
+        } else if (n == NETIO_TIMEOUT) {
+            reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
+            log_msg(LOG_NOTICE, "client=%s timeout waiting for a command", s->client);
+            s->done = CLOSE_ERROR;
+        } else if (n == NETIO_TOOLONG && !s->io.toolong_crlf) {
+            refuse_bare(s, "after a long command line");
+        } else if (n == NETIO_TOOLONG) {
+            reply_error(s, "500 5.5.2 line too long (over %d octets)", CMD_LINE_MAX);
+        } else {
+            command_line(s, n);
+        }
+        if (s->done == KEEP && s->errors >= s->conf.max_errors) {
+            reply(s, "421 4.7.0 %s too many errors, closing connection", s->conf.hostname);
+            log_msg(LOG_NOTICE, "client=%s too many errors (%u)", s->client, s->errors);
+            s->done = CLOSE_ERROR;
+        }
+    }
+}
+
+/* The client's address from the socket on fd 0 ("local" for a pipe); never DNS. */
+static void client_address(struct session *s)
+{
+    socklen_t len = sizeof s->peer;
+    char text[INET6_ADDRSTRLEN];
+    str_copy(s->client, sizeof s->client, "local");
+    str_copy(s->client_trace, sizeof s->client_trace, "local");
+    memset(&s->peer, 0, sizeof s->peer);
+    if (getpeername(0, (struct sockaddr *)&s->peer, &len) != 0)
+        return;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&s->peer;
+    if (s->peer.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        struct sockaddr_in in4 = {.sin_family = AF_INET};
+        memcpy(&in4.sin_addr, in6->sin6_addr.s6_addr + 12, 4);
+        in4.sin_port = in6->sin6_port;
+        memcpy(&s->peer, &in4, sizeof in4);
+    }
+    if (s->peer.ss_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&s->peer)->sin_addr, text, sizeof text)) {
+        str_copy(s->client, sizeof s->client, text);
+        str_format(s->client_trace, sizeof s->client_trace, "[%s]", text);
+    } else if (s->peer.ss_family == AF_INET6 &&
+               inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) {
+        str_copy(s->client, sizeof s->client, text);
+        str_format(s->client_trace, sizeof s->client_trace, "[IPv6:%s]", text);
+    } else {
+        s->peer.ss_family = 0;
+    }
+}
+
+/* After an error close: stop sending, then read what the client still sends for a moment,
+ * so our last reply is not lost to a TCP reset. */
+static void linger(void)
+{
+    char junk[4096];
+    if (shutdown(1, SHUT_WR) != 0)
+        close(1);
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    for (int rounds = 0; rounds < 64; rounds++) {
+        if (poll(&p, 1, 200) <= 0 || read(0, junk, sizeof junk) <= 0)
+            return;
+    }
+}
+
+/* Start-up failed: say 421 to the client, log why, exit 1. */
+static int refuse_start(struct session *s, const char *why)
+{
+    log_msg(LOG_ERR, "cannot serve: %s", why);
+    reply(s, "421 4.3.0 %s mail system unavailable, try again later",
+          s->conf.hostname[0] ? s->conf.hostname : "localhost");
+    netio_flush(&s->io);
+    return 1;
+}
+
+static struct session session;
+
+int main(int argc, char **argv)
+{
+    struct session *s = &session;
+    const char *conf_path = NULL;
+    char err[600];
+    int opt;
+    signal(SIGPIPE, SIG_IGN);
+    netio_init(&s->io, 0, 1, 300);
+    log_open("smtp-in", NULL);
+    while ((opt = getopt(argc, argv, "C:")) != -1) {
+        if (opt != 'C')
+            return refuse_start(s, "usage: smtp-in [-C yubin.conf]");
+        conf_path = optarg;
+    }
+    if (optind != argc)
+        return refuse_start(s, "usage: smtp-in [-C yubin.conf]");
+    if (conf_load(&s->conf, conf_path, err, sizeof err) != 0)
+        return refuse_start(s, err);
+    log_close();
+    log_open("smtp-in", s->conf.syslog_socket);
+    if (sodium_init() < 0)
+        return refuse_start(s, "libsodium cannot start");
+    if (privs_drop(s->conf.user, err, sizeof err) != 0)
+        return refuse_start(s, err);
+    netio_set_timeout(&s->io, s->conf.command_timeout);
+    client_address(s);
+    route_init(&s->route, &s->conf);
+    log_msg(LOG_INFO, "connect from %s", s->client);
+    serve(s);
+    netio_flush(&s->io);
+    log_msg(LOG_INFO, "disconnect from %s messages=%u errors=%u", s->client, s->messages,
+            s->errors);
+    if (s->done == CLOSE_ERROR)
+        linger();
+    route_ctx_free(&s->route);
+    free(s->rcpts);
+    free(s->targets);
+    return s->done == CLOSE_ERROR ? 1 : 0;
+}

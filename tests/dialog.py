@@ -21,6 +21,13 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   MAILDIR ADDRESS N [cur] after the dialog: N messages in ADDRESS's new/ (or cur/)
   LOG TEXT               after the dialog: a syslog line contains TEXT
   NOLOG TEXT             after the dialog: no syslog line contains TEXT (e.g. a password)
+  A: PREFIX              SMTP: the reply read by the last S: also has a line starting with PREFIX
+  NA: PREFIX             SMTP: the reply read by the last S: has no line starting with PREFIX
+  MSG ADDRESS N REGEX    after the dialog: message N (1 = oldest name) in ADDRESS's new/
+                         matches the Python bytes regex REGEX (re.search; use (?m) for ^ $)
+  NOMSG ADDRESS N REGEX  after the dialog: that message does not match REGEX
+  EXIT N                 after the dialog: the program exited with status N
+  NOSTDERR               after the dialog: the program wrote nothing to stderr
 Every read times out after 10 seconds, so a hung server fails the dialog instead of the suite.
 """
 import os
@@ -135,7 +142,8 @@ def parse(path):
             elif word == "!message":
                 address, _, data = rest.strip().partition(" ")
                 setup["messages"].append((address, unescape(data)))
-            elif word in ("C:", "R:", "S:", "L:", "D:", "CLOSED", "MAILDIR", "LOG", "NOLOG"):
+            elif word in ("C:", "R:", "S:", "L:", "D:", "CLOSED", "MAILDIR", "LOG", "NOLOG",
+                          "A:", "NA:", "MSG", "NOMSG", "EXIT", "NOSTDERR"):
                 steps.append((lineno, word, rest))
             else:
                 raise SystemExit(f"{path}:{lineno}: unknown line: {line}")
@@ -160,8 +168,18 @@ def start(inst, setup):
     return p, Conversation(client.fileno(), client.fileno()), client
 
 
-def play(inst, setup, steps, conv):
+def message_bytes(inst, where, rest):
+    """MSG/NOMSG: (regex, bytes of message N of ADDRESS)."""
+    address, n, regex = rest.split(None, 2)
+    msgs = inst.messages(address)
+    if not 1 <= int(n) <= len(msgs):
+        raise Failure(f"{where}: only {len(msgs)} messages in new/")
+    return re.compile(regex.encode("utf-8")), msgs[int(n) - 1]
+
+
+def play(inst, setup, steps, conv, proc=None):
     pop3 = setup["program"].startswith("pop3")
+    lines = []
     for lineno, word, rest in steps:
         where = f"line {lineno}: {word} {rest}"
         if word == "C:":
@@ -173,6 +191,20 @@ def play(inst, setup, steps, conv):
             ok = lines[0].startswith(rest) if pop3 else smtp_match(lines, rest)
             if not ok:
                 raise Failure(f"{where}: got {lines}")
+        elif word in ("A:", "NA:"):
+            if smtp_match(lines, rest) != (word == "A:"):
+                raise Failure(f"{where}: the reply was {lines}")
+        elif word in ("MSG", "NOMSG"):
+            regex, data = message_bytes(inst, where, rest)
+            if (regex.search(data) is not None) != (word == "MSG"):
+                raise Failure(f"{where}: the message is {data[:3000]!r}")
+        elif word == "EXIT":
+            if proc.returncode != int(rest):
+                raise Failure(f"{where}: the exit status was {proc.returncode}")
+        elif word == "NOSTDERR":
+            err = proc.stderr.read()
+            if err:
+                raise Failure(f"{where}: stderr has {err[:2000]!r}")
         elif word == "L:":
             got = conv.line()
             if got != rest:
@@ -213,14 +245,14 @@ def main(path):
     try:
         proc, conv, client = start(inst, setup)
         try:
-            after = ("MAILDIR", "LOG", "NOLOG")
+            after = ("MAILDIR", "LOG", "NOLOG", "MSG", "NOMSG", "EXIT", "NOSTDERR")
             play(inst, setup, [s for s in steps if s[1] not in after], conv)
             if client is not None:
                 client.close()
             else:
                 proc.stdin.close()
             proc.wait(timeout=10)
-            play(inst, setup, [s for s in steps if s[1] in after], conv)
+            play(inst, setup, [s for s in steps if s[1] in after], conv, proc)
         except Failure as e:
             print(f"{os.path.basename(path)}: FAILED {e}")
             print("\n".join(conv.transcript[-40:]))
