@@ -78,6 +78,30 @@ int users_exists(const char *users_file, const char *address)
     return users_lookup(users_file, address, NULL, 0);
 }
 
+int users_each(const char *users_file, int (*fn)(const char *address, const char *hash, void *ctx),
+               void *ctx)
+{
+    FILE *f = fopen(users_file, "re");
+    if (f == NULL)
+        return errno == ENOENT ? 0 : -1;
+    char line[4096];
+    int stop = 0;
+    while (!stop && read_line(f, line, sizeof line)) {
+        char *colon = strchr(line, ':');
+        if (line[0] == '#' || colon == NULL || colon == line)
+            continue;
+        *colon = '\0';
+        stop = fn(line, colon + 1, ctx);
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
 /* A well-formed argon2id hash with these limits that no password matches in practice. */
 static int dummy_hash(char *out, size_t size, uint64_t opslimit, uint64_t memlimit)
 {

@@ -41,6 +41,12 @@ int users_needs_rehash(const char *hash, uint64_t opslimit, uint64_t memlimit);
  * dots? 1 yes, 0 no; why is set to a short reason when it is not. */
 int users_address_ok(const char *address, const char **why);
 
+/* Calls fn(address, hash, ctx) for every line of the users file in order (comments and
+ * malformed lines skipped); stops early when fn returns non-zero. 0, or -1 if the file could
+ * not be read (a missing file is empty). */
+int users_each(const char *users_file, int (*fn)(const char *address, const char *hash, void *ctx),
+               void *ctx);
+
 /* Rewrites the users file atomically (temp file in the same directory, fsync, rename,
  * directory fsync), keeping its mode and owner (a new file gets mode 0640 and, if new_gid
  * is not -1, that group): with hash != NULL, address gets that hash (replaced, or added at the

@@ -1,0 +1,377 @@
+/*
+ * yubin-user: the administrator's tool for the users file (yubin-users(5)): add, passwd, del
+ * and list mailboxes. Passwords come from the terminal without echo (asked twice) or, with
+ * --stdin, as one line of standard input; never from the command line. The users file is
+ * rewritten atomically keeping its mode and owner; `add` creates the Maildir owned by the mail
+ * account. It must never print, log or keep a password, and never remove mail without asking
+ * (or --yes).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "maildir.h"
+#include "users.h"
+#include "util.h"
+
+#define EX_USAGE 64
+
+struct options {
+    const char *conf_path;
+    const char *command;
+    const char *address;
+    int use_stdin, keep_mail, yes;
+};
+
+static struct yubin_conf conf;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: yubin-user [-C yubin.conf] add [--stdin] user@domain\n"
+                    "       yubin-user [-C yubin.conf] passwd [--stdin] user@domain\n"
+                    "       yubin-user [-C yubin.conf] del [--keep-mail | --yes] user@domain\n"
+                    "       yubin-user [-C yubin.conf] list\n");
+    return EX_USAGE;
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("yubin-user: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+/* ---- passwords ---------------------------------------------------------------------- */
+
+/* Reads one line from fd byte by byte (no stdio buffer keeps a copy) into buf. Returns its
+ * length without the line end, or -1 (too long, or nothing to read). */
+static long read_secret_line(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    char ch;
+    ssize_t r;
+    while ((r = read(fd, &ch, 1)) == 1 && ch != '\n') {
+        if (len + 1 >= size) {
+            sodium_memzero(buf, size);
+            return -1;
+        }
+        buf[len++] = ch;
+    }
+    if (r < 0 || (r == 0 && len == 0))
+        return -1;
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
+    buf[len] = '\0';
+    return (long)len;
+}
+
+/* Prompts on the terminal with echo off. */
+static long ask_tty(int tty, const char *prompt, char *buf, size_t size)
+{
+    struct termios old, quiet;
+    if (tcgetattr(tty, &old) != 0)
+        return -1;
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    quiet.c_lflag |= ICANON;
+    if (write_all(tty, prompt, strlen(prompt)) != 0 || tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
+        return -1;
+    long n = read_secret_line(tty, buf, size);
+    tcsetattr(tty, TCSAFLUSH, &old);
+    (void)write_all(tty, "\n", 1);
+    return n;
+}
+
+/* The new password into pw: one line of stdin, or twice from the terminal. */
+static long read_password(const struct options *o, char *pw, size_t size)
+{
+    if (o->use_stdin) {
+        long n = read_secret_line(0, pw, size);
+        if (n < 0)
+            fail("no password on standard input (one line, at most %zu bytes)", size - 1);
+        return n;
+    }
+    int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (tty < 0) {
+        fail("no terminal to ask for the password: use --stdin");
+        return -1;
+    }
+    char again[USERS_MAX_PASSWORD];
+    long n = ask_tty(tty, "New password: ", pw, size);
+    long m = n >= 0 ? ask_tty(tty, "Again: ", again, sizeof again) : -1;
+    close(tty);
+    int same = n >= 0 && m == n && sodium_memcmp(pw, again, (size_t)n) == 0;
+    sodium_memzero(again, sizeof again);
+    if (n < 0 || m < 0)
+        fail("could not read the password from the terminal");
+    else if (!same)
+        fail("the two passwords differ; nothing changed");
+    return n >= 0 && same ? n : -1;
+}
+
+/* Reads, checks and hashes the new password. 0 or 1 (reported). */
+static int new_hash(const struct options *o, char *hash, size_t size)
+{
+    char pw[USERS_MAX_PASSWORD];
+    long n = read_password(o, pw, sizeof pw);
+    if (n < 0)
+        return 1;
+    int rc = 0;
+    if (n == 0)
+        rc = fail("an empty password is not allowed; nothing changed");
+    else if (users_hash(hash, size, pw, (size_t)n, conf.pwhash_opslimit, conf.pwhash_memlimit) != 0)
+        rc = fail("could not hash the password (pwhash limits or memory); nothing changed");
+    sodium_memzero(pw, sizeof pw);
+    return rc;
+}
+
+/* ---- Maildirs ----------------------------------------------------------------------- */
+
+static int mailbox_dir(const char *address, char *dir, size_t size)
+{
+    char local[USERS_ADDRESS_SIZE];
+    const char *at = strrchr(address, '@');
+    if (at == NULL || str_copy_n(local, sizeof local, address, (size_t)(at - address)) != 0 ||
+        maildir_path(dir, size, conf.state_dir, local, at + 1) != 0)
+        return fail("%s: no Maildir path for this address", address);
+    return 0;
+}
+
+/* Creates the Maildir and gives mail/, mail/<domain>/ and the Maildir to the mail account. */
+static int create_maildir(const char *dir)
+{
+    struct passwd *pw = getpwnam(conf.user);
+    if (pw == NULL)
+        return fail("the mail account '%s' (yubin.conf user) does not exist", conf.user);
+    if (maildir_ensure(dir) != 0)
+        return fail("cannot create the Maildir %s: %s", dir, strerror(errno));
+    const char *subs[] = {"/../..", "/..", "", "/tmp", "/new", "/cur"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < ARRAY_LEN(subs) && geteuid() == 0; i++) {
+        if (str_format(path, sizeof path, "%s%s", dir, subs[i]) < 0 ||
+            fchownat(AT_FDCWD, path, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) != 0)
+            return fail("cannot give %s to %s: %s", path, conf.user, strerror(errno));
+    }
+    return 0;
+}
+
+static long count_in(const char *dir, const char *sub)
+{
+    char path[PATH_MAX];
+    long n = 0;
+    if (str_format(path, sizeof path, "%s/%s", dir, sub) < 0)
+        return 0;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc != 0)
+        fprintf(stderr, "yubin-user: cannot remove %s: %s\n", path, strerror(errno));
+    return rc;
+}
+
+/* ---- the commands ------------------------------------------------------------------- */
+
+/* Checks the address (well formed, in a local domain) and lower-cases it into out. */
+static int check_address(const char *address, char *out, size_t size)
+{
+    const char *why;
+    if (!users_address_ok(address, &why))
+        return fail("'%s' is not a valid mailbox address: %s", address, why);
+    if (!conf_is_local_domain(&conf, strrchr(address, '@') + 1))
+        return fail("'%s': %s is not in local_domains of %s", address, strrchr(address, '@') + 1,
+                    conf.path);
+    str_copy(out, size, address);
+    str_lower(out);
+    return 0;
+}
+
+static long mail_gid(void)
+{
+    struct passwd *pw = getpwnam(conf.user);
+    return pw != NULL ? (long)pw->pw_gid : -1;
+}
+
+static int cmd_add(const struct options *o)
+{
+    char address[USERS_ADDRESS_SIZE], hash[USERS_HASH_SIZE], dir[PATH_MAX], err[600];
+    if (check_address(o->address, address, sizeof address) != 0)
+        return 1;
+    int exists = users_exists(conf.users_file, address);
+    if (exists != 0)
+        return exists < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
+                          : fail("%s already exists (use passwd to change its password)", address);
+    if (mailbox_dir(address, dir, sizeof dir) != 0 || new_hash(o, hash, sizeof hash) != 0 ||
+        create_maildir(dir) != 0)
+        return 1;
+    if (users_update(conf.users_file, address, hash, mail_gid(), err, sizeof err) < 0)
+        return fail("%s; nothing changed", err);
+    printf("added %s (Maildir %s)\n", address, dir);
+    return 0;
+}
+
+static int cmd_passwd(const struct options *o)
+{
+    char old[USERS_HASH_SIZE], hash[USERS_HASH_SIZE], err[600];
+    int found = users_lookup(conf.users_file, o->address, old, sizeof old);
+    if (found <= 0)
+        return found < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
+                         : fail("no such user: %s", o->address);
+    if (new_hash(o, hash, sizeof hash) != 0)
+        return 1;
+    if (users_update(conf.users_file, o->address, hash, -1, err, sizeof err) < 0)
+        return fail("%s; nothing changed", err);
+    if (users_needs_rehash(old, conf.pwhash_opslimit, conf.pwhash_memlimit))
+        printf("the old hash used other limits; the new one uses pwhash_opslimit %llu and "
+               "pwhash_memlimit %llu\n",
+               (unsigned long long)conf.pwhash_opslimit, (unsigned long long)conf.pwhash_memlimit);
+    printf("changed the password of %s\n", o->address);
+    return 0;
+}
+
+/* Asks on the terminal whether to remove n messages. 1 yes, 0 no, -1 no terminal. */
+static int confirm(const char *address, const char *dir, long n)
+{
+    char prompt[PATH_MAX + 200], answer[16];
+    int tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (tty < 0)
+        return -1;
+    str_format(prompt, sizeof prompt, "Remove %s and its Maildir %s (%ld messages)? [y/N] ",
+               address, dir, n);
+    long len = write_all(tty, prompt, strlen(prompt)) == 0
+                   ? read_secret_line(tty, answer, sizeof answer)
+                   : -1;
+    close(tty);
+    return len > 0 && (answer[0] == 'y' || answer[0] == 'Y');
+}
+
+static int cmd_del(const struct options *o)
+{
+    char dir[PATH_MAX], err[600];
+    int found = users_exists(conf.users_file, o->address);
+    if (found <= 0)
+        return found < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
+                         : fail("no such user: %s", o->address);
+    if (mailbox_dir(o->address, dir, sizeof dir) != 0)
+        return 1;
+    int remove_mail = !o->keep_mail && access(dir, F_OK) == 0;
+    if (remove_mail && !o->yes) {
+        int ok = confirm(o->address, dir, count_in(dir, "new") + count_in(dir, "cur"));
+        if (ok < 0)
+            return fail("no terminal to ask whether to remove the mail in %s: use --keep-mail "
+                        "or --yes",
+                        dir);
+        if (ok == 0)
+            return fail("nothing changed");
+    }
+    if (users_update(conf.users_file, o->address, NULL, -1, err, sizeof err) < 0)
+        return fail("%s; nothing changed", err);
+    if (remove_mail && nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return fail("removed %s from %s, but not all of its mail in %s", o->address,
+                    conf.users_file, dir);
+    printf("removed %s (%s)\n", o->address, remove_mail ? "mail removed" : "mail kept");
+    return 0;
+}
+
+static int print_user(const char *address, const char *hash, void *ctx)
+{
+    (void)ctx;
+    if (users_needs_rehash(hash, conf.pwhash_opslimit, conf.pwhash_memlimit))
+        printf("%s\tneeds-rehash\n", address);
+    else
+        printf("%s\n", address);
+    return 0;
+}
+
+static int cmd_list(const struct options *o)
+{
+    (void)o;
+    if (users_each(conf.users_file, print_user, NULL) != 0)
+        return fail("cannot read %s: %s", conf.users_file, strerror(errno));
+    return fflush(stdout) == 0 ? 0 : fail("cannot write the list: %s", strerror(errno));
+}
+
+/* ---- start-up ----------------------------------------------------------------------- */
+
+static int parse(int argc, char **argv, struct options *o)
+{
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "-C") == 0) {
+        o->conf_path = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc)
+        return -1;
+    o->command = argv[i++];
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--stdin") == 0)
+            o->use_stdin = 1;
+        else if (strcmp(argv[i], "--keep-mail") == 0)
+            o->keep_mail = 1;
+        else if (strcmp(argv[i], "--yes") == 0)
+            o->yes = 1;
+        else if (argv[i][0] == '-' || o->address != NULL)
+            return -1;
+        else
+            o->address = argv[i];
+    }
+    int wants_address = strcmp(o->command, "list") != 0;
+    if (wants_address != (o->address != NULL) || (o->keep_mail && o->yes))
+        return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(const struct options *);
+    } commands[] = {{"add", cmd_add}, {"passwd", cmd_passwd}, {"del", cmd_del}, {"list", cmd_list}};
+    struct options o = {0};
+    char err[512];
+    umask(027);
+    if (parse(argc, argv, &o) != 0)
+        return usage();
+    if (sodium_init() < 0)
+        return fail("libsodium cannot start");
+    if (conf_load(&conf, o.conf_path, err, sizeof err) != 0)
+        return fail("%s", err);
+    for (size_t i = 0; i < ARRAY_LEN(commands); i++)
+        if (strcmp(o.command, commands[i].name) == 0)
+            return commands[i].run(&o);
+    return usage();
+}
