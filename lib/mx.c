@@ -23,6 +23,7 @@
 #define MX_DEFAULT_TIMEOUT 10 /* seconds per lookup when the caller gives 0 */
 #define MX_TRIES 2            /* UDP attempts per name server and query */
 #define MX_MIN_ATTEMPT_MS 50  /* never ask ldns for a shorter wait than this */
+#define MX_DEAD_AFTER 3       /* silent lookups in a row after which the server counts as dead */
 
 struct mx_cache_entry {
     char domain[MX_NAME_SIZE];
@@ -33,8 +34,10 @@ struct mx_cache_entry {
 struct mx_resolver {
     ldns_resolver *res;
     unsigned timeout_ms;
-    struct timespec deadline; /* of the lookup in progress */
-    int temp_seen;            /* a query of the lookup in progress failed temporarily */
+    struct timespec deadline;  /* of the lookup in progress */
+    int temp_seen;             /* a query of the lookup in progress failed temporarily */
+    int got_answer, no_answer; /* in the lookup in progress: some query was answered, or not */
+    unsigned silent_lookups;   /* lookups in a row in which no server answered anything */
     size_t n_cache, next_evict;
     struct mx_cache_entry *cache[MX_CACHE_MAX];
 };
@@ -361,6 +364,8 @@ static int query(struct mx_resolver *r, const ldns_rdf *name, ldns_rr_type type,
         ldns_pkt_free(*pkt);
         *pkt = NULL;
         char what[128];
+        if (st != LDNS_STATUS_ERR)
+            r->no_answer = 1;
         if (st == LDNS_STATUS_ERR)
             (void)str_copy(what, sizeof what, "DNS lookup failed (no answer or a bad one)");
         else if (str_format(what, sizeof what, "no answer from the DNS server (%s)",
@@ -370,6 +375,7 @@ static int query(struct mx_resolver *r, const ldns_rdf *name, ldns_rr_type type,
         r->temp_seen = 1;
         return 1;
     }
+    r->got_answer = 1;
     ldns_pkt_rcode rc = ldns_pkt_get_rcode(*pkt);
     if (rc == LDNS_RCODE_NOERROR)
         return 0;
@@ -599,7 +605,7 @@ static void start_deadline(struct mx_resolver *r)
         r->deadline.tv_sec++;
         r->deadline.tv_nsec -= 1000000000;
     }
-    r->temp_seen = 0;
+    r->temp_seen = r->got_answer = r->no_answer = 0;
     /* A server that timed out in an earlier lookup gets another chance. */
     for (size_t i = 0; i < ldns_resolver_nameserver_count(r->res); i++)
         ldns_resolver_set_nameserver_rtt(r->res, i, LDNS_RESOLV_RTT_MIN);
@@ -639,12 +645,21 @@ static int lookup(struct mx_resolver *r, const char *domain, int host_only, stru
         *out = *hit;
         return out->status;
     }
+    if (r->silent_lookups >= MX_DEAD_AFTER) {
+        set_result(out, MX_TEMPFAIL, "4.4.3", "DNS server not answering (gave up for this run)",
+                   norm);
+        return out->status;
+    }
     start_deadline(r);
     out->status = MX_TEMPFAIL;
     if (host_only)
         implicit_mx(r, norm, out, "no address records");
     else
         lookup_dns(r, norm, out);
+    if (r->got_answer)
+        r->silent_lookups = 0;
+    else if (r->no_answer)
+        r->silent_lookups++;
     cache_store(r, norm, host_only, out);
     return out->status;
 }

@@ -16,8 +16,13 @@
  *    temporarily, else permanent "5.4.4".
  *  - A domain literal "[192.0.2.1]" or "[IPv6:2001:db8::1]" is that address, without DNS.
  *  - One lookup of a domain per resolver (per run): results, failures included, are cached.
+ *  - An MX of "." among other MX records is ignored (RFC 7505 forbids the mix).
  *  - Every lookup ends within the resolver's timeout (plus a fraction of a second); counts of
- *    hosts and addresses are bounded, extra records are ignored.
+ *    hosts and addresses are bounded, extra records are ignored. After 3 lookups in a row in
+ *    which no server answered anything (timeouts, network errors), every later lookup with
+ *    that resolver fails at once with "4.4.3": a resolver lives for one queue run, so a dead
+ *    DNS server costs three timeouts per run, not one per domain, while one domain whose
+ *    servers are slow costs only its own timeout.
  *
  * It never follows an MX to anything but an address, never hands out a port (the caller sets
  * smtp_port), and never prints: errors come back as text in the result.
