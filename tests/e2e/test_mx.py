@@ -251,5 +251,21 @@ class MxTest(unittest.TestCase):
         self.assertTrue(out["nosuch.order.test"][1].startswith("5.1.2 "), out)
 
 
+class LinkTest(unittest.TestCase):
+    def test_handlers_do_not_link_ldns(self):
+        """smtp-in and pop3-in start fast: they never load ldns (DESIGN.md section 8)."""
+        for name in ("smtp-in", "pop3-in", "maildir-deliver"):
+            path = yubintest.program(name)
+            if not os.path.exists(path):
+                continue
+            p = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn("libldns", p.stdout, f"{name} links ldns")
+        self.assertTrue(os.path.exists(yubintest.program("smtp-in")), "smtp-in is not built")
+        driver = os.path.join(yubintest.BUILD, "tests", "unit", "mx-lookup")
+        p = subprocess.run(["ldd", driver], capture_output=True, text=True, timeout=30)
+        self.assertIn("libldns", p.stdout, "the check itself would not see ldns")
+
+
 if __name__ == "__main__":
     unittest.main()
