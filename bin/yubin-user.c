@@ -94,8 +94,13 @@ static long ask_tty(int tty, const char *prompt, char *buf, size_t size)
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
-    if (write_all(tty, prompt, strlen(prompt)) != 0 || tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
+    /* echo off first, then the prompt: nothing typed after the prompt is ever shown */
+    if (tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
         return -1;
+    if (write_all(tty, prompt, strlen(prompt)) != 0) {
+        tcsetattr(tty, TCSAFLUSH, &old);
+        return -1;
+    }
     long n = read_secret_line(tty, buf, size);
     tcsetattr(tty, TCSAFLUSH, &old);
     (void)write_all(tty, "\n", 1);

@@ -173,6 +173,14 @@ static int domain_ok(const char *d)
     return 1;
 }
 
+static int has_double_dot(const char *start, const char *end)
+{
+    for (const char *p = start; p + 1 < end; p++)
+        if (p[0] == '.' && p[1] == '.')
+            return 1;
+    return 0;
+}
+
 int users_address_ok(const char *address, const char **why)
 {
     const char *at = strrchr(address, '@');
@@ -181,7 +189,7 @@ int users_address_ok(const char *address, const char **why)
         reason = "the address is too long";
     else if (at == NULL || at == address)
         reason = "the address must look like user@domain";
-    else if (address[0] == '.' || at[-1] == '.' || strstr(address, "..") != NULL)
+    else if (address[0] == '.' || at[-1] == '.' || has_double_dot(address, at))
         reason = "the user part must not start or end with '.' or contain '..'";
     else if (!domain_ok(at + 1))
         reason = "the domain is not a valid host name";
