@@ -1,0 +1,74 @@
+/*
+ * test-netio: line reading over a real pipe/socketpair: lines with and without CRLF, lines that
+ * are too long (discarded through their LF, the next line intact), NUL bytes, timeouts, EOF,
+ * and that buffered output is flushed before a blocking read (what PIPELINING needs).
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "netio.h"
+#include "tap.h"
+
+static struct netio n;
+
+static void feed(int fd, const char *data, size_t len)
+{
+    if (write(fd, data, len) != (ssize_t)len)
+        _exit(2);
+}
+
+static void test_lines(void)
+{
+    int sv[2];
+    char line[16];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    netio_init(&n, sv[0], sv[0], 2);
+    feed(sv[1], "HELO a\r\nbare\nNUL\0x\r\n", 20);
+    CHECK(netio_getline(&n, line, sizeof line) == 8 && memcmp(line, "HELO a\r\n", 8) == 0,
+          "a CRLF line");
+    CHECK(netio_getline(&n, line, sizeof line) == 5 && memcmp(line, "bare\n", 5) == 0,
+          "a bare LF line is returned as it is");
+    CHECK(netio_getline(&n, line, sizeof line) == 7 && memcmp(line, "NUL\0x\r\n", 7) == 0,
+          "NUL bytes are kept and counted");
+    CHECK(!netio_pending(&n), "nothing pending");
+    feed(sv[1], "0123456789abcdefXYZ\r\nnext\r\n", 27);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TOOLONG, "a long line is refused");
+    CHECK(netio_getline(&n, line, sizeof line) == 6 && memcmp(line, "next\r\n", 6) == 0,
+          "the line after a long one is intact");
+    feed(sv[1], "0123456789abcd\n", 15);
+    CHECK(netio_getline(&n, line, sizeof line) == 15, "a line of exactly size-1 fits");
+    feed(sv[1], "one\r\ntwo\r\n", 10);
+    CHECK(netio_getline(&n, line, sizeof line) == 5 && netio_pending(&n),
+          "pipelined input is pending");
+    CHECK(netio_getline(&n, line, sizeof line) == 5, "and read without blocking");
+
+    netio_puts(&n, "250 ok\r\n");
+    char got[32] = "";
+    feed(sv[1], "x\r\n", 3);
+    netio_getline(&n, line, sizeof line);
+    netio_puts(&n, "221 bye\r\n");
+    netio_set_timeout(&n, 1);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TIMEOUT, "a silent peer times out");
+    ssize_t r = recv(sv[1], got, sizeof got - 1, MSG_DONTWAIT);
+    got[r > 0 ? r : 0] = '\0';
+    CHECK(strstr(got, "221 bye\r\n") != NULL, "output was flushed before the blocking read");
+    feed(sv[1], "last", 4);
+    shutdown(sv[1], SHUT_WR);
+    CHECK(netio_getline(&n, line, sizeof line) == 4, "a last line without LF");
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_EOF, "then end of file");
+    close(sv[1]);
+    CHECK(netio_puts(&n, "x") == 0 && netio_flush(&n) == -1, "a write to a closed peer fails");
+    CHECK(netio_puts(&n, "y") == -1, "and keeps failing");
+    close(sv[0]);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_lines();
+    return tap_done();
+}
