@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 
 #define MX_CACHE_MAX 64       /* domains remembered per resolver */
 #define MX_DEFAULT_TIMEOUT 10 /* seconds per lookup when the caller gives 0 */
+#define MX_MAX_TIMEOUT 600    /* seconds; longer is taken as this */
 #define MX_TRIES 2            /* UDP attempts per name server and query */
 #define MX_MIN_ATTEMPT_MS 50  /* never ask ldns for a shorter wait than this */
 #define MX_DEAD_AFTER 3       /* silent lookups in a row after which the server counts as dead */
@@ -217,7 +217,7 @@ static int normalise_domain(const char *in, char *out, size_t outsize)
             label = 0;
             continue;
         }
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-' && *p != '_')
             return -1;
         if (++label > 63)
             return -1;
@@ -291,7 +291,9 @@ struct mx_resolver *mx_resolver_new(const char *dns_resolver, unsigned timeout_s
         mx_resolver_free(r);
         return NULL;
     }
-    r->timeout_ms = (timeout_s == 0 ? MX_DEFAULT_TIMEOUT : timeout_s) * 1000u;
+    if (timeout_s == 0)
+        timeout_s = MX_DEFAULT_TIMEOUT;
+    r->timeout_ms = (timeout_s > MX_MAX_TIMEOUT ? MX_MAX_TIMEOUT : timeout_s) * 1000u;
     ldns_resolver_set_recursive(r->res, true);
     ldns_resolver_set_retry(r->res, MX_TRIES);
     ldns_resolver_set_retrans(r->res, 0);

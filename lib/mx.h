@@ -57,8 +57,8 @@ struct mx_result {
 struct mx_resolver;
 
 /* dns_resolver as in yubin.conf: "" (or NULL) = /etc/resolv.conf, else "addr", "addr:port",
- * "[v6addr]" or "[v6addr]:port". timeout_s bounds one mx_lookup (0 = 10 s). Returns NULL with
- * a reason in err on failure. */
+ * "[v6addr]" or "[v6addr]:port". timeout_s bounds one mx_lookup (0 = 10 s; at most 600). Returns
+ * NULL with a reason in err on failure. */
 struct mx_resolver *mx_resolver_new(const char *dns_resolver, unsigned timeout_s, char *err,
                                     size_t errlen);
 /* Resolves domain (any case, one trailing dot allowed) into out. Returns out->status. A
