@@ -200,7 +200,8 @@ static int check_entries(struct loader *l)
             return fail(l, "an alias without targets", a->entries[i].name);
         }
     }
-    qsort(a->entries, a->n_entries, sizeof *a->entries, by_name);
+    if (a->n_entries > 1) /* entries is NULL for an empty file; qsort(NULL) is UB */
+        qsort(a->entries, a->n_entries, sizeof *a->entries, by_name);
     for (size_t i = 1; i < a->n_entries; i++) {
         if (strcmp(a->entries[i - 1].name, a->entries[i].name) == 0) {
             l->lineno = 0;
