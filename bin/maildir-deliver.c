@@ -291,9 +291,11 @@ int main(int argc, char **argv)
     if (privs_drop(conf.user, err, sizeof err) != 0)
         return fail(EX_CONFIG, "%s", err);
     route_init(&ctx, &conf);
-    for (int i = optind; i < argc; i++)
-        if ((rc = resolve(&ctx, argv[i], &rcpts)) != 0)
-            return rc;
+    rc = 0;
+    for (int i = optind; rc == 0 && i < argc; i++)
+        rc = resolve(&ctx, argv[i], &rcpts);
     route_ctx_free(&ctx);
+    if (rc != 0)
+        return rc;
     return deliver(&conf, sender, rcpts.r, rcpts.n);
 }
