@@ -1,0 +1,163 @@
+/*
+ * smtpc: the SMTP client queue-run relays with (RFC 5321, RFC 2920 PIPELINING, RFC 1870 SIZE,
+ * RFC 6152 8BITMIME). One connection to one host: connect with a timeout, greeting, EHLO (HELO
+ * when EHLO gets a 5xx), any number of transactions (RSET before each but the first), QUIT.
+ *
+ * The message is streamed from a file descriptor holding a stored message (LF line ends, as on
+ * disk), starting at a byte offset (the stored file begins with a Return-Path: line that is
+ * never relayed). On the way out every LF becomes CRLF, a CR LF pair stays one CRLF, a lone CR
+ * becomes CRLF as well, a last line without LF gets its CRLF, and a line starting with '.'
+ * gets one more '.': a bare CR or LF is never sent. The message is never
+ * held in memory (a fixed buffer; pread).
+ *
+ * Every read and write has a timeout (the socket is non-blocking; poll). Replies are parsed
+ * strictly: three digits, then ' ' (last line) or '-' (continuation), the same code on every
+ * line, at most SMTPC_MAX_LINES lines of at most SMTPC_LINE_MAX octets ending in CRLF.
+ * Anything else is a protocol error, which is a temporary failure: the connection is closed.
+ * A 421 at any point closes the connection as well.
+ *
+ * 8-bit messages to a server that does not offer 8BITMIME are sent anyway, as they are,
+ * without BODY= (the common practice; Postfix does the same). With 8BITMIME offered, an 8-bit
+ * message gets BODY=8BITMIME and a 7-bit one gets no BODY= parameter.
+ *
+ * A message larger than the server's advertised SIZE limit is not sent: every recipient gets
+ * a made-up "552 5.3.4" (permanent) reply without any command being sent.
+ *
+ * Results follow DESIGN.md: 0 success, 1 temporary, -1 permanent. A missing reply (timeout,
+ * connection lost, refused, protocol error) is temporary: the caller tries the next MX.
+ *
+ * It never prints and never logs: the dialogue goes to the optional transcript callback, the
+ * outcome into struct smtpc_reply values. It never sends a command holding a CR or LF (such
+ * addresses are refused with a permanent "501 5.1.3" made-up reply).
+ */
+#ifndef YUBIN_SMTPC_H
+#define YUBIN_SMTPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define SMTPC_LINE_MAX 2048  /* one reply line with its CRLF (RFC 5321 asks 512; be lenient) */
+#define SMTPC_MAX_LINES 64   /* lines in one multi-line reply */
+#define SMTPC_TEXT_SIZE 1024 /* struct smtpc_reply.text */
+#define SMTPC_BUFSIZE 16384  /* input and output buffers */
+#define SMTPC_MAX_RCPTS 1024 /* recipients in one smtpc_send */
+#define SMTPC_ADDR_MAX 512   /* longest address accepted in MAIL FROM / RCPT TO */
+
+enum { SMTPC_OK = 0, SMTPC_TEMP = 1, SMTPC_PERM = -1 };
+
+/* The server's answer to one command, or a made-up one when there was none. */
+struct smtpc_reply {
+    int code;         /* 200..599 as sent; 0 = no reply (timeout, connection lost, refused,
+                       * protocol error): then enhanced is "4.4.1"/"4.4.2"/"4.5.0" etc. */
+    char enhanced[16];           /* "5.1.1" when the reply had one (or made up), else "" */
+    char text[SMTPC_TEXT_SIZE]; /* for people and DSN Diagnostic-Code: "550 5.1.1 no such user",
+                                 * lines of a multi-line reply joined with ' ', control and
+                                 * 8-bit bytes replaced by '?'. Remote text longer than the
+                                 * buffer is cut and ends in "..." (the only truncation
+                                 * here: it is for display). For code 0: "4.4.1 connection
+                                 * refused by 192.0.2.1:25" and the like. */
+};
+
+/* 0 for 2xx/3xx, 1 for 4xx and code 0 (no reply), -1 for 5xx. */
+int smtpc_reply_result(const struct smtpc_reply *r);
+
+/* The transcript: dir is 'C' for a line we sent (without CRLF; the message body appears as
+ * one line "<message: N octets>"), 'S' for a line the server sent (without CRLF), '*' for an
+ * event ("connecting to 192.0.2.1:25", "timeout"). */
+typedef void (*smtpc_transcript_fn)(void *arg, char dir, const char *line, size_t len);
+
+struct smtpc_opts {
+    const char *helo;          /* our name for EHLO/HELO (conf.hostname); required */
+    unsigned connect_timeout;  /* seconds for the TCP connect (0 = 30) */
+    unsigned command_timeout;  /* seconds for greeting, each command reply, each write
+                                * (0 = 300, RFC 5321 §4.5.3.2) */
+    unsigned data_timeout;     /* seconds for each write of the body and for the reply to the
+                                * final "." (0 = 600) */
+    smtpc_transcript_fn transcript; /* may be NULL */
+    void *transcript_arg;
+};
+
+/* Extensions from the EHLO reply (bits of struct smtpc.ext). */
+enum {
+    SMTPC_EXT_PIPELINING = 1 << 0,
+    SMTPC_EXT_SIZE = 1 << 1,
+    SMTPC_EXT_8BITMIME = 1 << 2,
+    SMTPC_EXT_ENHANCEDSTATUSCODES = 1 << 3,
+    SMTPC_EXT_SMTPUTF8 = 1 << 4,
+    SMTPC_EXT_STARTTLS = 1 << 5,
+    SMTPC_EXT_DSN = 1 << 6,
+};
+
+/* One connection. Fields are read-only for callers (ext and max_size are useful for -v). It
+ * holds two buffers of SMTPC_BUFSIZE: allocate it with malloc or keep it static. */
+struct smtpc {
+    int fd;             /* -1 once closed */
+    int dead;           /* the connection is unusable (421, timeout, protocol error, EOF) */
+    int esmtp;          /* EHLO was accepted (else HELO) */
+    unsigned ext;       /* SMTPC_EXT_* */
+    uint64_t max_size;  /* SIZE n from EHLO; 0 = no limit given */
+    unsigned n_sent;    /* transactions started on this connection (RSET before the next) */
+    char peer[80];      /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
+    struct smtpc_opts opts;
+    size_t in_pos, in_len, out_len;
+    char in[SMTPC_BUFSIZE];
+    char out[SMTPC_BUFSIZE];
+};
+
+/* Connects to sa (AF_INET/AF_INET6 with the port set) within connect_timeout, reads the
+ * greeting and says EHLO (HELO if EHLO gets a 5xx; a 4xx to EHLO fails). Returns 0 when the
+ * connection is ready for smtpc_send; else 1 (temporary: refused, timeout, 4xx or 421
+ * greeting, protocol error) or -1 (a 5xx greeting, or 5xx to both EHLO and HELO) with the
+ * reason in *why, and c closed (no smtpc_close needed, but it is harmless). A host that
+ * answers -1 refuses all mail at connection level: RFC 5321 §3.9 lets the caller try the
+ * next MX, and only fail the recipients for good when every MX did so. */
+int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
+                  const struct smtpc_opts *o, struct smtpc_reply *why);
+/* The same on an already connected socket (tests use a socketpair). fd becomes c's: it is
+ * set non-blocking and closed by smtpc_close or on failure. peer names it in messages. */
+int smtpc_start(struct smtpc *c, int fd, const char *peer, const struct smtpc_opts *o,
+                struct smtpc_reply *why);
+
+/* One message. */
+struct smtpc_msg {
+    const char *sender;             /* envelope sender without <>; "" for the null path */
+    const char *const *rcpts;       /* n_rcpts addresses without <> */
+    size_t n_rcpts;                 /* 1..SMTPC_MAX_RCPTS */
+    int fd;                         /* the stored message, LF line ends (read with pread) */
+    off_t offset;                   /* first byte to relay (just after the Return-Path: line) */
+};
+
+/* Sends one transaction: [RSET] MAIL FROM (SIZE= when offered, BODY=8BITMIME when offered and
+ * the message has a byte >= 0x80), RCPT TO for every recipient, DATA, the message, ".". With
+ * PIPELINING, [RSET] MAIL, all RCPTs and DATA go out in one write and the replies are read
+ * after it (RFC 2920 §3.1); without it, one command at a time.
+ *
+ * Before sending anything it reads the message once (pread, from offset to end of file) to
+ * learn its size with CRLF line ends (for SIZE=) and whether it is 8-bit.
+ *
+ * Fills results[i] (n_rcpts of them) with the outcome for recipient i: the RCPT reply when
+ * that was not 2xx, the MAIL reply when MAIL failed, the DATA reply when DATA was refused,
+ * else the reply to the final "." — or a made-up code-0 reply when the connection failed on
+ * the way. smtpc_reply_result(&results[i]) is then 0 (delivered), 1 (retry: another MX or
+ * later) or -1 (bounce).
+ *
+ * Returns 0 when the connection can carry another message (call smtpc_send again, or
+ * smtpc_quit), 1 when it cannot (lost, 421, timeout, protocol error: c is closed; results
+ * of recipients not yet settled are temporary), -1 for a bad argument (no recipient, too many,
+ * an address with a control character or longer than SMTPC_ADDR_MAX, fd unreadable: results
+ * are permanent/temporary as fits, c stays usable). */
+int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results);
+
+/* Sends QUIT, waits (at most command_timeout, capped at 10 s) for the reply and closes. */
+void smtpc_quit(struct smtpc *c);
+/* Closes without QUIT (after a failure). Harmless on a closed connection. */
+void smtpc_close(struct smtpc *c);
+
+/* Measures a stored message from offset to end of file: its size with CRLF line ends, as
+ * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), and whether it has any byte >= 0x80. 0, or -1 (errno set).
+ * Shared with queue-run (for -v) and the tests. */
+int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit);
+
+#endif
