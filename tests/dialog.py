@@ -8,7 +8,9 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   !conf KEY VALUE        a yubin.conf setting for this dialog
   !user ADDRESS          one more mailbox in the users file (password "demo")
   !alias ADDR: T1, T2    one more aliases line
-  !tcp                   serve the program on a real TCP socket from 127.0.0.1 (else pipes)
+  !tcp [HOST]            serve the program on a real TCP socket (else pipes); the client
+                         connects from HOST: 127.0.0.1 (the default), ::1, or ::ffff:127.0.0.1
+                         (an IPv4-mapped address on an IPv6 socket)
   !message ADDRESS BYTES a message (escapes as in R:, LF line ends) in ADDRESS's new/ before
                          the dialog starts, named as delivery names it (S=, W=); in order
   C: TEXT                the client sends TEXT and CRLF
@@ -138,7 +140,7 @@ def parse(path):
                 name, _, targets = rest.partition(":")
                 setup["aliases"][name.strip()] = [t.strip() for t in targets.split(",")]
             elif word == "!tcp":
-                setup["tcp"] = True
+                setup["tcp"] = rest.strip() or "127.0.0.1"
             elif word == "!message":
                 address, _, data = rest.strip().partition(" ")
                 setup["messages"].append((address, unescape(data)))
@@ -156,10 +158,14 @@ def start(inst, setup):
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         return p, Conversation(p.stdin.fileno(), p.stdout.fileno()), None
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    host = setup["tcp"]
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    if ":" in host:
+        listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    listener.bind((host, 0))
     listener.listen(1)
-    client = socket.create_connection(listener.getsockname())
+    target = "127.0.0.1" if host.startswith("::ffff:") else host
+    client = socket.create_connection((target, listener.getsockname()[1]))
     server, _ = listener.accept()
     listener.close()
     p = subprocess.Popen(argv, stdin=server.fileno(), stdout=server.fileno(),
