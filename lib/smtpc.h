@@ -49,9 +49,9 @@ enum { SMTPC_OK = 0, SMTPC_TEMP = 1, SMTPC_PERM = -1 };
 
 /* The server's answer to one command, or a made-up one when there was none. */
 struct smtpc_reply {
-    int code;         /* 200..599 as sent; 0 = no reply (timeout, connection lost, refused,
-                       * protocol error): then enhanced is "4.4.1"/"4.4.2"/"4.5.0" etc. */
-    char enhanced[16];           /* "5.1.1" when the reply had one (or made up), else "" */
+    int code;          /* 200..599 as sent; 0 = no reply (timeout, connection lost, refused,
+                        * protocol error): then enhanced is "4.4.1"/"4.4.2"/"4.5.0" etc. */
+    char enhanced[16]; /* "5.1.1" when the reply had one (or made up), else "" */
     char text[SMTPC_TEXT_SIZE]; /* for people and DSN Diagnostic-Code: "550 5.1.1 no such user",
                                  * lines of a multi-line reply joined with ' ', control and
                                  * 8-bit bytes replaced by '?'. Remote text longer than the
@@ -69,12 +69,12 @@ int smtpc_reply_result(const struct smtpc_reply *r);
 typedef void (*smtpc_transcript_fn)(void *arg, char dir, const char *line, size_t len);
 
 struct smtpc_opts {
-    const char *helo;          /* our name for EHLO/HELO (conf.hostname); required */
-    unsigned connect_timeout;  /* seconds for the TCP connect (0 = 30) */
-    unsigned command_timeout;  /* seconds for greeting, each command reply, each write
-                                * (0 = 300, RFC 5321 §4.5.3.2) */
-    unsigned data_timeout;     /* seconds for each write of the body and for the reply to the
-                                * final "." (0 = 600) */
+    const char *helo;               /* our name for EHLO/HELO (conf.hostname); required */
+    unsigned connect_timeout;       /* seconds for the TCP connect (0 = 30) */
+    unsigned command_timeout;       /* seconds for greeting, each command reply, each write
+                                     * (0 = 300, RFC 5321 §4.5.3.2) */
+    unsigned data_timeout;          /* seconds for each write of the body and for the reply to the
+                                     * final "." (0 = 600) */
     smtpc_transcript_fn transcript; /* may be NULL */
     void *transcript_arg;
 };
@@ -93,13 +93,13 @@ enum {
 /* One connection. Fields are read-only for callers (ext and max_size are useful for -v). It
  * holds two buffers of SMTPC_BUFSIZE: allocate it with malloc or keep it static. */
 struct smtpc {
-    int fd;             /* -1 once closed */
-    int dead;           /* the connection is unusable (421, timeout, protocol error, EOF) */
-    int esmtp;          /* EHLO was accepted (else HELO) */
-    unsigned ext;       /* SMTPC_EXT_* */
-    uint64_t max_size;  /* SIZE n from EHLO; 0 = no limit given */
-    unsigned n_sent;    /* transactions started on this connection (RSET before the next) */
-    char peer[80];      /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
+    int fd;            /* -1 once closed */
+    int dead;          /* the connection is unusable (421, timeout, protocol error, EOF) */
+    int esmtp;         /* EHLO was accepted (else HELO) */
+    unsigned ext;      /* SMTPC_EXT_* */
+    uint64_t max_size; /* SIZE n from EHLO; 0 = no limit given */
+    unsigned n_sent;   /* transactions started on this connection (RSET before the next) */
+    char peer[80];     /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
     struct smtpc_opts opts;
     size_t in_pos, in_len, out_len;
     char in[SMTPC_BUFSIZE];
@@ -122,11 +122,11 @@ int smtpc_start(struct smtpc *c, int fd, const char *peer, const struct smtpc_op
 
 /* One message. */
 struct smtpc_msg {
-    const char *sender;             /* envelope sender without <>; "" for the null path */
-    const char *const *rcpts;       /* n_rcpts addresses without <> */
-    size_t n_rcpts;                 /* 1..SMTPC_MAX_RCPTS */
-    int fd;                         /* the stored message, LF line ends (read with pread) */
-    off_t offset;                   /* first byte to relay (just after the Return-Path: line) */
+    const char *sender;       /* envelope sender without <>; "" for the null path */
+    const char *const *rcpts; /* n_rcpts addresses without <> */
+    size_t n_rcpts;           /* 1..SMTPC_MAX_RCPTS */
+    int fd;                   /* the stored message, LF line ends (read with pread) */
+    off_t offset;             /* first byte to relay (just after the Return-Path: line) */
 };
 
 /* Sends one transaction: [RSET] MAIL FROM (SIZE= when offered, BODY=8BITMIME when offered and
@@ -156,8 +156,8 @@ void smtpc_quit(struct smtpc *c);
 void smtpc_close(struct smtpc *c);
 
 /* Measures a stored message from offset to end of file: its size with CRLF line ends, as
- * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), and whether it has any byte >= 0x80. 0, or -1 (errno set).
- * Shared with queue-run (for -v) and the tests. */
+ * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), and whether it has any byte >=
+ * 0x80. 0, or -1 (errno set). Shared with queue-run (for -v) and the tests. */
 int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit);
 
 #endif
