@@ -436,11 +436,10 @@ struct data_state {
     char id[17];
     int in_headers;
     unsigned hops;
-    uint64_t size;     /* octets received, CRLF line ends, after dot-unstuffing */
-    int too_long;      /* a line over TEXT_LINE_MAX */
-    int too_big;       /* over max_message_size */
-    int store_errno;   /* the first write error */
-    int store_started; /* maildir_msg_begin succeeded */
+    uint64_t size;   /* octets received, CRLF line ends, after dot-unstuffing */
+    int too_long;    /* a line over TEXT_LINE_MAX */
+    int too_big;     /* over max_message_size */
+    int store_errno; /* the first write error */
 };
 
 static int write_headers(struct session *s, struct data_state *d)
@@ -464,7 +463,8 @@ static int write_headers(struct session *s, struct data_state *d)
     return 0;
 }
 
-/* One text line of the message (CRLF and the stuffing dot removed). */
+/* One text line of the message: len octets of text (the stuffing dot removed), then an LF
+ * that stands where the CR LF was. */
 static void take_line(struct session *s, struct data_state *d, const char *text, size_t len)
 {
     if (d->in_headers) {
@@ -478,7 +478,7 @@ static void take_line(struct session *s, struct data_state *d, const char *text,
         d->too_big = 1;
     if (d->too_big || d->too_long || d->hops > s->conf.max_hops || d->store_errno)
         return; /* refused or failed: drain to the end, store nothing more */
-    if (maildir_msg_write(&s->msg, text, len) != 0 || maildir_msg_write(&s->msg, "\n", 1) != 0)
+    if (maildir_msg_write(&s->msg, text, len + 1) != 0)
         d->store_errno = errno ? errno : EIO;
 }
 
@@ -503,6 +503,7 @@ static enum data_end read_data(struct session *s, struct data_state *d)
         if (len == 1 && s->data[0] == '.')
             return DATA_END;
         const char *text = s->data[0] == '.' ? s->data + 1 : s->data;
+        s->data[len] = '\n'; /* CR LF -> LF on disk */
         take_line(s, d, text, len - (size_t)(text - s->data));
     }
 }
@@ -511,6 +512,8 @@ static enum data_end read_data(struct session *s, struct data_state *d)
 static int deliver(struct session *s)
 {
     char path[PATH_MAX], local[ADDR_SIZE];
+    if (s->n_targets == 0)
+        return errno = EINVAL, -1; /* never acknowledge a message that went nowhere */
     if (maildir_msg_commit(&s->msg) != 0)
         return -1;
     for (size_t i = 0; i < s->n_targets; i++) {
