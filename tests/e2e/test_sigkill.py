@@ -9,10 +9,12 @@ after N polls, and once after the 250 has been read.
 
 After every run: nothing in new/ or cur/ but complete, correct messages; no message from a run
 killed before its final dot; exactly one from a run that got 250; leftovers in tmp/ are never
-visible as messages. It never waits without a deadline.
+visible as messages, and pop3-in (what a user sees) lists exactly the complete ones. It never
+waits without a deadline.
 """
 import fcntl
 import os
+import poplib
 import select
 import signal
 import struct
@@ -237,3 +239,34 @@ class SigkillDuringData(unittest.TestCase):
         # The storing kills did land before the reply (the first polls always do).
         self.assertGreaterEqual(sum(1 for _, hit in self.hits if hit), 5, self.hits)
         self.assertLess(time.monotonic() - started, 60, "the kill test must stay fast")
+
+    def test_pop3_sees_only_complete_messages(self):
+        """After kills at all stages, a POP3 client sees every stored message, whole."""
+        size = len(mailcheck.dot_stuff(body(0)))
+        run = 0
+        for off in range(0, size, size // 8):
+            self.kill_inside_data(run, off)
+            run += 1
+        for target in [("polls", n) for n in (1, 10, 50, 200)] + ["after-250"] * 2:
+            self.kill_while_storing(run, target)
+            run += 1
+        self.check_disk()
+        stored = {}
+        for st in mailcheck.stored_messages(self.inst, "demo@example.test"):
+            stored[st.unique] = st
+        port = self.inst.serve_inetd("pop3-in")
+        pop = poplib.POP3("127.0.0.1", port, timeout=30)
+        try:
+            pop.user("demo@example.test")
+            pop.pass_("demo")
+            count, total = pop.stat()
+            self.assertEqual(count, len(stored))
+            self.assertEqual(total, sum(st.w for st in stored.values()))
+            uidls = dict(l.decode().split()[::-1] for l in pop.uidl()[1])
+            self.assertEqual(sorted(uidls), sorted(stored))
+            for uid, num in uidls.items():
+                lines = pop.retr(int(num))[1]
+                self.assertEqual(b"\n".join(lines) + b"\n", stored[uid].data)
+            pop.quit()
+        finally:
+            pop.close()
