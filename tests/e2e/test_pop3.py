@@ -222,7 +222,56 @@ class Pop3Sessions(unittest.TestCase):
         pop.quit()
 
 
+class Pop3Update(unittest.TestCase):
+    """QUIT says -ERR when a marked message cannot be removed, and keeps it."""
+
+    def test_unlink_failure_reported(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to take cur/ away from the mail account")
+        inst = yubintest.Instance()
+        self.addCleanup(inst.stop)
+        for m in MESSAGES[:2]:
+            inst.add_message("demo@example.test", m)
+        port = inst.serve_inetd("pop3-in")
+        pop = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        pop.user("demo@example.test")
+        pop.pass_("demo")
+        pop.dele(1)
+        cur = os.path.join(inst.maildir("demo@example.test"), "cur")
+        os.chmod(cur, 0o500)
+        try:
+            with self.assertRaises(poplib.error_proto) as cm:
+                pop.quit()
+            self.assertTrue(cm.exception.args[0].startswith(b"-ERR [SYS/TEMP]"),
+                            cm.exception.args)
+        finally:
+            os.chmod(cur, 0o700)
+        self.assertEqual(len(inst.message_names("demo@example.test", "cur")), 2)
+
+
 class Pop3Timing(unittest.TestCase):
+    """Failed logins: the delay doubles; known and unknown users cost the same."""
+
+    def test_delay_doubles(self):
+        inst = yubintest.Instance(conf={"auth_delay_ms": "300", "max_auth_failures": "3"})
+        self.addCleanup(inst.stop)
+        port = inst.serve_inetd("pop3-in")
+        pop = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        took = []
+        for _ in range(3):
+            pop.user("demo@example.test")
+            start = time.monotonic()
+            with self.assertRaises(poplib.error_proto) as cm:
+                pop.pass_("wrong")
+            took.append(time.monotonic() - start)
+        self.assertIn(b"closing", cm.exception.args[0])
+        self.assertGreaterEqual(took[0], 0.3)
+        self.assertGreaterEqual(took[1], 0.6)
+        self.assertGreaterEqual(took[2], 1.2)
+        with self.assertRaises((poplib.error_proto, EOFError, OSError)):
+            pop.noop()
+        pop.close()
+
     """A failed login costs the same for a known and an unknown user (medians, generous)."""
 
     def test_known_and_unknown_alike(self):
