@@ -719,6 +719,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
+    opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
     while ((opt = getopt(argc, argv, "C:")) != -1) {
         if (opt != 'C')
             return refuse_start(s, "usage: smtp-in [-C yubin.conf]");
