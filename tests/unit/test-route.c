@@ -1,0 +1,207 @@
+/*
+ * test-route: lib/route against a small site (two local domains, a users file, an aliases
+ * file) written to a temporary directory: mailboxes, aliases, lists with remote members, the
+ * postmaster, relaying with and without permission, and the open-relay forms that must never
+ * route. It never touches the network.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "route.h"
+#include "tap.h"
+#include "util.h"
+
+static char dir[] = "/tmp/test-route-XXXXXX";
+static struct yubin_conf conf;
+
+static void write_file(const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+struct route_case {
+    const char *path;
+    int may_relay;
+    enum route_kind kind;
+    const char *reply; /* prefix, for REFUSED / TEMPFAIL */
+    const char *local; /* "a, b" */
+    const char *remote;
+};
+
+static const char *kind_name(enum route_kind k)
+{
+    return k == ROUTE_LOCAL     ? "LOCAL"
+           : k == ROUTE_RELAY   ? "RELAY"
+           : k == ROUTE_REFUSED ? "REFUSED"
+                                : "TEMPFAIL";
+}
+
+static void join(char (*list)[ADDR_SIZE], size_t n, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%s", i ? ", " : "", list[i]);
+}
+
+static void check(struct route_ctx *ctx, const struct route_case *c)
+{
+    struct addr a;
+    struct route r;
+    const char *end;
+    char got[2048];
+    int rc = addr_parse_path(c->path, ADDR_POSTMASTER_OK, &a, &end);
+    CHECK(rc == ADDR_OK, "%s parses", c->path);
+    if (rc != ADDR_OK)
+        return;
+    enum route_kind k = route_rcpt(ctx, &a, c->may_relay, &r);
+    CHECK(k == c->kind && r.kind == k, "%s (relay %d) is %s (got %s: %s / %s)", c->path,
+          c->may_relay, kind_name(c->kind), kind_name(k), r.reply, r.why);
+    if (c->reply != NULL)
+        CHECK(strncmp(r.reply, c->reply, strlen(c->reply)) == 0, "%s reply '%s' starts '%s'",
+              c->path, r.reply, c->reply);
+    join(r.local, r.n_local, got, sizeof got);
+    CHECK_STR(got, c->local ? c->local : "", "%s local mailboxes", c->path);
+    join(r.remote, r.n_remote, got, sizeof got);
+    CHECK_STR(got, c->remote ? c->remote : "", "%s remote addresses", c->path);
+    route_free(&r);
+}
+
+#define L ROUTE_LOCAL
+#define X ROUTE_REFUSED
+#define T ROUTE_TEMPFAIL
+static const struct route_case cases[] = {
+    {"<demo@example.test>", 0, L, NULL, "demo@example.test", NULL},
+    {"<DeMo@EXAMPLE.test>", 0, L, NULL, "demo@example.test", NULL},
+    {"<\"demo\"@example.test>", 0, L, NULL, "demo@example.test", NULL},
+    {"<@relay.test:demo@example.test>", 0, L, NULL, "demo@example.test", NULL},
+    {"<bob@other.test>", 0, L, NULL, "bob@other.test", NULL},
+    {"<Postmaster>", 0, L, NULL, "demo@example.test", NULL},
+    {"<postmaster@example.test>", 0, L, NULL, "demo@example.test", NULL},
+    {"<postmaster@other.test>", 0, X, "550 5.1.1 <postmaster@other.test>", NULL, NULL},
+    {"<nobody@example.test>", 0, X, "550 5.1.1 <nobody@example.test>: no such user here", NULL,
+     NULL},
+    {"<nobody@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<team@example.test>", 0, L, NULL, "alice@example.test, bob@other.test, demo@example.test",
+     NULL},
+    {"<list@example.test>", 0, L, NULL, "alice@example.test", "Friend@remote.test"},
+    {"<loop1@example.test>", 0, X, "550 5.1.1", NULL, NULL},
+    {"<ghosts@example.test>", 0, X, "550 5.1.1", NULL, NULL},
+    /* other domains: relayed only with permission */
+    {"<someone@remote.test>", 0, X, "550 5.7.1 <someone@remote.test>: relaying denied", NULL, NULL},
+    {"<someone@remote.test>", 1, ROUTE_RELAY, NULL, NULL, "someone@remote.test"},
+    {"<Someone@Remote.TEST>", 1, ROUTE_RELAY, NULL, NULL, "Someone@remote.test"},
+    {"<demo@[127.0.0.1]>", 0, X, "550 5.7.1", NULL, NULL},
+    {"<@example.test:user@remote.test>", 0, X, "550 5.7.1", NULL, NULL},
+    {"<@example.test:user@remote.test>", 1, ROUTE_RELAY, NULL, NULL, "user@remote.test"},
+    /* open-relay forms in a local domain: names that do not exist, even for a relay client */
+    {"<user%remote.test@example.test>", 0, X, "550 5.1.1", NULL, NULL},
+    {"<user%remote.test@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<remote.test!user@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<\"user@remote.test\"@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<\"user%remote.test\"@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<\"demo alias\"@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<pct%example.test@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+    {"<a/b@example.test>", 1, X, "550 5.1.1", NULL, NULL},
+};
+
+static void check_failures(void)
+{
+    struct route_ctx ctx;
+    struct route r;
+    struct addr a;
+    const char *end;
+    char path[512];
+    struct yubin_conf broken = conf;
+
+    addr_parse_path("<demo@example.test>", 0, &a, &end);
+    write_file("aliases-broken", "x@example.test:\n", path, sizeof path);
+    str_copy(broken.aliases_file, sizeof broken.aliases_file, path);
+    route_init(&ctx, &broken);
+    CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_TEMPFAIL, "a broken aliases file: TEMPFAIL");
+    CHECK(strncmp(r.reply, "451 4.3.0", 9) == 0, "... answered 451 4.3.0");
+    CHECK(strstr(r.why, "an alias without targets") != NULL, "... logged why (%s)", r.why);
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    broken = conf;
+    str_copy(broken.users_file, sizeof broken.users_file, dir); /* a directory: read error */
+    route_init(&ctx, &broken);
+    CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_TEMPFAIL, "an unreadable users file: TEMPFAIL");
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    broken = conf;
+    snprintf(path, sizeof path, "%s/no-such-users", dir);
+    str_copy(broken.users_file, sizeof broken.users_file, path);
+    route_init(&ctx, &broken);
+    CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_REFUSED, "a missing users file has no users");
+    route_free(&r);
+    route_ctx_free(&ctx);
+}
+
+int main(void)
+{
+    char path[512];
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    conf_defaults(&conf);
+    str_copy(conf.local_domains[0], CONF_DOMAIN_SIZE, "example.test");
+    str_copy(conf.local_domains[1], CONF_DOMAIN_SIZE, "other.test");
+    conf.n_local_domains = 2;
+    write_file("users",
+               "demo@example.test:$argon2id$x\nAlice@Example.test:$argon2id$x\n"
+               "bob@other.test:$argon2id$x\n",
+               path, sizeof path);
+    str_copy(conf.users_file, sizeof conf.users_file, path);
+    write_file("aliases",
+               "postmaster@example.test: demo\n"
+               "team@example.test: alice, bob@other.test, postmaster, demo, ALICE@example.test\n"
+               "list@example.test: alice, Friend@remote.test, ghost\n"
+               "owner-list@example.test: demo\n"
+               "loop1@example.test: loop2\nloop2@example.test: loop1\n"
+               "ghosts@example.test: ghost1, ghost2\n",
+               path, sizeof path);
+    str_copy(conf.aliases_file, sizeof conf.aliases_file, path);
+
+    struct route_ctx ctx;
+    route_init(&ctx, &conf);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(&ctx, &cases[i]);
+
+    struct addr a;
+    struct route r;
+    const char *end;
+    addr_parse_path("<list@example.test>", 0, &a, &end);
+    route_rcpt(&ctx, &a, 0, &r);
+    CHECK_STR(r.owner, "owner-list@example.test", "a list's owner is reported");
+    CHECK(strstr(r.why, "no such member ghost@example.test") != NULL, "unknown member noted (%s)",
+          r.why);
+    route_free(&r);
+    addr_parse_path("<loop1@example.test>", 0, &a, &end);
+    route_rcpt(&ctx, &a, 0, &r);
+    CHECK(strstr(r.why, "alias loop") != NULL, "a loop is noted (%s)", r.why);
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    check_failures();
+    const char *files[] = {"users", "aliases", "aliases-broken"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    CHECK(rmdir(dir) == 0, "cleaned up");
+    return tap_done();
+}
