@@ -16,7 +16,8 @@
  *       [Remote-MTA: dns; <host>,] [Diagnostic-Code: smtp; <reply>,] Last-Attempt-Date,
  *       [Will-Retry-Until (delays)];
  *   (3) text/rfc822-headers: the original header section, read from the stored message (after
- *       the Return-Path: line), at most DSN_MAX_HEADERS octets, cut at a line end.
+ *       the Return-Path: line), at most DSN_MAX_HEADERS octets, cut at a line end; this part
+ *       is left out when msg_fd is -1.
  * It writes no Return-Path: or Received: line: the caller (queue-run) puts "Return-Path: <>"
  * first when it stores the bounce in the queue, exactly as for any other stored message.
  *
@@ -57,16 +58,16 @@ struct dsn_rcpt {
 };
 
 struct dsn {
-    const char *hostname;        /* Reporting-MTA and From: MAILER-DAEMON@hostname, required */
-    const char *to;              /* the original envelope sender: To: of the report, required;
-                                  * "" is refused (no bounce for a bounce: EINVAL) */
-    const char *queue_id;        /* our id of the original, or NULL */
-    time_t arrival;              /* Arrival-Date (0 = not written) */
-    time_t now;                  /* Date: of the report (0 = time(NULL)) */
+    const char *hostname; /* Reporting-MTA and From: MAILER-DAEMON@hostname, required */
+    const char *to;       /* the original envelope sender: To: of the report, required;
+                           * "" is refused (no bounce for a bounce: EINVAL) */
+    const char *queue_id; /* our id of the original, or NULL */
+    time_t arrival;       /* Arrival-Date (0 = not written) */
+    time_t now;           /* Date: of the report (0 = time(NULL)) */
     const struct dsn_rcpt *rcpts;
-    size_t n_rcpts;              /* 1..DSN_MAX_RCPTS, all of one action or mixed */
-    int msg_fd;                  /* the stored original, or -1 (then part 3 says it is gone) */
-    off_t msg_offset;            /* its first byte after the Return-Path: line */
+    size_t n_rcpts;   /* 1..DSN_MAX_RCPTS, all of one action or mixed */
+    int msg_fd;       /* the stored original, or -1 (then there is no part 3) */
+    off_t msg_offset; /* its first byte after the Return-Path: line */
 };
 
 /* Where the report goes: called with consecutive pieces; returns 0, or -1 to stop (errno kept). */
