@@ -325,6 +325,7 @@ static void cmd_pass(struct session *s, char *arg)
     char address[USERS_ADDRESS_SIZE];
     str_copy(address, sizeof address, s->user);
     s->have_user = 0;
+    wipe_consumed_input(s);
     login(s, address, arg, strlen(arg));
 }
 
