@@ -155,6 +155,18 @@ static void open_mailbox(struct session *s, const char *address)
           (unsigned long long)s->list.total_crlf);
 }
 
+/* pop3-in cannot rewrite the users file (root's); it tells the administrator instead. */
+static void note_rehash(struct session *s, const char *address)
+{
+    char hash[USERS_HASH_SIZE];
+    if (users_lookup(s->conf.users_file, address, hash, sizeof hash) == 1 &&
+        users_needs_rehash(hash, s->conf.pwhash_opslimit, s->conf.pwhash_memlimit))
+        log_msg(LOG_NOTICE,
+                "the password hash of <%s> uses other limits than yubin.conf; "
+                "re-key it with yubin-user passwd",
+                address);
+}
+
 /* Checks a password for address, then opens the mailbox or counts a failure. */
 static void login(struct session *s, const char *address, const char *password, size_t pwlen)
 {
@@ -169,6 +181,7 @@ static void login(struct session *s, const char *address, const char *password, 
         auth_failed(s, address, "bad user name or password");
         return;
     }
+    note_rehash(s, address);
     open_mailbox(s, address);
 }
 
