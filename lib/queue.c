@@ -37,7 +37,10 @@ unsigned queue_retry_delay(unsigned n)
 
 const char *queue_state_name(enum queue_state s)
 {
-    return s == QUEUE_DONE ? "done" : s == QUEUE_FAILED ? "failed" : "pending";
+    return s == QUEUE_DONE      ? "done"
+           : s == QUEUE_FAILED  ? "failed"
+           : s == QUEUE_BOUNCED ? "bounced"
+                                : "pending";
 }
 
 int queue_entry_init(struct queue_entry *e, const char *state_dir, const char *sender,
@@ -112,13 +115,21 @@ size_t queue_count(const struct queue_entry *e, enum queue_state state)
     return n;
 }
 
-void queue_set_result(struct queue_entry *e, size_t i, int result, const char *reply, time_t now)
+/* Copies text cut to fit, control bytes (and spaces, when no_space) as spaces or '_'. */
+static void clean_copy(char *dst, size_t size, const char *src, int no_space)
+{
+    size_t n = 0;
+    for (const char *p = src ? src : ""; *p && n + 1 < size; p++)
+        dst[n++] = ((unsigned char)*p <= 32 || *p == 127) ? (no_space ? '_' : ' ') : *p;
+    dst[n] = '\0';
+}
+
+void queue_set_result(struct queue_entry *e, size_t i, int result, const char *reply,
+                      const char *host, time_t now)
 {
     struct queue_rcpt *r = &e->rcpts[i];
-    size_t n = 0;
-    for (const char *p = reply ? reply : ""; *p && n + 1 < sizeof r->reply; p++)
-        r->reply[n++] = ((unsigned char)*p < 32 || *p == 127) ? ' ' : *p;
-    r->reply[n] = '\0';
+    clean_copy(r->reply, sizeof r->reply, reply, 0);
+    clean_copy(r->host, sizeof r->host, host, 1);
     r->attempts++;
     if (result == 0) {
         r->state = QUEUE_DONE;
@@ -255,6 +266,8 @@ int queue_env_format(const struct queue_entry *e, char **buf, size_t *len)
         sb_str(&b, " ");
         sb_xtext(&b, r->addr);
         sb_str(&b, " ");
+        sb_str(&b, r->host[0] ? r->host : "-");
+        sb_str(&b, " ");
         sb_str(&b, r->reply);
         sb_str(&b, "\n");
     }
@@ -305,6 +318,8 @@ static int parse_state(const char *w, size_t len, enum queue_state *st)
         *st = QUEUE_DONE;
     else if (word_is(w, len, "failed"))
         *st = QUEUE_FAILED;
+    else if (word_is(w, len, "bounced"))
+        *st = QUEUE_BOUNCED;
     else
         return -1;
     return 0;
@@ -560,7 +575,7 @@ int queue_lock(struct queue_entry *e, const char *state_dir, const char *id)
         return -1;
     int fd = open(msg, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 1 : -1;
+        return errno == ENOENT ? 2 : -1;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int saved = errno;
         close(fd);
@@ -569,6 +584,8 @@ int queue_lock(struct queue_entry *e, const char *state_dir, const char *id)
     }
     e->lock_fd = fd;
     int rc = read_env(e); /* after the lock: a run that removed it leaves no .env */
+    if (rc == 1)
+        rc = 2;
     if (rc != 0)
         queue_entry_free(e);
     return rc;

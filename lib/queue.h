@@ -29,8 +29,11 @@
 #define QUEUE_ID_SIZE 160     /* an id is a unique_name(): "<sec>.<usec>R<hex>.<host>" */
 #define QUEUE_REPLY_SIZE 512  /* last reply kept per recipient (longer ones are cut) */
 #define QUEUE_MAX_RCPTS 10000 /* recipients per entry */
+#define QUEUE_HOST_SIZE 256   /* the host that gave the last reply */
 
-enum queue_state { QUEUE_PENDING = 0, QUEUE_DONE = 1, QUEUE_FAILED = 2 };
+/* A failed recipient is reported to the sender (bounce) and then marked bounced; an entry
+ * whose recipients are all done or bounced is removed. */
+enum queue_state { QUEUE_PENDING = 0, QUEUE_DONE = 1, QUEUE_FAILED = 2, QUEUE_BOUNCED = 3 };
 
 #define QUEUE_F_WARNED 1u /* a delay warning was sent for this entry */
 #define QUEUE_F_BOUNCE 2u /* the message is itself a bounce/warning we made (sender <>) */
@@ -41,6 +44,7 @@ struct queue_rcpt {
     unsigned attempts;            /* delivery attempts so far */
     time_t next_attempt;          /* pending: not before this time (0 = at once) */
     char reply[QUEUE_REPLY_SIZE]; /* last reply or failure text ("" if none yet) */
+    char host[QUEUE_HOST_SIZE];   /* the host that gave it ("" if none: DNS, no connection) */
 };
 
 struct queue_entry {
@@ -96,7 +100,7 @@ int queue_each(const char *state_dir, int (*fn)(const char *id, void *arg), void
  * (errno set; EINVAL for a malformed envelope). */
 int queue_load(struct queue_entry *e, const char *state_dir, const char *id);
 /* Locks the entry (flock LOCK_EX|LOCK_NB on <id>.msg) and then loads its envelope.
- * 0 locked and loaded; 1 busy (another run holds it) or gone; -1 on error. Release with
+ * 0 locked and loaded; 1 busy (another run holds it); 2 gone (removed); -1 on error. Release with
  * queue_entry_free (or by exiting). */
 int queue_lock(struct queue_entry *e, const char *state_dir, const char *id);
 /* Writes the envelope of a locked entry durably (write new, fsync, rename, fsync dir). */
@@ -111,14 +115,16 @@ int queue_open_data(const struct queue_entry *e, uint64_t *size);
 /* Counts of recipients in a state. */
 size_t queue_count(const struct queue_entry *e, enum queue_state state);
 /* Records the result of one attempt for recipient i: 0 -> done; -1 -> failed; 1 -> stays
- * pending with attempts+1 and next_attempt = now + queue_retry_delay(attempts). reply is
- * copied (cut to fit, CR/LF and control bytes turned into spaces). Not saved: call
+ * pending with attempts+1 and next_attempt = now + queue_retry_delay(attempts). reply and
+ * host (the remote host that replied, or NULL) are copied (cut to fit, CR/LF and control
+ * bytes turned into spaces; spaces in host too). Not saved: call
  * queue_save after a transaction's results are all recorded. */
-void queue_set_result(struct queue_entry *e, size_t i, int result, const char *reply, time_t now);
+void queue_set_result(struct queue_entry *e, size_t i, int result, const char *reply,
+                      const char *host, time_t now);
 /* Seconds to wait after the n-th failed attempt (n >= 1): 5 min, 15 min, 30 min, 1 h, 2 h,
  * then 4 h for every later one. */
 unsigned queue_retry_delay(unsigned n);
-/* "pending", "done", "failed". */
+/* "pending", "done", "failed", "bounced". */
 const char *queue_state_name(enum queue_state s);
 
 /* Envelope text, shared with the unit test: formats e into a new *buf of *len bytes (free

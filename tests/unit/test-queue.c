@@ -50,22 +50,26 @@ static void test_roundtrip(void)
     CHECK(queue_entry_add(&e, "a@b.test") == 0, "add one");
     CHECK(queue_entry_add(&e, "A@B.TEST") == 0 && e.n_rcpts == 1, "same address once");
     CHECK(queue_entry_add(&e, "\"x y+z=\"@c.test") == 0, "add a quoted one");
-    queue_set_result(&e, 1, 1, "451 4.3.0 try\r\nlater", 1000);
+    queue_set_result(&e, 1, 1, "451 4.3.0 try\r\nlater", "mx 1.test", 1000);
     CHECK(e.rcpts[1].attempts == 1 && e.rcpts[1].next_attempt == 1300, "retry in 5 min");
     CHECK_STR(e.rcpts[1].reply, "451 4.3.0 try  later", "control bytes become spaces");
     CHECK(queue_env_format(&e, &text, &len) == 0, "format");
     CHECK(strstr(text, "sender <>\n") != NULL, "null sender written <>");
-    CHECK(strstr(text, " \"x+20y+2Bz+3D\"@c.test ") != NULL, "xtext address");
+    CHECK(strstr(text, " \"x+20y+2Bz+3D\"@c.test mx_1.test 451") != NULL, "xtext address, host");
+    CHECK(strstr(text, " a@b.test - \n") != NULL, "no host yet: -");
     memset(&f, 0, sizeof f);
     CHECK(queue_env_parse(&f, text, len) == 0, "parse back");
     CHECK_STR(f.id, "123.4R00.host", "id");
     CHECK_STR(f.sender, "", "sender");
     CHECK(f.skip == 17 && f.created == 1763865600 && f.flags == QUEUE_F_WARNED, "fields");
     CHECK(f.n_rcpts == 2, "two recipients");
+    CHECK(strstr(text, "rcpt bounced") == NULL, "no bounced state yet");
     if (f.n_rcpts == 2) {
         CHECK_STR(f.rcpts[1].addr, "\"x y+z=\"@c.test", "address back");
         CHECK_STR(f.rcpts[1].reply, "451 4.3.0 try  later", "reply back");
         CHECK_STR(f.rcpts[0].reply, "", "empty reply back");
+        CHECK_STR(f.rcpts[0].host, "", "no host back");
+        CHECK_STR(f.rcpts[1].host, "mx_1.test", "host back");
         CHECK(f.rcpts[1].next_attempt == 1300 && f.rcpts[1].attempts == 1, "times back");
     }
     text[len - 4] = 'x'; /* "end" damaged: a cut file */
@@ -81,13 +85,14 @@ static void test_malformed(void)
         "",
         "yubin-queue 2\nend\n",
         "yubin-queue 1\nbogus 1\nend\n",
-        "yubin-queue 1\nrcpt maybe 0 0 a@b x\nend\n",
-        "yubin-queue 1\nrcpt pending x 0 a@b x\nend\n",
-        "yubin-queue 1\nrcpt pending 0 0 a+0@b x\nend\n",
-        "yubin-queue 1\nrcpt pending 0 0 a+00@b x\nend\n",
+        "yubin-queue 1\nrcpt maybe 0 0 a@b - x\nend\n",
+        "yubin-queue 1\nrcpt pending x 0 a@b - x\nend\n",
+        "yubin-queue 1\nrcpt pending 0 0 a+0@b - x\nend\n",
+        "yubin-queue 1\nrcpt pending 0 0 a+00@b - x\nend\n",
         "yubin-queue 1\nskip 99999999999999999999\nend\n",
-        "yubin-queue 1\nend\nrcpt pending 0 0 a@b x\n",
-        "yubin-queue 1\nrcpt pending 0 0 a@b x\n",
+        "yubin-queue 1\nend\nrcpt pending 0 0 a@b - x\n",
+        "yubin-queue 1\nrcpt pending 0 0 a@b - x\n",
+        "yubin-queue 1\nrcpt pending 0 0 a@b\nend\n",
         "yubin-queue 1\nflags odd\nend\n",
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
@@ -139,7 +144,7 @@ static void test_files(void)
     CHECK(size == 18 && strcmp(buf, "Subject: hi\n\nbody\n") == 0, "data after the skip");
     if (fd >= 0)
         close(fd);
-    queue_set_result(&l1, 0, 0, "250 2.0.0 ok", time(NULL));
+    queue_set_result(&l1, 0, 0, "250 2.0.0 ok", NULL, time(NULL));
     CHECK(queue_save(&l1) == 0, "save");
     CHECK(queue_load(&l2, top, e.id) == 0 && l2.rcpts[0].state == QUEUE_DONE, "saved state read");
     queue_entry_free(&l2);
@@ -150,7 +155,7 @@ static void test_files(void)
     CHECK(queue_each(top, count_cb, &n) == 0 && n == 0, "queue empty");
     CHECK(stat(data, &a) == 0 && a.st_nlink == 1, "only the caller's file is left");
     queue_entry_free(&l1);
-    CHECK(queue_lock(&l1, top, e.id) == 1, "a removed entry is gone");
+    CHECK(queue_lock(&l1, top, e.id) == 2, "a removed entry is gone");
     CHECK(queue_lock(&l1, top, "../x") < 0, "an id with a slash is refused");
     str_format(data, sizeof data, "%s/missing", top);
     CHECK(queue_create(&e, data, "host.test") != 0, "create from a missing file fails");

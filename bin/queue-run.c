@@ -1,0 +1,954 @@
+/*
+ * queue-run: one pass over the outbound queue, then exit (queue-run(8)).
+ *
+ *     queue-run [-C conf] [-v] [-f] [-i ID]...
+ *
+ * Plan: load every entry (or the -i ones), pick the recipients that are due (-f: every pending
+ * one), group them by destination (the recipient's domain, the smarthost, or local delivery),
+ * resolve each domain once with lib/mx, and cut each destination into jobs of at most
+ * MSGS_PER_CONN messages. Run: up to max_parallel jobs at once, one forked worker each, so
+ * one slow host holds up only its own job. A worker connects to the first MX address that
+ * answers (next MX on connection failure), sends its messages over that one connection (RSET
+ * between, lib/smtpc), and for each message locks the entry, re-reads it, sends the
+ * recipients that are still pending, and records the results durably right after the
+ * transaction. Failed recipients become a bounce (lib/dsn) from <> injected as a new entry;
+ * the entries of this run's bounces get a second pass at once.
+ *
+ * It never delivers a recipient that the envelope on disk does not show pending while it
+ * holds the entry's lock, never holds a message in memory, never runs as root past
+ * privs_drop, and never bounces a message whose sender is <> (a failed bounce of ours goes to
+ * the postmaster once, and then no further).
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include "addr.h"
+#include "conf.h"
+#include "dsn.h"
+#include "log.h"
+#include "maildir.h"
+#include "mx.h"
+#include "privs.h"
+#include "queue.h"
+#include "route.h"
+#include "smtpc.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSGS_PER_CONN 100  /* messages of one destination per job (connection) */
+#define MAX_IDS 1000       /* -i options */
+#define LOCK_WAIT_MS 30000 /* how long a worker waits for an entry another worker holds */
+#define MAX_PASSES 3       /* the first pass, and passes for the bounces it made */
+
+static const char *prog = "queue-run";
+
+static struct yubin_conf conf;
+static int verbose, force;
+static int new_ids_fd = -1; /* memfd: ids of the entries this run injected, one per line */
+
+/* One recipient to try: entry e (index into the plan's entries), recipient r. */
+struct item {
+    size_t e, r;
+    size_t dest;
+};
+
+struct dest {
+    char name[CONF_DOMAIN_SIZE]; /* domain, "" for local delivery, the smarthost */
+    int local;
+    unsigned port;        /* smtp_port, or the smarthost's */
+    struct mx_result *mx; /* resolved in the parent before the workers start */
+};
+
+struct plan {
+    struct queue_entry *entries;
+    size_t n_entries, entries_alloc;
+    struct item *items;
+    size_t n_items, items_alloc;
+    struct dest *dests;
+    size_t n_dests, dests_alloc;
+};
+
+/* A job: items[first .. first+count) of one destination, sorted by entry. */
+struct job {
+    size_t dest, first, count;
+};
+
+/* What one worker holds while it talks to one destination. */
+struct conn {
+    const struct dest *d;
+    struct smtpc *c;
+    int up;            /* c is connected */
+    size_t host, addr; /* the next address to try */
+    int exhausted;     /* every address was tried */
+    int all_perm;      /* every address refused for good (5xx greeting) */
+    char why[SMTPC_TEXT_SIZE];
+    char why_host[MX_NAME_SIZE]; /* the host a 5xx greeting came from, else "" */
+    char host_name[MX_NAME_SIZE];
+    unsigned n_conns, n_msgs;
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+    if (!verbose)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s[%ld]: ", prog, (long)getpid());
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void transcript(void *arg, char dir, const char *line, size_t len)
+{
+    (void)arg;
+    if (verbose)
+        fprintf(stderr, "%s[%ld]: %c: %.*s\n", prog, (long)getpid(), dir, (int)len, line);
+}
+
+static void *grow(void *p, size_t *alloc, size_t n, size_t size)
+{
+    if (n < *alloc)
+        return p;
+    size_t na = *alloc ? *alloc * 2 : 64;
+    void *q = realloc(p, na * size);
+    if (!q) {
+        log_msg(LOG_ERR, "out of memory");
+        exit(EX_TEMPFAIL);
+    }
+    *alloc = na;
+    return q;
+}
+
+static const char *domain_of(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    return at ? at + 1 : "";
+}
+
+/* ---------------- results and bounces ---------------- */
+
+/* Splits a stored reply into what lib/dsn wants: "550 5.1.1 text" is a remote reply,
+ * "5.1.10 text" (DNS, expiry) is our own status and reason. */
+static void dsn_fields(const char *reply, struct dsn_rcpt *r, char *status, size_t ssize)
+{
+    status[0] = '\0';
+    const char *p = reply;
+    if (reply[0] >= '2' && reply[0] <= '5' && reply[1] >= '0' && reply[1] <= '9' &&
+        reply[2] >= '0' && reply[2] <= '9' && (reply[3] == ' ' || reply[3] == '\0')) {
+        r->reply_code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
+        r->diagnostic = reply;
+        p = reply[3] ? reply + 4 : reply + 3;
+    } else {
+        const char *last = strstr(reply, "; last: ");
+        r->reason = reply;
+        if (last && last[8] >= '2' && last[8] <= '5' && last[9] && last[10] && last[11] == ' ')
+            r->diagnostic = last + 8; /* expired after a remote reply */
+    }
+    size_t n = strspn(p, "0123456789.");
+    if (n >= 5 && n < ssize && (p[0] == '4' || p[0] == '5') && p[1] == '.') {
+        memcpy(status, p, n);
+        status[n] = '\0';
+        r->status = status;
+    }
+}
+
+/* Records that an id was made by this run (for the second pass). */
+static void note_new_id(const char *id)
+{
+    char line[QUEUE_ID_SIZE + 1];
+    if (new_ids_fd >= 0 && str_format(line, sizeof line, "%s\n", id) > 0)
+        (void)write_all(new_ids_fd, line, strlen(line));
+}
+
+/* Stores a report about e (recipients in state `which`) as a new entry from <> to `to`. */
+static int inject_report(struct queue_entry *e, enum queue_state which, int action, const char *to,
+                         time_t now)
+{
+    size_t n = queue_count(e, which), k = 0;
+    if (n > DSN_MAX_RCPTS)
+        n = DSN_MAX_RCPTS;
+    struct dsn_rcpt *rs = calloc(n ? n : 1, sizeof *rs);
+    char(*st)[16] = calloc(n ? n : 1, 16);
+    if (!rs || !st) {
+        free(rs);
+        free(st);
+        return -1;
+    }
+    for (size_t i = 0; i < e->n_rcpts && k < n; i++) {
+        if (e->rcpts[i].state != which)
+            continue;
+        struct dsn_rcpt *r = &rs[k];
+        r->addr = e->rcpts[i].addr;
+        r->action = action;
+        r->last_attempt = now;
+        r->remote_mta = e->rcpts[i].host[0] ? e->rcpts[i].host : NULL;
+        if (action == DSN_DELAYED)
+            r->retry_until = e->created + (time_t)conf.queue_lifetime;
+        dsn_fields(e->rcpts[i].reply, r, st[k], sizeof st[k]);
+        k++;
+    }
+    struct dsn d = {.hostname = conf.hostname,
+                    .to = to,
+                    .queue_id = e->id,
+                    .arrival = e->created,
+                    .now = now,
+                    .rcpts = rs,
+                    .n_rcpts = k};
+    uint64_t size;
+    d.msg_fd = queue_open_data(e, &size);
+    d.msg_offset = d.msg_fd >= 0 ? lseek(d.msg_fd, 0, SEEK_CUR) : 0;
+
+    struct maildir_msg m;
+    struct queue_entry b;
+    static const char rp[] = "Return-Path: <>\n";
+    int rc = maildir_msg_begin(&m, conf.state_dir, conf.hostname);
+    if (rc == 0)
+        rc = maildir_msg_write(&m, rp, sizeof rp - 1);
+    if (rc == 0)
+        rc = dsn_write_maildir(&d, &m) == 0 ? 0 : 1;
+    if (rc == 0)
+        rc = maildir_msg_commit(&m);
+    if (rc == 0 && (rc = queue_entry_init(&b, conf.state_dir, "", sizeof rp - 1)) == 0) {
+        b.flags = QUEUE_F_BOUNCE;
+        rc = queue_entry_add(&b, to);
+        if (rc == 0)
+            rc = queue_create(&b, m.tmp_path, conf.hostname);
+        if (rc == 0) {
+            note_new_id(b.id);
+            log_msg(LOG_INFO, "%s: %s report to <%s> queued as %s", e->id,
+                    action == DSN_DELAYED ? "delay" : "bounce", to, b.id);
+            say("%s: %s report to <%s> queued as %s", e->id,
+                action == DSN_DELAYED ? "delay" : "bounce", to, b.id);
+        }
+        queue_entry_free(&b);
+    }
+    maildir_msg_end(&m, 0);
+    if (d.msg_fd >= 0)
+        close(d.msg_fd);
+    free(rs);
+    free(st);
+    return rc;
+}
+
+/* The postmaster of the first local domain. */
+static void postmaster(char *dst, size_t size)
+{
+    if (str_format(dst, size, "postmaster@%s", conf.local_domains[0]) < 0)
+        dst[0] = '\0';
+}
+
+/* Failed recipients: bounce to the sender, a failed bounce of ours to the postmaster, and
+ * nothing for any other <> sender. Then they are marked bounced. */
+static int report_failed(struct queue_entry *e, time_t now)
+{
+    char pm[ADDR_SIZE];
+    const char *to = e->sender;
+    postmaster(pm, sizeof pm);
+    if (to[0] == '\0' && (e->flags & QUEUE_F_BOUNCE) && pm[0] && conf.n_local_domains &&
+        !(e->n_rcpts == 1 && str_ieq(e->rcpts[0].addr, pm)))
+        to = pm;
+    if (to[0] != '\0' && inject_report(e, QUEUE_FAILED, DSN_FAILED, to, now) != 0) {
+        log_msg(LOG_ERR, "%s: cannot queue the bounce: %s", e->id, strerror(errno));
+        return 1;
+    }
+    for (size_t i = 0; i < e->n_rcpts; i++) {
+        if (e->rcpts[i].state != QUEUE_FAILED)
+            continue;
+        if (to[0] == '\0')
+            log_msg(LOG_NOTICE, "%s: <%s> failed, no bounce for a null sender: %s", e->id,
+                    e->rcpts[i].addr, e->rcpts[i].reply);
+        e->rcpts[i].state = QUEUE_BOUNCED;
+    }
+    return 0;
+}
+
+static int want_warning(const struct queue_entry *e, time_t now)
+{
+    if (!conf.delay_warning || (e->flags & (QUEUE_F_WARNED | QUEUE_F_BOUNCE)) ||
+        e->sender[0] == '\0' || now - e->created < (time_t)conf.delay_warning)
+        return 0;
+    for (size_t i = 0; i < e->n_rcpts; i++)
+        if (e->rcpts[i].state == QUEUE_PENDING && e->rcpts[i].attempts > 0)
+            return 1;
+    return 0;
+}
+
+/* After results were recorded on a locked entry: bounces, a delay warning, removal. */
+static void finish_entry(struct queue_entry *e, time_t now)
+{
+    int changed = 0;
+    if (queue_count(e, QUEUE_FAILED) > 0 && report_failed(e, now) == 0)
+        changed = 1;
+    if (want_warning(e, now) && inject_report(e, QUEUE_PENDING, DSN_DELAYED, e->sender, now) == 0) {
+        e->flags |= QUEUE_F_WARNED;
+        changed = 1;
+    }
+    if (queue_count(e, QUEUE_PENDING) == 0 && queue_count(e, QUEUE_FAILED) == 0) {
+        if (queue_remove(e) != 0)
+            log_msg(LOG_ERR, "%s: cannot remove: %s", e->id, strerror(errno));
+        else
+            say("%s: complete, removed", e->id);
+        return;
+    }
+    if (changed && queue_save(e) != 0)
+        log_msg(LOG_ERR, "%s: cannot save the envelope: %s", e->id, strerror(errno));
+}
+
+/* One attempt's result for recipient i of a locked entry (expiry applied). */
+static void record(struct queue_entry *e, size_t i, int result, const char *reply, const char *host,
+                   time_t now)
+{
+    queue_set_result(e, i, result, reply, host, now);
+    struct queue_rcpt *r = &e->rcpts[i];
+    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u: %s", e->id, r->addr,
+            result == 0  ? "delivered"
+            : result < 0 ? "failed"
+                         : "deferred",
+            r->attempts, r->reply);
+    say("%s: <%s> %s: %s", e->id, r->addr,
+        result == 0  ? "delivered"
+        : result < 0 ? "failed"
+                     : "deferred",
+        r->reply);
+    if (r->state == QUEUE_PENDING && now - e->created >= (time_t)conf.queue_lifetime) {
+        char why[QUEUE_REPLY_SIZE];
+        if (str_format(why, sizeof why, "4.4.7 delivery time expired; last: %s", r->reply) < 0)
+            str_copy(why, sizeof why, "4.4.7 delivery time expired");
+        str_copy(r->reply, sizeof r->reply, why);
+        r->state = QUEUE_FAILED;
+        log_msg(LOG_NOTICE, "%s: to=<%s> expired", e->id, r->addr);
+    }
+}
+
+static void save_results(struct queue_entry *e)
+{
+    if (queue_save(e) != 0)
+        log_msg(LOG_ERR, "%s: cannot save results: %s", e->id, strerror(errno));
+}
+
+/* ---------------- local delivery ---------------- */
+
+/* Copies the whole stored message (Return-Path line included) into m. */
+static int copy_data(struct queue_entry *e, struct maildir_msg *m)
+{
+    uint64_t size;
+    char buf[65536];
+    int fd = queue_open_data(e, &size);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? 1 : 0;
+            break;
+        }
+        if ((rc = maildir_msg_write(m, buf, (size_t)n)) != 0)
+            break;
+    }
+    close(fd);
+    return rc;
+}
+
+/* Links m into the Maildir(s) of one local address (aliases expanded by lib/route). */
+static int link_local(struct route_ctx *rc, const char *address, struct maildir_msg *m, char *reply,
+                      size_t rsize)
+{
+    struct addr a;
+    struct route rt;
+    if (addr_parse_mailbox(address, &a) != ADDR_OK)
+        return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
+    int result = -1;
+    switch (route_rcpt(rc, &a, 0, &rt)) {
+    case ROUTE_LOCAL:
+        result = rt.n_local ? 0 : -1;
+        str_copy(reply, rsize,
+                 rt.n_local ? "2.0.0 delivered to the Maildir" : "5.1.1 no local mailbox");
+        for (size_t i = 0; i < rt.n_local && result == 0; i++) {
+            char dir[PATH_MAX], *at = strrchr(rt.local[i], '@');
+            if (!at)
+                continue;
+            *at = '\0';
+            if (maildir_path(dir, sizeof dir, conf.state_dir, rt.local[i], at + 1) != 0 ||
+                (result = maildir_msg_link(m, dir, NULL, 0)) != 0)
+                str_format(reply, rsize, "%s Maildir of %s@%s: %s", result < 0 ? "5.2.0" : "4.2.0",
+                           rt.local[i], at + 1, strerror(errno)),
+                    result = result ? result : -1;
+        }
+        if (rt.n_remote)
+            log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here", address,
+                    rt.n_remote);
+        break;
+    case ROUTE_TEMPFAIL:
+        result = 1;
+        /* fall through */
+    default:
+        str_copy(reply, rsize, rt.reply);
+    }
+    route_free(&rt);
+    return result;
+}
+
+static void deliver_local(struct route_ctx *ctx, struct queue_entry *e, const size_t *idx, size_t n,
+                          time_t now)
+{
+    struct maildir_msg m;
+    char reply[QUEUE_REPLY_SIZE];
+    int *res = calloc(n, sizeof *res);
+    int rc = res ? maildir_msg_begin(&m, conf.state_dir, conf.hostname) : 1;
+    int began = res && rc == 0;
+    if (rc == 0)
+        rc = copy_data(e, &m);
+    if (rc == 0)
+        rc = maildir_msg_commit(&m);
+    if (rc != 0 || !res) {
+        str_format(reply, sizeof reply, "4.3.0 cannot store the message: %s", strerror(errno));
+        for (size_t i = 0; i < n; i++)
+            record(e, idx[i], 1, reply, NULL, now);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        res[i] = link_local(ctx, e->rcpts[idx[i]].addr, &m, reply, sizeof reply);
+        if (res[i] != 0)
+            record(e, idx[i], res[i], reply, NULL, now);
+    }
+    int synced = maildir_msg_sync(&m) == 0;
+    if (!synced)
+        str_format(reply, sizeof reply, "4.3.0 cannot sync the Maildir: %s", strerror(errno));
+    else
+        str_copy(reply, sizeof reply, "2.0.0 delivered to the Maildir");
+    for (size_t i = 0; i < n; i++)
+        if (res[i] == 0)
+            record(e, idx[i], synced ? 0 : 1, reply, NULL, now);
+    maildir_msg_end(&m, !synced);
+    began = 0;
+out:
+    if (began)
+        maildir_msg_end(&m, 0);
+    free(res);
+}
+
+/* ---------------- remote delivery ---------------- */
+
+static void set_port(struct sockaddr_storage *sa, unsigned port, socklen_t *len)
+{
+    if (sa->ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+        *len = sizeof(struct sockaddr_in6);
+    } else {
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+        *len = sizeof(struct sockaddr_in);
+    }
+}
+
+/* Connects to the next address of the destination that answers. 0, or -1 when every
+ * address has been tried (k->why says why the last one failed). */
+static int conn_open(struct conn *k, unsigned port)
+{
+    const struct mx_result *mx = k->d->mx;
+    struct smtpc_opts o = {
+        .helo = conf.hostname, .connect_timeout = conf.connect_timeout, .transcript = transcript};
+    while (!k->exhausted) {
+        if (k->host >= mx->n_hosts) {
+            k->exhausted = 1;
+            break;
+        }
+        const struct mx_host *h = &mx->hosts[k->host];
+        if (k->addr >= h->n_addrs) {
+            k->host++;
+            k->addr = 0;
+            continue;
+        }
+        struct sockaddr_storage sa = h->addrs[k->addr++];
+        socklen_t len;
+        struct smtpc_reply why;
+        set_port(&sa, port, &len);
+        say("connecting to %s (preference %u)", h->name, h->pref);
+        int r = smtpc_connect(k->c, (struct sockaddr *)&sa, len, &o, &why);
+        if (r == 0) {
+            k->up = 1;
+            k->n_conns++;
+            str_copy(k->host_name, sizeof k->host_name, h->name);
+            return 0;
+        }
+        if (r > 0)
+            k->all_perm = 0;
+        str_copy(k->why, sizeof k->why, why.text);
+        str_copy(k->why_host, sizeof k->why_host, why.code ? h->name : "");
+        say("%s: %s", h->name, why.text);
+        log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, why.text);
+    }
+    return -1;
+}
+
+/* Sends one entry's recipients idx[0..n) (n <= SMTPC_MAX_RCPTS); on a lost connection, the
+ * recipients that got no answer go to the next MX address. */
+static void send_some(struct conn *k, unsigned port, struct queue_entry *e, size_t *todo, size_t n,
+                      struct smtpc_reply *res, time_t now)
+{
+    const char *rcpts[SMTPC_MAX_RCPTS];
+    while (n > 0) {
+        if (!k->up && conn_open(k, port) != 0) {
+            for (size_t i = 0; i < n; i++)
+                record(e, todo[i], k->all_perm ? -1 : 1, k->why, k->why_host, now);
+            return;
+        }
+        uint64_t size;
+        int fd = queue_open_data(e, &size);
+        if (fd < 0) {
+            for (size_t i = 0; i < n; i++)
+                record(e, todo[i], 1, "4.3.0 cannot read the queued message", NULL, now);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            rcpts[i] = e->rcpts[todo[i]].addr;
+        struct smtpc_msg m = {
+            .sender = e->sender, .rcpts = rcpts, .n_rcpts = n, .fd = fd, .offset = (off_t)e->skip};
+        int r = smtpc_send(k->c, &m, res);
+        close(fd);
+        k->n_msgs++;
+        size_t again = 0;
+        for (size_t i = 0; i < n; i++) {
+            int rr = smtpc_reply_result(&res[i]);
+            if (r == 1 && rr == 1 && res[i].code == 0)
+                todo[again++] = todo[i];
+            else
+                record(e, todo[i], rr, res[i].text, res[i].code ? k->host_name : NULL, now);
+        }
+        if (r == 1)
+            k->up = 0;
+        n = again;
+    }
+}
+
+static void deliver_remote(struct conn *k, unsigned port, struct queue_entry *e, size_t *idx,
+                           size_t n, time_t now)
+{
+    const struct mx_result *mx = k->d->mx;
+    if (mx->status != MX_OK) {
+        for (size_t i = 0; i < n; i++)
+            record(e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1, mx->why, NULL, now);
+        return;
+    }
+    struct smtpc_reply *res = malloc(SMTPC_MAX_RCPTS * sizeof *res);
+    if (!res) {
+        for (size_t i = 0; i < n; i++)
+            record(e, idx[i], 1, "4.3.0 out of memory", NULL, now);
+        return;
+    }
+    for (size_t s = 0; s < n; s += SMTPC_MAX_RCPTS)
+        send_some(k, port, e, idx + s, n - s < SMTPC_MAX_RCPTS ? n - s : SMTPC_MAX_RCPTS, res, now);
+    free(res);
+}
+
+/* ---------------- workers ---------------- */
+
+static int rcpt_due(const struct queue_entry *e, const struct queue_rcpt *r, time_t now)
+{
+    return r->state == QUEUE_PENDING &&
+           (force || r->next_attempt <= now || now - e->created >= (time_t)conf.queue_lifetime);
+}
+
+/* Locks the entry of items[s..t) and delivers what is still pending and due. 1 if another
+ * process holds the entry (try again later), else 0. */
+static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, size_t s, size_t t)
+{
+    const struct queue_entry *pe = &p->entries[p->items[s].e];
+    struct queue_entry e;
+    int r = queue_lock(&e, conf.state_dir, pe->id);
+    if (r != 0) {
+        if (r < 0)
+            log_msg(LOG_ERR, "%s: cannot lock: %s", pe->id, strerror(errno));
+        return r == 1;
+    }
+    size_t *idx = malloc((t - s) * sizeof *idx), n = 0;
+    time_t now = time(NULL);
+    for (size_t u = s; idx && u < t; u++) {
+        size_t i = p->items[u].r;
+        if (i < e.n_rcpts && str_ieq(e.rcpts[i].addr, pe->rcpts[i].addr) &&
+            rcpt_due(&e, &e.rcpts[i], now))
+            idx[n++] = i;
+    }
+    if (n > 0) {
+        if (k->d->local)
+            deliver_local(ctx, &e, idx, n, now);
+        else
+            deliver_remote(k, k->d->port, &e, idx, n, now);
+        save_results(&e);
+    }
+    finish_entry(&e, time(NULL));
+    free(idx);
+    queue_entry_free(&e);
+    return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A worker: one job, over one connection (or local delivery). */
+static void run_job(struct plan *p, const struct job *j)
+{
+    struct conn k = {.d = &p->dests[j->dest], .all_perm = 1};
+    struct route_ctx ctx;
+    size_t end = j->first + j->count, n_deferred = 0;
+    size_t *deferred = malloc(j->count * 2 * sizeof *deferred);
+    k.c = malloc(sizeof *k.c);
+    if (!k.c || !deferred)
+        _exit(EX_TEMPFAIL);
+    k.c->fd = -1;
+    route_init(&ctx, &conf);
+    for (size_t s = j->first; s < end;) {
+        size_t t = s;
+        while (t < end && p->items[t].e == p->items[s].e)
+            t++;
+        if (work_entry(p, &k, &ctx, s, t) == 1) {
+            deferred[n_deferred++] = s;
+            deferred[n_deferred++] = t;
+        }
+        s = t;
+    }
+    for (unsigned waited = 0; n_deferred > 0 && waited < LOCK_WAIT_MS; waited += 200) {
+        size_t left = 0;
+        sleep_ms(200);
+        for (size_t i = 0; i < n_deferred; i += 2)
+            if (work_entry(p, &k, &ctx, deferred[i], deferred[i + 1]) == 1) {
+                deferred[left++] = deferred[i];
+                deferred[left++] = deferred[i + 1];
+            }
+        n_deferred = left;
+    }
+    if (k.up)
+        smtpc_quit(k.c);
+    if (!k.d->local) {
+        log_msg(LOG_INFO, "%s: %u messages over %u connections", k.d->name, k.n_msgs, k.n_conns);
+        say("%s: %u messages over %u connections", k.d->name, k.n_msgs, k.n_conns);
+    }
+    route_ctx_free(&ctx);
+    free(k.c);
+    free(deferred);
+}
+
+/* Runs the jobs, at most max_parallel at once, each in its own process. */
+static void run_jobs(struct plan *p, const struct job *jobs, size_t n_jobs)
+{
+    size_t next = 0, running = 0;
+    while (next < n_jobs || running > 0) {
+        while (running < conf.max_parallel && next < n_jobs) {
+            fflush(stderr);
+            pid_t pid = fork();
+            if (pid == 0) {
+                run_job(p, &jobs[next]);
+                _exit(0);
+            }
+            if (pid < 0) {
+                log_msg(LOG_ERR, "fork: %s", strerror(errno));
+                if (running == 0)
+                    run_job(p, &jobs[next]);
+                else
+                    break;
+            } else {
+                running++;
+            }
+            next++;
+        }
+        int st;
+        if (running > 0 && wait(&st) > 0)
+            running--;
+        else if (running > 0 && errno != EINTR)
+            running = 0;
+    }
+}
+
+/* ---------------- the plan ---------------- */
+
+static int add_entry(const char *id, void *arg)
+{
+    struct plan *p = arg;
+    p->entries = grow(p->entries, &p->entries_alloc, p->n_entries, sizeof *p->entries);
+    struct queue_entry *e = &p->entries[p->n_entries];
+    int r = queue_load(e, conf.state_dir, id);
+    if (r == 0)
+        p->n_entries++;
+    else if (r < 0)
+        log_msg(LOG_ERR, "%s: cannot read the envelope: %s", id, strerror(errno));
+    if (r != 0)
+        queue_entry_free(e);
+    return 0;
+}
+
+/* "host", "host:port", "[v6]:port", "[v6]" or a bare IPv6 address -> host and port
+ * (default smtp_port). 0 or -1. */
+static int parse_smarthost(const char *s, char *host, size_t size, unsigned *port)
+{
+    const char *colon = strchr(s, ':'), *close = strchr(s, ']');
+    uint64_t v = conf.smtp_port;
+    if (s[0] == '[') {
+        if (!close || (close[1] != '\0' && close[1] != ':') ||
+            str_copy_n(host, size, s + 1, (size_t)(close - s - 1)) < 0)
+            return -1;
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else if (colon && strchr(colon + 1, ':')) {
+        colon = NULL; /* a bare IPv6 address */
+        if (str_copy(host, size, s) < 0)
+            return -1;
+    } else if (str_copy_n(host, size, s, colon ? (size_t)(colon - s) : strlen(s)) < 0) {
+        return -1;
+    }
+    if (host[0] == '\0' || (colon && (parse_u64(colon + 1, &v) < 0 || v == 0 || v > 65535)))
+        return -1;
+    *port = (unsigned)v;
+    return 0;
+}
+
+static struct mx_resolver *resolver;
+
+static void resolve(struct dest *d)
+{
+    char err[256], host[300];
+    d->mx = calloc(1, sizeof *d->mx);
+    if (!d->mx) {
+        log_msg(LOG_ERR, "out of memory");
+        exit(EX_TEMPFAIL);
+    }
+    d->port = conf.smtp_port;
+    if (!resolver && !(resolver = mx_resolver_new(conf.dns_resolver, 0, err, sizeof err))) {
+        d->mx->status = MX_TEMPFAIL;
+        str_format(d->mx->why, sizeof d->mx->why, "4.4.3 %s", err);
+    } else if (conf.smarthost[0]) {
+        if (parse_smarthost(conf.smarthost, host, sizeof host, &d->port) < 0) {
+            d->mx->status = MX_TEMPFAIL;
+            str_copy(d->mx->why, sizeof d->mx->why, "4.3.5 smarthost setting unusable");
+        } else {
+            mx_lookup_host(resolver, host, d->mx);
+        }
+    } else {
+        mx_lookup(resolver, d->name, d->mx);
+    }
+    if (d->mx->status == MX_OK)
+        say("%s: %zu MX host(s), first %s%s", d->name, d->mx->n_hosts, d->mx->hosts[0].name,
+            d->mx->implicit ? " (implicit MX)" : "");
+    else
+        say("%s: %s", d->name, d->mx->why);
+}
+
+static size_t dest_for(struct plan *p, const char *rcpt)
+{
+    const char *dom = domain_of(rcpt);
+    int local = conf_is_local_domain(&conf, dom);
+    const char *name = local ? "" : conf.smarthost[0] ? conf.smarthost : dom;
+    for (size_t i = 0; i < p->n_dests; i++)
+        if (p->dests[i].local == local && str_ieq(p->dests[i].name, name))
+            return i;
+    p->dests = grow(p->dests, &p->dests_alloc, p->n_dests, sizeof *p->dests);
+    struct dest *d = &p->dests[p->n_dests];
+    memset(d, 0, sizeof *d);
+    d->local = local;
+    if (str_copy(d->name, sizeof d->name, name) < 0)
+        str_copy(d->name, sizeof d->name, "(too long)");
+    str_lower(d->name);
+    return p->n_dests++;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    if (x->dest != y->dest)
+        return x->dest < y->dest ? -1 : 1;
+    if (x->e != y->e)
+        return x->e < y->e ? -1 : 1;
+    return x->r < y->r ? -1 : x->r > y->r;
+}
+
+/* Picks the due recipients; entries with nothing due but failed recipients (or nothing left
+ * at all) are finished here in the parent. */
+static void plan_items(struct plan *p, time_t now)
+{
+    for (size_t ei = 0; ei < p->n_entries; ei++) {
+        struct queue_entry *e = &p->entries[ei];
+        size_t due = 0;
+        for (size_t r = 0; r < e->n_rcpts; r++) {
+            if (!rcpt_due(e, &e->rcpts[r], now))
+                continue;
+            p->items = grow(p->items, &p->items_alloc, p->n_items, sizeof *p->items);
+            p->items[p->n_items++] = (struct item){ei, r, dest_for(p, e->rcpts[r].addr)};
+            due++;
+        }
+        if (due == 0 && (queue_count(e, QUEUE_FAILED) || !queue_count(e, QUEUE_PENDING))) {
+            struct queue_entry le;
+            if (queue_lock(&le, conf.state_dir, e->id) == 0)
+                finish_entry(&le, now);
+            queue_entry_free(&le);
+        }
+    }
+    qsort(p->items, p->n_items, sizeof *p->items, item_cmp);
+}
+
+/* Cuts the items into jobs: one destination each, at most MSGS_PER_CONN entries. */
+static struct job *make_jobs(struct plan *p, size_t *n_jobs)
+{
+    struct job *jobs = NULL;
+    size_t alloc = 0, n = 0;
+    for (size_t s = 0; s < p->n_items;) {
+        size_t t = s, msgs = 0;
+        while (t < p->n_items && p->items[t].dest == p->items[s].dest) {
+            if (t == s || p->items[t].e != p->items[t - 1].e) {
+                if (msgs == MSGS_PER_CONN)
+                    break;
+                msgs++;
+            }
+            t++;
+        }
+        jobs = grow(jobs, &alloc, n, sizeof *jobs);
+        jobs[n++] = (struct job){p->items[s].dest, s, t - s};
+        s = t;
+    }
+    *n_jobs = n;
+    return jobs;
+}
+
+static void plan_free(struct plan *p)
+{
+    for (size_t i = 0; i < p->n_entries; i++)
+        queue_entry_free(&p->entries[i]);
+    for (size_t i = 0; i < p->n_dests; i++)
+        free(p->dests[i].mx);
+    free(p->entries);
+    free(p->items);
+    free(p->dests);
+    memset(p, 0, sizeof *p);
+}
+
+/* One pass over ids (or the whole queue when ids is NULL). */
+static int pass(char **ids, size_t n_ids)
+{
+    struct plan p = {0};
+    if (ids) {
+        for (size_t i = 0; i < n_ids; i++)
+            add_entry(ids[i], &p);
+    } else if (queue_each(conf.state_dir, add_entry, &p) < 0) {
+        log_msg(LOG_ERR, "cannot read %s/queue: %s", conf.state_dir, strerror(errno));
+        fprintf(stderr, "%s: cannot read %s/queue: %s\n", prog, conf.state_dir, strerror(errno));
+        return -1;
+    }
+    say("%zu entries in the queue", p.n_entries);
+    plan_items(&p, time(NULL));
+    size_t n_jobs;
+    struct job *jobs = make_jobs(&p, &n_jobs);
+    for (size_t i = 0; i < p.n_dests; i++)
+        if (!p.dests[i].local)
+            resolve(&p.dests[i]);
+    say("%zu recipients due, %zu destinations, %zu jobs", p.n_items, p.n_dests, n_jobs);
+    run_jobs(&p, jobs, n_jobs);
+    free(jobs);
+    plan_free(&p);
+    return 0;
+}
+
+/* The ids this run injected since offset *done, as an argv-like list (free with free). */
+static char **new_ids(off_t *done, size_t *n)
+{
+    off_t end = lseek(new_ids_fd, 0, SEEK_END);
+    *n = 0;
+    if (end <= *done)
+        return NULL;
+    size_t len = (size_t)(end - *done);
+    char *text = malloc(len + 1);
+    char **ids = malloc((len / 2 + 1) * sizeof *ids + len + 1);
+    if (!text || !ids || pread(new_ids_fd, text, len, *done) != (ssize_t)len) {
+        free(text);
+        free(ids);
+        return NULL;
+    }
+    char *store = (char *)(ids + len / 2 + 1);
+    memcpy(store, text, len);
+    store[len] = '\0';
+    free(text);
+    for (char *line = strtok(store, "\n"); line; line = strtok(NULL, "\n"))
+        ids[(*n)++] = line;
+    *done = end;
+    return ids;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: queue-run [-C conf] [-v] [-f] [-i ID]...\n");
+    return EX_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_path = NULL;
+    char *ids[MAX_IDS], err[512];
+    size_t n_ids = 0;
+    int opt;
+    while ((opt = getopt(argc, argv, "C:vfi:")) != -1) {
+        if (opt == 'C')
+            conf_path = optarg;
+        else if (opt == 'v')
+            verbose = 1;
+        else if (opt == 'f')
+            force = 1;
+        else if (opt == 'i' && n_ids < MAX_IDS)
+            ids[n_ids++] = optarg;
+        else
+            return usage();
+    }
+    if (optind != argc)
+        return usage();
+    if (sodium_init() < 0)
+        return EX_SOFTWARE;
+    signal(SIGPIPE, SIG_IGN); /* ldns writes to TCP without MSG_NOSIGNAL */
+    if (conf_load(&conf, conf_path, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EX_CONFIG;
+    }
+    log_open(prog, conf.syslog_socket);
+    if (privs_drop(conf.user, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return EX_NOPERM;
+    }
+    new_ids_fd = memfd_create("queue-run-ids", MFD_CLOEXEC);
+    if (new_ids_fd >= 0)
+        fcntl(new_ids_fd, F_SETFL, O_APPEND);
+    int rc = pass(n_ids ? ids : NULL, n_ids);
+    off_t done = 0;
+    for (int i = 1; rc == 0 && i < MAX_PASSES && new_ids_fd >= 0; i++) {
+        size_t n;
+        char **more = new_ids(&done, &n);
+        if (!more)
+            break;
+        force = 0;
+        rc = pass(more, n);
+        free(more);
+    }
+    if (resolver)
+        mx_resolver_free(resolver);
+    log_close();
+    return rc == 0 ? 0 : EX_TEMPFAIL;
+}

@@ -1,0 +1,207 @@
+"""smtpsink: a small real SMTP server on loopback addresses, standing in for remote MX hosts.
+
+    sink = SMTPSink(["127.0.0.21", "127.0.0.22"])     # one port, free on every address
+    sink.rcpt_reply = lambda host, rcpt: "550 5.1.1 no such user" if ... else None
+    sink.data_reply = lambda host, msg: "451 4.3.0 try later"      # None: 250
+    sink.stall = True            # hold the reply to the final "." until released / closed
+    ...
+    sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
+    sink.connections             # {host: count}
+    sink.wait_for(lambda: len(sink.messages) == 3, timeout=10)
+    sink.close()
+
+It speaks enough ESMTP for a relay client (EHLO with PIPELINING, SIZE, 8BITMIME,
+ENHANCEDSTATUSCODES; HELO; MAIL; RCPT; DATA with dot-unstuffing; RSET; NOOP; QUIT), reads
+pipelined commands, can wait `latency` seconds before every reply, and refuses a bare LF or a
+line over 1000 octets with 500 and a hang-up (as a strict server would), so a client that
+sends one is caught. It only ever listens on the loopback addresses it is given. Every thread
+and socket is released by close().
+"""
+import socket
+import threading
+import time
+from collections import namedtuple
+
+Message = namedtuple("Message", "host sender rcpts data")
+
+
+def common_free_port(addrs):
+    """A TCP port free on every address of addrs."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((addrs[0], 0))
+            port = s.getsockname()[1]
+        ok = True
+        for a in addrs:
+            try:
+                with socket.socket() as t:
+                    t.bind((a, port))
+            except OSError:
+                ok = False
+                break
+        if ok:
+            return port
+    raise RuntimeError("no common free port")
+
+
+class SMTPSink:
+    def __init__(self, addrs, port=None, latency=0.0):
+        self.addrs = list(addrs)
+        self.port = port or common_free_port(self.addrs)
+        self.latency = latency
+        self.rcpt_reply = lambda host, rcpt: None
+        self.data_reply = lambda host, msg: None
+        self.stall = False
+        self.stalled = threading.Event()   # set when a final "." is being held
+        self.release = threading.Event()
+        self.messages = []
+        self.connections = {}
+        self.lock = threading.Lock()
+        self.closing = False
+        self.listeners = []
+        self.threads = []
+        self.conns = []
+        for a in self.addrs:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((a, self.port))
+            s.listen(128)
+            self.listeners.append(s)
+            t = threading.Thread(target=self._accept, args=(s, a), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    # -- server ---------------------------------------------------------------------------
+    def _accept(self, s, host):
+        while not self.closing:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections[host] = self.connections.get(host, 0) + 1
+                self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c, host), daemon=True).start()
+
+    def _send(self, f, text):
+        if self.latency:
+            time.sleep(self.latency)
+        f.write(text.encode() + b"\r\n")
+        f.flush()
+
+    def _line(self, f):
+        line = f.readline(1001)
+        if not line:
+            return None
+        if not line.endswith(b"\r\n") or b"\r" in line[:-2] or b"\n" in line[:-2]:
+            return b"\x00bad"
+        return line[:-2]
+
+    def _serve(self, c, host):
+        c.settimeout(60)
+        f = c.makefile("rwb")
+        try:
+            self._session(f, host)
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                f.close()
+                c.close()
+            except OSError:
+                pass
+
+    def _session(self, f, host):
+        self._send(f, f"220 {host} ESMTP sink")
+        sender, rcpts = None, []
+        while True:
+            line = self._line(f)
+            if line is None:
+                return
+            if line == b"\x00bad":
+                self._send(f, "500 5.5.2 bare CR/LF or line too long")
+                return
+            cmd = line.decode("utf-8", "replace")
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                self._send(f, f"250-{host}\r\n250-PIPELINING\r\n250-SIZE 50000000\r\n"
+                              "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+            elif verb == "HELO":
+                self._send(f, f"250 {host}")
+            elif verb == "MAIL":
+                sender, rcpts = cmd[10:].split(">")[0].lstrip("<"), []
+                self._send(f, "250 2.1.0 ok")
+            elif verb == "RCPT":
+                rcpt = cmd[8:].split(">")[0].lstrip("<")
+                reply = self.rcpt_reply(host, rcpt)
+                if reply is None:
+                    rcpts.append(rcpt)
+                self._send(f, reply or "250 2.1.5 ok")
+            elif verb == "DATA":
+                if sender is None or not rcpts:
+                    self._send(f, "554 5.5.1 no valid recipients")
+                    continue
+                self._send(f, "354 go ahead")
+                if not self._data(f, host, sender, rcpts):
+                    return
+                sender, rcpts = None, []
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self._send(f, "250 2.0.0 ok")
+            elif verb == "NOOP":
+                self._send(f, "250 2.0.0 ok")
+            elif verb == "QUIT":
+                self._send(f, "221 2.0.0 bye")
+                return
+            else:
+                self._send(f, "502 5.5.1 unknown command")
+
+    def _data(self, f, host, sender, rcpts):
+        body = []
+        while True:
+            line = self._line(f)
+            if line is None or line == b"\x00bad":
+                return False
+            if line == b".":
+                break
+            body.append(line[1:] if line.startswith(b".") else line)
+        msg = Message(host, sender, list(rcpts), b"\r\n".join(body) + b"\r\n")
+        if self.stall:
+            self.stalled.set()
+            while not self.release.wait(0.1):
+                if self.closing:
+                    return False
+            return False  # released: hang up without an answer
+        reply = self.data_reply(host, msg)
+        if reply is None or reply.startswith("2"):
+            with self.lock:
+                self.messages.append(msg)
+        self._send(f, reply or "250 2.0.0 queued")
+        return True
+
+    # -- helpers --------------------------------------------------------------------------
+    def wait_for(self, cond, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return True
+            time.sleep(0.05)
+        return cond()
+
+    def close(self):
+        self.closing = True
+        self.release.set()
+        for s in self.listeners:
+            s.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
