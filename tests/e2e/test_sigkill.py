@@ -137,12 +137,18 @@ class SigkillDuringData(unittest.TestCase):
         self.inst = yubintest.Instance(users=("demo@example.test", "alice@example.test"))
         self.outcomes = {}        # run -> "before-dot" | "no-reply" | "250"
         self.hits = []            # (target, whether the kill landed before the reply)
+        self.runs = []
 
     def tearDown(self):
+        for r in self.runs:
+            if r.p.poll() is None:
+                r.p.kill()
+                r.p.wait(timeout=DEADLINE)
         self.inst.stop()
 
     def start(self):
         r = Run(self.inst)
+        self.runs.append(r)
         self.assertTrue(r.reply().startswith(b"220"))
         r.command("EHLO killer.test", 250)
         r.command(f"MAIL FROM:<{SENDER}>", 250)
