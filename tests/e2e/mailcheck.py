@@ -150,9 +150,11 @@ def check_stored(tc, st, inst, sender, rcpts, helo, esmtp=True, client="[127.0.0
         tc.assertNotIn("for <", r)
     date = r.rsplit(";", 1)[1].strip()
     tc.assertIsNotNone(email.utils.parsedate_tz(date), f"date {date!r}")
-    for sub in ("new", "cur", "tmp"):
-        for address in rcpts:
-            d = os.path.join(inst.maildir(address), sub)
+    for address in rcpts:
+        md = inst.maildir(address)
+        dirs = [os.path.join(md, sub) for sub in ("new", "cur", "tmp")] + [
+            md, os.path.dirname(md), os.path.join(inst.state_dir, "mail")]
+        for d in dirs:
             ds = os.stat(d)
             tc.assertEqual(stat.S_IMODE(ds.st_mode), 0o700, d)
             tc.assertEqual(ds.st_uid, inst.uid, d)
