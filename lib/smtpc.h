@@ -28,7 +28,7 @@
  *
  * It never prints and never logs: the dialogue goes to the optional transcript callback, the
  * outcome into struct smtpc_reply values. It never sends a command holding a CR or LF (such
- * addresses are refused with a permanent "501 5.1.3" made-up reply).
+ * addresses are refused with a made-up reply). Addresses must be ASCII: there is no SMTPUTF8.
  */
 #ifndef YUBIN_SMTPC_H
 #define YUBIN_SMTPC_H
@@ -145,9 +145,13 @@ struct smtpc_msg {
  *
  * Returns 0 when the connection can carry another message (call smtpc_send again, or
  * smtpc_quit), 1 when it cannot (lost, 421, timeout, protocol error: c is closed; results
- * of recipients not yet settled are temporary), -1 for a bad argument (no recipient, too many,
- * an address with a control character or longer than SMTPC_ADDR_MAX, fd unreadable: results
- * are permanent/temporary as fits, c stays usable). */
+ * of recipients not yet settled are temporary), -1 when nothing was sent because of the
+ * arguments (c stays usable): no recipient (results untouched); more than SMTPC_MAX_RCPTS
+ * (each gets a temporary "4.5.3": split the list); a bad sender (each gets "553 5.1.7"); every
+ * recipient bad; the file unreadable (each gets a temporary "4.3.0").
+ * A bad address is empty, longer than SMTPC_ADDR_MAX, or holds a control byte, a byte >= 0x7f,
+ * '<' or '>'; a bad recipient among good ones gets a permanent "553 5.1.3" and is not sent,
+ * the others go on. */
 int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results);
 
 /* Sends QUIT, waits (at most command_timeout, capped at 10 s) for the reply and closes. */
