@@ -130,7 +130,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mailq: cannot read %s/queue: %s\n", conf.state_dir, strerror(errno));
         return EX_NOPERM;
     }
-    qsort(l.e, l.n, sizeof *l.e, by_age);
+    if (l.n > 1)
+        qsort(l.e, l.n, sizeof *l.e, by_age);
     time_t now = time(NULL);
     if (l.n == 0)
         printf("Mail queue is empty\n");

@@ -806,7 +806,8 @@ static void plan_items(struct plan *p, time_t now)
             queue_entry_free(&le);
         }
     }
-    qsort(p->items, p->n_items, sizeof *p->items, item_cmp);
+    if (p->n_items > 1)
+        qsort(p->items, p->n_items, sizeof *p->items, item_cmp);
 }
 
 /* Cuts the items into jobs: one destination each, at most MSGS_PER_CONN entries. */
