@@ -297,7 +297,7 @@ class Pop3Timing(unittest.TestCase):
         # without the dummy verification an unknown user is answered in well under 1 ms,
         # while argon2id at the interactive limits takes tens of ms
         self.assertGreater(k, 0.01)
-        self.assertTrue(0.5 * k < u < 2.0 * k, f"known {k * 1000:.1f} ms, unknown {u * 1000:.1f} ms")
+        self.assertTrue(0.4 * k < u < 2.5 * k, f"known {k * 1000:.1f} ms, unknown {u * 1000:.1f} ms")
         pop.quit()
 
 
