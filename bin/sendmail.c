@@ -776,8 +776,8 @@ static int refusal_code(const struct smtpc_reply *r)
 {
     if (smtpc_reply_result(r) != SMTPC_PERM)
         return EX_TEMPFAIL;
-    if (strcmp(r->enhanced, "5.3.4") == 0) /* too big */
-        return EX_DATAERR;
+    if (strcmp(r->enhanced, "5.3.4") == 0 || strcmp(r->enhanced, "5.1.3") == 0)
+        return EX_DATAERR; /* too big; a malformed address */
     if (strncmp(r->enhanced, "5.1.", 4) == 0 && strcmp(r->enhanced, "5.1.7") != 0 &&
         strcmp(r->enhanced, "5.1.8") != 0)
         return EX_NOUSER;
@@ -860,6 +860,8 @@ static int setup(struct ctx *x, char *name, size_t size)
     (void)str_copy(x->from_addr, sizeof x->from_addr, x->login);
     if (x->o.sender != NULL && (rc = set_sender(x, x->o.sender)) != 0)
         return rc;
+    if (x->o.fullname == NULL && !str_ieq(x->from_addr, x->login))
+        name[0] = '\0'; /* the GECOS name belongs to the user's own address only */
     for (int i = 0; i < x->o.n_args && rc == 0; i++)
         rc = scan_list(x, x->o.args[i], strlen(x->o.args[i]), "recipient");
     return rc;
