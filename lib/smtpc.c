@@ -501,16 +501,20 @@ static int greet(struct smtpc *c, struct smtpc_reply *why)
         return res;
     }
     (void)str_format(cmd, sizeof cmd, "EHLO %s", c->opts.helo);
-    if (put_cmd(c, cmd) < 0 || read_reply_x(c, why, c->opts.command_timeout, "EHLO", 1) < 0)
+    int rc = put_cmd(c, cmd);
+    if (rc < 0) {
+        failed(c, why, rc, "EHLO");
+        return 1;
+    }
+    if (read_reply_x(c, why, c->opts.command_timeout, "EHLO", 1) < 0)
         return 1;
     if (why->code == 250) {
         c->esmtp = 1;
         return 0;
     }
-    if (why->code < 500 || why->code > 504 || c->fd < 0) {
-        int res = (c->fd >= 0 && smtpc_reply_result(why) == SMTPC_PERM) ? -1 : 1;
+    if (why->code < 500 || c->fd < 0) { /* 4xx (421 has closed c already): try later */
         smtpc_close(c);
-        return res;
+        return 1;
     }
     c->ext = 0;
     c->max_size = 0;

@@ -107,7 +107,7 @@ struct smtpc {
 };
 
 /* Connects to sa (AF_INET/AF_INET6 with the port set) within connect_timeout, reads the
- * greeting and says EHLO (HELO if EHLO gets a 5xx; a 4xx to EHLO fails). Returns 0 when the
+ * greeting and says EHLO (HELO after any 5xx to EHLO; a 4xx to EHLO fails). Returns 0 when the
  * connection is ready for smtpc_send; else 1 (temporary: refused, timeout, 4xx or 421
  * greeting, protocol error) or -1 (a 5xx greeting, or 5xx to both EHLO and HELO) with the
  * reason in *why, and c closed (no smtpc_close needed, but it is harmless). A host that

@@ -356,7 +356,19 @@ static void test_malformed(void)
     CHECK(bad_reply("250\r\n", &why) == 0, "\"250\" alone is a valid reply");
     CHECK(bad_reply("421 4.3.2 going down\r\n", &why) == 1 && why.code == 421 && c.fd < 0,
           "421 to EHLO: temporary, closed");
-    CHECK(bad_reply("550 5.7.1 go away\r\n", &why) == -1, "550 to EHLO: permanent");
+    CHECK(bad_reply("550 5.7.1 go away\r\n", &why) == 1 && why.code == 0,
+          "550 to EHLO, then no reply to HELO: temporary");
+    static const struct step both[] = {GREET,
+                                       {'S', "550 5.7.1 go away\r\n"},
+                                       {'E', "HELO client.test\r\n"},
+                                       {'S', "554 5.7.1 still no\r\n"},
+                                       {'E', "QUIT"},
+                                       {'S', "221 bye\r\n"},
+                                       {'Q', NULL},
+                                       {0, NULL}};
+    CHECK(smtpc_start(&c, start_server(both), "sink", &opts, &why) == -1 && why.code == 554,
+          "5xx to EHLO and to HELO: permanent");
+    CHECK(server_done() == 0, "HELO tried after any 5xx to EHLO, then QUIT");
 }
 
 static void test_greeting_and_timeouts(void)
@@ -505,16 +517,20 @@ static void test_connect(void)
 static void test_text(void)
 {
     struct smtpc_reply why;
-    char big[1800];
+    static char big[1800];
     memset(big, 'y', sizeof big);
-    memcpy(big, "550-5.1.1 \x80\x01 ", 13);
-    memcpy(big + 900, "\r\n550 5.1.1 end", 15);
+    memcpy(big, "554-5.7.1 \x80\x01 ", 13);
+    memcpy(big + 900, "\r\n554 5.7.1 end", 15);
     memcpy(big + sizeof big - 3, "\r\n", 3);
-    CHECK(bad_reply(big, &why) == -1 && strlen(why.text) == SMTPC_TEXT_SIZE - 1 &&
+    const struct step script[] = {
+        {'S', big}, {'E', "QUIT"}, {'S', "221 bye\r\n"}, {'Q', NULL}, {0, NULL}};
+    CHECK(smtpc_start(&c, start_server(script), "sink", &opts, &why) == -1 &&
+              strlen(why.text) == SMTPC_TEXT_SIZE - 1 &&
               strcmp(why.text + SMTPC_TEXT_SIZE - 4, "...") == 0 &&
-              strncmp(why.text, "550 5.1.1 ?? yyy", 16) == 0,
+              strncmp(why.text, "554 5.7.1 ?? yyy", 16) == 0,
           "long reply text is cut with \"...\", control and 8-bit bytes shown as '?' (%.20s)",
           why.text);
+    CHECK(server_done() == 0, "a long multi-line greeting");
 }
 
 int main(void)
