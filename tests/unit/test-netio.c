@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "netio.h"
@@ -66,9 +67,61 @@ static void test_lines(void)
     close(sv[0]);
 }
 
+/* Feeds first, then (from a child, after netio has read first) second. */
+static long split_feed(int sv[2], const char *first, const char *second, char *line, size_t size)
+{
+    feed(sv[1], first, strlen(first));
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(100000);
+        feed(sv[1], second, strlen(second));
+        _exit(0);
+    }
+    long r = netio_getline(&n, line, size);
+    waitpid(pid, NULL, 0);
+    return r;
+}
+
+/* toolong_crlf tells a too-long line that ended in CR LF from one that ended in a bare LF,
+ * wherever the CR falls: inside the discarded part, as the last stored byte, or at the end
+ * of one read with the LF in the next. */
+static void test_toolong_crlf(void)
+{
+    int sv[2];
+    char line[16];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    netio_init(&n, sv[0], sv[0], 2);
+    feed(sv[1], "0123456789abcdefXYZ\r\n", 21);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TOOLONG && n.toolong_crlf == 1,
+          "a long line ending in CR LF");
+    feed(sv[1], "0123456789abcdefXYZ\n", 20);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TOOLONG && n.toolong_crlf == 0,
+          "a long line ending in a bare LF");
+    feed(sv[1], "0123456789abcd\r\n", 16);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TOOLONG && n.toolong_crlf == 1,
+          "the CR is the last byte that fitted");
+    feed(sv[1], "0123456789abcdX\n", 16);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TOOLONG && n.toolong_crlf == 0,
+          "a bare LF right after the last byte that fitted");
+    CHECK(split_feed(sv, "0123456789abcdefXYZ\r", "\n", line, sizeof line) == NETIO_TOOLONG &&
+              n.toolong_crlf == 1,
+          "CR at the end of one read, LF at the start of the next");
+    CHECK(split_feed(sv, "0123456789abcdefXYZ", "\n", line, sizeof line) == NETIO_TOOLONG &&
+              n.toolong_crlf == 0,
+          "a bare LF at the start of the next read");
+    CHECK(split_feed(sv, "0123456789abcdefXYZ\r", "X\n", line, sizeof line) == NETIO_TOOLONG &&
+              n.toolong_crlf == 0,
+          "a CR at the end of one read is not a CR LF if the next read starts otherwise");
+    feed(sv[1], "ok\r\n", 4);
+    CHECK(netio_getline(&n, line, sizeof line) == 4, "the next line is intact");
+    close(sv[1]);
+    close(sv[0]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_lines();
+    test_toolong_crlf();
     return tap_done();
 }
