@@ -478,6 +478,64 @@ static void test_refusals(void)
     CHECK(server_done() == 0, "nothing but QUIT after EHLO");
 }
 
+/* A listener whose accept queue is full drops further SYNs: a connect to it hangs, so the
+ * connect timeout must end it. */
+static void test_connect_timeout(void)
+{
+    struct smtpc_reply why;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof sa;
+    struct smtpc_opts fast = opts;
+    int fill[4];
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 0) < 0 ||
+        getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+        exit(2);
+    for (int i = 0; i < 4; i++) { /* fill the queue; the later ones hang (non-blocking) */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    fast.connect_timeout = 1;
+    time_t t0 = time(NULL);
+    int rc = smtpc_connect(&c, (struct sockaddr *)&sa, sizeof sa, &fast, &why);
+    CHECK(rc == 1 && why.code == 0 && strstr(why.text, "cannot connect") && time(NULL) - t0 <= 3,
+          "a connect that hangs ends after connect_timeout (%s)", why.text);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(l);
+}
+
+/* The same conversation over IPv6 loopback, when the machine has it. */
+static void test_connect_v6(void)
+{
+    struct smtpc_reply why;
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t len = sizeof sa;
+    int l = socket(AF_INET6, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0 ||
+        getsockname(l, (struct sockaddr *)&sa, &len) < 0) {
+        printf("# no IPv6 loopback here; skipped\n");
+        if (l >= 0)
+            close(l);
+        return;
+    }
+    static const struct step script[] = {GREET,         {'S', "250 mx.test\r\n"},
+                                         {'E', "QUIT"}, {'S', "221 bye\r\n"},
+                                         {'Q', NULL},   {0, NULL}};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = accept(l, NULL, NULL);
+        server(fd, script);
+    }
+    close(l);
+    server_pid = pid;
+    int rc = smtpc_connect(&c, (struct sockaddr *)&sa, sizeof sa, &opts, &why);
+    CHECK(rc == 0 && strncmp(c.peer, "[::1]:", 6) == 0, "connected over IPv6 to %s", c.peer);
+    smtpc_quit(&c);
+    CHECK(server_done() == 0, "greeting, EHLO, QUIT over IPv6");
+}
+
 static void test_connect(void)
 {
     struct smtpc_reply why;
@@ -512,6 +570,8 @@ static void test_connect(void)
           "connected over loopback to %s", c.peer);
     smtpc_quit(&c);
     CHECK(server_done() == 0, "greeting, EHLO, QUIT over TCP");
+    test_connect_timeout();
+    test_connect_v6();
 }
 
 static void test_text(void)
