@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-/* Run as root: switch groups, gid and uid to `user` for good (checked), refusing an account
+/* Run as root: switch to `user` (looked up in /etc/passwd, not NSS; its primary group only) for
+ * good (checked), refusing an account
  * whose uid is 0. Run as anybody else: keep that identity, but refuse uid 0.
  * Returns 0, or -1 with a reason in err. */
 int privs_drop(const char *user, char *err, size_t errlen);
