@@ -96,7 +96,9 @@ static void show(const struct queue_entry *e, time_t now)
             span(next, sizeof next, (long long)(r->next_attempt - now));
             printf("  next %s", r->next_attempt <= now ? "now" : next);
         }
-        printf("%s%s\n", r->reply[0] ? "  last: " : "", r->reply);
+        if (r->reply[0])
+            printf("  last%s%s: %s", r->host[0] ? " from " : "", r->host, r->reply);
+        putchar('\n');
     }
 }
 

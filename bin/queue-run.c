@@ -934,6 +934,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err);
         return EX_NOPERM;
     }
+    if (n_ids == 0 && queue_clean(conf.state_dir, 3600) > 0)
+        log_msg(LOG_NOTICE, "removed the leftovers of interrupted queue writes");
     new_ids_fd = memfd_create("queue-run-ids", MFD_CLOEXEC);
     if (new_ids_fd >= 0)
         fcntl(new_ids_fd, F_SETFL, O_APPEND);

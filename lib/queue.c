@@ -336,6 +336,8 @@ static int parse_rcpt(struct queue_entry *e, const char *p, const char *end)
         attempts > UINT_MAX || next_word(&p, end, &w, &len) < 0 || word_u64(w, len, &next) < 0 ||
         next > (uint64_t)INT64_MAX || next_word(&p, end, &w, &len) < 0 ||
         unxtext(r->addr, sizeof r->addr, w, len) < 0 || r->addr[0] == '\0' ||
+        next_word(&p, end, &w, &len) < 0 ||
+        str_copy_n(r->host, sizeof r->host, w, word_is(w, len, "-") ? 0 : len) < 0 ||
         str_copy_n(r->reply, sizeof r->reply, p, (size_t)(end - p)) < 0)
         return -1;
     r->attempts = (unsigned)attempts;
@@ -631,6 +633,47 @@ int queue_each(const char *state_dir, int (*fn)(const char *id, void *arg), void
     }
     closedir(d);
     return rc;
+}
+
+/* Is dir/<name without ext><ext2> there? */
+static int sibling_exists(int dfd, const char *name, size_t stem, const char *ext2)
+{
+    char other[NAME_MAX + 8];
+    struct stat st;
+    if (str_copy_n(other, sizeof other - 8, name, stem) < 0)
+        return 1; /* cannot tell: keep it */
+    strcat(other, ext2);
+    return fstatat(dfd, other, &st, 0) == 0 || errno != ENOENT;
+}
+
+int queue_clean(const char *state_dir, unsigned max_age)
+{
+    char dir[PATH_MAX];
+    if (str_format(dir, sizeof dir, "%s/queue", state_dir) < 0)
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *de;
+    struct stat st;
+    time_t now = time(NULL);
+    int n = 0;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        int is_new = len > 4 && strcmp(de->d_name + len - 4, ".new") == 0;
+        int is_msg = len > 4 && strcmp(de->d_name + len - 4, ".msg") == 0;
+        if (de->d_name[0] == '.' || (!is_new && !is_msg) ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            now - st.st_mtime < (time_t)max_age ||
+            (is_msg && sibling_exists(dirfd(d), de->d_name, len - 4, ".env")))
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    if (n > 0)
+        fsync_dir(dir);
+    return n;
 }
 
 /* The program next to the running one, from /proc/self/exe. */

@@ -112,6 +112,11 @@ int queue_remove(struct queue_entry *e);
  * to relay. The descriptor or -1 (errno set). */
 int queue_open_data(const struct queue_entry *e, uint64_t *size);
 
+/* Removes what crashed creations and saves left behind: an <id>.msg without <id>.env, and
+ * an <id>.new, when older than max_age seconds (a creation in progress is younger). Returns
+ * how many files were removed, or -1 if queue/ cannot be read. */
+int queue_clean(const char *state_dir, unsigned max_age);
+
 /* Counts of recipients in a state. */
 size_t queue_count(const struct queue_entry *e, enum queue_state state);
 /* Records the result of one attempt for recipient i: 0 -> done; -1 -> failed; 1 -> stays

@@ -262,7 +262,12 @@ class RelayTest(unittest.TestCase):
         r = self.env(qid)["rcpts"][0]
         self.assertEqual((r["state"], r["attempts"]), ("pending", 1))
         self.assertIn("451 4.7.1 greylisted", r["reply"])
+        self.assertEqual(r["host"], "mx.remote.test")
         self.assertEqual(self.sink.messages, [])
+        mailq = subprocess.run([yubintest.program("mailq"), "-C", self.site.conf],
+                               capture_output=True, text=True, timeout=30)
+        self.assertRegex(mailq.stdout, r"<grey@remote.test>  pending  attempts 1  next [45]m  "
+                         r"last from mx.remote.test: 451 4.7.1 greylisted, try later\n")
         self.sink.rcpt_reply = lambda host, rcpt: None
         self.run_queue()
         self.assertEqual(self.sink.messages, [], "not due yet")

@@ -164,6 +164,26 @@ static void test_files(void)
     queue_entry_free(&e);
 }
 
+static void test_clean(void)
+{
+    char path[PATH_MAX + 40];
+    struct timespec old[2] = {{1000, 0}, {1000, 0}};
+    static const char *names[] = {"a.msg", "a.env", "b.msg", "c.new", "d.msg"};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        str_format(path, sizeof path, "%s/queue/%s", top, names[i]);
+        write_file(path, "x");
+        if (i < 4)
+            utimensat(AT_FDCWD, path, old, 0);
+    }
+    CHECK(queue_clean(top, 3600) == 2, "an old orphan .msg and an old .new removed");
+    str_format(path, sizeof path, "%s/queue/a.msg", top);
+    CHECK(access(path, F_OK) == 0, "a .msg with its .env kept");
+    str_format(path, sizeof path, "%s/queue/d.msg", top);
+    CHECK(access(path, F_OK) == 0, "a young orphan kept (a creation in progress)");
+    str_format(path, sizeof path, "%s/queue/b.msg", top);
+    CHECK(access(path, F_OK) != 0, "the old orphan is gone");
+}
+
 int main(void)
 {
     str_format(top, sizeof top, "%s/test-queue.XXXXXX",
@@ -174,6 +194,7 @@ int main(void)
     test_roundtrip();
     test_malformed();
     test_files();
+    test_clean();
     nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return tap_done();
 }
