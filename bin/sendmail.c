@@ -502,7 +502,7 @@ static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
         long n = read_line(stdin, line, size);
         if (n == -1)
             return fail(EX_IOERR, "cannot read the message: %s", strerror(errno));
-        if (n == -2 || h->len + (size_t)n > sizeof h->buf)
+        if (n == -2)
             return fail(EX_DATAERR, "the header section is longer than %d octets", HEADER_MAX);
         if (n == 0 || (x->o.dots_end && is_lone_dot(line, (size_t)n))) {
             h->ended = 1;
@@ -510,6 +510,8 @@ static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
         }
         if (line[n - 1] == '\n' && n >= 2 && line[n - 2] == '\r')
             line[--n - 1] = '\n';
+        if (line[n - 1] != '\n') /* the last line, without LF: read_line left room */
+            line[n++] = '\n';
         if (first && n >= 5 && memcmp(line, "From ", 5) == 0) { /* an mbox "From " line */
             first = 0;
             continue;
@@ -522,6 +524,8 @@ static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
             return 0;
         }
         first = 0;
+        if (h->len + (size_t)n > sizeof h->buf)
+            return fail(EX_DATAERR, "the header section is longer than %d octets", HEADER_MAX);
         memcpy(h->buf + h->len, line, (size_t)n);
         h->len += (size_t)n;
     }
@@ -646,8 +650,6 @@ static int write_header(struct ctx *x, const char *name)
     while (next_field(h, &pos, &s, &e, &n))
         if (!is_bcc(h, s, n))
             fwrite(h->buf + s, 1, e - s, f);
-    if (h->len > 0 && h->buf[h->len - 1] != '\n')
-        putc('\n', f);
     if (!h->has_from) {
         fputs("From: ", f);
         if (name[0] != '\0')
@@ -820,22 +822,49 @@ static int report(struct ctx *x, const struct smtpc_reply *res)
     return code;
 }
 
+/* One transaction for the recipients idx[0..n): their results go into res (by recipient).
+ * Those refused with 452 (too many recipients, RFC 5321 §4.5.3.1.10) are moved to the front
+ * of idx for the next one, their number in *again; *accepted counts the others that got it. */
+static int send_some(struct ctx *x, struct smtpc *c, size_t *idx, size_t n, struct smtpc_reply *res,
+                     size_t *again, size_t *accepted)
+{
+    static const char *list[SMTPC_MAX_RCPTS];
+    static struct smtpc_reply part[SMTPC_MAX_RCPTS];
+    struct smtpc_msg m = {x->sender, list, n, fileno(x->spool), 0};
+    for (size_t k = 0; k < n; k++)
+        list[k] = x->rcpts.a[idx[k]];
+    int rc = smtpc_send(c, &m, part);
+    *again = *accepted = 0;
+    for (size_t k = 0; k < n; k++) {
+        res[idx[k]] = part[k];
+        if (part[k].code == 452)
+            idx[(*again)++] = idx[k];
+        else if (smtpc_reply_result(&part[k]) == SMTPC_OK)
+            (*accepted)++;
+    }
+    return rc;
+}
+
+/* Sends to every recipient, in as many transactions on one connection as the server's limit
+ * on recipients asks for, as long as each one gets the message to somebody. */
 static int submit(struct ctx *x)
 {
     static struct smtpc c;
-    const char *list[SMTPC_MAX_RCPTS];
+    static size_t idx[SMTPC_MAX_RCPTS];
     struct smtpc_reply *res = calloc(x->rcpts.n, sizeof *res);
-    struct smtpc_msg m = {x->sender, list, x->rcpts.n, fileno(x->spool), 0};
+    size_t n = x->rcpts.n, again, accepted;
     int rc;
     if (res == NULL)
         return fail(EX_TEMPFAIL, "out of memory");
-    for (size_t i = 0; i < x->rcpts.n; i++)
-        list[i] = x->rcpts.a[i];
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
     if ((rc = submit_connect(x, &c)) != 0) {
         free(res);
         return rc;
     }
-    rc = smtpc_send(&c, &m, res);
+    while ((rc = send_some(x, &c, idx, n, res, &again, &accepted)) == 0 && again > 0 &&
+           accepted > 0)
+        n = again;
     if (rc == 0)
         smtpc_quit(&c);
     else

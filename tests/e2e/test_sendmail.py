@@ -135,6 +135,14 @@ echo "exit $?"
         for a in ("alice@example.test", "bob@example.test", "carol@example.test"):
             self.assertNotIn(b"Resent-Bcc", self.only(a))
 
+    def test_t_last_line_bcc_without_lf(self):
+        self.ok("-t", data=b"To: demo@example.test\nBcc: alice@example.test")
+        for a in ("demo@example.test", "alice@example.test"):
+            head, body = split(self.only(a))
+            self.assertIsNone(head["Bcc"])
+            self.assertTrue(head["Date"] and head["From"] and head["Message-ID"])
+            self.assertEqual(body, b"")
+
     # -- recipients as arguments -------------------------------------------------------
     def test_recipients_on_the_command_line(self):
         self.ok("-i", "--", "demo@example.test", "Alice <alice@example.test>, bob",
@@ -144,6 +152,17 @@ echo "exit $?"
             self.assertIsNone(head["Bcc"])  # removed even without -t
             self.assertEqual(body, b"hello\n")
         self.nothing_for("carol@example.test")  # without -t, header fields name no one
+
+    def test_recipient_limit_means_more_transactions(self):
+        # smtp-in answers "452 4.5.3" past max_recipients; the rest go in the next one.
+        self.inst.settings["max_recipients"] = "2"
+        self.inst.write_conf()
+        p = self.sendmail("-v", *USERS, data=b"Subject: many\n\nx\n")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr.count(b"<<< 452 4.5.3"), 3 + 1, p.stderr)  # 5, then 3, then 1
+        self.assertEqual(p.stderr.count(b"<<< 250 2.0.0 Ok: queued as"), 3, p.stderr)
+        for a in USERS:
+            self.only(a)
 
     def test_no_header_gets_one(self):
         self.ok("demo", data=b"just a line\nand another\n")
