@@ -39,6 +39,9 @@ RECORDS = [
     "implicit.test A 127.0.0.23",
     "nomail.test MX 0 .",
     "broken.test SERVFAIL",
+    # a second yubin site (smtp-in under openbsd-inetd) as the MX
+    "yubin2.test MX 10 mx.yubin2.test",
+    "mx.yubin2.test A 127.0.0.25",
 ]
 
 SINK_ADDRS = ["127.0.0.21", "127.0.0.22", "127.0.0.23"]
@@ -353,6 +356,31 @@ class RelayTest(unittest.TestCase):
         self.assertTrue(msgs[0].startswith(b"Return-Path: <demo@example.test>\n"))
         self.assertTrue(msgs[0].endswith(data))
         self.assertEqual(self.entries(), [])
+
+    def test_relay_to_a_second_yubin_site(self):
+        remote = yubintest.Instance(domains=("yubin2.test",), users=("bob@yubin2.test",),
+                                    hostname="mx.yubin2.test")
+        try:
+            port = remote.serve_inetd("smtp-in", host="127.0.0.25")
+            site = self.make_site(smtp_port=str(port))
+            self.site.stop()
+            self.site = site
+            data = message("yubin to yubin", body="Hi Bob.\n.dot line\n")
+            self.inject(["bob@yubin2.test", "nobody@yubin2.test"], data)
+            out = self.run_queue()
+            got = remote.messages("bob@yubin2.test")
+            self.assertEqual(len(got), 1, out)
+            self.assertTrue(got[0].startswith(b"Return-Path: <demo@example.test>\n"), got[0])
+            self.assertIn(b"Received: from mx.example.test", got[0])
+            self.assertTrue(got[0].endswith(data), "the same bytes, LF on disk, dot unstuffed")
+            reps = self.reports()
+            self.assertEqual(len(reps), 1, out)
+            per = self.check_report(reps[0], "failed", "5.1.1", "nobody@yubin2.test",
+                                    "yubin to yubin")
+            self.assertIn("mx.yubin2.test", per["Remote-MTA"])
+            self.assertEqual(self.entries(), [])
+        finally:
+            remote.stop()
 
     # -- concurrency and crashes ------------------------------------------------------------
     def test_two_concurrent_runs_deliver_once(self):
