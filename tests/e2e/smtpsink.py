@@ -4,6 +4,7 @@
     sink.rcpt_reply = lambda host, rcpt: "550 5.1.1 no such user" if ... else None
     sink.data_reply = lambda host, msg: "451 4.3.0 try later"      # None: 250
     sink.stall = True            # hold the reply to the final "." until released / closed
+    sink.stall = {"127.0.0.22"}  # ... only on these addresses
     ...
     sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
     sink.connections             # {host: count}
@@ -166,7 +167,7 @@ class SMTPSink:
                 break
             body.append(line[1:] if line.startswith(b".") else line)
         msg = Message(host, sender, list(rcpts), b"\r\n".join(body) + b"\r\n")
-        if self.stall:
+        if self.stall is True or (self.stall and host in self.stall):
             self.stalled.set()
             while not self.release.wait(0.1):
                 if self.closing:

@@ -399,6 +399,29 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(len(set(seen)), 80, "none twice")
         self.assertEqual(len(ids), 40)
 
+    def test_one_slow_host_does_not_hold_up_the_rest(self):
+        self.inject(["slow@order.test"], message("to the slow host"))
+        for i in range(3):
+            self.inject([f"fast{i}@remote.test"], message(f"fast {i}"))
+        self.sink.stall = {"127.0.0.22"}
+        p = subprocess.Popen([yubintest.program("queue-run"), "-C", self.site.conf],
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self.assertTrue(self.sink.stalled.wait(30))
+            self.assertTrue(self.sink.wait_for(lambda: len(self.sink.messages) == 3, 30),
+                            "the other destination is served while one host stalls")
+            self.assertIsNone(p.poll())
+            self.sink.release.set()
+            p.wait(timeout=60)
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        # the stalled host hung up without an answer: the next MX took it
+        self.assertEqual(self.sink.messages[-1].host, "127.0.0.23")
+        self.assertEqual(self.sink.messages[-1].rcpts, ["slow@order.test"])
+        self.assertEqual(self.entries(), [])
+
     def test_killed_mid_delivery_loses_nothing(self):
         first = self.inject(["a@remote.test"], message("first"))
         self.run_queue()
