@@ -6,6 +6,7 @@ socket the test can read. It starts the real programs under the real launchers
 (openbsd-inetd, systemd-socket-activate) on a free loopback port, and stops them again.
 Nothing here contacts anything but 127.0.0.0/8.
 """
+import contextlib
 import os
 import pwd
 import shutil
@@ -78,7 +79,8 @@ class Instance:
     """One yubin site in a temporary directory."""
 
     def __init__(self, domains=("example.test",), users=("demo@example.test",),
-                 aliases=None, conf=None, hostname="mx.example.test"):
+                 aliases=None, conf=None, hostname="mx.example.test", netns=None):
+        self.netns = netns  # a network namespace (ip netns) the launchers run in, or None
         self.dir = tempfile.mkdtemp(prefix="yubin-e2e-")
         os.chmod(self.dir, 0o755)
         self.account = run_account()
@@ -177,6 +179,13 @@ class Instance:
         env = dict(os.environ)
         return env
 
+    def in_netns(self):
+        """The block runs in the site's network namespace (netns.enter), if it has one."""
+        if self.netns is None:
+            return contextlib.nullcontext()
+        import netns
+        return netns.enter(self.netns)
+
     def argv(self, name, *extra):
         return [program(name), "-C", self.conf, *extra]
 
@@ -185,9 +194,12 @@ class Instance:
         return subprocess.Popen(self.argv(name, *extra), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
-    def serve_inetd(self, name, *extra, host="127.0.0.1", as_root=True):
-        """Serve NAME with openbsd-inetd on a free port; returns the port."""
-        port = free_port(host)
+    def serve_inetd(self, name, *extra, host="127.0.0.1", as_root=True, port=None):
+        """Serve NAME with openbsd-inetd on PORT (default: a free one); returns the port."""
+        with self.in_netns():
+            return self._serve_inetd(name, extra, host, as_root, port or free_port(host))
+
+    def _serve_inetd(self, name, extra, host, as_root, port):
         user = "root" if (as_root and os.geteuid() == 0) else self.account
         conf = os.path.join(self.dir, f"inetd-{name}-{port}.conf")
         with open(conf, "w") as f:
