@@ -7,6 +7,7 @@ queue-inject driver: data written once through lib/maildir, hard-linked into the
 queue-run is run as an administrator or the timer would. Bounces arrive in the sender's
 Maildir and are parsed with Python's email package as RFC 3464 reports.
 """
+import atexit
 import email
 import email.policy
 import os
@@ -71,17 +72,23 @@ def parse_env(path):
     return out
 
 
+_DNS = []
+
+
+def dns_server():
+    """One dnsmasq for the whole module, started on first use (tests/run runs each test on its
+    own, without class fixtures) and stopped when the process exits."""
+    if not _DNS:
+        dns = DNSServer()
+        dns.start(RECORDS)
+        atexit.register(dns.stop)
+        _DNS.append(dns)
+    return _DNS[0]
+
+
 class RelayTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.dns = DNSServer()
-        cls.dns.start(RECORDS)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dns.stop()
-
     def setUp(self):
+        self.dns = dns_server()
         self.sink = SMTPSink(SINK_ADDRS)
         self.site = self.make_site()
 
