@@ -22,7 +22,6 @@ import poplib
 import re
 import smtplib
 import socket
-import subprocess
 import time
 import unittest
 
@@ -118,8 +117,11 @@ class TwoSites(unittest.TestCase):
     def submit(self, site, user, rcpts, data):
         """user's mail program submits data on site's port 587 with AUTH (from the client)."""
         with self.net.enter("client"):
-            with smtplib.SMTP(site_addr(site), 587, local_hostname="client.test",
-                              timeout=30) as s:
+            try:
+                s = smtplib.SMTP(site_addr(site), 587, local_hostname="client.test", timeout=30)
+            except smtplib.SMTPConnectError as e:
+                self.fail(f"smtp-in -s (submission) on mx.{site}.test refused the client: {e}")
+            with s:
                 s.ehlo()
                 self.assertTrue(s.has_extn("auth"),
                                 f"smtp-in -s on mx.{site}.test offers no AUTH: {s.esmtp_features}")
