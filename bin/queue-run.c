@@ -99,7 +99,17 @@ struct conn {
     char why[SMTPC_TEXT_SIZE];
     char why_host[MX_NAME_SIZE]; /* the host a 5xx greeting came from, else "" */
     char host_name[MX_NAME_SIZE];
+    size_t cur_host;         /* the host c is connected to */
+    struct conn *next;       /* lower-preference hosts, for recipients that got a 4xx here */
+    struct smtpc_reply *res; /* SMTPC_MAX_RCPTS replies of one transaction */
     unsigned n_conns, n_msgs;
+};
+
+/* What one recipient's attempt came to, across the MX hosts tried. */
+struct outcome {
+    int result; /* 0, 1 or -1 */
+    char text[SMTPC_TEXT_SIZE];
+    char host[MX_NAME_SIZE]; /* the host that replied, "" if none did */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -464,9 +474,45 @@ static void set_port(struct sockaddr_storage *sa, unsigned port, socklen_t *len)
     }
 }
 
+static struct conn *conn_new(const struct dest *d, size_t first_host)
+{
+    struct conn *k = calloc(1, sizeof *k);
+    if (!k)
+        return NULL;
+    k->d = d;
+    k->all_perm = 1;
+    k->host = first_host;
+    k->c = malloc(sizeof *k->c);
+    k->res = malloc(SMTPC_MAX_RCPTS * sizeof *k->res);
+    if (!k->c || !k->res) {
+        free(k->c);
+        free(k->res);
+        free(k);
+        return NULL;
+    }
+    k->c->fd = -1;
+    return k;
+}
+
+/* Says QUIT where connected and frees the chain; adds its counts to *conns and *msgs. */
+static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
+{
+    while (k) {
+        struct conn *next = k->next;
+        if (k->up)
+            smtpc_quit(k->c);
+        *conns += k->n_conns;
+        *msgs += k->n_msgs;
+        free(k->c);
+        free(k->res);
+        free(k);
+        k = next;
+    }
+}
+
 /* Connects to the next address of the destination that answers. 0, or -1 when every
  * address has been tried (k->why says why the last one failed). */
-static int conn_open(struct conn *k, unsigned port)
+static int conn_open(struct conn *k)
 {
     const struct mx_result *mx = k->d->mx;
     struct smtpc_opts o = {
@@ -485,12 +531,13 @@ static int conn_open(struct conn *k, unsigned port)
         struct sockaddr_storage sa = h->addrs[k->addr++];
         socklen_t len;
         struct smtpc_reply why;
-        set_port(&sa, port, &len);
+        set_port(&sa, k->d->port, &len);
         say("connecting to %s (preference %u)", h->name, h->pref);
         int r = smtpc_connect(k->c, (struct sockaddr *)&sa, len, &o, &why);
         if (r == 0) {
             k->up = 1;
             k->n_conns++;
+            k->cur_host = k->host;
             str_copy(k->host_name, sizeof k->host_name, h->name);
             return 0;
         }
@@ -504,64 +551,107 @@ static int conn_open(struct conn *k, unsigned port)
     return -1;
 }
 
-/* Sends one entry's recipients idx[0..n) (n <= SMTPC_MAX_RCPTS); on a lost connection, the
- * recipients that got no answer go to the next MX address. */
-static void send_some(struct conn *k, unsigned port, struct queue_entry *e, size_t *todo, size_t n,
-                      struct smtpc_reply *res, time_t now)
+static void set_outcome(struct outcome *o, int result, const char *text, const char *host)
+{
+    o->result = result;
+    if (str_copy(o->text, sizeof o->text, text) < 0)
+        str_copy_n(o->text, sizeof o->text, text, sizeof o->text - 1);
+    str_copy(o->host, sizeof o->host, host ? host : "");
+}
+
+static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
+                      size_t n, struct outcome *out, int fallback);
+
+/* Recipients pos[0..n) got a 4xx at k's host: the lower-preference MX hosts get a try
+ * (RFC 5321 §5.1) over one more connection, kept for the job's other messages. */
+static void try_next_mx(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
+                        size_t n, struct outcome *out)
+{
+    if (k->cur_host + 1 >= k->d->mx->n_hosts)
+        return;
+    if (!k->next && !(k->next = conn_new(k->d, k->cur_host + 1)))
+        return;
+    say("%zu recipient(s) deferred by %s: trying the next MX", n, k->host_name);
+    send_some(k->next, e, idx, pos, n, out, 1);
+}
+
+/* Sends recipients idx[pos[0..n)] of e over k (n <= SMTPC_MAX_RCPTS) and sets out[pos[i]].
+ * On a lost connection the recipients that got no answer go to the next address; a 4xx goes
+ * to the next MX host. fallback: k is such a next host, and not reaching it (or losing it)
+ * leaves the better host's answer in out. */
+static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
+                      size_t n, struct outcome *out, int fallback)
 {
     const char *rcpts[SMTPC_MAX_RCPTS];
+    size_t grey[SMTPC_MAX_RCPTS];
     while (n > 0) {
-        if (!k->up && conn_open(k, port) != 0) {
-            for (size_t i = 0; i < n; i++)
-                record(e, todo[i], k->all_perm ? -1 : 1, k->why, k->why_host, now);
+        if (!k->up && conn_open(k) != 0) {
+            for (size_t i = 0; i < n && !fallback; i++)
+                set_outcome(&out[pos[i]], k->all_perm ? -1 : 1, k->why, k->why_host);
             return;
         }
         uint64_t size;
         int fd = queue_open_data(e, &size);
         if (fd < 0) {
             for (size_t i = 0; i < n; i++)
-                record(e, todo[i], 1, "4.3.0 cannot read the queued message", NULL, now);
+                set_outcome(&out[pos[i]], 1, "4.3.0 cannot read the queued message", NULL);
             return;
         }
         for (size_t i = 0; i < n; i++)
-            rcpts[i] = e->rcpts[todo[i]].addr;
+            rcpts[i] = e->rcpts[idx[pos[i]]].addr;
         struct smtpc_msg m = {
             .sender = e->sender, .rcpts = rcpts, .n_rcpts = n, .fd = fd, .offset = (off_t)e->skip};
-        int r = smtpc_send(k->c, &m, res);
+        int r = smtpc_send(k->c, &m, k->res);
         close(fd);
         k->n_msgs++;
-        size_t again = 0;
+        size_t again = 0, n_grey = 0;
         for (size_t i = 0; i < n; i++) {
-            int rr = smtpc_reply_result(&res[i]);
-            if (r == 1 && rr == 1 && res[i].code == 0)
-                todo[again++] = todo[i];
-            else
-                record(e, todo[i], rr, res[i].text, res[i].code ? k->host_name : NULL, now);
+            const struct smtpc_reply *res = &k->res[i];
+            int rr = smtpc_reply_result(res);
+            if (r == 1 && rr == 1 && res->code == 0) {
+                pos[again++] = pos[i];
+                continue;
+            }
+            if (!fallback || res->code != 0)
+                set_outcome(&out[pos[i]], rr, res->text, res->code ? k->host_name : NULL);
+            if (rr == 1 && res->code >= 400)
+                grey[n_grey++] = pos[i];
         }
         if (r == 1)
             k->up = 0;
+        if (n_grey > 0)
+            try_next_mx(k, e, idx, grey, n_grey, out);
         n = again;
     }
 }
 
-static void deliver_remote(struct conn *k, unsigned port, struct queue_entry *e, size_t *idx,
-                           size_t n, time_t now)
+static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *idx, size_t n,
+                           time_t now)
 {
     const struct mx_result *mx = k->d->mx;
-    if (mx->status != MX_OK) {
+    size_t chunk = n < SMTPC_MAX_RCPTS ? n : SMTPC_MAX_RCPTS;
+    struct outcome *out = mx->status == MX_OK ? calloc(chunk, sizeof *out) : NULL;
+    size_t *pos = out ? malloc(chunk * sizeof *pos) : NULL;
+    if (!pos) {
         for (size_t i = 0; i < n; i++)
-            record(e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1, mx->why, NULL, now);
+            record(e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1,
+                   mx->status == MX_OK ? "4.3.0 out of memory" : mx->why, NULL, now);
+        free(out);
         return;
     }
-    struct smtpc_reply *res = malloc(SMTPC_MAX_RCPTS * sizeof *res);
-    if (!res) {
-        for (size_t i = 0; i < n; i++)
-            record(e, idx[i], 1, "4.3.0 out of memory", NULL, now);
-        return;
+    for (size_t s = 0; s < n; s += chunk) {
+        size_t m = n - s < chunk ? n - s : chunk;
+        for (size_t i = 0; i < m; i++) {
+            pos[i] = i;
+            set_outcome(&out[i], 1, "4.4.0 not attempted", NULL);
+        }
+        send_some(k, e, idx + s, pos, m, out, 0);
+        for (size_t i = 0; i < m; i++)
+            record(e, idx[s + i], out[i].result, out[i].text, out[i].host[0] ? out[i].host : NULL,
+                   now);
     }
-    for (size_t s = 0; s < n; s += SMTPC_MAX_RCPTS)
-        send_some(k, port, e, idx + s, n - s < SMTPC_MAX_RCPTS ? n - s : SMTPC_MAX_RCPTS, res, now);
-    free(res);
+    free(out);
+    free(pos);
 }
 
 /* ---------------- workers ---------------- */
@@ -596,7 +686,7 @@ static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, siz
         if (k->d->local)
             deliver_local(ctx, &e, idx, n, now);
         else
-            deliver_remote(k, k->d->port, &e, idx, n, now);
+            deliver_remote(k, &e, idx, n, now);
         save_results(&e);
     }
     finish_entry(&e, time(NULL));
@@ -614,20 +704,24 @@ static void sleep_ms(unsigned ms)
 /* A worker: one job, over one connection (or local delivery). */
 static void run_job(struct plan *p, const struct job *j)
 {
-    struct conn k = {.d = &p->dests[j->dest], .all_perm = 1};
+    const struct dest *d = &p->dests[j->dest];
+    struct conn *k = conn_new(d, 0);
     struct route_ctx ctx;
     size_t end = j->first + j->count, n_deferred = 0;
     size_t *deferred = malloc(j->count * 2 * sizeof *deferred);
-    k.c = malloc(sizeof *k.c);
-    if (!k.c || !deferred)
-        _exit(EX_TEMPFAIL);
-    k.c->fd = -1;
+    unsigned conns = 0, msgs = 0;
+    if (!k || !deferred) {
+        log_msg(LOG_ERR, "%s: out of memory", d->name);
+        conn_free(k, &conns, &msgs);
+        free(deferred);
+        return;
+    }
     route_init(&ctx, &conf);
     for (size_t s = j->first; s < end;) {
         size_t t = s;
         while (t < end && p->items[t].e == p->items[s].e)
             t++;
-        if (work_entry(p, &k, &ctx, s, t) == 1) {
+        if (work_entry(p, k, &ctx, s, t) == 1) {
             deferred[n_deferred++] = s;
             deferred[n_deferred++] = t;
         }
@@ -637,20 +731,18 @@ static void run_job(struct plan *p, const struct job *j)
         size_t left = 0;
         sleep_ms(200);
         for (size_t i = 0; i < n_deferred; i += 2)
-            if (work_entry(p, &k, &ctx, deferred[i], deferred[i + 1]) == 1) {
+            if (work_entry(p, k, &ctx, deferred[i], deferred[i + 1]) == 1) {
                 deferred[left++] = deferred[i];
                 deferred[left++] = deferred[i + 1];
             }
         n_deferred = left;
     }
-    if (k.up)
-        smtpc_quit(k.c);
-    if (!k.d->local) {
-        log_msg(LOG_INFO, "%s: %u messages over %u connections", k.d->name, k.n_msgs, k.n_conns);
-        say("%s: %u messages over %u connections", k.d->name, k.n_msgs, k.n_conns);
+    conn_free(k, &conns, &msgs);
+    if (!d->local) {
+        log_msg(LOG_INFO, "%s: %u messages over %u connections", d->name, msgs, conns);
+        say("%s: %u messages over %u connections", d->name, msgs, conns);
     }
     route_ctx_free(&ctx);
-    free(k.c);
     free(deferred);
 }
 

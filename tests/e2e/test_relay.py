@@ -38,6 +38,11 @@ RECORDS = [
     "a.order.test A 127.0.0.22",
     "b.order.test A 127.0.0.23",
     "implicit.test A 127.0.0.23",
+    # the preferred MX defers (4xx) the recipients; the backup takes them
+    "grey.test MX 10 a.grey.test",
+    "grey.test MX 20 b.grey.test",
+    "a.grey.test A 127.0.0.22",
+    "b.grey.test A 127.0.0.23",
     "nomail.test MX 0 .",
     "broken.test SERVFAIL",
     # a second yubin site (smtp-in under openbsd-inetd) as the MX
@@ -285,6 +290,25 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(len(self.sink.messages), 1)
         self.assertEqual(self.entries(), [])
         self.assertEqual(self.reports(), [])
+
+    def test_4xx_tries_the_next_mx(self):
+        self.sink.rcpt_reply = (lambda host, rcpt: "451 4.7.1 greylisted"
+                                if host == "127.0.0.22" else None)
+        for i in range(3):
+            self.inject([f"g{i}@grey.test"], message(f"grey {i}"))
+        out = self.run_queue()
+        self.assertEqual([m.host for m in self.sink.messages], ["127.0.0.23"] * 3, out)
+        self.assertEqual(self.sink.connections, {"127.0.0.22": 1, "127.0.0.23": 1},
+                         "one connection to each, kept for the job")
+        self.assertEqual(self.entries(), [])
+
+    def test_4xx_everywhere_keeps_the_last_reply(self):
+        self.sink.rcpt_reply = lambda host, rcpt: f"452 4.2.2 full at {host}"
+        qid = self.inject(["g@grey.test"])
+        self.run_queue()
+        r = self.env(qid)["rcpts"][0]
+        self.assertEqual((r["state"], r["host"]), ("pending", "b.grey.test"))
+        self.assertEqual(r["reply"], "452 4.2.2 full at 127.0.0.23")
 
     def test_remote_5xx_bounces_valid_rfc3464(self):
         self.sink.rcpt_reply = (lambda host, rcpt: "550 5.1.1 <nobody@remote.test>: no such user"
