@@ -124,8 +124,10 @@ static long skip_source_route(const char *s)
     if (s[0] != '@')
         return 0;
     for (;;) {
+        if (s[i] != '@') /* checked first: after "@a," s[i] may be the NUL */
+            return -1;
         size_t d = domain_len(s + i + 1);
-        if (s[i] != '@' || d == 0)
+        if (d == 0)
             return -1;
         i += 1 + d;
         if (s[i] == ':')
