@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netio.h"
@@ -29,11 +31,23 @@ void netio_set_timeout(struct netio *n, unsigned timeout_seconds)
     n->timeout_ms = timeout_seconds > 2000000 ? 2000000000 : (int)timeout_seconds * 1000;
 }
 
-static int wait_fd(int fd, short events, int timeout_ms)
+/* Now on the monotonic clock, in milliseconds. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until deadline (now_ms() time). A deadline, not a timeout per
+ * read: a client trickling one byte a second must not keep a line (or a flush) going for
+ * ever. */
+static int wait_fd(int fd, short events, long long deadline)
 {
     struct pollfd p = {.fd = fd, .events = events};
     for (;;) {
-        int rc = poll(&p, 1, timeout_ms);
+        long long left = deadline - now_ms();
+        int rc = poll(&p, 1, left <= 0 ? 0 : left > 2000000000 ? 2000000000 : (int)left);
         if (rc > 0)
             return 0;
         if (rc == 0)
@@ -43,17 +57,28 @@ static int wait_fd(int fd, short events, int timeout_ms)
     }
 }
 
+/* One write that never blocks on a socket (MSG_DONTWAIT: a client that stops reading must
+ * not hang us in write); other descriptors (pipes, in tests) get a plain write. */
+static ssize_t write_some(int fd, const char *buf, size_t len)
+{
+    ssize_t w = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && errno == ENOTSOCK)
+        w = write(fd, buf, len);
+    return w;
+}
+
 int netio_flush(struct netio *n)
 {
     size_t done = 0;
+    long long deadline = now_ms() + n->timeout_ms;
     while (!n->write_failed && done < n->out_len) {
-        ssize_t w = write(n->out_fd, n->out + done, n->out_len - done);
+        ssize_t w = write_some(n->out_fd, n->out + done, n->out_len - done);
         if (w > 0) {
             done += (size_t)w;
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (wait_fd(n->out_fd, POLLOUT, n->timeout_ms) != 0)
+            if (wait_fd(n->out_fd, POLLOUT, deadline) != 0)
                 n->write_failed = 1;
         } else {
             n->write_failed = 1;
@@ -64,11 +89,11 @@ int netio_flush(struct netio *n)
 }
 
 /* Refills the input buffer; flushes owed output first. >0 bytes, or a NETIO_ code. */
-static long fill(struct netio *n)
+static long fill(struct netio *n, long long deadline)
 {
     if (n->out_len > 0 && netio_flush(n) != 0)
         return NETIO_ERROR;
-    int rc = wait_fd(n->in_fd, POLLIN, n->timeout_ms);
+    int rc = wait_fd(n->in_fd, POLLIN, deadline);
     if (rc != 0)
         return rc;
     for (;;) {
@@ -79,7 +104,7 @@ static long fill(struct netio *n)
             return r;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            rc = wait_fd(n->in_fd, POLLIN, n->timeout_ms);
+            rc = wait_fd(n->in_fd, POLLIN, deadline);
             if (rc != 0)
                 return rc;
         } else if (errno != EINTR) {
@@ -107,11 +132,12 @@ long netio_getline(struct netio *n, char *line, size_t size)
 {
     size_t used = 0;
     int done = 0;
+    long long deadline = now_ms() + n->timeout_ms; /* for the whole line */
     if (size < 2)
         return NETIO_ERROR;
     while (!done) {
         if (n->in_pos == n->in_len) {
-            long r = fill(n);
+            long r = fill(n, deadline);
             if (r == 0 && used > 0)
                 break; /* a last line without LF */
             if (r <= 0)
@@ -125,7 +151,7 @@ long netio_getline(struct netio *n, char *line, size_t size)
             n->toolong_crlf = 0;
             while (!skipped) {
                 if (n->in_pos == n->in_len) {
-                    long r = fill(n);
+                    long r = fill(n, deadline);
                     if (r <= 0)
                         return r == 0 ? NETIO_TOOLONG : r;
                 }

@@ -3,6 +3,9 @@
  * under inetd and systemd). Every read has a timeout; buffered output is flushed before any
  * read that would block, which is exactly what SMTP PIPELINING (RFC 2920) asks of a server.
  * It never interprets the bytes: CR and LF checks belong to the protocol code.
+ * The timeout is a deadline for a whole line (netio_getline) and for a whole flush, not for
+ * each read or write: a client that sends one byte a second, or stops reading our replies,
+ * is timed out all the same. Writes to a socket never block (MSG_DONTWAIT).
  */
 #ifndef YUBIN_NETIO_H
 #define YUBIN_NETIO_H
