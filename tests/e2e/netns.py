@@ -1,7 +1,7 @@
 """netns: separate hosts for end-to-end tests, made of Linux network namespaces.
 
-    net = Network("10.253.0")            # names are unique per process (pid)
-    net.add_host("dns", 2)               # a namespace with eth0 = 10.253.0.2/24 and lo up
+    net = Network("10.253.0", "fd00:253::")  # names are unique per process (pid)
+    net.add_host("dns", 2)               # eth0 = 10.253.0.2/24 and fd00:253::2/64, lo up
     net.add_host("a", 10)
     with net.enter("a"):                 # sockets and child processes made in here live in "a"
         smtplib.SMTP("10.253.0.10", 25)
@@ -84,8 +84,8 @@ def unavailable():
 class Network:
     """A /24 with hosts on one bridge, all in namespaces named yb<pid>-<host>."""
 
-    def __init__(self, prefix="10.253.0", tag="t"):
-        self.prefix = prefix
+    def __init__(self, prefix="10.253.0", prefix6=None, tag="t"):
+        self.prefix, self.prefix6 = prefix, prefix6
         self.base = f"yb{os.getpid()}{tag}"
         self.hub = f"{self.base}-hub"
         self.hosts = {}  # name -> (namespace, address)
@@ -115,8 +115,13 @@ class Network:
     def addr(self, host):
         return self.hosts[host][1]
 
+    def addr6(self, host):
+        return self.prefix6 + self.hosts[host][1].rsplit(".", 1)[1]
+
     def add_host(self, host, octet):
-        """A namespace for host with eth0 = prefix.octet/24 on the bridge; returns the address."""
+        """A namespace for host with eth0 = prefix.octet/24 (and prefix6 + octet/64, without
+        duplicate address detection, so it is usable at once) on the bridge; returns the
+        IPv4 address."""
         ns = f"{self.base}-{host}"
         addr = f"{self.prefix}.{octet}"
         _ip("netns", "add", ns)
@@ -128,6 +133,8 @@ class Network:
         _ip("-n", self.hub, "link", "set", port, "up")
         _ip("-n", ns, "link", "set", "lo", "up")
         _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        if self.prefix6:
+            _ip("-n", ns, "addr", "add", f"{self.prefix6}{octet}/64", "dev", "eth0", "nodad")
         _ip("-n", ns, "link", "set", "eth0", "up")
         self.hosts[host] = (ns, addr)
         return addr

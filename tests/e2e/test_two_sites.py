@@ -1,12 +1,14 @@
 """test_two_sites: the post office between two sites that are separate hosts.
 
-Four hosts, each a network namespace of its own (netns.py) on one private bridge:
+Four hosts, each a network namespace of its own (netns.py) on one private bridge, with
+addresses in 10.253.0.0/24 and fd00:253::/64:
 
-    dns        10.253.0.2    dnsmasq (dnsserver.py): a.test MX mx.a.test, b.test MX mx.b.test
-    mx.a.test  10.253.0.10   site A: smtp-in on 25, smtp-in -s on 587, pop3-in on 110, each
-                             under openbsd-inetd; queue-run started by smtp-in (or by the test)
-    mx.b.test  10.253.0.20   site B: the same
-    client     10.253.0.100  where alice's and bob's mail programs run
+    dns        .2    dnsmasq (dnsserver.py): a.test MX mx.a.test, b.test MX mx.b.test
+    mx.a.test  .10   site A: smtp-in on 25, smtp-in -s on 587, pop3-in on 110, each under
+                     openbsd-inetd; queue-run started by smtp-in (or by the test). Its MX
+                     host has only an AAAA record: mail from B to A travels over IPv6.
+    mx.b.test  .20   site B: the same, with only an A record: mail from A to B is IPv4.
+    client     .100  where alice's and bob's mail programs run
 
 Each site is a yubintest.Instance whose dns_resolver is the dns host. Every step is a real
 client: Python's smtplib submits with AUTH on 587, queue-run looks up the MX with ldns and
@@ -17,11 +19,13 @@ removed in tearDown, also after a failure; names carry the pid so runs never cla
 """
 import email
 import email.policy
+import errno
 import os
 import poplib
 import re
 import smtplib
 import socket
+import subprocess
 import time
 import unittest
 
@@ -29,11 +33,12 @@ import netns
 import yubintest
 from dnsserver import DNSServer
 
-NET = "10.253.0"
+NET, NET6 = "10.253.0", "fd00:253::"
 DNS, MX_A, MX_B, CLIENT = f"{NET}.2", f"{NET}.10", f"{NET}.20", f"{NET}.100"
+MX_A6, MX_B6 = f"{NET6}10", f"{NET6}20"
 RECORDS = [
     "a.test MX 10 mx.a.test",
-    "mx.a.test A " + MX_A,
+    "mx.a.test AAAA " + MX_A6,
     "b.test MX 10 mx.b.test",
     "mx.b.test A " + MX_B,
 ]
@@ -84,7 +89,7 @@ class TwoSites(unittest.TestCase):
             raise
 
     def start(self):
-        self.net = netns.Network(NET)
+        self.net = netns.Network(NET, NET6)
         for host, addr in (("dns", DNS), ("a", MX_A), ("b", MX_B), ("client", CLIENT)):
             self.net.add_host(host, int(addr.rsplit(".", 1)[1]))
         with self.net.enter("dns"):
@@ -98,6 +103,8 @@ class TwoSites(unittest.TestCase):
                       "submission_address": f"{addr}:587"})
             self.sites[name] = site
             self.serve(name, "smtp-in", 25)
+            if name == "a":
+                self.serve6(name, "smtp-in", 25)
             self.serve(name, "smtp-in", 587, "-s")
             self.serve(name, "pop3-in", 110)
 
@@ -105,6 +112,19 @@ class TwoSites(unittest.TestCase):
         site = self.sites[name]
         site.serve_inetd(program, *extra, host=site_addr(name), port=port)
         self.inetd[(name, port)] = site.procs[-1]
+
+    def serve6(self, name, program, port):
+        """program on [::]:port of site name, under openbsd-inetd (tcp6)."""
+        site = self.sites[name]
+        conf = os.path.join(site.dir, f"inetd6-{program}-{port}.conf")
+        with open(conf, "w") as f:
+            f.write(f"*:{port} stream tcp6 nowait.10000 root {yubintest.program(program)} "
+                    f"{program} -C {site.conf}\n")
+        with site.in_netns():
+            p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+        site.procs.append(p)
+        self.net.wait_port(name, self.net.addr6(name), port)
 
     def tearDown(self):
         for site in self.sites.values():
@@ -234,11 +254,18 @@ class TwoSites(unittest.TestCase):
                                   text=True).stdout
             self.assertEqual(routes.split(), f"{NET}.0/24 dev eth0 proto kernel scope link "
                              f"src {site_addr(host)}".split())
+            routes6 = self.net.run(host, ["ip", "-6", "route"], capture_output=True,
+                                   text=True).stdout
+            self.assertEqual(sorted(r.split()[0] for r in routes6.splitlines()),
+                             ["fd00:253::/64", "fe80::/64"], routes6)
             with self.net.enter(host):
-                with self.assertRaises(OSError):
-                    socket.create_connection(("192.0.2.1", 25), timeout=2)
+                for far in ("192.0.2.1", "fd00::2", "8.8.8.8"):
+                    with self.assertRaises(OSError) as cm:
+                        socket.create_connection((far, 25), timeout=2)
+                    self.assertEqual(cm.exception.errno, errno.ENETUNREACH, (host, far))
         with self.net.enter("client"):
             socket.create_connection((MX_B, 25), timeout=5).close()
+            socket.create_connection((MX_A6, 25), timeout=5).close()
 
     def test_no_relay_without_auth(self):
         """The client host is not in relay_networks: port 25 takes mail for a.test only."""
@@ -285,17 +312,22 @@ class TwoSites(unittest.TestCase):
         self.assertEqual(split(got[0])[1], split(reply)[1])
         trail = self.received_trail(got[0])
         self.assertEqual(len(trail), 2, trail)
-        self.assertRegex(trail[0], hop("mx.b.test", MX_B, "mx.a.test"))
+        self.assertRegex(trail[0], hop("mx.b.test", "IPv6:" + MX_B6, "mx.a.test"))
         self.assertRegex(trail[1], hop("client.test", CLIENT, "mx.b.test"))
         self.assertIn(f"In-Reply-To: {msgid}".encode(), split(got[0])[0])
         self.wait_for(lambda: self.queue_entries("a") == [] and self.queue_entries("b") == [],
                       "both queues to be empty")
 
     def test_unknown_user_bounces_to_sender(self):
-        msgid, data = make_message(ALICE, "nobody@b.test", "to nobody", "Is anybody there?\n")
-        self.submit("a", ALICE, ["nobody@b.test"], data)
+        """One message to a local mailbox, a remote one and a remote name that does not exist:
+        the two copies arrive, and only the third comes back to alice as a report."""
+        rcpts = ["nobody@b.test", BOB, "postmaster@a.test"]
+        msgid, data = make_message(ALICE, ", ".join(rcpts), "to nobody", "Anybody there?\n")
+        self.submit("a", ALICE, rcpts, data)
         reports = self.wait_for(lambda: self.sites["a"].messages(ALICE), "the bounce at A")
         self.assertEqual(len(reports), 1)
+        self.delivered("b", BOB, msgid)
+        self.delivered("a", "postmaster@a.test", msgid)
         self.assertEqual(self.sites["b"].messages("nobody@b.test"), [])
         # alice reads it over POP3 like any other mail
         popped = self.pop_fetch("a", ALICE)
@@ -322,6 +354,24 @@ class TwoSites(unittest.TestCase):
         self.assertIn(f"Message-ID: {msgid}", headers)
         self.assertIn("Subject: to nobody", headers)
         self.wait_for(lambda: self.queue_entries("a") == [], "A's queue to be empty")
+
+    def test_list_at_b_with_a_member_at_a(self):
+        """A list at site B fans out to its local member and relays to its member at A; the
+        list's owner is the envelope sender of the copies."""
+        self.sites["b"].write_aliases({"team@b.test": [BOB, ALICE],
+                                       "owner-team@b.test": [BOB]})
+        msgid, data = make_message(BOB, "team@b.test", "to the team", "Meeting at noon.\n")
+        self.submit("b", BOB, ["team@b.test"], data)
+        at_b = self.delivered("b", BOB, msgid)[0]
+        at_a = self.delivered("a", ALICE, msgid)[0]
+        for got in (at_a, at_b):
+            self.assertEqual(split(got)[1], b"Meeting at noon.\n")
+            self.assertIn(b"\nTo: team@b.test\n", split(got)[0], "headers are not rewritten")
+        trail = self.received_trail(at_a)
+        self.assertEqual(len(trail), 2)
+        self.assertRegex(trail[0], hop("mx.b.test", "IPv6:" + MX_B6, "mx.a.test"))
+        self.assertTrue(at_a.startswith(b"Return-Path: <owner-team@b.test>\n"), at_a[:200])
+        self.wait_for(lambda: self.queue_entries("b") == [], "B's queue to be empty")
 
     def test_site_b_down_then_back(self):
         inetd = self.inetd.pop(("b", 25))
