@@ -134,7 +134,7 @@ class TwoSites(unittest.TestCase):
             self.net.close()
 
     # -- the clients ----------------------------------------------------------------------
-    def submit(self, site, user, rcpts, data):
+    def submit(self, site, user, rcpts, data, mail_options=()):
         """user's mail program submits data on site's port 587 with AUTH (from the client)."""
         with self.net.enter("client"):
             try:
@@ -147,7 +147,8 @@ class TwoSites(unittest.TestCase):
                                 f"smtp-in -s on mx.{site}.test offers no AUTH: {s.esmtp_features}")
                 s.login(user, PASSWORD)
                 # smtplib sends bytes as they are: the lines must end in CRLF already
-                refused = s.sendmail(user, rcpts, data.replace(b"\n", b"\r\n"))
+                refused = s.sendmail(user, rcpts, data.replace(b"\n", b"\r\n"),
+                                     mail_options=list(mail_options))
         self.assertEqual(refused, {})
 
     def pop_fetch(self, site, user, delete=False):
@@ -353,6 +354,24 @@ class TwoSites(unittest.TestCase):
         headers = parts[2].get_payload()
         self.assertIn(f"Message-ID: {msgid}", headers)
         self.assertIn("Subject: to nobody", headers)
+        self.wait_for(lambda: self.queue_entries("a") == [], "A's queue to be empty")
+
+    def test_8bit_2mb_message_without_date_or_message_id(self):
+        """A bare message from a simple program: site A adds Date and Message-ID once; 2 MB
+        of 8-bit text crosses both sites unchanged (BODY=8BITMIME on the way)."""
+        line = "Grüße aus A — 日本語のテキスト, line {:06d}\n"
+        body = "".join(line.format(i) for i in range(40000)).encode()
+        self.assertGreater(len(body), 2_000_000)
+        data = b"From: alice@a.test\nTo: bob@b.test\nSubject: big\n\n" + body
+        self.submit("a", ALICE, [BOB], data, mail_options=["BODY=8BITMIME"])
+        got = self.wait_for(lambda: self.sites["b"].messages(BOB), "the message at B")
+        self.assertEqual(len(got), 1)
+        head, got_body = split(got[0])
+        self.assertEqual(got_body, body)
+        self.assertEqual(len(re.findall(rb"^Date: ", head, re.M | re.I)), 1, head)
+        ids = re.findall(rb"^Message-ID: <[^<>@\s]+@mx\.a\.test>$", head, re.M | re.I)
+        self.assertEqual(len(ids), 1, head)
+        self.assertEqual(len(self.received_trail(got[0])), 2)
         self.wait_for(lambda: self.queue_entries("a") == [], "A's queue to be empty")
 
     def test_list_at_b_with_a_member_at_a(self):
