@@ -3,15 +3,22 @@
  * systemd (Accept=yes) or tcpserver. It reads top to bottom as the protocol: start-up, the
  * command table, one small function per command that checks state and syntax first and acts
  * second, then DATA, which streams the message line by line into lib/maildir and answers 250
- * only once every recipient's copy is durable.
+ * only once every recipient's copy is durable: linked into its Maildir, or (remote, or a local
+ * delivery that failed for now) in a queue entry that links the same data (lib/queue). After
+ * the 250 it starts queue-run for the new entries, detached.
  *
- *     smtp-in [-C yubin.conf]
+ *     smtp-in [-s] [-C yubin.conf]
+ *
+ * -s is message submission (RFC 6409, port 587): AUTH PLAIN or LOGIN (RFC 4954) is required
+ * before MAIL, the sender must belong to the login (sender_login_match), and Date: and
+ * Message-ID: are added when the header section lacks them. Without -s (port 25) AUTH is
+ * offered only with auth_without_tls (yubin speaks no TLS: that is for a TLS proxy in front).
  *
  * It must never: read a byte of input before dropping root; write anything but the protocol
  * to stdout, or anything at all to stderr (under inetd both are the socket); accept a bare CR
  * or LF, or end DATA on anything but <CRLF>.<CRLF>; cut an over-long line instead of refusing
- * it; hold a whole message in memory; relay (issue 4 adds relaying for authorised sessions,
- * and submission with -s, through the ROUTE_RELAY outcome); resolve a name.
+ * it; hold a whole message in memory; relay for a session that is neither authenticated nor
+ * in relay_networks; log or keep a password; resolve a name.
  */
 #include "config.h"
 
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,15 +44,28 @@
 #include "maildir.h"
 #include "netio.h"
 #include "privs.h"
+#include "queue.h"
 #include "route.h"
+#include "sasl.h"
 #include "trace.h"
+#include "users.h"
 #include "util.h"
 
 #define CMD_LINE_MAX 512   /* octets, CRLF included (RFC 5321 §4.5.3.1.4) */
 #define TEXT_LINE_MAX 1000 /* octets, CRLF included (§4.5.3.1.6) */
 #define HELO_MAX 255
+#define AUTH_LINE_MAX 12288 /* a SASL response line (RFC 4954 §4) */
+#define MAX_GROUPS 16       /* envelope senders in one message: the original and list owners */
 
 enum { KEEP = 0, CLOSE_OK, CLOSE_ERROR };
+
+/* Where one accepted recipient's copy goes. */
+struct target {
+    char addr[ADDR_SIZE]; /* a local mailbox (lower case) or a remote address */
+    unsigned group;       /* its envelope sender: session.groups[group] */
+    int remote;           /* queued for queue-run */
+    int retry;            /* local, but its delivery failed for now: queued for retry */
+};
 
 struct session {
     struct yubin_conf conf;
@@ -56,7 +77,11 @@ struct session {
     char helo[HELO_MAX + 1];
     int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
     unsigned errors, messages;
-    int done; /* KEEP, CLOSE_OK, CLOSE_ERROR */
+    int done;                   /* KEEP, CLOSE_OK, CLOSE_ERROR */
+    int submission;             /* -s */
+    int relay_client;           /* the client is inside relay_networks */
+    char login[SASL_NAME_SIZE]; /* the authenticated address, or "" */
+    unsigned auth_failures;
 
     /* The envelope of the current transaction. */
     int in_mail;
@@ -65,9 +90,16 @@ struct session {
     size_t n_rcpts, cap_rcpts;
     char (*rcpts)[ADDR_SIZE]; /* as given, for Received "for" and the log */
     size_t n_targets, cap_targets;
-    char (*targets)[ADDR_SIZE]; /* local mailboxes, lower case, each once */
+    struct target *targets;
+    /* Envelope senders: group 0 is the sender; a list with an owner gets a group whose
+     * sender is the owner, so the list's bounces go there. */
+    size_t n_groups;
+    char groups[MAX_GROUPS][ADDR_SIZE];
 
-    struct maildir_msg msg;
+    struct maildir_msg msg;                 /* the data as received (group 0) */
+    struct maildir_msg *copies[MAX_GROUPS]; /* a group's own copy (its Return-Path), or NULL */
+    size_t n_queued;
+    char queued[MAX_GROUPS][QUEUE_ID_SIZE]; /* queue entries made for the current message */
     char line[CMD_LINE_MAX + 1];
     char data[TEXT_LINE_MAX + 1];
 };
@@ -137,6 +169,8 @@ static void reset_envelope(struct session *s)
     s->rcpt_attempts = 0;
     s->n_rcpts = 0;
     s->n_targets = 0;
+    s->n_groups = 1;
+    s->groups[0][0] = '\0';
 }
 
 static int grow(void *array, size_t *cap, size_t need, size_t elem)
@@ -155,34 +189,75 @@ static int grow(void *array, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static int has_target(const struct session *s, const char *mailbox)
+/* Is address (a mailbox or a remote address) a target already? Each gets one copy, with the
+ * envelope sender of the first recipient that led to it. */
+static int has_target(const struct session *s, const char *address)
 {
     for (size_t i = 0; i < s->n_targets; i++)
-        if (strcmp(s->targets[i], mailbox) == 0)
+        if (str_ieq(s->targets[i].addr, address))
             return 1;
     return 0;
 }
 
-/* How many of r's mailboxes are not targets yet. */
+/* How many of r's mailboxes and remote addresses are not targets yet. */
 static size_t new_targets(const struct session *s, const struct route *r)
 {
     size_t n = 0;
     for (size_t i = 0; i < r->n_local; i++)
         n += !has_target(s, r->local[i]);
+    for (size_t i = 0; i < r->n_remote; i++)
+        n += !has_target(s, r->remote[i]);
     return n;
 }
 
-/* Adds the recipient and its mailboxes. 0, or -1 out of memory. */
-static int add_rcpt(struct session *s, const char *rcpt, const struct route *r)
+static void push_target(struct session *s, const char *address, unsigned group, int remote)
+{
+    if (has_target(s, address))
+        return;
+    struct target *t = &s->targets[s->n_targets++];
+    str_copy(t->addr, sizeof t->addr, address);
+    t->group = group;
+    t->remote = remote;
+    t->retry = 0;
+}
+
+/* Adds the recipient, its mailboxes and its remote addresses. 0, or -1 out of memory. */
+static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, unsigned group)
 {
     if (grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0 ||
-        grow(&s->targets, &s->cap_targets, s->n_targets + r->n_local, sizeof *s->targets) != 0)
+        grow(&s->targets, &s->cap_targets, s->n_targets + r->n_local + r->n_remote,
+             sizeof *s->targets) != 0)
         return -1;
     str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
     for (size_t i = 0; i < r->n_local; i++)
-        if (!has_target(s, r->local[i]))
-            str_copy(s->targets[s->n_targets++], ADDR_SIZE, r->local[i]);
+        push_target(s, r->local[i], group, 0);
+    for (size_t i = 0; i < r->n_remote; i++)
+        push_target(s, r->remote[i], group, 1);
     return 0;
+}
+
+/* The group whose envelope sender is sender (added if new), or -1 when there are too many. */
+static int group_of(struct session *s, const char *sender)
+{
+    for (size_t g = 0; g < s->n_groups; g++)
+        if (str_ieq(s->groups[g], sender))
+            return (int)g;
+    if (s->n_groups >= MAX_GROUPS)
+        return -1;
+    str_copy(s->groups[s->n_groups], ADDR_SIZE, sender);
+    return (int)s->n_groups++;
+}
+
+/* May this session send to other domains? */
+static int may_relay(const struct session *s)
+{
+    return s->login[0] != '\0' || s->relay_client;
+}
+
+/* Is AUTH offered: always in submission, on port 25 only with auth_without_tls. */
+static int auth_offered(const struct session *s)
+{
+    return s->submission || s->conf.auth_without_tls;
 }
 
 /* ---- command arguments ------------------------------------------------------------------ */
@@ -233,6 +308,8 @@ static int mail_params(struct session *s, char *rest, struct mail_params *p)
             p->have_body = 1;
             if (!str_ieq(w + 5, "7BIT") && !str_ieq(w + 5, "8BITMIME"))
                 return reply_error(s, "501 5.5.4 BODY must be 7BIT or 8BITMIME"), -1;
+        } else if (str_iprefix(w, "AUTH=") && auth_offered(s)) {
+            continue; /* RFC 4954 §5: accepted; we trust only our own AUTH, not this claim */
         } else if (str_iprefix(w, "SIZE=") || str_iprefix(w, "BODY=")) {
             return reply_error(s, "501 5.5.4 parameter given twice"), -1;
         } else {
@@ -269,6 +346,8 @@ static int cmd_ehlo(struct session *s, char *arg)
     reply(s, "250-PIPELINING");
     reply(s, "250-SIZE %llu", (unsigned long long)s->conf.max_message_size);
     reply(s, "250-8BITMIME");
+    if (auth_offered(s))
+        reply(s, "250-AUTH PLAIN LOGIN");
     return reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -282,6 +361,27 @@ static int cmd_helo(struct session *s, char *arg)
     return reply(s, "250 %s", s->conf.hostname);
 }
 
+/* An authenticated session with sender_login_match sends only as its login or one of the
+ * aliases that expand to it; not as <> either (bounces are an MTA's business, on port 25).
+ * Replies and returns -1 when the sender is refused. */
+static int check_sender(struct session *s, const char *sender)
+{
+    if (s->login[0] == '\0' || !s->conf.sender_login_match)
+        return 0;
+    int ok = route_sender_ok(&s->route, sender, s->login);
+    if (ok < 0) {
+        log_msg(LOG_ERR, "cannot read the aliases file %s", s->conf.aliases_file);
+        return reply_error(s, "451 4.3.0 temporary failure, try again later");
+    }
+    if (ok == 0) {
+        log_msg(LOG_NOTICE, "sender refused: from=<%s> login=<%s> client=%s", sender, s->login,
+                s->client);
+        return reply_error(s, "553 5.7.1 <%s>: sender address not owned by user %s", sender,
+                           s->login);
+    }
+    return 0;
+}
+
 static int cmd_mail(struct session *s, char *arg)
 {
     struct addr a;
@@ -292,15 +392,20 @@ static int cmd_mail(struct session *s, char *arg)
         return reply_error(s, "503 5.5.1 send EHLO or HELO first");
     if (s->in_mail)
         return reply_error(s, "503 5.5.1 nested MAIL command");
+    if (s->submission && s->login[0] == '\0')
+        return reply_error(s, "530 5.7.0 authentication required");
     if (path == NULL)
         return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address>");
     if (parse_path(s, path, ADDR_NULL_OK, &a, &rest, "5.1.7") != 0 || mail_params(s, rest, &p) != 0)
         return -1;
     if (p.have_size && p.size > s->conf.max_message_size)
         return reply_error(s, "552 5.3.4 message size exceeds fixed maximum message size");
+    if (check_sender(s, a.text) != 0)
+        return -1;
     reset_envelope(s);
     s->in_mail = 1;
     str_copy(s->sender, sizeof s->sender, a.text);
+    str_copy(s->groups[0], ADDR_SIZE, a.text);
     return reply(s, "250 2.1.0 Ok");
 }
 
@@ -312,19 +417,19 @@ static int refuse_rcpt(struct session *s, const char *rcpt, const char *text, co
     return reply_error(s, "%s", text);
 }
 
+/* Takes a routed recipient: its mailboxes and remote addresses (a relayed recipient, or an
+ * alias's remote members, which the site's own aliases file may name whoever the client is).
+ * A list with an owner (and a sender that is not <>) is sent with the owner as sender. */
 static int accept_routed(struct session *s, const struct addr *a, struct route *r)
 {
-    char text[ADDR_SIZE + 80];
+    int group = 0;
     if (r->kind == ROUTE_REFUSED || r->kind == ROUTE_TEMPFAIL)
         return refuse_rcpt(s, a->text, r->reply, r->why);
-    if (r->kind == ROUTE_RELAY || r->n_remote > 0) {
-        /* No queue yet: remote recipients and remote alias members are refused. */
-        snprintf(text, sizeof text, "550 5.7.1 <%s>: relaying denied", a->text);
-        return refuse_rcpt(s, a->text, text, r->n_remote ? "alias with remote members" : "relay");
-    }
+    if (r->owner[0] != '\0' && s->sender[0] != '\0' && (group = group_of(s, r->owner)) < 0)
+        return reply(s, "452 4.5.3 too many lists in one message");
     if (s->n_targets + new_targets(s, r) > MAILDIR_MAX_TARGETS)
         return reply(s, "452 4.5.3 too many recipients");
-    if (add_rcpt(s, a->text, r) != 0)
+    if (add_rcpt(s, a->text, r, (unsigned)group) != 0)
         return refuse_rcpt(s, a->text, "451 4.3.0 out of memory", "malloc");
     return reply(s, "250 2.1.5 Ok");
 }
@@ -347,13 +452,14 @@ static int cmd_rcpt(struct session *s, char *arg)
                                            : "501 5.5.4 syntax: RCPT TO:<address>");
     if (s->n_rcpts >= s->conf.max_recipients)
         return reply(s, "452 4.5.3 too many recipients");
-    route_rcpt(&s->route, &a, 0, &r); /* may_relay: issue 4 (AUTH, relay_networks) */
+    route_rcpt(&s->route, &a, may_relay(s), &r);
     int rc = accept_routed(s, &a, &r);
     route_free(&r);
     return rc;
 }
 
 static int receive_message(struct session *s);
+static int refuse_bare(struct session *s, const char *where);
 
 static int cmd_data(struct session *s, char *arg)
 {
@@ -403,7 +509,169 @@ static int cmd_expn(struct session *s, char *arg)
 
 static int cmd_help(struct session *s, char *arg)
 {
-    return reply(s, "214 2.0.0 commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+    return reply(s, "214 2.0.0 commands: EHLO HELO %sMAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+                 auth_offered(s) ? "AUTH " : "");
+}
+
+/* ---- AUTH (RFC 4954) -------------------------------------------------------------------- */
+
+/* Wipes what the input buffer already handed out (it held a password). */
+static void wipe_consumed_input(struct session *s)
+{
+    sodium_memzero(s->io.in, s->io.in_pos);
+}
+
+static void sleep_ms(unsigned long ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* A user name fit for the log: printable ASCII only, cut at 100 octets. */
+static void log_name(char *out, size_t size, const char *name)
+{
+    size_t n = 0;
+    for (; *name != '\0' && n + 1 < size && n < 100; name++)
+        out[n++] = (*name > 32 && *name < 127) ? *name : '?';
+    out[n] = '\0';
+}
+
+/* A failed login: logged (never the password), delayed (auth_delay_ms, doubling each time),
+ * and the end of the session after max_auth_failures. Returns -1. */
+static int auth_failed(struct session *s, const char *who, const char *why)
+{
+    char name[104];
+    log_name(name, sizeof name, who);
+    s->auth_failures++;
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u", name,
+            s->client, why, s->auth_failures);
+    unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
+    unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
+    sleep_ms(delay > 60000 ? 60000 : delay);
+    if (s->auth_failures >= s->conf.max_auth_failures) {
+        reply(s, "421 4.7.0 %s too many failed logins, closing connection", s->conf.hostname);
+        s->done = CLOSE_ERROR;
+        return -1;
+    }
+    return reply_error(s, "535 5.7.8 authentication credentials invalid");
+}
+
+/* Checks the password of address; the session is authenticated on success. */
+static int auth_check(struct session *s, const char *address, const char *password, size_t len)
+{
+    int ok = users_verify(s->conf.users_file, address, password, len, s->conf.pwhash_opslimit,
+                          s->conf.pwhash_memlimit);
+    if (ok < 0) {
+        log_msg(LOG_ERR, "cannot read the users file %s: %s", s->conf.users_file, strerror(errno));
+        return reply_error(s, "454 4.7.0 temporary authentication failure");
+    }
+    if (ok == 0)
+        return auth_failed(s, address, "bad user name or password");
+    str_copy(s->login, sizeof s->login, address);
+    log_msg(LOG_INFO, "login user=<%s> client=%s", s->login, s->client);
+    return reply(s, "235 2.7.0 authentication successful");
+}
+
+/* Sends "334 challenge" and reads the client's response into line (without CR LF).
+ * 1 a response; 0 the exchange ended (replied: cancelled, too long, ...); -1 the session
+ * ends. */
+static int auth_response(struct session *s, const char *challenge, char *line, size_t size)
+{
+    reply(s, "334 %s", challenge);
+    long n = netio_getline(&s->io, line, size);
+    if (n == NETIO_TIMEOUT) {
+        reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
+        s->done = CLOSE_ERROR;
+        return -1;
+    }
+    if (n == NETIO_TOOLONG && s->io.toolong_crlf)
+        return reply_error(s, "500 5.5.6 authentication exchange line is too long"), 0;
+    if (n == NETIO_TOOLONG)
+        return refuse_bare(s, "in AUTH"), -1;
+    if (n <= 0 || line[n - 1] != '\n') {
+        s->done = CLOSE_OK;
+        return -1;
+    }
+    if (n < 2 || line[n - 2] != '\r' || memchr(line, '\r', (size_t)n - 2) != NULL)
+        return refuse_bare(s, "in AUTH"), -1;
+    line[n - 2] = '\0';
+    if (strlen(line) != (size_t)n - 2)
+        return reply_error(s, "501 5.5.2 NUL in the response"), 0;
+    if (sasl_is_cancel(line))
+        return reply_error(s, "501 5.7.0 authentication cancelled"), 0;
+    return 1;
+}
+
+static int auth_plain(struct session *s, const char *initial, char *line, size_t size)
+{
+    struct sasl_creds c;
+    if (initial == NULL) {
+        int rc = auth_response(s, "", line, size);
+        if (rc <= 0)
+            return -1;
+        initial = line;
+    }
+    int rc;
+    if (sasl_plain_decode(initial, &c) != 0)
+        rc = reply_error(s, "501 5.5.2 cannot decode the AUTH PLAIN response");
+    else if (c.authzid[0] != '\0' && !str_ieq(c.authzid, c.authcid))
+        rc = auth_failed(s, c.authcid, "authorization identity differs");
+    else
+        rc = auth_check(s, c.authcid, c.passwd, c.passwd_len);
+    sasl_creds_wipe(&c);
+    return rc;
+}
+
+static int auth_login(struct session *s, const char *initial, char *line, size_t size)
+{
+    struct sasl_creds c;
+    long len;
+    int rc = 1;
+    memset(&c, 0, sizeof c);
+    if (initial == NULL && (rc = auth_response(s, SASL_LOGIN_USER_CHALLENGE, line, size)) > 0)
+        initial = line;
+    if (rc > 0 && sasl_login_decode(initial, c.authcid, sizeof c.authcid) < 0) {
+        reply_error(s, "501 5.5.2 cannot decode the user name");
+        rc = 0;
+    }
+    if (rc > 0 && (rc = auth_response(s, SASL_LOGIN_PASS_CHALLENGE, line, size)) > 0) {
+        if ((len = sasl_login_decode(line, c.passwd, sizeof c.passwd)) < 0)
+            rc = reply_error(s, "501 5.5.2 cannot decode the password");
+        else
+            rc = auth_check(s, c.authcid, c.passwd, (size_t)len);
+    }
+    sasl_creds_wipe(&c);
+    return rc < 0 ? -1 : 0;
+}
+
+static int cmd_auth(struct session *s, char *arg)
+{
+    static char line[AUTH_LINE_MAX + 1];
+    if (!auth_offered(s))
+        return reply_error(s, "502 5.5.1 AUTH not available here: use the submission port");
+    if (s->greeted != 2)
+        return reply_error(s, "503 5.5.1 send EHLO first");
+    if (s->login[0] != '\0')
+        return reply_error(s, "503 5.5.1 already authenticated");
+    if (s->in_mail)
+        return reply_error(s, "503 5.5.1 AUTH is not allowed during a mail transaction");
+    if (arg == NULL || *arg == '\0')
+        return reply_error(s, "501 5.5.4 syntax: AUTH mechanism [initial-response]");
+    char *initial = strchr(arg, ' ');
+    if (initial != NULL)
+        *initial++ = '\0';
+    int rc;
+    if (str_ieq(arg, "PLAIN"))
+        rc = auth_plain(s, initial, line, sizeof line);
+    else if (str_ieq(arg, "LOGIN"))
+        rc = auth_login(s, initial, line, sizeof line);
+    else
+        rc = reply_error(s, "504 5.5.4 unrecognized authentication mechanism (PLAIN and LOGIN)");
+    sodium_memzero(line, sizeof line);
+    sodium_memzero(s->line, sizeof s->line);
+    wipe_consumed_input(s);
+    return rc;
 }
 
 struct command {
@@ -414,7 +682,7 @@ struct command {
 static const struct command commands[] = {
     {"EHLO", cmd_ehlo}, {"HELO", cmd_helo}, {"MAIL", cmd_mail}, {"RCPT", cmd_rcpt},
     {"DATA", cmd_data}, {"RSET", cmd_rset}, {"NOOP", cmd_noop}, {"QUIT", cmd_quit},
-    {"VRFY", cmd_vrfy}, {"EXPN", cmd_expn}, {"HELP", cmd_help},
+    {"VRFY", cmd_vrfy}, {"EXPN", cmd_expn}, {"HELP", cmd_help}, {"AUTH", cmd_auth},
 };
 
 static int dispatch(struct session *s, char *line)
@@ -435,6 +703,8 @@ enum data_end { DATA_END, DATA_BARE, DATA_TIMEOUT, DATA_LOST };
 struct data_state {
     char id[17];
     int in_headers;
+    int have_date, have_msgid; /* submission: the header section has them */
+    uint64_t skip;             /* length of our Return-Path line (not relayed) */
     unsigned hops;
     uint64_t size;   /* octets received, CRLF line ends, after dot-unstuffing */
     int too_long;    /* a line over TEXT_LINE_MAX */
@@ -449,7 +719,9 @@ static int write_headers(struct session *s, struct data_state *d)
         .helo = s->helo,
         .client = s->client_trace,
         .hostname = s->conf.hostname,
-        .protocol = s->greeted == 2 ? "ESMTP" : "SMTP",
+        .protocol = s->login[0]       ? "ESMTPA"
+                    : s->greeted == 2 ? "ESMTP"
+                                      : "SMTP",
         .id = d->id,
         .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL,
         .when = time(NULL),
@@ -457,22 +729,65 @@ static int write_headers(struct session *s, struct data_state *d)
     int n = trace_return_path(buf, sizeof buf, s->sender);
     if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
         return -1;
+    d->skip = (uint64_t)n;
     n = trace_received(buf, sizeof buf, &t);
     if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
         return -1;
     return 0;
 }
 
+/* Does this line start a header field ("Name:"), or continue one (leading blank)? */
+static int header_line(const char *text, size_t len)
+{
+    if (len > 0 && (text[0] == ' ' || text[0] == '\t'))
+        return 1;
+    size_t i = 0;
+    while (i < len && text[i] > 32 && text[i] < 127 && text[i] != ':')
+        i++;
+    return i > 0 && i < len && text[i] == ':';
+}
+
+/* Submission: Date: and Message-ID: where the header section lacks them (RFC 6409 §8),
+ * written where it ends. */
+static void add_missing_headers(struct session *s, struct data_state *d)
+{
+    char buf[400], value[300];
+    int n;
+    if (!s->submission || d->store_errno)
+        return;
+    if (!d->have_date && trace_date(value, sizeof value, time(NULL)) > 0 &&
+        (n = str_format(buf, sizeof buf, "Date: %s\n", value)) > 0 &&
+        maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        d->store_errno = errno ? errno : EIO;
+    if (!d->have_msgid && trace_message_id(value, sizeof value, s->conf.hostname) > 0 &&
+        (n = str_format(buf, sizeof buf, "Message-ID: %s\n", value)) > 0 &&
+        maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        d->store_errno = errno ? errno : EIO;
+    d->have_date = d->have_msgid = 1;
+}
+
+/* The header section: counts Received (hops), notes Date and Message-ID, and ends at the
+ * empty line or at the first line that is no header field. */
+static void header_section(struct session *s, struct data_state *d, const char *text, size_t len)
+{
+    if (len == 0 || !header_line(text, len)) {
+        d->in_headers = 0;
+        add_missing_headers(s, d);
+    } else if (str_iprefix(text, "Received:")) {
+        d->hops++;
+    } else if (str_iprefix(text, "Date:")) {
+        d->have_date = 1;
+    } else if (str_iprefix(text, "Message-ID:")) {
+        d->have_msgid = 1;
+    }
+}
+
 /* One text line of the message: len octets of text (the stuffing dot removed), then an LF
  * that stands where the CR LF was. */
 static void take_line(struct session *s, struct data_state *d, const char *text, size_t len)
 {
-    if (d->in_headers) {
-        if (len == 0)
-            d->in_headers = 0;
-        else if (str_iprefix(text, "Received:"))
-            d->hops++;
-    }
+    if (d->in_headers)
+        header_section(s, d, text, len);
     d->size += len + 2;
     if (d->size > s->conf.max_message_size)
         d->too_big = 1;
@@ -508,30 +823,191 @@ static enum data_end read_data(struct session *s, struct data_state *d)
     }
 }
 
-/* Links the message into every target's Maildir and syncs. 0, or -1 with errno. */
-static int deliver(struct session *s)
+/* The data file of group g: its own copy, or the message as received. */
+static struct maildir_msg *group_msg(struct session *s, size_t g)
 {
-    char path[PATH_MAX], local[ADDR_SIZE];
-    if (s->n_targets == 0)
-        return errno = EINVAL, -1; /* never acknowledge a message that went nowhere */
-    if (maildir_msg_commit(&s->msg) != 0)
+    return s->copies[g] != NULL ? s->copies[g] : &s->msg;
+}
+
+/* Does group g have local mailboxes (so its copy needs its own Return-Path)? */
+static int group_has_local(const struct session *s, size_t g)
+{
+    for (size_t i = 0; i < s->n_targets; i++)
+        if (s->targets[i].group == g && !s->targets[i].remote)
+            return 1;
+    return 0;
+}
+
+/* Copies the committed message, after its Return-Path line, into m. 0, or -1 with errno. */
+static int copy_body(struct session *s, uint64_t skip, struct maildir_msg *m)
+{
+    char buf[8192];
+    int fd = open(s->msg.tmp_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    for (size_t i = 0; i < s->n_targets; i++) {
-        const char *at = strrchr(s->targets[i], '@');
-        if (at == NULL ||
-            str_copy_n(local, sizeof local, s->targets[i], (size_t)(at - s->targets[i])) != 0 ||
-            maildir_path(path, sizeof path, s->conf.state_dir, local, at + 1) != 0)
+    int rc = lseek(fd, (off_t)skip, SEEK_SET) < 0 ? -1 : 0;
+    for (ssize_t n; rc == 0 && (n = read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno != EINTR)
+            rc = -1;
+        else if (n > 0 && maildir_msg_write(m, buf, (size_t)n) != 0)
+            rc = -1;
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+}
+
+/* A list's local members see the owner in Return-Path, not the author: the data is written
+ * once per envelope sender, so a group with another sender and local mailboxes gets its own
+ * copy (Return-Path line, then the received message without ours). Remote-only groups share
+ * the received data: the queue skips our Return-Path line when it relays. 0, or -1. */
+static int make_copies(struct session *s, const struct data_state *d)
+{
+    char buf[ADDR_SIZE + 32];
+    for (size_t g = 1; g < s->n_groups; g++) {
+        if (!group_has_local(s, g))
+            continue;
+        struct maildir_msg *m = calloc(1, sizeof *m);
+        if (m == NULL)
+            return -1;
+        if (maildir_msg_begin(m, s->conf.state_dir, s->conf.hostname) != 0) {
+            maildir_msg_end(m, 1);
+            free(m);
+            return -1;
+        }
+        s->copies[g] = m;
+        int n = trace_return_path(buf, sizeof buf, s->groups[g]);
+        if (n < 0)
             return errno = EINVAL, -1;
-        if (maildir_msg_link(&s->msg, path, NULL, 0) != 0)
+        if (maildir_msg_write(m, buf, (size_t)n) != 0 || copy_body(s, d->skip, m) != 0 ||
+            maildir_msg_commit(m) != 0)
             return -1;
     }
-    return maildir_msg_sync(&s->msg) == 0 ? 0 : -1;
+    return 0;
+}
+
+/* Links every local target into its Maildir. A link that fails goes to the queue for retry
+ * (DESIGN.md §4.2) instead of failing the whole message. */
+static void link_locals(struct session *s)
+{
+    char path[PATH_MAX], local[ADDR_SIZE];
+    for (size_t i = 0; i < s->n_targets; i++) {
+        struct target *t = &s->targets[i];
+        const char *at = strrchr(t->addr, '@');
+        if (t->remote)
+            continue;
+        if (at == NULL || str_copy_n(local, sizeof local, t->addr, (size_t)(at - t->addr)) != 0 ||
+            maildir_path(path, sizeof path, s->conf.state_dir, local, at + 1) != 0 ||
+            maildir_msg_link(group_msg(s, t->group), path, NULL, 0) != 0) {
+            log_msg(LOG_WARNING, "to=<%s> local delivery failed for now (%s): queued for retry",
+                    t->addr, strerror(errno));
+            t->retry = 1;
+        }
+    }
+}
+
+/* Takes back the queue entries made so far for this message (a later step failed). */
+static void unqueue(struct session *s)
+{
+    for (size_t i = 0; i < s->n_queued; i++) {
+        struct queue_entry e = {.lock_fd = -1};
+        int rc = queue_lock(&e, s->conf.state_dir, s->queued[i]);
+        if (rc == 0) {
+            rc = queue_remove(&e) == 0 ? 2 : -1;
+            queue_entry_free(&e);
+        }
+        if (rc != 2)
+            log_msg(LOG_ERR, "%s: cannot take back the queue entry: %s", s->queued[i],
+                    rc == 1 ? "a queue-run holds it" : strerror(errno));
+    }
+    s->n_queued = 0;
+}
+
+/* One queue entry per group with remote (or retried local) targets, linking that group's
+ * data. 0, or -1 with errno (the entries made are taken back). */
+static int queue_groups(struct session *s, const struct data_state *d)
+{
+    for (size_t g = 0; g < s->n_groups; g++) {
+        struct queue_entry e;
+        size_t n = 0;
+        uint64_t skip =
+            s->copies[g] ? (uint64_t)strlen("Return-Path: <>\n") + strlen(s->groups[g]) : d->skip;
+        if (queue_entry_init(&e, s->conf.state_dir, s->groups[g], skip) != 0)
+            return unqueue(s), -1;
+        for (size_t i = 0; i < s->n_targets; i++) {
+            const struct target *t = &s->targets[i];
+            if (t->group == g && (t->remote || t->retry) && ++n && queue_entry_add(&e, t->addr))
+                return queue_entry_free(&e), unqueue(s), -1;
+        }
+        int rc = n ? queue_create(&e, group_msg(s, g)->tmp_path, s->conf.hostname) : 0;
+        int err = errno;
+        if (n && rc == 0)
+            str_copy(s->queued[s->n_queued++], QUEUE_ID_SIZE, e.id);
+        queue_entry_free(&e);
+        if (rc != 0)
+            return unqueue(s), errno = err, -1;
+    }
+    return 0;
+}
+
+/* The durable acceptance: the data committed once (plus a copy per list owner with local
+ * members), linked into every Maildir, the links synced, then the queue entries (each
+ * durable when made). 0, or -1 with errno. */
+static int deliver(struct session *s, struct data_state *d)
+{
+    s->n_queued = 0;
+    if (s->n_targets == 0)
+        return errno = EINVAL, -1; /* never acknowledge a message that went nowhere */
+    if (maildir_msg_commit(&s->msg) != 0 || make_copies(s, d) != 0)
+        return -1;
+    link_locals(s);
+    for (size_t g = 0; g < s->n_groups; g++)
+        if ((g == 0 || s->copies[g]) && maildir_msg_sync(group_msg(s, g)) != 0)
+            return -1;
+    return queue_groups(s, d);
+}
+
+/* Ends the message files: removes the tmp files (the queue has its own links) and, when the
+ * message was not accepted, the Maildir links. */
+static void end_message(struct session *s, int failed)
+{
+    maildir_msg_end(&s->msg, failed);
+    for (size_t g = 0; g < MAX_GROUPS; g++) {
+        if (s->copies[g] != NULL) {
+            maildir_msg_end(s->copies[g], failed);
+            free(s->copies[g]);
+            s->copies[g] = NULL;
+        }
+    }
+}
+
+/* Starts queue-run for the entries of the accepted message, detached. The child must not
+ * keep our descriptors (the socket under systemd, the log), so they are closed on exec. */
+static void start_queue_runs(struct session *s)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC))
+            (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    for (size_t i = 0; i < s->n_queued; i++)
+        if (queue_start_run(s->conf.path, s->queued[i]) != 0)
+            log_msg(LOG_WARNING, "%s: cannot start queue-run (%s); the timer will", s->queued[i],
+                    strerror(errno));
+    s->n_queued = 0;
 }
 
 static const char *store_failure(int err)
 {
     return maildir_errno_is_full(err) ? "452 4.3.1 insufficient system storage"
                                       : "451 4.3.0 local error in processing";
+}
+
+static void log_queued(struct session *s, const struct data_state *d)
+{
+    for (size_t i = 0; i < s->n_queued; i++)
+        log_msg(LOG_INFO, "id=%s queued=%s", d->id, s->queued[i]);
 }
 
 /* The reply to the end of DATA; stores the message when nothing refused it. */
@@ -546,14 +1022,17 @@ static void finish_message(struct session *s, struct data_state *d, char *result
         str_copy(result, size, "554 5.4.6 too many Received headers: a mail loop?");
     else if (d->store_errno)
         str_copy(result, size, store_failure(d->store_errno));
-    else if (deliver(s) != 0)
+    else if (deliver(s, d) != 0)
         str_copy(result, size, store_failure(errno));
     else
         stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", d->id) > 0;
-    maildir_msg_end(&s->msg, !stored);
+    end_message(s, !stored);
     if (stored) {
         s->messages++;
         reply(s, "%s", result);
+        netio_flush(&s->io);
+        log_queued(s, d);
+        start_queue_runs(s);
     } else {
         reply_error(s, "%s", result);
     }
@@ -584,7 +1063,7 @@ static int receive_message(struct session *s)
     if (maildir_msg_begin(&s->msg, s->conf.state_dir, s->conf.hostname) != 0 ||
         write_headers(s, &d) != 0) {
         str_copy(result, sizeof result, store_failure(errno));
-        maildir_msg_end(&s->msg, 1);
+        end_message(s, 1);
         log_message(s, &d, result);
         return reply_error(s, "%s", result);
     }
@@ -593,9 +1072,11 @@ static int receive_message(struct session *s)
     enum data_end end = read_data(s, &d);
     netio_set_timeout(&s->io, s->conf.command_timeout);
     if (end == DATA_END) {
+        if (d.in_headers)
+            add_missing_headers(s, &d);
         finish_message(s, &d, result, sizeof result);
     } else {
-        maildir_msg_end(&s->msg, 1);
+        end_message(s, 1);
         str_copy(result, sizeof result,
                  end == DATA_BARE      ? "554 5.5.2 bare CR or LF"
                  : end == DATA_TIMEOUT ? "421 4.4.2 timeout in DATA"
@@ -720,13 +1201,16 @@ int main(int argc, char **argv)
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:")) != -1) {
-        if (opt != 'C')
-            return refuse_start(s, "usage: smtp-in [-C yubin.conf]");
-        conf_path = optarg;
+    while ((opt = getopt(argc, argv, "C:s")) != -1) {
+        if (opt == 's')
+            s->submission = 1;
+        else if (opt == 'C')
+            conf_path = optarg;
+        else
+            return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf]");
     }
     if (optind != argc)
-        return refuse_start(s, "usage: smtp-in [-C yubin.conf]");
+        return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf]");
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0)
         return refuse_start(s, err);
     log_close();
@@ -737,7 +1221,9 @@ int main(int argc, char **argv)
         return refuse_start(s, err);
     netio_set_timeout(&s->io, s->conf.command_timeout);
     client_address(s);
+    s->relay_client = s->peer.ss_family != 0 && conf_in_relay_networks(&s->conf, &s->peer);
     route_init(&s->route, &s->conf);
+    reset_envelope(s);
     log_msg(LOG_INFO, "connect from %s", s->client);
     serve(s);
     netio_flush(&s->io);

@@ -133,19 +133,25 @@ static enum route_kind route_members(struct route_ctx *ctx, const struct addr *r
     return r->kind = ROUTE_LOCAL;
 }
 
-static enum route_kind route_local(struct route_ctx *ctx, const struct addr *a, struct route *r)
+/* Loads the aliases file once. 0, or -1 (ctx->aliases_err says why). */
+static int load_aliases(struct route_ctx *ctx)
 {
-    if (!route_plain_local(a)) {
-        snprintf(r->why, sizeof r->why, "a local part that never routes");
-        return refuse(r, "550 5.1.1", a, "no such user here");
-    }
     if (ctx->aliases_state == 0) {
         ctx->aliases_state = aliases_load(&ctx->aliases, ctx->conf->aliases_file, ctx->aliases_err,
                                           sizeof ctx->aliases_err) == 0
                                  ? 1
                                  : -1;
     }
-    if (ctx->aliases_state < 0)
+    return ctx->aliases_state < 0 ? -1 : 0;
+}
+
+static enum route_kind route_local(struct route_ctx *ctx, const struct addr *a, struct route *r)
+{
+    if (!route_plain_local(a)) {
+        snprintf(r->why, sizeof r->why, "a local part that never routes");
+        return refuse(r, "550 5.1.1", a, "no such user here");
+    }
+    if (load_aliases(ctx) != 0)
         return tempfail(r, ctx->aliases_err);
     struct aliases_result x;
     int rc = aliases_expand(&ctx->aliases, a->text, &x);
@@ -168,6 +174,21 @@ static enum route_kind route_local(struct route_ctx *ctx, const struct addr *a, 
     return kind;
 }
 
+int route_sender_ok(struct route_ctx *ctx, const char *sender, const char *login)
+{
+    struct aliases_result x;
+    if (str_ieq(sender, login))
+        return 1;
+    if (sender[0] == '\0' || load_aliases(ctx) != 0)
+        return sender[0] == '\0' ? 0 : -1;
+    int ok = 0;
+    if (aliases_expand(&ctx->aliases, sender, &x) == ALIASES_EXPANDED)
+        for (size_t i = 0; i < x.n_targets && !ok; i++)
+            ok = str_ieq(x.targets[i], login);
+    aliases_result_free(&x);
+    return ok;
+}
+
 enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int may_relay,
                            struct route *r)
 {
@@ -185,7 +206,7 @@ enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int m
         return route_local(ctx, rcpt, r);
     if (!may_relay) {
         snprintf(r->why, sizeof r->why, "relaying denied");
-        return refuse(r, "550 5.7.1", rcpt, "relaying denied");
+        return refuse(r, "554 5.7.1", rcpt, "relaying denied");
     }
     if (list_add(&r->remote, &r->n_remote, rcpt->text, 0) != 0)
         return tempfail(r, "out of memory");

@@ -1,8 +1,8 @@
 /*
  * route: where one envelope recipient goes. A local domain's recipient is an alias (expanded
  * through lib/aliases) or a mailbox in the users file, or it is refused (550 5.1.1). Another
- * domain is relayed only when the session may relay (ROUTE_RELAY: issue 4's queue), else
- * refused (550 5.7.1). Local parts with '%', '!', '/', a quoted string or a source route never
+ * domain is relayed only when the session may relay (ROUTE_RELAY: the queue), else
+ * refused (554 5.7.1). Local parts with '%', '!', '/', a quoted string or a source route never
  * route anywhere: they are names that do not exist. It never writes anything, never resolves
  * names, and reads the aliases file at most once per context.
  */
@@ -49,6 +49,12 @@ void route_ctx_free(struct route_ctx *ctx);
 enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int may_relay,
                            struct route *r);
 void route_free(struct route *r);
+
+/* May a session logged in as login (an address of the users file) use sender as its
+ * envelope sender? Yes when sender is login (any case) or an alias whose expansion contains
+ * login ("team@" with member alice lets alice send as team@). The null sender "" is not.
+ * 1 yes, 0 no, -1 the aliases file cannot be read. */
+int route_sender_ok(struct route_ctx *ctx, const char *sender, const char *login);
 
 /* Is local@domain (in a local domain) a name that may be a mailbox: no quoted string, no
  * '%', '!', '/', '@', no leading '.'? */

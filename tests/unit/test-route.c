@@ -100,11 +100,11 @@ static const struct route_case cases[] = {
     {"<loop1@example.test>", 0, X, "550 5.1.1", NULL, NULL},
     {"<ghosts@example.test>", 0, X, "550 5.1.1", NULL, NULL},
     /* other domains: relayed only with permission */
-    {"<someone@remote.test>", 0, X, "550 5.7.1 <someone@remote.test>: relaying denied", NULL, NULL},
+    {"<someone@remote.test>", 0, X, "554 5.7.1 <someone@remote.test>: relaying denied", NULL, NULL},
     {"<someone@remote.test>", 1, ROUTE_RELAY, NULL, NULL, "someone@remote.test"},
     {"<Someone@Remote.TEST>", 1, ROUTE_RELAY, NULL, NULL, "Someone@remote.test"},
-    {"<demo@[127.0.0.1]>", 0, X, "550 5.7.1", NULL, NULL},
-    {"<@example.test:user@remote.test>", 0, X, "550 5.7.1", NULL, NULL},
+    {"<demo@[127.0.0.1]>", 0, X, "554 5.7.1", NULL, NULL},
+    {"<@example.test:user@remote.test>", 0, X, "554 5.7.1", NULL, NULL},
     {"<@example.test:user@remote.test>", 1, ROUTE_RELAY, NULL, NULL, "user@remote.test"},
     /* open-relay forms in a local domain: names that do not exist, even for a relay client */
     {"<user%remote.test@example.test>", 0, X, "550 5.1.1", NULL, NULL},
@@ -194,6 +194,21 @@ int main(void)
     route_rcpt(&ctx, &a, 0, &r);
     CHECK(strstr(r.why, "alias loop") != NULL, "a loop is noted (%s)", r.why);
     route_free(&r);
+
+    /* submission: which senders a login may use */
+    CHECK(route_sender_ok(&ctx, "demo@example.test", "demo@example.test") == 1, "own address");
+    CHECK(route_sender_ok(&ctx, "DEMO@Example.Test", "demo@example.test") == 1, "any case");
+    CHECK(route_sender_ok(&ctx, "postmaster@example.test", "demo@example.test") == 1,
+          "an alias of the login");
+    CHECK(route_sender_ok(&ctx, "team@example.test", "demo@example.test") == 1,
+          "a list the login is in (nested through postmaster too)");
+    CHECK(route_sender_ok(&ctx, "team@example.test", "bob@other.test") == 1,
+          "a remote-domain "
+          "member of the list is also a member");
+    CHECK(route_sender_ok(&ctx, "alice@example.test", "demo@example.test") == 0, "another user");
+    CHECK(route_sender_ok(&ctx, "", "demo@example.test") == 0, "not the null sender");
+    CHECK(route_sender_ok(&ctx, "loop1@example.test", "demo@example.test") == 0, "a loop");
+    CHECK(route_sender_ok(&ctx, "someone@remote.test", "demo@example.test") == 0, "remote");
     route_ctx_free(&ctx);
 
     check_failures();
