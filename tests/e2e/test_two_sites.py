@@ -243,6 +243,29 @@ class TwoSites(unittest.TestCase):
             out += [f"mx.{name}.test: {line}" for line in site.syslog.lines()[-30:]]
         return "\n".join(out)
 
+    def check_report(self, data, to, reporter, rcpt, remote, msgid):
+        """data is a valid RFC 3464 report to `to` from reporter: rcpt was refused with 550
+        5.1.1 by remote; the headers of message msgid are attached."""
+        msg = email.message_from_bytes(data, policy=email.policy.compat32)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        self.assertEqual(msg["Return-Path"], "<>")
+        self.assertIn(f"MAILER-DAEMON@{reporter}", msg["From"])
+        self.assertEqual(msg["To"].strip("<> "), to)
+        parts = msg.get_payload()
+        self.assertEqual([p.get_content_type() for p in parts],
+                         ["text/plain", "message/delivery-status", "text/rfc822-headers"])
+        blocks = parts[1].get_payload()
+        self.assertEqual(blocks[0]["Reporting-MTA"].strip(), f"dns; {reporter}")
+        per = [b for b in blocks[1:] if b["Final-Recipient"]]
+        self.assertEqual(len(per), 1, blocks)
+        self.assertEqual(per[0]["Final-Recipient"].strip(), f"rfc822; {rcpt}")
+        self.assertEqual(per[0]["Action"].strip(), "failed")
+        self.assertEqual(per[0]["Status"].strip(), "5.1.1")
+        self.assertEqual(per[0]["Remote-MTA"].strip(), f"dns; {remote}")
+        self.assertIn("550 5.1.1", per[0]["Diagnostic-Code"])
+        self.assertIn(f"Message-ID: {msgid}", parts[2].get_payload())
+
     def received_trail(self, msg):
         head, _ = split(msg)
         return re.findall(rb"^Received: (.*(?:\n[ \t].*)*)", head, re.M)
@@ -333,27 +356,7 @@ class TwoSites(unittest.TestCase):
         # alice reads it over POP3 like any other mail
         popped = self.pop_fetch("a", ALICE)
         self.assertEqual(len(popped), 1)
-        msg = email.message_from_bytes(popped[0], policy=email.policy.compat32)
-        self.assertEqual(msg.get_content_type(), "multipart/report")
-        self.assertEqual(msg.get_param("report-type"), "delivery-status")
-        self.assertEqual(msg["Return-Path"], "<>")
-        self.assertIn("MAILER-DAEMON", msg["From"])
-        self.assertEqual(msg["To"].strip("<> "), ALICE)
-        parts = msg.get_payload()
-        self.assertEqual([p.get_content_type() for p in parts],
-                         ["text/plain", "message/delivery-status", "text/rfc822-headers"])
-        blocks = parts[1].get_payload()
-        self.assertIn("mx.a.test", blocks[0]["Reporting-MTA"])
-        per = [b for b in blocks[1:] if b["Final-Recipient"]]
-        self.assertEqual(len(per), 1, blocks)
-        self.assertEqual(per[0]["Final-Recipient"].strip(), "rfc822; nobody@b.test")
-        self.assertEqual(per[0]["Action"].strip(), "failed")
-        self.assertEqual(per[0]["Status"].strip(), "5.1.1")
-        self.assertIn("mx.b.test", per[0]["Remote-MTA"])
-        self.assertIn("550 5.1.1", per[0]["Diagnostic-Code"])
-        headers = parts[2].get_payload()
-        self.assertIn(f"Message-ID: {msgid}", headers)
-        self.assertIn("Subject: to nobody", headers)
+        self.check_report(popped[0], ALICE, "mx.a.test", "nobody@b.test", "mx.b.test", msgid)
         self.wait_for(lambda: self.queue_entries("a") == [], "A's queue to be empty")
 
     def test_8bit_2mb_message_without_date_or_message_id(self):
@@ -374,23 +377,35 @@ class TwoSites(unittest.TestCase):
         self.assertEqual(len(self.received_trail(got[0])), 2)
         self.wait_for(lambda: self.queue_entries("a") == [], "A's queue to be empty")
 
-    def test_list_at_b_with_a_member_at_a(self):
-        """A list at site B fans out to its local member and relays to its member at A; the
-        list's owner is the envelope sender of the copies."""
-        self.sites["b"].write_aliases({"team@b.test": [BOB, ALICE],
+    def test_list_at_b_with_members_at_a(self):
+        """alice at A writes to a list at B: B fans out to its local member and relays to the
+        members at A (over IPv6) with the list's owner as the envelope sender, so the refusal
+        of a member that does not exist goes back to the owner at B, not to alice."""
+        self.sites["b"].write_aliases({"team@b.test": [BOB, ALICE, "gone@a.test"],
                                        "owner-team@b.test": [BOB]})
-        msgid, data = make_message(BOB, "team@b.test", "to the team", "Meeting at noon.\n")
-        self.submit("b", BOB, ["team@b.test"], data)
+        msgid, data = make_message(ALICE, "team@b.test", "to the team", "Meeting at noon.\n")
+        self.submit("a", ALICE, ["team@b.test"], data)
         at_b = self.delivered("b", BOB, msgid)[0]
         at_a = self.delivered("a", ALICE, msgid)[0]
         for got in (at_a, at_b):
             self.assertEqual(split(got)[1], b"Meeting at noon.\n")
             self.assertIn(b"\nTo: team@b.test\n", split(got)[0], "headers are not rewritten")
+        for got in (at_a, at_b):
+            self.assertTrue(got.startswith(b"Return-Path: <owner-team@b.test>\n"), got[:200])
         trail = self.received_trail(at_a)
-        self.assertEqual(len(trail), 2)
+        self.assertEqual(len(trail), 3, trail)
         self.assertRegex(trail[0], hop("mx.b.test", "IPv6:" + MX_B6, "mx.a.test"))
-        self.assertTrue(at_a.startswith(b"Return-Path: <owner-team@b.test>\n"), at_a[:200])
+        self.assertRegex(trail[1], hop("mx.a.test", MX_A, "mx.b.test"))
+        self.assertRegex(trail[2], hop("client.test", CLIENT, "mx.a.test"))
+        bounces = self.wait_for(
+            lambda: [m for m in self.sites["b"].messages(BOB)
+                     if m.startswith(b"Return-Path: <>\n")], "the owner's bounce at B")
+        self.assertEqual(len(bounces), 1)
+        self.check_report(bounces[0], "owner-team@b.test", "mx.b.test", "gone@a.test",
+                          "mx.a.test", msgid)
         self.wait_for(lambda: self.queue_entries("b") == [], "B's queue to be empty")
+        self.assertEqual(len(self.sites["a"].messages(ALICE)), 1, "no bounce for the author")
+        self.assertEqual(len(self.sites["b"].messages(BOB)), 2)
 
     def test_site_b_down_then_back(self):
         inetd = self.inetd.pop(("b", 25))
