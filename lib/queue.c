@@ -459,11 +459,20 @@ static int env_write(struct queue_entry *e)
     return rc;
 }
 
+/* Makes state_dir/queue when it is missing, and then syncs state_dir so the new directory
+ * itself survives a crash (one more fsync, for the first entry only). */
 static int ensure_dir(const char *dir)
 {
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+    char parent[PATH_MAX];
+    struct stat st;
+    if (stat(dir, &st) == 0)
         return 0;
-    return -1;
+    if (mkdir(dir, 0700) != 0)
+        return errno == EEXIST ? 0 : -1;
+    char *slash = strrchr(dir, '/');
+    if (!slash || str_copy_n(parent, sizeof parent, dir, (size_t)(slash - dir)) < 0)
+        return -1;
+    return fsync_dir(parent[0] ? parent : "/");
 }
 
 int queue_create(struct queue_entry *e, const char *data_path, const char *host)
