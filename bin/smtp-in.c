@@ -10,9 +10,11 @@
  *     smtp-in [-s] [-C yubin.conf]
  *
  * -s is message submission (RFC 6409, port 587): AUTH PLAIN or LOGIN (RFC 4954) is required
- * before MAIL, the sender must belong to the login (sender_login_match), and Date: and
- * Message-ID: are added when the header section lacks them. Without -s (port 25) AUTH is
- * offered only with auth_without_tls (yubin speaks no TLS: that is for a TLS proxy in front).
+ * before MAIL, except from relay_networks (RFC 6409 §6.1 allows other ways to authorise:
+ * sendmail(8) submits from loopback without a password), the sender must belong to the login
+ * (sender_login_match), and Date: and Message-ID: are added when the header section lacks them.
+ * Without -s (port 25) AUTH is offered only with auth_without_tls (yubin speaks no TLS: that is for
+ * a TLS proxy in front).
  *
  * It must never: read a byte of input before dropping root; write anything but the protocol
  * to stdout, or anything at all to stderr (under inetd both are the socket); accept a bare CR
@@ -100,7 +102,7 @@ struct session {
     struct maildir_msg *copies[MAX_GROUPS]; /* a group's own copy (its Return-Path), or NULL */
     size_t n_queued;
     char queued[MAX_GROUPS][QUEUE_ID_SIZE]; /* queue entries made for the current message */
-    char line[CMD_LINE_MAX + 1];
+    char line[AUTH_LINE_MAX + 1]; /* a command: CMD_LINE_MAX, but AUTH up to AUTH_LINE_MAX */
     char data[TEXT_LINE_MAX + 1];
 };
 
@@ -392,7 +394,7 @@ static int cmd_mail(struct session *s, char *arg)
         return reply_error(s, "503 5.5.1 send EHLO or HELO first");
     if (s->in_mail)
         return reply_error(s, "503 5.5.1 nested MAIL command");
-    if (s->submission && s->login[0] == '\0')
+    if (s->submission && s->login[0] == '\0' && !s->relay_client)
         return reply_error(s, "530 5.7.0 authentication required");
     if (path == NULL)
         return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address>");
@@ -1104,6 +1106,8 @@ static int command_line(struct session *s, long n)
     if (n < 2 || s->line[n - 2] != '\r' || memchr(s->line, '\r', (size_t)n - 2) != NULL)
         return refuse_bare(s, "in a command");
     s->line[n - 2] = '\0';
+    if (n > CMD_LINE_MAX && !str_iprefix(s->line, "AUTH "))
+        return reply_error(s, "500 5.5.2 line too long (over %d octets)", CMD_LINE_MAX);
     if (strlen(s->line) != (size_t)n - 2)
         return reply_error(s, "500 5.5.2 NUL in command line");
     return dispatch(s, s->line);
@@ -1123,7 +1127,7 @@ static void serve(struct session *s)
         } else if (n == NETIO_TOOLONG && !s->io.toolong_crlf) {
             refuse_bare(s, "after a long command line");
         } else if (n == NETIO_TOOLONG) {
-            reply_error(s, "500 5.5.2 line too long (over %d octets)", CMD_LINE_MAX);
+            reply_error(s, "500 5.5.2 line too long");
         } else {
             command_line(s, n);
         }

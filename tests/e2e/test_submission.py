@@ -7,7 +7,9 @@ checked where it lands: the local Maildir, and for the other domain a second yub
 (smtp-in under inetd on 127.0.0.36) found through a real DNS server (dnsmasq), delivered by
 the queue-run that smtp-in starts by itself. Wrong passwords are timed (the delay doubles)
 and the connection is closed after max_auth_failures; the log is read for the client address
-and checked for the password. Only loopback addresses are used.
+and checked for the password. The site's relay_networks leaves out 127.0.0.1, so the client
+must log in; one test puts loopback back in and submits without AUTH, as sendmail(8) does.
+Only loopback addresses are used.
 """
 import base64
 import email
@@ -62,8 +64,12 @@ class Submission(unittest.TestCase):
             users=(DEMO, ALICE), aliases={"postmaster@example.test": [DEMO],
                                           "sales@example.test": [DEMO, ALICE]},
             conf={"dns_resolver": self.dns.resolver, "smtp_port": str(self.remote_port),
-                  "connect_timeout": "5", "auth_delay_ms": "200", "max_auth_failures": "3"})
+                  "connect_timeout": "5", "auth_delay_ms": "200", "max_auth_failures": "3",
+                  # 127.0.0.1 is an outsider: it must log in (see test_relay_network_client)
+                  "relay_networks": "192.0.2.0/24"})
         self.port = self.site.serve_inetd("smtp-in", "-s")
+        for name in self.remote.message_names("bob@yubin2.test"):
+            os.unlink(os.path.join(self.remote.maildir("bob@yubin2.test"), "new", name))
 
     def tearDown(self):
         self.site.stop()
@@ -197,6 +203,19 @@ class Submission(unittest.TestCase):
         with self.client() as c:
             c.login(DEMO, "demo")
             self.assertEqual(c.sendmail(ALICE, [ALICE], message("any", sender=ALICE)), {})
+
+    def test_relay_network_client_needs_no_auth(self):
+        """sendmail(8) and other local programs submit from loopback without a password."""
+        self.site.settings["relay_networks"] = "127.0.0.0/8"
+        self.site.write_conf()
+        with self.client() as c:
+            self.assertEqual(c.sendmail(ALICE, [ALICE, "bob@yubin2.test"],
+                                        message("from cron", sender=ALICE)), {})
+        m = self.parsed(self.site.messages(ALICE)[0])
+        self.assertIn("with ESMTP id", m["Received"])
+        self.assertIsNotNone(m["Date"])
+        self.assertIsNotNone(m["Message-ID"])
+        self.assertTrue(wait_until(lambda: self.remote.messages("bob@yubin2.test")))
 
     def test_under_systemd(self):
         port = self.site.serve_systemd("smtp-in", "-s")
