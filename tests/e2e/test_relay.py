@@ -413,6 +413,30 @@ class RelayTest(unittest.TestCase):
         finally:
             remote.stop()
 
+    def test_unknown_local_recipient_in_queue_bounces(self):
+        self.inject(["ghost@example.test"], message("to a ghost"))
+        self.run_queue()
+        reps = self.reports()
+        self.assertEqual(len(reps), 1)
+        self.check_report(reps[0], "failed", "5.1.1", "ghost@example.test", "to a ghost")
+
+    def test_mailq_as_each_user(self):
+        mailq = [yubintest.program("mailq"), "-C", self.site.conf]
+        p = subprocess.run(mailq, capture_output=True, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout), (0, "Mail queue is empty\n"))
+        qid = self.inject(["x@broken.test"], message("listed"))
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run mailq as other accounts")
+        p = subprocess.run(["runuser", "-u", self.site.account, "--", *mailq],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(qid, p.stdout)
+        self.assertRegex(p.stdout, r"\d+ bytes  age \d+s  from <demo@example.test>")
+        p = subprocess.run(["runuser", "-u", "nobody", "--", *mailq],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 77, "another account cannot read the queue")
+        self.assertIn("cannot read", p.stderr)
+
     # -- concurrency and crashes ------------------------------------------------------------
     def test_two_concurrent_runs_deliver_once(self):
         ids = [self.inject([f"r{i}@remote.test", f"r{i}@other.test"], message(f"conc {i}"))
