@@ -9,7 +9,7 @@
  *
  * It is a measurement, not a test: it never runs anything but PROGRAM with no arguments.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
