@@ -378,7 +378,7 @@ static int check_sender(struct session *s, const char *sender)
     if (ok == 0) {
         log_msg(LOG_NOTICE, "sender refused: from=<%s> login=<%s> client=%s", sender, s->login,
                 s->client);
-        return reply_error(s, "553 5.7.1 <%s>: sender address not owned by user %s", sender,
+        return reply_error(s, "553 5.7.1 <%s>: sender address not owned by user %.100s", sender,
                            s->login);
     }
     return 0;
@@ -559,6 +559,14 @@ static int auth_failed(struct session *s, const char *who, const char *why)
     return reply_error(s, "535 5.7.8 authentication credentials invalid");
 }
 
+/* An AUTH exchange that ended without a verdict (cancelled, undecodable): the reply, and a log
+ * line with the client address. Returns -1. */
+static int auth_error(struct session *s, const char *text)
+{
+    log_msg(LOG_NOTICE, "AUTH ended: client=%s reply=\"%s\"", s->client, text);
+    return reply_error(s, "%s", text);
+}
+
 /* Checks the password of address; the session is authenticated on success. */
 static int auth_check(struct session *s, const char *address, const char *password, size_t len)
 {
@@ -588,7 +596,7 @@ static int auth_response(struct session *s, const char *challenge, char *line, s
         return -1;
     }
     if (n == NETIO_TOOLONG && s->io.toolong_crlf)
-        return reply_error(s, "500 5.5.6 authentication exchange line is too long"), 0;
+        return auth_error(s, "500 5.5.6 authentication exchange line is too long"), 0;
     if (n == NETIO_TOOLONG)
         return refuse_bare(s, "in AUTH"), -1;
     if (n <= 0 || line[n - 1] != '\n') {
@@ -599,9 +607,9 @@ static int auth_response(struct session *s, const char *challenge, char *line, s
         return refuse_bare(s, "in AUTH"), -1;
     line[n - 2] = '\0';
     if (strlen(line) != (size_t)n - 2)
-        return reply_error(s, "501 5.5.2 NUL in the response"), 0;
+        return auth_error(s, "501 5.5.2 NUL in the response"), 0;
     if (sasl_is_cancel(line))
-        return reply_error(s, "501 5.7.0 authentication cancelled"), 0;
+        return auth_error(s, "501 5.7.0 authentication cancelled"), 0;
     return 1;
 }
 
@@ -616,7 +624,7 @@ static int auth_plain(struct session *s, const char *initial, char *line, size_t
     }
     int rc;
     if (sasl_plain_decode(initial, &c) != 0)
-        rc = reply_error(s, "501 5.5.2 cannot decode the AUTH PLAIN response");
+        rc = auth_error(s, "501 5.5.2 cannot decode the AUTH PLAIN response");
     else if (c.authzid[0] != '\0' && !str_ieq(c.authzid, c.authcid))
         rc = auth_failed(s, c.authcid, "authorization identity differs");
     else
@@ -634,12 +642,12 @@ static int auth_login(struct session *s, const char *initial, char *line, size_t
     if (initial == NULL && (rc = auth_response(s, SASL_LOGIN_USER_CHALLENGE, line, size)) > 0)
         initial = line;
     if (rc > 0 && sasl_login_decode(initial, c.authcid, sizeof c.authcid) < 0) {
-        reply_error(s, "501 5.5.2 cannot decode the user name");
+        auth_error(s, "501 5.5.2 cannot decode the user name");
         rc = 0;
     }
     if (rc > 0 && (rc = auth_response(s, SASL_LOGIN_PASS_CHALLENGE, line, size)) > 0) {
         if ((len = sasl_login_decode(line, c.passwd, sizeof c.passwd)) < 0)
-            rc = reply_error(s, "501 5.5.2 cannot decode the password");
+            rc = auth_error(s, "501 5.5.2 cannot decode the password");
         else
             rc = auth_check(s, c.authcid, c.passwd, (size_t)len);
     }

@@ -12,6 +12,8 @@ Only loopback addresses are used.
 """
 import os
 import smtplib
+import socket
+import time
 import unittest
 
 import yubintest
@@ -119,6 +121,40 @@ class OpenRelay(unittest.TestCase):
             self.assertTrue(self.sink.wait_for(lambda: len(self.sink.messages) == 1, 30))
             m = self.sink.messages[0]
             self.assertEqual((m.sender, m.rcpts), ("someone@remote.test", ["user@remote.test"]))
+
+    def test_queue_run_is_detached(self):
+        """The queue-run smtp-in starts neither delays the next command nor holds the socket:
+        with the smarthost holding queue-run in the middle of DATA, the session goes on and
+        QUIT closes the connection at once."""
+        self.sink.stall = True
+        with yubintest.Instance(users=(DEMO,), conf={
+                "smarthost": f"{SINK_HOST}:{self.sink.port}", "connect_timeout": "5"}) as site:
+            port = site.serve_inetd("smtp-in")
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            f = sock.makefile("rb")
+
+            def say(line, expect):
+                sock.sendall(line.encode() + b"\r\n")
+                while True:
+                    r = f.readline()
+                    if r[3:4] != b"-":
+                        break
+                self.assertTrue(r.startswith(expect.encode()), (line, r))
+
+            self.assertTrue(f.readline().startswith(b"220"))
+            say("EHLO client.test", "250")
+            say("MAIL FROM:<someone@remote.test>", "250")
+            say("RCPT TO:<user@remote.test>", "250")
+            say("DATA", "354")
+            say("Subject: slow\r\n\r\nhi\r\n.", "250 2.0.0")
+            self.assertTrue(self.sink.stalled.wait(30), "queue-run is delivering")
+            t0 = time.monotonic()
+            say("NOOP", "250")
+            say("QUIT", "221")
+            self.assertEqual(f.read(), b"", "end of file: nobody else holds the socket")
+            self.assertLess(time.monotonic() - t0, 3)
+            sock.close()
+            self.sink.release.set()
 
     def test_authenticated_outsider_may_relay(self):
         port = self.site.serve_inetd("smtp-in", "-s")
