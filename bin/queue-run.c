@@ -5,14 +5,16 @@
  *
  * Plan: load every entry (or the -i ones), pick the recipients that are due (-f: every pending
  * one), group them by destination (the recipient's domain, the smarthost, or local delivery),
- * resolve each domain once with lib/mx, and cut each destination into jobs of at most
- * MSGS_PER_CONN messages. Run: up to max_parallel jobs at once, one forked worker each, so
- * one slow host holds up only its own job. A worker connects to the first MX address that
- * answers (next MX on connection failure), sends its messages over that one connection (RSET
- * between, lib/smtpc), and for each message locks the entry, re-reads it, sends the
- * recipients that are still pending, and records the results durably right after the
- * transaction. Failed recipients become a bounce (lib/dsn) from <> injected as a new entry;
- * the entries of this run's bounces get a second pass at once.
+ * and cut each destination into jobs of at most MSGS_PER_CONN messages. Run: up to
+ * max_parallel jobs at once, one forked worker each, so one slow host (or one slow DNS zone)
+ * holds up only its own job. Each domain is resolved once with lib/mx: by its worker, or by
+ * the parent before the first of its jobs when it has several. A worker connects to the first
+ * MX address that answers (next MX on connection failure; lower-preference MX hosts for
+ * recipients that got a 4xx), sends its messages over that one connection (RSET between,
+ * lib/smtpc), and for each message locks the entry, re-reads it, sends the recipients that
+ * are still pending, and records the results durably right after the transaction. Failed
+ * recipients become a bounce (lib/dsn) from <> injected as a new entry; the entries of this
+ * run's bounces get a second pass at once.
  *
  * It never delivers a recipient that the envelope on disk does not show pending while it
  * holds the entry's lock, never holds a message in memory, never runs as root past
@@ -71,6 +73,7 @@ struct dest {
     char name[CONF_DOMAIN_SIZE]; /* domain, "" for local delivery, the smarthost */
     int local;
     unsigned port;        /* smtp_port, or the smarthost's */
+    size_t n_jobs;        /* jobs (connections) planned for it */
     struct mx_result *mx; /* resolved in the parent before the workers start */
 };
 
@@ -701,10 +704,14 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
+static void resolve(struct dest *d);
+
 /* A worker: one job, over one connection (or local delivery). */
 static void run_job(struct plan *p, const struct job *j)
 {
-    const struct dest *d = &p->dests[j->dest];
+    struct dest *d = &p->dests[j->dest];
+    if (!d->local && !d->mx)
+        resolve(d); /* in the worker: a slow lookup holds up only this destination */
     struct conn *k = conn_new(d, 0);
     struct route_ctx ctx;
     size_t end = j->first + j->count, n_deferred = 0;
@@ -752,6 +759,9 @@ static void run_jobs(struct plan *p, const struct job *jobs, size_t n_jobs)
     size_t next = 0, running = 0;
     while (next < n_jobs || running > 0) {
         while (running < conf.max_parallel && next < n_jobs) {
+            struct dest *d = &p->dests[jobs[next].dest];
+            if (!d->local && !d->mx && d->n_jobs > 1)
+                resolve(d); /* once for all its jobs; one job resolves in its own worker */
             fflush(stderr);
             pid_t pid = fork();
             if (pid == 0) {
@@ -919,6 +929,7 @@ static struct job *make_jobs(struct plan *p, size_t *n_jobs)
         }
         jobs = grow(jobs, &alloc, n, sizeof *jobs);
         jobs[n++] = (struct job){p->items[s].dest, s, t - s};
+        p->dests[p->items[s].dest].n_jobs++;
         s = t;
     }
     *n_jobs = n;
@@ -953,9 +964,6 @@ static int pass(char **ids, size_t n_ids)
     plan_items(&p, time(NULL));
     size_t n_jobs;
     struct job *jobs = make_jobs(&p, &n_jobs);
-    for (size_t i = 0; i < p.n_dests; i++)
-        if (!p.dests[i].local)
-            resolve(&p.dests[i]);
     say("%zu recipients due, %zu destinations, %zu jobs", p.n_items, p.n_dests, n_jobs);
     run_jobs(&p, jobs, n_jobs);
     free(jobs);

@@ -45,6 +45,7 @@ RECORDS = [
     "b.grey.test A 127.0.0.23",
     "nomail.test MX 0 .",
     "broken.test SERVFAIL",
+    "slow.test TIMEOUT",
     # a second yubin site (smtp-in under openbsd-inetd) as the MX
     "yubin2.test MX 10 mx.yubin2.test",
     "mx.yubin2.test A 127.0.0.25",
@@ -476,6 +477,27 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(self.sink.messages[-1].host, "127.0.0.23")
         self.assertEqual(self.sink.messages[-1].rcpts, ["slow@order.test"])
         self.assertEqual(self.entries(), [])
+
+    def test_slow_dns_does_not_hold_up_the_rest(self):
+        qid = self.inject(["x@slow.test"], message("slow zone"))
+        self.inject(["y@remote.test"], message("quick zone"))
+        start = time.monotonic()
+        p = subprocess.Popen([yubintest.program("queue-run"), "-C", self.site.conf],
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self.assertTrue(self.sink.wait_for(lambda: len(self.sink.messages) == 1, 30))
+            quick = time.monotonic() - start
+            p.wait(timeout=60)
+            whole = time.monotonic() - start
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.assertLess(quick, 3, "delivered while the other zone's lookup was timing out")
+        self.assertGreater(whole, 5, "the slow lookup did take its timeout")
+        r = self.env(qid)["rcpts"][0]
+        self.assertEqual(r["state"], "pending")
+        self.assertTrue(r["reply"].startswith("4.4.3"), r)
 
     def test_killed_mid_delivery_loses_nothing(self):
         first = self.inject(["a@remote.test"], message("first"))
