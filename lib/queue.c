@@ -707,6 +707,7 @@ static void exec_run(const char *prog, const char *conf_path, const char *id)
         _exit(71);
     if (fd > 2)
         close(fd);
+    (void)close_range(3, ~0U, 0); /* nothing of the caller's (sockets, locks) goes along */
     signal(SIGPIPE, SIG_DFL);
     char *argv[8];
     int i = 0;
