@@ -13,6 +13,7 @@ built programs, what an administrator relies on when reading man/:
   page;
 - every key of lib/conf.c's table is described in yubin.conf(5), and yubin.conf(5) describes no
   key the table does not have;
+- options and example lines use \\- (ASCII hyphen-minus when pasted);
 - yubin(7) names every other page.
 """
 import glob
@@ -140,9 +141,9 @@ class Pages(unittest.TestCase):
             text = render(name + ".8")
             opts = usage_options(name)
             self.assertTrue(opts, f"{name}: no options found")
-            for opt in opts:
-                self.assertRegex(text, rf"(?<![\w-]){re.escape(opt)}(?![\w-])",
-                                 f"{name}.8 does not describe {opt}")
+            missing = [o for o in opts
+                       if not re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", text)]
+            self.assertEqual(missing, [], f"{name}.8 does not describe these options")
 
     def test_conf_keys_are_documented(self):
         keys = conf_keys()
@@ -152,10 +153,26 @@ class Pages(unittest.TestCase):
         for m in re.finditer(r"^\.TP\n\.BR?\s+(.*)$", src, re.M):
             documented.update(re.findall(r"[a-z][a-z0-9]*_[a-z0-9_]+|\b[a-z]+\b",
                                          m.group(1).replace('"', " ")))
-        for key in keys:
-            self.assertIn(key, documented, f"yubin.conf.5 has no .TP entry for {key}")
+        missing = [k for k in keys if k not in documented]
+        self.assertEqual(missing, [], "keys without a .TP entry in yubin.conf.5")
         extra = {k for k in documented if "_" in k} - set(keys)
         self.assertFalse(extra, f"yubin.conf.5 describes keys conf.c does not know: {extra}")
+
+    def test_examples_paste_as_typed(self):
+        """A plain '-' may render as a Unicode hyphen (U+2010): an option or a command in an
+        example must be written '\\-' so that it pastes as the ASCII one."""
+        for page in pages():
+            in_example = False
+            for n, line in enumerate(read(os.path.join(MAN, page)).splitlines(), 1):
+                if line.startswith(".nf"):
+                    in_example = True
+                elif line.startswith(".fi"):
+                    in_example = False
+                if line.startswith('.\\"'):
+                    continue
+                bad = (in_example and not line.startswith(".") and re.search(r"(?<!\\)-", line)) \
+                    or re.search(r"(?:^|[\s\"(\[|])-[-A-Za-z]", line)
+                self.assertFalse(bad, f"{page}:{n}: unescaped '-': {line}")
 
     def test_overview_names_every_page(self):
         refs = {f"{n}.{s}" for n, s in see_also("yubin.7")}
