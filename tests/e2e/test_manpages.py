@@ -177,6 +177,8 @@ class Pages(unittest.TestCase):
     def test_overview_names_every_page(self):
         refs = {f"{n}.{s}" for n, s in see_also("yubin.7")}
         self.assertEqual(sorted(refs & set(pages())), sorted(set(pages()) - {"yubin.7"}))
+        for page in set(pages()) - {"yubin.7"}:
+            self.assertIn(("yubin", "7"), see_also(page), f"{page}: SEE ALSO has no yubin(7)")
 
 
 if __name__ == "__main__":
