@@ -14,7 +14,8 @@ built programs, what an administrator relies on when reading man/:
 - every key of lib/conf.c's table is described in yubin.conf(5), and yubin.conf(5) describes no
   key the table does not have;
 - options and example lines use \\- (ASCII hyphen-minus when pasted);
-- yubin(7) names every other page.
+- every <sysexits.h> code a program returns is in its EXIT STATUS;
+- yubin(7) names every other page, and every page names yubin(7).
 """
 import glob
 import os
@@ -157,6 +158,20 @@ class Pages(unittest.TestCase):
         self.assertEqual(missing, [], "keys without a .TP entry in yubin.conf.5")
         extra = {k for k in documented if "_" in k} - set(keys)
         self.assertFalse(extra, f"yubin.conf.5 describes keys conf.c does not know: {extra}")
+
+    def test_exit_codes_are_documented(self):
+        """Every <sysexits.h> code a program returns is in its page's EXIT STATUS, by name or
+        number."""
+        numbers = dict(re.findall(r"#\s*define\s+(EX_\w+)\s+(\d+)", read("/usr/include/sysexits.h")))
+        for name in programs():
+            used = set(re.findall(r"\b(EX_[A-Z]+)\b", read(os.path.join(SRC, "bin", name + ".c"))))
+            text = render(name + ".8")
+            m = re.search(r" EXIT STATUS (.*?)(?= [A-Z][A-Z ]{3,} |$)", text)
+            self.assertTrue(m or not used, f"{name}.8 has no EXIT STATUS section")
+            section = m.group(1) if m else ""
+            missing = [ex for ex in sorted(used - {"EX_OK"})
+                       if ex not in section and not re.search(rf"\b{numbers[ex]}\b", section)]
+            self.assertEqual(missing, [], f"{name}.8 EXIT STATUS lacks these codes")
 
     def test_examples_paste_as_typed(self):
         """A plain '-' may render as a Unicode hyphen (U+2010): an option or a command in an
