@@ -14,7 +14,8 @@ built programs, what an administrator relies on when reading man/:
 - every key of lib/conf.c's table is described in yubin.conf(5), and yubin.conf(5) describes no
   key the table does not have;
 - options and example lines use \\- (ASCII hyphen-minus when pasted);
-- every <sysexits.h> code a program returns is in its EXIT STATUS;
+- every <sysexits.h> code a program returns is in its EXIT STATUS, and every error reply
+  smtp-in or pop3-in can send is in a page;
 - yubin(7) names every other page, and every page names yubin(7).
 """
 import glob
@@ -162,7 +163,8 @@ class Pages(unittest.TestCase):
     def test_exit_codes_are_documented(self):
         """Every <sysexits.h> code a program returns is in its page's EXIT STATUS, by name or
         number."""
-        numbers = dict(re.findall(r"#\s*define\s+(EX_\w+)\s+(\d+)", read("/usr/include/sysexits.h")))
+        numbers = dict(re.findall(r"#\s*define\s+(EX_\w+)\s+(\d+)",
+                                  read("/usr/include/sysexits.h")))
         for name in programs():
             used = set(re.findall(r"\b(EX_[A-Z]+)\b", read(os.path.join(SRC, "bin", name + ".c"))))
             text = render(name + ".8")
@@ -172,6 +174,23 @@ class Pages(unittest.TestCase):
             missing = [ex for ex in sorted(used - {"EX_OK"})
                        if ex not in section and not re.search(rf"\b{numbers[ex]}\b", section)]
             self.assertEqual(missing, [], f"{name}.8 EXIT STATUS lacks these codes")
+
+    def test_error_replies_are_documented(self):
+        """Every 4xx/5xx reply with its enhanced code that smtp-in (and lib/route, which it
+        uses at RCPT) can send is in smtp-in(8) or yubin-aliases(5); every POP3 response code
+        of pop3-in is in pop3-in(8)."""
+        src = "".join(read(os.path.join(SRC, *f)) for f in (("bin", "smtp-in.c"),
+                                                              ("lib", "route.c")))
+        codes = sorted(set(re.findall(r'"([45]\d\d)[ -]([45]\.\d+\.\d+)', src)))
+        self.assertGreater(len(codes), 20)
+        text = render("smtp-in.8") + render("yubin-aliases.5")
+        missing = [f"{c} {e}" for c, e in codes if f"{c} {e}" not in text]
+        self.assertEqual(missing, [], "replies of smtp-in that no page describes")
+        src = read(os.path.join(SRC, "bin", "pop3-in.c"))
+        resp = sorted(set(re.findall(r"-ERR (\[[A-Z/-]+\])", src)))
+        self.assertTrue(resp)
+        text = render("pop3-in.8")
+        self.assertEqual([r for r in resp if r not in text], [], "POP3 response codes")
 
     def test_examples_paste_as_typed(self):
         """A plain '-' may render as a Unicode hyphen (U+2010): an option or a command in an
