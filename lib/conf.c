@@ -109,7 +109,7 @@ void conf_defaults(struct yubin_conf *c)
     c->smtp_port = 25;
     c->queue_lifetime = 5 * 86400;
     c->delay_warning = 4 * 3600;
-    c->max_parallel = 20;
+    c->max_parallel = 100; /* Postfix: default_process_limit 100 */
     c->connect_timeout = 30;
     c->auth_without_tls = 0;
     c->sender_login_match = 1;
