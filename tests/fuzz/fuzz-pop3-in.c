@@ -1,0 +1,117 @@
+/*
+ * tests/fuzz/fuzz-pop3-in.c: a whole pop3-in session per input: the input is the client's
+ * byte stream, sent on a socketpair and then closed, into the real session code of
+ * bin/pop3-in.c. Before every input the mailbox of demo@example.test (password "demo") is
+ * made afresh with three messages (one already in cur/), so that LIST, RETR, TOP, DELE and
+ * QUIT have something to work on.
+ *
+ * bin/pop3-in.c is #included here with its main() renamed; its session lives in a static
+ * inside main(), which cannot be reset between runs, so this file repeats main()'s few lines:
+ * the same calls (start() with "-C yubin.conf", client_address(), serve()) on a zeroed session
+ * of its own, with the connection on fd 0 and fd 1 (an anonymous file takes the replies).
+ * Nothing in bin/pop3-in.c is changed. Root is dropped once at start-up (start()'s
+ * privs_drop is then a no-op).
+ *
+ * Checks beyond the sanitizers: the first line is "+OK ", the output ends in CRLF, no
+ * descriptor is left open after the session.
+ */
+#define main pop3_in_main
+int pop3_in_main(int argc, char **argv);
+#include "../../bin/pop3-in.c"
+#undef main
+
+#include "fuzz.h"
+
+static struct fuzz_site site;
+static struct yubin_conf base_conf;
+static struct session pop;
+static int saved_in = -1, saved_out = -1;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char err[600];
+    umask(077);
+    signal(SIGPIPE, SIG_IGN);
+    fuzz_site_make(&site, "max_errors 20\nmax_auth_failures 5\n");
+    if (conf_load(&base_conf, site.conf, err, sizeof err) != 0)
+        fuzz_fail(err, NULL, 0);
+    fuzz_save_stdio(&saved_in, &saved_out);
+    log_open("fuzz", NULL); /* the log socket stays open from run to run, as in the program */
+    fuzz_drop_privs();
+    return 0;
+}
+
+static void make_dir(const char *dir, const char *sub)
+{
+    char path[PATH_MAX];
+    str_format(path, sizeof path, "%s%s", dir, sub);
+    if (mkdir(path, 0700) != 0)
+        fuzz_fail("mkdir", path, strlen(path));
+}
+
+static void put_message(const char *md, const char *sub, int n, const char *text, const char *flags)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(text), lfs = 0;
+    for (const char *p = text; *p; p++)
+        lfs += *p == '\n';
+    str_format(path, sizeof path, "%s/%s/17000000%02d.M%06dR0123456789abcdef.fuzz,S=%zu,W=%zu%s",
+               md, sub, n, n, len, len + lfs, flags);
+    fuzz_write_file(path, text, len);
+}
+
+static void make_mailbox(const char *state)
+{
+    char md[PATH_MAX];
+    fuzz_clear_dir(state);
+    make_dir(state, "/mail");
+    make_dir(state, "/mail/example.test");
+    str_format(md, sizeof md, "%s/mail/example.test/demo", state);
+    make_dir(md, "");
+    make_dir(md, "/tmp");
+    make_dir(md, "/new");
+    make_dir(md, "/cur");
+    put_message(md, "new", 1, "From: a@b.test\nSubject: one\n\nbody\n.dot line\n", "");
+    put_message(md, "new", 2, "Subject: two\n\n", "");
+    put_message(md, "cur", 3,
+                "From: c@d.test\nSubject: three\n\nline 1\nline 2\n..\n.\nlast line no LF", ":2,S");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct session *s = &pop;
+    int client, server, out = fuzz_memfd("pop3-replies");
+    uint64_t fds = fuzz_open_fds();
+    make_mailbox(base_conf.state_dir);
+    memset(s, 0, sizeof *s);
+    s->state = AUTHORIZATION;
+    s->lock_fd = -1;
+    s->list.cur_fd = -1;
+    fuzz_client_stream(data, size, &client, &server);
+    if (dup2(server, 0) != 0 || dup2(out, 1) != 1)
+        fuzz_fail("dup2", NULL, 0);
+    close(server);
+    netio_init(&s->io, 0, 1, 300);
+    char *argv[] = {"pop3-in", "-C", site.conf, NULL};
+    optind = 0; /* glibc: start getopt afresh */
+    if (start(s, 3, argv) != 0)
+        fuzz_fail("pop3-in does not start", NULL, 0);
+    netio_set_timeout(&s->io, s->conf.command_timeout);
+    client_address(s);
+    serve(s);
+    maildir_list_free(&s->list);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    if (dup2(saved_in, 0) != 0 || dup2(saved_out, 1) != 1)
+        fuzz_fail("dup2", NULL, 0);
+    close(client);
+    fuzz_check_fds(fds, "pop3-in session");
+    fuzz_show_output(out);
+    char head[5] = "", tail[2] = "";
+    off_t len = lseek(out, 0, SEEK_END);
+    if (len < 6 || pread(out, head, 4, 0) != 4 || memcmp(head, "+OK ", 4) != 0 ||
+        pread(out, tail, 2, len - 2) != 2 || memcmp(tail, "\r\n", 2) != 0)
+        fuzz_fail("pop3 output does not start with +OK or end in CRLF", head, 4);
+    close(out);
+    return 0;
+}
