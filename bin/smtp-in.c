@@ -994,13 +994,9 @@ static void end_message(struct session *s, int failed)
 
 /* Starts queue-run for the entries of the accepted message, detached. The child must not
  * keep our descriptors (the socket under systemd, the log), so they are closed on exec. */
+/* queue_start_run's child closes every descriptor above stderr (close_range) before exec. */
 static void start_queue_runs(struct session *s)
 {
-    for (int fd = 3; fd < 1024; fd++) {
-        int flags = fcntl(fd, F_GETFD);
-        if (flags >= 0 && !(flags & FD_CLOEXEC))
-            (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
     for (size_t i = 0; i < s->n_queued; i++)
         if (queue_start_run(s->conf.path, s->queued[i]) != 0)
             log_msg(LOG_WARNING, "%s: cannot start queue-run (%s); the timer will", s->queued[i],
