@@ -33,6 +33,7 @@
 #include "privs.h"
 #include "queue.h"
 #include "route.h"
+#include "users.h"
 #include "smtpc.h"
 #include "util.h"
 
@@ -386,7 +387,25 @@ static int copy_data(struct queue_entry *e, struct maildir_msg *m)
     return rc;
 }
 
-/* Links m into the Maildir(s) of one local address (aliases expanded by lib/route). */
+/* Links m into the Maildir of the mailbox local@domain. 0, 1 temporary, -1 permanent. */
+static int link_mailbox(const char *local, const char *domain, struct maildir_msg *m, char *reply,
+                        size_t rsize)
+{
+    char dir[PATH_MAX];
+    int result = -1;
+    if (maildir_path(dir, sizeof dir, conf.state_dir, local, domain) != 0 ||
+        (result = maildir_msg_link(m, dir, NULL, 0)) != 0) {
+        str_format(reply, rsize, "%s Maildir of %s@%s: %s", result > 0 ? "4.2.0" : "5.2.0",
+                   local, domain, strerror(errno));
+        return result > 0 ? 1 : -1;
+    }
+    return 0;
+}
+
+/* Links m into the Maildir(s) of one local address. A queued local recipient that is a
+ * mailbox was already expanded by smtp-in, so it is delivered as it is: expanding it again
+ * would give the other members of an alias like "alice: alice, carol" a second copy. Any
+ * other address (a bounce to a local sender, say) is expanded by lib/route. */
 static int link_local(struct route_ctx *rc, const char *address, struct maildir_msg *m, char *reply,
                       size_t rsize)
 {
@@ -394,6 +413,8 @@ static int link_local(struct route_ctx *rc, const char *address, struct maildir_
     struct route rt;
     if (addr_parse_mailbox(address, &a) != ADDR_OK)
         return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
+    if (users_exists(conf.users_file, address) == 1)
+        return link_mailbox(a.local, a.domain, m, reply, rsize);
     int result = -1;
     switch (route_rcpt(rc, &a, 0, &rt)) {
     case ROUTE_LOCAL:
@@ -401,15 +422,11 @@ static int link_local(struct route_ctx *rc, const char *address, struct maildir_
         str_copy(reply, rsize,
                  rt.n_local ? "2.0.0 delivered to the Maildir" : "5.1.1 no local mailbox");
         for (size_t i = 0; i < rt.n_local && result == 0; i++) {
-            char dir[PATH_MAX], *at = strrchr(rt.local[i], '@');
+            char *at = strrchr(rt.local[i], '@');
             if (!at)
                 continue;
             *at = '\0';
-            if (maildir_path(dir, sizeof dir, conf.state_dir, rt.local[i], at + 1) != 0 ||
-                (result = maildir_msg_link(m, dir, NULL, 0)) != 0)
-                str_format(reply, rsize, "%s Maildir of %s@%s: %s", result < 0 ? "5.2.0" : "4.2.0",
-                           rt.local[i], at + 1, strerror(errno)),
-                    result = result ? result : -1;
+            result = link_mailbox(rt.local[i], at + 1, m, reply, rsize);
         }
         if (rt.n_remote)
             log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here", address,

@@ -231,6 +231,28 @@ class AliasesLists(unittest.TestCase):
         self.assertTrue(retried.startswith(b"Return-Path: <someone@elsewhere.test>\n"))
         self.assertEqual(retried.count(b"Return-Path:"), 1)
 
+    def test_retried_mailbox_is_not_expanded_again(self):
+        """alice: alice, carol — carol's copy goes at once; alice's retry must not give carol
+        a second one (the queued recipient is the mailbox, already expanded)."""
+        self.a.write_aliases(dict(ALIASES, **{ALICE: ["alice", "carol"]}))
+        self.a.add_message(ALICE, b"Subject: old\n\nold\n")
+        new = os.path.join(self.a.maildir(ALICE), "new")
+        os.chown(new, 0, 0)
+        os.chmod(new, 0o700)
+        try:
+            self.send("someone@elsewhere.test", [ALICE], "keep a copy", ALICE)
+            self.assertEqual(len(self.a.messages(CAROL)), 1, "carol's copy is stored at once")
+            self.wait_attempted()
+            [qid] = self.entries()
+            self.assertEqual([(r[0], r[1]) for r in self.env(qid)["rcpts"]],
+                             [(ALICE, "pending")])
+        finally:
+            os.chown(new, self.a.uid, self.a.gid)
+        self.run_queue("-f")
+        self.assertEqual(self.entries(), [])
+        self.assertEqual(len(self.a.messages(ALICE)), 2, "the old message and the retried one")
+        self.assertEqual(len(self.a.messages(CAROL)), 1, "carol got no second copy")
+
 
 if __name__ == "__main__":
     unittest.main()
