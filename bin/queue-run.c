@@ -395,8 +395,8 @@ static int link_mailbox(const char *local, const char *domain, struct maildir_ms
     int result = -1;
     if (maildir_path(dir, sizeof dir, conf.state_dir, local, domain) != 0 ||
         (result = maildir_msg_link(m, dir, NULL, 0)) != 0) {
-        str_format(reply, rsize, "%s Maildir of %s@%s: %s", result > 0 ? "4.2.0" : "5.2.0",
-                   local, domain, strerror(errno));
+        str_format(reply, rsize, "%s Maildir of %s@%s: %s", result > 0 ? "4.2.0" : "5.2.0", local,
+                   domain, strerror(errno));
         return result > 0 ? 1 : -1;
     }
     return 0;
