@@ -133,8 +133,8 @@ long netio_getline(struct netio *n, char *line, size_t size)
     size_t used = 0;
     int done = 0;
     long long deadline = now_ms() + n->timeout_ms; /* for the whole line */
-    if (size < 2)
-        return NETIO_ERROR;
+    if (size < 2 || n->write_failed)
+        return NETIO_ERROR; /* no reply can reach the client any more: stop reading it */
     while (!done) {
         if (n->in_pos == n->in_len) {
             long r = fill(n, deadline);

@@ -41,7 +41,8 @@ void netio_set_timeout(struct netio *n, unsigned timeout_seconds);
  * NETIO_TOOLONG (then toolong_crlf says whether the discarded line ended in CR LF, so a
  * bare LF is caught even in a line that was too long). A final line without LF at end of
  * input is returned as it is (no LF).
- * The line may contain NUL bytes: use the returned length, not strlen. */
+ * The line may contain NUL bytes: use the returned length, not strlen. After a failed write
+ * (the client stopped taking our replies) it returns NETIO_ERROR at once. */
 long netio_getline(struct netio *n, char *line, size_t size);
 
 /* True when input is already buffered (the client pipelined more commands). */
