@@ -19,7 +19,16 @@
 
 #define REPLAY_MAX_INPUT (1u << 20)
 
-static int replay_file(const char *path)
+/* Every input is read before LLVMFuzzerInitialize, which may drop root: the corpus need not
+ * be readable by the mail account. */
+struct input {
+    unsigned char *data; /* exactly len bytes, so that ASan sees reads past the end */
+    size_t len;
+};
+static struct input *inputs;
+static size_t n_inputs, cap_inputs;
+
+static int load_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -34,22 +43,21 @@ static int replay_file(const char *path)
     size_t n = fread(buf, 1, REPLAY_MAX_INPUT, f);
     int bad = ferror(f);
     fclose(f);
-    if (bad) {
-        free(buf);
-        return -1;
-    }
-    /* An exact-size copy, so that ASan sees reads past the end of the input. */
-    unsigned char *exact = malloc(n ? n : 1);
-    if (exact == NULL) {
-        free(buf);
-        return -1;
-    }
-    memcpy(exact, buf, n);
+    unsigned char *exact = bad ? NULL : malloc(n ? n : 1);
+    if (exact != NULL)
+        memcpy(exact, buf, n);
     free(buf);
-    alarm(20);
-    LLVMFuzzerTestOneInput(exact, n);
-    alarm(0);
-    free(exact);
+    if (exact == NULL)
+        return -1;
+    if (n_inputs == cap_inputs) {
+        cap_inputs = cap_inputs ? cap_inputs * 2 : 256;
+        struct input *grown = realloc(inputs, cap_inputs * sizeof *inputs);
+        if (grown == NULL)
+            abort();
+        inputs = grown;
+    }
+    inputs[n_inputs].data = exact;
+    inputs[n_inputs++].len = n;
     return 0;
 }
 
@@ -59,7 +67,7 @@ static int by_name(const void *a, const void *b)
 }
 
 /* Every regular file in dir, in name order. Returns the count, or -1. */
-static long replay_dir(const char *dir)
+static long load_dir(const char *dir)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
@@ -91,7 +99,7 @@ static long replay_dir(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            if (replay_file(path) != 0)
+            if (load_file(path) != 0)
                 return -1;
             done++;
         }
@@ -116,20 +124,36 @@ int main(int argc, char **argv)
         args = only;
         nargs = 1;
     }
-    LLVMFuzzerInitialize(&argc, &argv);
-    printf("1..%d\n", nargs);
-    int failed = 0;
+    long *counts = calloc((size_t)nargs, sizeof *counts);
+    if (counts == NULL)
+        return 1;
     for (int i = 0; i < nargs; i++) {
         struct stat st;
-        long n = -1;
+        counts[i] = -1;
         if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode))
-            n = replay_dir(args[i]);
+            counts[i] = load_dir(args[i]);
         else if (stat(args[i], &st) == 0)
-            n = replay_file(args[i]) == 0 ? 1 : -1;
+            counts[i] = load_file(args[i]) == 0 ? 1 : -1;
         else
             fprintf(stderr, "%s: %s\n", args[i], strerror(errno));
-        printf("%s %d - %s: %ld inputs replayed\n", n > 0 ? "ok" : "not ok", i + 1, args[i], n);
-        failed |= n <= 0;
     }
+    LLVMFuzzerInitialize(&argc, &argv);
+    printf("1..%d\n", nargs);
+    fflush(stdout);
+    int failed = 0;
+    size_t next = 0;
+    for (int i = 0; i < nargs; i++) {
+        for (long k = 0; k < counts[i]; k++, next++) {
+            alarm(20); /* a hang is killed by SIGALRM */
+            LLVMFuzzerTestOneInput(inputs[next].data, inputs[next].len);
+            alarm(0);
+            free(inputs[next].data);
+        }
+        printf("%s %d - %s: %ld inputs replayed\n", counts[i] > 0 ? "ok" : "not ok", i + 1, args[i],
+               counts[i]);
+        failed |= counts[i] <= 0;
+    }
+    free(counts);
+    free(inputs);
     return failed ? 1 : 0;
 }
