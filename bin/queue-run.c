@@ -5,7 +5,8 @@
  *
  * Plan: load every entry (or the -i ones), pick the recipients that are due (-f: every pending
  * one), group them by destination (the recipient's domain, the smarthost, or local delivery),
- * and cut each destination into jobs of at most MSGS_PER_CONN messages. Run: up to
+ * and cut each destination into jobs of at most MSGS_PER_CONN messages, or into more (up to
+ * DEST_CONCURRENCY, messages spread evenly) while max_parallel leaves room. Run: up to
  * max_parallel jobs at once, one forked worker each, so one slow host (or one slow DNS zone)
  * holds up only its own job. Each domain is resolved once with lib/mx: by its worker, or by
  * the parent before the first of its jobs when it has several. A worker connects to the first
@@ -53,10 +54,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MSGS_PER_CONN 100  /* messages of one destination per job (connection) */
-#define MAX_IDS 1000       /* -i options */
-#define LOCK_WAIT_MS 30000 /* how long a worker waits for an entry another worker holds */
-#define MAX_PASSES 3       /* the first pass, and passes for the bounces it made */
+#define MSGS_PER_CONN 100   /* messages of one destination per job (connection) */
+#define DEST_CONCURRENCY 20 /* most jobs (connections) for one destination, as Postfix's */
+#define MAX_IDS 1000        /* -i options */
+#define LOCK_WAIT_MS 30000  /* how long a worker waits for an entry another worker holds */
+#define MAX_PASSES 3        /* the first pass, and passes for the bounces it made */
 
 static const char *prog = "queue-run";
 
@@ -929,25 +931,58 @@ static void plan_items(struct plan *p, time_t now)
         qsort(p->items, p->n_items, sizeof *p->items, item_cmp);
 }
 
-/* Cuts the items into jobs: one destination each, at most MSGS_PER_CONN entries. */
+/* Distinct entries (messages) in items[s..) of s's destination; *end: where it stops. */
+static size_t dest_msgs(const struct plan *p, size_t s, size_t *end)
+{
+    size_t t = s, msgs = 0;
+    for (; t < p->n_items && p->items[t].dest == p->items[s].dest; t++)
+        if (t == s || p->items[t].e != p->items[t - 1].e)
+            msgs++;
+    *end = t;
+    return msgs;
+}
+
+/* How many jobs (connections) a remote destination of msgs messages gets: enough for at most
+ * MSGS_PER_CONN each, more while max_parallel leaves room for them, never more than
+ * DEST_CONCURRENCY nor one per message. Local delivery: MSGS_PER_CONN each. */
+static size_t jobs_for(const struct plan *p, const struct dest *d, size_t msgs)
+{
+    size_t need = (msgs + MSGS_PER_CONN - 1) / MSGS_PER_CONN;
+    if (d->local)
+        return need;
+    size_t room = conf.max_parallel / (p->n_dests ? p->n_dests : 1), k = need > room ? need : room;
+    if (k > DEST_CONCURRENCY)
+        k = DEST_CONCURRENCY;
+    if (k > msgs)
+        k = msgs;
+    return k ? k : 1;
+}
+
+/* Cuts the items into jobs: one destination each, its messages spread evenly over
+ * jobs_for() jobs, a message's items never split between two jobs. */
 static struct job *make_jobs(struct plan *p, size_t *n_jobs)
 {
     struct job *jobs = NULL;
     size_t alloc = 0, n = 0;
     for (size_t s = 0; s < p->n_items;) {
-        size_t t = s, msgs = 0;
-        while (t < p->n_items && p->items[t].dest == p->items[s].dest) {
-            if (t == s || p->items[t].e != p->items[t - 1].e) {
-                if (msgs == MSGS_PER_CONN)
-                    break;
-                msgs++;
+        size_t end, msgs = dest_msgs(p, s, &end);
+        struct dest *d = &p->dests[p->items[s].dest];
+        size_t k = jobs_for(p, d, msgs);
+        for (size_t j = 0; j < k && s < end; j++) {
+            size_t want = msgs / k + (j < msgs % k), t = s, got = 0;
+            while (t < end) {
+                if (t == s || p->items[t].e != p->items[t - 1].e) {
+                    if (got == want)
+                        break;
+                    got++;
+                }
+                t++;
             }
-            t++;
+            jobs = grow(jobs, &alloc, n, sizeof *jobs);
+            jobs[n++] = (struct job){p->items[s].dest, s, t - s};
+            d->n_jobs++;
+            s = t;
         }
-        jobs = grow(jobs, &alloc, n, sizeof *jobs);
-        jobs[n++] = (struct job){p->items[s].dest, s, t - s};
-        p->dests[p->items[s].dest].n_jobs++;
-        s = t;
     }
     *n_jobs = n;
     return jobs;
