@@ -8,6 +8,7 @@
     ...
     sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
     sink.connections             # {host: count}
+    sink.most_at_once            # the most connections open at the same time (all hosts)
     sink.wait_for(lambda: len(sink.messages) == 3, timeout=10)
     sink.close()
 
@@ -57,6 +58,8 @@ class SMTPSink:
         self.release = threading.Event()
         self.messages = []
         self.connections = {}
+        self.open_now = 0
+        self.most_at_once = 0
         self.lock = threading.Lock()
         self.closing = False
         self.listeners = []
@@ -81,6 +84,8 @@ class SMTPSink:
                 return
             with self.lock:
                 self.connections[host] = self.connections.get(host, 0) + 1
+                self.open_now += 1
+                self.most_at_once = max(self.most_at_once, self.open_now)
                 self.conns.append(c)
             threading.Thread(target=self._serve, args=(c, host), daemon=True).start()
 
@@ -106,6 +111,8 @@ class SMTPSink:
         except (OSError, ValueError):
             pass
         finally:
+            with self.lock:
+                self.open_now -= 1
             try:
                 f.close()
                 c.close()

@@ -200,6 +200,8 @@ class RelayTest(unittest.TestCase):
         self.assertIn("to=<bob@remote.test> delivered", log)
 
     def test_several_messages_per_connection_and_domain_grouping(self):
+        self.site.settings["max_parallel"] = "2"  # no room for a second job per domain
+        self.site.write_conf()
         for i in range(5):
             self.inject([f"u{i}@remote.test", f"u{i}@other.test"], message(f"batch {i}"))
         out = self.run_queue()
@@ -207,6 +209,33 @@ class RelayTest(unittest.TestCase):
         self.assertEqual(self.sink.connections.get("127.0.0.21"), 2,
                          "one connection per destination domain")
         self.assertEqual(self.entries(), [])
+
+    def parallel_run(self, n):
+        """n messages to remote.test through a sink that answers slowly; checks that every one
+        arrived exactly once and returns (connections, most open at once)."""
+        for i in range(n):
+            self.inject([f"p{i}@remote.test"], message(f"parallel {i}"))
+        self.sink.latency = 0.05
+        out = self.run_queue(timeout=120)
+        got = sorted(m.rcpts[0] for m in self.sink.messages)
+        self.assertEqual(got, sorted(f"p{i}@remote.test" for i in range(n)), out)
+        self.assertEqual(self.entries(), [])
+        return sum(self.sink.connections.values()), self.sink.most_at_once
+
+    def test_one_destination_uses_parallel_connections(self):
+        # 40 messages, max_parallel 100: min(40, 20 per destination, 100) = 20 jobs of 2
+        conns, most = self.parallel_run(40)
+        self.assertEqual(conns, 20)
+        self.assertGreater(most, 1, "connections to one destination overlap")
+        self.assertLessEqual(most, 20, "never more than 20 at once to one destination")
+
+    def test_parallel_connections_stay_within_max_parallel(self):
+        self.site.settings["max_parallel"] = "4"
+        self.site.write_conf()
+        conns, most = self.parallel_run(40)
+        self.assertEqual(conns, 4, "40 messages over 4 connections of 10")
+        self.assertGreater(most, 1)
+        self.assertLessEqual(most, 4, "never more than max_parallel at once")
 
     def test_preference_and_fallback_when_first_refuses(self):
         self.inject(["x@pref.test"])
@@ -295,6 +324,8 @@ class RelayTest(unittest.TestCase):
     def test_4xx_tries_the_next_mx(self):
         self.sink.rcpt_reply = (lambda host, rcpt: "451 4.7.1 greylisted"
                                 if host == "127.0.0.22" else None)
+        self.site.settings["max_parallel"] = "1"  # the three messages in one job
+        self.site.write_conf()
         for i in range(3):
             self.inject([f"g{i}@grey.test"], message(f"grey {i}"))
         out = self.run_queue()
