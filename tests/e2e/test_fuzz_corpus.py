@@ -12,7 +12,7 @@ import unittest
 import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
-         "fuzz-smtp-in", "fuzz-pop3-in"]
+         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -53,6 +53,9 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_pop3_in(self):
         self.replay("fuzz-pop3-in")
+
+    def test_users(self):
+        self.replay("fuzz-users")
 
 
 if __name__ == "__main__":
