@@ -42,22 +42,9 @@ struct rcpt {
     char maildir[PATH_MAX];
 };
 
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return code;
-}
-
 static int usage(void)
 {
-    return fail(EX_USAGE, "usage: maildir-deliver [-C conf] [-f sender] address...");
+    return cli_fail(prog, EX_USAGE, "usage: maildir-deliver [-C conf] [-f sender] address...");
 }
 
 /* An address as an MTA passes it: "local@domain" or "<local@domain>", RFC 5321 syntax and
@@ -91,10 +78,10 @@ static int add_rcpt(const struct yubin_conf *c, struct rcpts *list, const char *
         if (str_ieq(list->r[i].address, mailbox))
             return 0;
     if (list->n == MAX_RECIPIENTS)
-        return fail(EX_USAGE, "%s: more than %d mailboxes in all", arg, MAX_RECIPIENTS);
+        return cli_fail(prog, EX_USAGE, "%s: more than %d mailboxes in all", arg, MAX_RECIPIENTS);
     if (addr_parse_mailbox(mailbox, &a) != ADDR_OK || str_copy(r->address, ADDR_SIZE, a.text) ||
         maildir_path(r->maildir, sizeof r->maildir, c->state_dir, a.local, a.domain) != 0)
-        return fail(EX_DATAERR, "%s: %s cannot be a mailbox name", arg, mailbox);
+        return cli_fail(prog, EX_DATAERR, "%s: %s cannot be a mailbox name", arg, mailbox);
     str_lower(r->address);
     list->n++;
     return 0;
@@ -104,7 +91,7 @@ static int add_rcpt(const struct yubin_conf *c, struct rcpts *list, const char *
 static int refused(const char *arg, const struct route *rt)
 {
     int nouser = strncmp(rt->reply, "550 5.1.", 8) == 0;
-    return fail(nouser ? EX_NOUSER : EX_UNAVAILABLE, "%s: %s", arg, rt->why);
+    return cli_fail(prog, nouser ? EX_NOUSER : EX_UNAVAILABLE, "%s: %s", arg, rt->why);
 }
 
 /* Resolves one command-line address (a mailbox, or an alias of local mailboxes) through
@@ -117,25 +104,25 @@ static int resolve(struct route_ctx *ctx, const char *arg, struct rcpts *list)
     char dir[PATH_MAX];
     int rc = 0;
     if (parse_address(arg, &a, &why) != 0)
-        return fail(EX_DATAERR, "%s: malformed address: %s", arg, why);
+        return cli_fail(prog, EX_DATAERR, "%s: malformed address: %s", arg, why);
     if (maildir_path(dir, sizeof dir, ctx->conf->state_dir, a.local, a.domain) != 0)
-        return fail(EX_DATAERR, "%s: malformed address: cannot be a mailbox name", arg);
+        return cli_fail(prog, EX_DATAERR, "%s: malformed address: cannot be a mailbox name", arg);
     if (!conf_is_local_domain(ctx->conf, a.domain))
-        return fail(EX_NOUSER, "%s: %s is not a local domain", arg, a.domain);
+        return cli_fail(prog, EX_NOUSER, "%s: %s is not a local domain", arg, a.domain);
     switch (route_rcpt(ctx, &a, 0, &rt)) {
     case ROUTE_LOCAL:
         if (rt.n_remote > 0) {
-            rc = fail(EX_UNAVAILABLE,
-                      "%s: an alias with members elsewhere (%s); "
-                      "maildir-deliver delivers to local mailboxes only",
-                      arg, rt.remote[0]);
+            rc = cli_fail(prog, EX_UNAVAILABLE,
+                          "%s: an alias with members elsewhere (%s); "
+                          "maildir-deliver delivers to local mailboxes only",
+                          arg, rt.remote[0]);
             break;
         }
         for (size_t i = 0; rc == 0 && i < rt.n_local; i++)
             rc = add_rcpt(ctx->conf, list, arg, rt.local[i]);
         break;
     case ROUTE_TEMPFAIL:
-        rc = fail(EX_TEMPFAIL, "%s: %s", arg, rt.why);
+        rc = cli_fail(prog, EX_TEMPFAIL, "%s: %s", arg, rt.why);
         break;
     default:
         rc = refused(arg, &rt);
@@ -251,8 +238,8 @@ static int deliver(const struct yubin_conf *c, const char *sender, struct rcpt *
     maildir_msg_end(&m, rc != 0);
     if (rc != 0) {
         log_msg(LOG_ERR, "delivery failed: %s: %s", what, strerror(err));
-        return fail(exit_for(rc), "%s: %s%s; nothing delivered", what, strerror(err),
-                    maildir_errno_is_full(err) ? " (disk full)" : "");
+        return cli_fail(prog, exit_for(rc), "%s: %s%s; nothing delivered", what, strerror(err),
+                        maildir_errno_is_full(err) ? " (disk full)" : "");
     }
     for (size_t i = 0; i < n; i++)
         log_msg(LOG_INFO, "delivered id=%s from=<%s> to=<%s> size=%llu", m.unique,
@@ -280,16 +267,16 @@ int main(int argc, char **argv)
     if (optind >= argc)
         return usage();
     if (sender != NULL && unbracket(sender_buf, sizeof sender_buf, sender) != 0)
-        return fail(EX_DATAERR, "-f %s: malformed sender", sender);
+        return cli_fail(prog, EX_DATAERR, "-f %s: malformed sender", sender);
     if (sender != NULL)
         sender = sender_buf;
     if (conf_load(&conf, conf_path, err, sizeof err) != 0)
-        return fail(EX_CONFIG, "%s", err);
+        return cli_fail(prog, EX_CONFIG, "%s", err);
     if (sodium_init() < 0)
-        return fail(EX_OSERR, "libsodium cannot be initialised");
+        return cli_fail(prog, EX_OSERR, "libsodium cannot be initialised");
     log_open(prog, conf.syslog_socket);
     if (privs_drop(conf.user, err, sizeof err) != 0)
-        return fail(EX_CONFIG, "%s", err);
+        return cli_fail(prog, EX_CONFIG, "%s", err);
     route_init(&ctx, &conf);
     rc = 0;
     for (int i = optind; rc == 0 && i < argc; i++)

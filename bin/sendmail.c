@@ -88,23 +88,11 @@ struct ctx {
     FILE *spool;
 };
 
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return code;
-}
-
 static int usage(void)
 {
-    return fail(EX_USAGE, "usage: sendmail [-t] [-i] [-f sender] [-F fullname] [-v] [-C conf] "
-                          "[--] [address...] | -bp | -q");
+    return cli_fail(prog, EX_USAGE,
+                    "usage: sendmail [-t] [-i] [-f sender] [-F fullname] [-v] [-C conf] "
+                    "[--] [address...] | -bp | -q");
 }
 
 /* ---- command line ---- */
@@ -125,7 +113,7 @@ static int set_mode(struct opts *o, const char *rest)
     else if (strcmp(rest, "i") == 0)
         o->mode = MODE_NOOP; /* newaliases: the aliases file is read directly */
     else
-        return fail(EX_USAGE, "-b%s is not supported (only -bm, -bp and -bi)", rest);
+        return cli_fail(prog, EX_USAGE, "-b%s is not supported (only -bm, -bp and -bi)", rest);
     return 0;
 }
 
@@ -148,7 +136,7 @@ static int parse_flags(int argc, char **argv, int *i, struct opts *o)
     for (; *a != '\0'; a++) {
         if (takes_value(*a)) {
             if (a[1] == '\0' && *i + 1 >= argc)
-                return fail(EX_USAGE, "-%c needs a value", *a);
+                return cli_fail(prog, EX_USAGE, "-%c needs a value", *a);
             set_value(o, *a, a[1] != '\0' ? a + 1 : argv[++*i]);
             return 0;
         }
@@ -156,7 +144,8 @@ static int parse_flags(int argc, char **argv, int *i, struct opts *o)
             return set_mode(o, a + 1);
         if (*a == 'q') {
             if (a[1] != '\0')
-                return fail(EX_USAGE, "-q%s is not supported: -q runs queue-run once", a + 1);
+                return cli_fail(prog, EX_USAGE, "-q%s is not supported: -q runs queue-run once",
+                                a + 1);
             o->mode = MODE_QUEUE;
             return 0;
         }
@@ -167,7 +156,7 @@ static int parse_flags(int argc, char **argv, int *i, struct opts *o)
         else if (*a == 'v')
             o->verbose = 1;
         else if (strchr("mnUGA", *a) == NULL)
-            return fail(EX_USAGE, "unknown option -%c", *a), usage();
+            return cli_fail(prog, EX_USAGE, "unknown option -%c", *a), usage();
     }
     return 0;
 }
@@ -222,7 +211,7 @@ static int run_other(const struct opts *o, const char *name)
     const char *argv[6];
     int n = 0;
     if (find_program(path, sizeof path, name) != 0)
-        return fail(EX_SOFTWARE, "cannot name the %s program", name);
+        return cli_fail(prog, EX_SOFTWARE, "cannot name the %s program", name);
     argv[n++] = name;
     if (o->conf_path != NULL) {
         argv[n++] = "-C";
@@ -233,7 +222,7 @@ static int run_other(const struct opts *o, const char *name)
     argv[n] = NULL;
     fflush(NULL);
     execv(path, (char *const *)argv);
-    return fail(EX_UNAVAILABLE, "cannot run %s: %s", path, strerror(errno));
+    return cli_fail(prog, EX_UNAVAILABLE, "cannot run %s: %s", path, strerror(errno));
 }
 
 /* ---- addresses ---- */
@@ -246,12 +235,12 @@ static int add_rcpt(struct ctx *x, const char *text, const char *where)
     int n = strrchr(text, '@') == NULL ? str_format(q, sizeof q, "%s@%s", text, x->domain)
                                        : str_copy(q, sizeof q, text);
     if (n < 0 || addr_parse_mailbox(q, &a) != ADDR_OK || a.text[0] == '\0')
-        return fail(EX_DATAERR, "%s: not a valid address: %s", where, text);
+        return cli_fail(prog, EX_DATAERR, "%s: not a valid address: %s", where, text);
     for (size_t i = 0; i < x->rcpts.n; i++)
         if (str_ieq(x->rcpts.a[i], a.text))
             return 0;
     if (x->rcpts.n == SMTPC_MAX_RCPTS)
-        return fail(EX_DATAERR, "more than %d recipients", SMTPC_MAX_RCPTS);
+        return cli_fail(prog, EX_DATAERR, "more than %d recipients", SMTPC_MAX_RCPTS);
     (void)str_copy(x->rcpts.a[x->rcpts.n++], ADDR_SIZE, a.text);
     return 0;
 }
@@ -358,9 +347,9 @@ static int scan_emit(struct ctx *x, struct scan *s, const char *where)
         text = colon != NULL ? colon + 1 : text;
     }
     if (s->too_long)
-        rc = fail(EX_DATAERR, "%s: an address is too long", where);
+        rc = cli_fail(prog, EX_DATAERR, "%s: an address is too long", where);
     else if (!s->got_angle && s->phrase)
-        rc = fail(EX_DATAERR, "%s: not an address: %s", where, s->word);
+        rc = cli_fail(prog, EX_DATAERR, "%s: not an address: %s", where, s->word);
     else if (text[0] != '\0')
         rc = add_rcpt(x, text, where);
     scan_reset(s);
@@ -381,7 +370,7 @@ static int scan_list(struct ctx *x, const char *v, size_t len, const char *where
             i = take_quoted(&s, v, len, i);
         } else if (ch == '<') {
             if ((i = take_angle(&s, v, len, i)) > len)
-                rc = fail(EX_DATAERR, "%s: '<' without '>'", where);
+                rc = cli_fail(prog, EX_DATAERR, "%s: '<' without '>'", where);
         } else if (ch == ',' || ch == ';') {
             rc = scan_emit(x, &s, where);
             i++;
@@ -415,7 +404,7 @@ static int set_sender(struct ctx *x, const char *s)
         len -= 2;
     }
     if (str_copy_n(bare, sizeof bare, s, len) != 0)
-        return fail(EX_USAGE, "-f: the sender address is too long");
+        return cli_fail(prog, EX_USAGE, "-f: the sender address is too long");
     if (bare[0] == '\0') {
         x->sender[0] = '\0';
         return 0;
@@ -423,7 +412,7 @@ static int set_sender(struct ctx *x, const char *s)
     int n = strchr(bare, '@') == NULL ? str_format(q, sizeof q, "%s@%s", bare, x->domain)
                                       : str_copy(q, sizeof q, bare);
     if (n < 0 || addr_parse_mailbox(q, &a) != ADDR_OK)
-        return fail(EX_USAGE, "-f: not a valid address: %s", bare);
+        return cli_fail(prog, EX_USAGE, "-f: not a valid address: %s", bare);
     (void)str_copy(x->sender, sizeof x->sender, a.text);
     (void)str_copy(x->from_addr, sizeof x->from_addr, a.text);
     return 0;
@@ -435,14 +424,14 @@ static int who_am_i(struct ctx *x, char *name, size_t size)
     struct passwd *pw = getpwuid(getuid());
     const char *login = pw != NULL ? pw->pw_name : getenv("LOGNAME");
     if (login == NULL || login[0] == '\0')
-        return fail(EX_OSERR, "the calling user (uid %lu) has no account name; use -f",
-                    (unsigned long)getuid());
+        return cli_fail(prog, EX_OSERR, "the calling user (uid %lu) has no account name; use -f",
+                        (unsigned long)getuid());
     if (str_format(x->login, sizeof x->login, "%s@%s", login, x->domain) < 0)
-        return fail(EX_USAGE, "the account name %s is too long", login);
+        return cli_fail(prog, EX_USAGE, "the account name %s is too long", login);
     name[0] = '\0';
     if (x->o.fullname != NULL) {
         if (str_copy(name, size, x->o.fullname) != 0)
-            return fail(EX_USAGE, "-F: the full name is too long");
+            return cli_fail(prog, EX_USAGE, "-F: the full name is too long");
     } else if (pw != NULL && pw->pw_gecos != NULL) {
         size_t n = strcspn(pw->pw_gecos, ",");
         if (str_copy_n(name, size, pw->pw_gecos, n) != 0)
@@ -451,7 +440,7 @@ static int who_am_i(struct ctx *x, char *name, size_t size)
     for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
         if (*p < 0x20 || *p == 0x7f) {
             if (x->o.fullname != NULL)
-                return fail(EX_USAGE, "-F: the full name holds a control character");
+                return cli_fail(prog, EX_USAGE, "-F: the full name holds a control character");
             name[0] = '\0';
             break;
         }
@@ -505,9 +494,10 @@ static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
     for (;;) {
         long n = read_line(stdin, line, size);
         if (n == -1)
-            return fail(EX_IOERR, "cannot read the message: %s", strerror(errno));
+            return cli_fail(prog, EX_IOERR, "cannot read the message: %s", strerror(errno));
         if (n == -2)
-            return fail(EX_DATAERR, "the header section is longer than %d octets", HEADER_MAX);
+            return cli_fail(prog, EX_DATAERR, "the header section is longer than %d octets",
+                            HEADER_MAX);
         if (n == 0 || (x->o.dots_end && is_lone_dot(line, (size_t)n))) {
             h->ended = 1;
             return 0;
@@ -529,7 +519,8 @@ static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
         }
         first = 0;
         if (h->len + (size_t)n > sizeof h->buf)
-            return fail(EX_DATAERR, "the header section is longer than %d octets", HEADER_MAX);
+            return cli_fail(prog, EX_DATAERR, "the header section is longer than %d octets",
+                            HEADER_MAX);
         memcpy(h->buf + h->len, line, (size_t)n);
         h->len += (size_t)n;
     }
@@ -689,7 +680,7 @@ static int copy_body(struct ctx *x)
         bol = c == '\n';
     }
     if (ferror(in))
-        return fail(EX_IOERR, "cannot read the message: %s", strerror(errno));
+        return cli_fail(prog, EX_IOERR, "cannot read the message: %s", strerror(errno));
     return 0;
 }
 
@@ -701,7 +692,7 @@ static int spool_message(struct ctx *x, const char *name)
     long first_len;
     int rc;
     if ((x->spool = open_spool(why, sizeof why)) == NULL)
-        return fail(EX_TEMPFAIL, "cannot make a temporary file in %s", why);
+        return cli_fail(prog, EX_TEMPFAIL, "cannot make a temporary file in %s", why);
     if ((rc = read_header(x, line, sizeof line, &first_len)) != 0)
         return rc;
     note_fields(&x->h);
@@ -713,8 +704,8 @@ static int spool_message(struct ctx *x, const char *name)
     if (!x->h.ended && (rc = copy_body(x)) != 0)
         return rc;
     if (fflush(x->spool) != 0 || ferror(x->spool))
-        return fail(EX_TEMPFAIL, "cannot write the temporary copy of the message: %s",
-                    strerror(errno));
+        return cli_fail(prog, EX_TEMPFAIL, "cannot write the temporary copy of the message: %s",
+                        strerror(errno));
     return 0;
 }
 
@@ -757,12 +748,14 @@ static int submit_connect(struct ctx *x, struct smtpc *c)
     struct smtpc_reply why = {0};
     int rc = 1, err;
     if (split_hostport(sa, host, sizeof host, port, sizeof port) != 0 || host[0] == '\0')
-        return fail(EX_CONFIG, "%s: submission_address %s is not host:port", x->conf.path, sa);
+        return cli_fail(prog, EX_CONFIG, "%s: submission_address %s is not host:port", x->conf.path,
+                        sa);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
     if ((err = getaddrinfo(host, port, &hints, &res)) != 0)
-        return fail(EX_TEMPFAIL, "cannot submit the message to %s (submission_address in %s): %s",
-                    sa, x->conf.path, gai_strerror(err));
+        return cli_fail(prog, EX_TEMPFAIL,
+                        "cannot submit the message to %s (submission_address in %s): %s", sa,
+                        x->conf.path, gai_strerror(err));
     o.helo = x->conf.hostname;
     o.connect_timeout = x->conf.connect_timeout;
     o.transcript = x->o.verbose ? transcript : NULL;
@@ -771,9 +764,10 @@ static int submit_connect(struct ctx *x, struct smtpc *c)
     freeaddrinfo(res);
     if (rc == 0)
         return 0;
-    return fail(rc > 0 ? EX_TEMPFAIL : EX_UNAVAILABLE,
-                "cannot submit the message to %s (submission_address in %s): %s; nothing was sent",
-                sa, x->conf.path, why.text);
+    return cli_fail(
+        prog, rc > 0 ? EX_TEMPFAIL : EX_UNAVAILABLE,
+        "cannot submit the message to %s (submission_address in %s): %s; nothing was sent", sa,
+        x->conf.path, why.text);
 }
 
 /* What a refusal means to the caller: an unknown recipient, a refusal of another kind, or a
@@ -815,14 +809,15 @@ static int report(struct ctx *x, const struct smtpc_reply *res)
             ok++;
             continue;
         }
-        code = worse(
-            code, fail(refusal_code(&res[i]), "not sent to <%s>: %s", x->rcpts.a[i], res[i].text));
+        code = worse(code, cli_fail(prog, refusal_code(&res[i]), "not sent to <%s>: %s",
+                                    x->rcpts.a[i], res[i].text));
     }
     if (code != EX_OK && ok > 0)
-        fail(code, "the message was sent to the other %zu recipient%s", ok, ok == 1 ? "" : "s");
+        cli_fail(prog, code, "the message was sent to the other %zu recipient%s", ok,
+                 ok == 1 ? "" : "s");
     else if (code == EX_OK && x->o.verbose)
-        fail(code, "sent to %zu recipient%s via %s: %s", ok, ok == 1 ? "" : "s",
-             x->conf.submission_address, res[0].text);
+        cli_fail(prog, code, "sent to %zu recipient%s via %s: %s", ok, ok == 1 ? "" : "s",
+                 x->conf.submission_address, res[0].text);
     return code;
 }
 
@@ -859,7 +854,7 @@ static int submit(struct ctx *x)
     size_t n = x->rcpts.n, again, accepted;
     int rc;
     if (res == NULL)
-        return fail(EX_TEMPFAIL, "out of memory");
+        return cli_fail(prog, EX_TEMPFAIL, "out of memory");
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
     if ((rc = submit_connect(x, &c)) != 0) {
@@ -884,7 +879,7 @@ static int setup(struct ctx *x, char *name, size_t size)
 {
     char err[PATH_MAX + 200];
     if (conf_load(&x->conf, x->o.conf_path, err, sizeof err) != 0)
-        return fail(EX_CONFIG, "%s", err);
+        return cli_fail(prog, EX_CONFIG, "%s", err);
     x->domain = x->conf.n_local_domains > 0 ? x->conf.local_domains[0] : x->conf.hostname;
     int rc = who_am_i(x, name, size);
     if (rc != 0)
@@ -908,9 +903,9 @@ int main(int argc, char **argv)
     int rc;
     signal(SIGPIPE, SIG_IGN);
     if (getuid() != geteuid() || getgid() != getegid())
-        return fail(EX_SOFTWARE, "must not run setuid or setgid; it needs no privileges");
+        return cli_fail(prog, EX_SOFTWARE, "must not run setuid or setgid; it needs no privileges");
     if (sodium_init() < 0)
-        return fail(EX_SOFTWARE, "libsodium cannot start");
+        return cli_fail(prog, EX_SOFTWARE, "libsodium cannot start");
     if ((rc = parse_args(argc, argv, &x.o)) != 0)
         return rc;
     if (x.o.mode == MODE_MAILQ)
@@ -920,13 +915,14 @@ int main(int argc, char **argv)
     if (x.o.mode == MODE_NOOP)
         return EX_OK;
     if (!x.o.extract && x.o.n_args == 0)
-        return fail(EX_USAGE, "no recipients: give addresses, or -t to take them from the "
-                              "To:, Cc: and Bcc: fields");
+        return cli_fail(prog, EX_USAGE,
+                        "no recipients: give addresses, or -t to take them from the "
+                        "To:, Cc: and Bcc: fields");
     x.rcpts.a = rcpt_store;
     if ((rc = setup(&x, name, sizeof name)) != 0 || (rc = spool_message(&x, name)) != 0)
         return rc;
     if (x.rcpts.n == 0)
-        return fail(EX_USAGE, "no recipients in the To:, Cc: or Bcc: fields");
+        return cli_fail(prog, EX_USAGE, "no recipients in the To:, Cc: or Bcc: fields");
     rc = submit(&x);
     fclose(x.spool);
     return rc;

@@ -75,6 +75,17 @@ int str_iprefix(const char *s, const char *prefix)
     return 1;
 }
 
+int cli_fail(const char *prog, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
@@ -140,6 +151,8 @@ int unique_name(char *dst, size_t dstsize, const char *host)
             *p = '_';
     gettimeofday(&tv, NULL);
     random_hex16(rnd);
-    return str_format(dst, dstsize, "%lld.M%06ldR%s.%s", (long long)tv.tv_sec,
-                      (long)tv.tv_usec, rnd, safe_host) < 0 ? -1 : 0;
+    return str_format(dst, dstsize, "%lld.M%06ldR%s.%s", (long long)tv.tv_sec, (long)tv.tv_usec,
+                      rnd, safe_host) < 0
+               ? -1
+               : 0;
 }

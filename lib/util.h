@@ -24,6 +24,11 @@ void str_lower(char *s);
 int str_ieq(const char *a, const char *b);
 int str_iprefix(const char *s, const char *prefix);
 
+/* For command-line tools: prints "prog: <message>" and a newline on stderr and returns code
+ * (a <sysexits.h> exit status), so a caller can `return cli_fail(...)`. */
+int cli_fail(const char *prog, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Parses a decimal unsigned number that fills all of s (no sign, no spaces); -1 on overflow
  * or junk, 0 on success. */
 int parse_u64(const char *s, uint64_t *out);
