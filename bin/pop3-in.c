@@ -653,19 +653,28 @@ static int start(struct session *s, int argc, char **argv)
     const char *conf_path = NULL;
     char err[512];
     int opt;
+    log_open("pop3-in", NULL);
+    opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
     while ((opt = getopt(argc, argv, "C:")) != -1) {
         if (opt != 'C') {
-            fprintf(stderr, "usage: pop3-in [-C yubin.conf]\n");
+            log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf]");
             return -1;
         }
         conf_path = optarg;
     }
-    if (sodium_init() < 0 || conf_load(&s->conf, conf_path, err, sizeof err) != 0) {
-        log_open("pop3-in", NULL);
+    if (optind != argc) {
+        log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf]");
+        return -1;
+    }
+    if (sodium_init() < 0) {
+        log_msg(LOG_ERR, "libsodium cannot start");
+        return -1;
+    }
+    if (conf_load(&s->conf, conf_path, err, sizeof err) != 0) {
         log_msg(LOG_ERR, "configuration: %s", err);
         return -1;
     }
-    log_open("pop3-in", s->conf.syslog_socket);
+    log_open("pop3-in", s->conf.syslog_socket); /* now the configured socket */
     if (privs_drop(s->conf.user, err, sizeof err) != 0) {
         log_msg(LOG_ERR, "%s", err);
         return -1;
