@@ -1221,8 +1221,7 @@ int main(int argc, char **argv)
         return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf]");
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0)
         return refuse_start(s, err);
-    log_close();
-    log_open("smtp-in", s->conf.syslog_socket);
+    log_open("smtp-in", s->conf.syslog_socket); /* now the configured socket */
     if (sodium_init() < 0)
         return refuse_start(s, "libsodium cannot start");
     if (privs_drop(s->conf.user, err, sizeof err) != 0)
