@@ -7,8 +7,8 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,21 +23,41 @@ static int fail(char *err, size_t errlen, const char *what, const char *user)
     return -1;
 }
 
+/* Reads "name:password:uid:gid:..." fields 3 and 4 of one passwd line. 0, or -1 if malformed. */
+static int passwd_ids(const char *line, uid_t *uid, gid_t *gid)
+{
+    char *end;
+    const char *p = strchr(line, ':');
+    p = p ? strchr(p + 1, ':') : NULL;
+    if (p == NULL)
+        return -1;
+    unsigned long u = strtoul(p + 1, &end, 10);
+    if (end == p + 1 || *end != ':')
+        return -1;
+    p = end + 1;
+    unsigned long g = strtoul(p, &end, 10);
+    if (end == p || *end != ':' || u > 0xfffffffeUL || g > 0xfffffffeUL)
+        return -1;
+    *uid = (uid_t)u;
+    *gid = (gid_t)g;
+    return 0;
+}
+
 /* The account from /etc/passwd itself, not through NSS: the mail account is a local system
- * account, and a handler that skips NSS loads no extra libraries on every connection. */
+ * account, and a handler that skips NSS (and fgetpwent's lseek per line) does the least on
+ * every connection. */
 static int find_account(const char *user, uid_t *uid, gid_t *gid)
 {
     FILE *f = fopen(PRIVS_PASSWD_FILE, "re");
     if (f == NULL)
         return -1;
-    struct passwd *pw;
-    int found = 0;
-    while (!found && (pw = fgetpwent(f)) != NULL) {
-        if (strcmp(pw->pw_name, user) == 0) {
-            *uid = pw->pw_uid;
-            *gid = pw->pw_gid;
-            found = 1;
-        }
+    char line[1024];
+    size_t len = strlen(user);
+    int found = 0, line_start = 1;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        found = line_start && strncmp(line, user, len) == 0 && line[len] == ':' &&
+                passwd_ids(line, uid, gid) == 0;
+        line_start = strchr(line, '\n') != NULL; /* the rest of a long line is no new entry */
     }
     fclose(f);
     return found ? 0 : -1;
