@@ -215,6 +215,8 @@ int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen)
 {
     char *text;
     memset(a, 0, sizeof *a);
+    if (errlen > 0)
+        err[0] = '\0';
     if (read_file(path, &text, err, errlen) != 0)
         return -1;
     if (text == NULL)

@@ -136,7 +136,7 @@ static void check_bad_files(void)
 
 static void check_too_many(void)
 {
-    char path[256], err[512], line[64];
+    char path[256], err[512] = "", line[64];
     struct aliases a;
     struct aliases_result r;
     snprintf(path, sizeof path, "%s/many", tmpdir);
