@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 
 #include "conf.h"
 #include "maildir.h"
+#include "safedir.h"
 #include "users.h"
 #include "util.h"
 
@@ -152,41 +152,86 @@ static int new_hash(const struct options *o, char *hash, size_t size)
 
 /* ---- Maildirs ----------------------------------------------------------------------- */
 
-static int mailbox_dir(const char *address, char *dir, size_t size)
+/* state_dir belongs to the mail account, so run as root this tool reaches everything below
+ * it through lib/safedir (DESIGN.md §5.7): no link is followed, owners are set by descriptor
+ * and removal is by descriptor. */
+
+/* "mail/<domain>/<user>" below state_dir into rel, the whole path (for messages) into dir. */
+static int mailbox_dir(const char *address, char *rel, size_t relsize, char *dir, size_t size)
 {
-    char local[USERS_ADDRESS_SIZE];
+    char local[USERS_ADDRESS_SIZE], path[PATH_MAX];
     const char *at = strrchr(address, '@');
     if (at == NULL || str_copy_n(local, sizeof local, address, (size_t)(at - address)) != 0 ||
-        maildir_path(dir, size, conf.state_dir, local, at + 1) != 0)
+        maildir_path(path, sizeof path, "", local, at + 1) != 0 ||
+        str_copy(rel, relsize, path + 1) != 0 || /* path is "/mail/<domain>/<user>" */
+        str_format(dir, size, "%s/%s", conf.state_dir, rel) < 0)
         return fail("%s: no Maildir path for this address", address);
     return 0;
 }
 
-/* Creates the Maildir and gives mail/, mail/<domain>/ and the Maildir to the mail account. */
-static int create_maildir(const char *dir)
+/* Creates the Maildir; run as root, what it makes is given to the mail account. */
+static int create_maildir(const char *rel)
 {
+    static const char *const subs[] = {"tmp", "new", "cur"};
+    char sub[PATH_MAX], err[PATH_MAX + 200];
     struct passwd *pw = getpwnam(conf.user);
     if (pw == NULL)
         return fail("the mail account '%s' (yubin.conf user) does not exist", conf.user);
-    if (maildir_ensure(dir) != 0)
-        return fail("cannot create the Maildir %s: %s", dir, strerror(errno));
-    const char *subs[] = {"/../..", "/..", "", "/tmp", "/new", "/cur"};
-    char path[PATH_MAX];
-    for (size_t i = 0; i < ARRAY_LEN(subs) && geteuid() == 0; i++) {
-        if (str_format(path, sizeof path, "%s%s", dir, subs[i]) < 0 ||
-            fchownat(AT_FDCWD, path, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW) != 0)
-            return fail("cannot give %s to %s: %s", path, conf.user, strerror(errno));
+    struct safedir_owner owner = {pw->pw_uid, pw->pw_gid};
+    for (size_t i = 0; i < ARRAY_LEN(subs); i++) {
+        int fd = str_format(sub, sizeof sub, "%s/%s", rel, subs[i]) < 0
+                     ? -1
+                     : safedir_open(conf.state_dir, sub, SAFEDIR_CREATE,
+                                    geteuid() == 0 ? &owner : NULL, err, sizeof err);
+        if (fd < 0)
+            return fail("cannot create the Maildir: %s", err);
+        close(fd);
     }
     return 0;
 }
 
-static long count_in(const char *dir, const char *sub)
+/* The directory that holds the Maildir (state_dir/mail/<domain>), opened without following
+ * links, with the Maildir's own name in *leaf. 0 (*fd -1 if there is none), or 1 (reported). */
+static int open_parent(const char *rel, char *parent, size_t size, const char **leaf, int *fd)
 {
-    char path[PATH_MAX];
-    long n = 0;
-    if (str_format(path, sizeof path, "%s/%s", dir, sub) < 0)
+    char err[PATH_MAX + 200];
+    const char *slash = strrchr(rel, '/');
+    *leaf = slash + 1;
+    if (str_copy_n(parent, size, rel, (size_t)(slash - rel)) != 0)
+        return fail("%s: path too long", rel);
+    *fd = safedir_open(conf.state_dir, parent, 0, NULL, err, sizeof err);
+    if (*fd < 0 && errno != ENOENT)
+        return fail("%s; nothing changed", err);
+    return 0;
+}
+
+/* Is there a Maildir `leaf` in parent? 1 yes, 0 no, -1 something else is there (reported). */
+static int maildir_there(int parent, const char *leaf, const char *dir)
+{
+    struct stat st;
+    if (parent < 0)
         return 0;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fstatat(parent, leaf, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        fail("%s: %s; nothing changed", dir, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode))
+        return 1;
+    fail("%s is %s: refused (links below the state directory are never followed); nothing "
+         "changed",
+         dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+    return -1;
+}
+
+static long count_in(int parent, const char *leaf, const char *sub)
+{
+    char rel[NAME_MAX * 2 + 2], err[PATH_MAX + 200];
+    long n = 0;
+    int fd = str_format(rel, sizeof rel, "%s/%s", leaf, sub) < 0
+                 ? -1
+                 : safedir_openat(parent, "", rel, 0, NULL, err, sizeof err);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
         if (fd >= 0)
@@ -197,16 +242,6 @@ static long count_in(const char *dir, const char *sub)
         n += e->d_name[0] != '.';
     closedir(d);
     return n;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int rc = flag == FTW_DP ? rmdir(path) : unlink(path);
-    if (rc != 0)
-        fprintf(stderr, "yubin-user: cannot remove %s: %s\n", path, strerror(errno));
-    return rc;
 }
 
 /* ---- the commands ------------------------------------------------------------------- */
@@ -233,15 +268,16 @@ static long mail_gid(void)
 
 static int cmd_add(const struct options *o)
 {
-    char address[USERS_ADDRESS_SIZE], hash[USERS_HASH_SIZE], dir[PATH_MAX], err[600];
+    char address[USERS_ADDRESS_SIZE], hash[USERS_HASH_SIZE], rel[PATH_MAX], dir[PATH_MAX];
+    char err[600];
     if (check_address(o->address, address, sizeof address) != 0)
         return 1;
     int exists = users_exists(conf.users_file, address);
     if (exists != 0)
         return exists < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
                           : fail("%s already exists (use passwd to change its password)", address);
-    if (mailbox_dir(address, dir, sizeof dir) != 0 || new_hash(o, hash, sizeof hash) != 0 ||
-        create_maildir(dir) != 0)
+    if (mailbox_dir(address, rel, sizeof rel, dir, sizeof dir) != 0 ||
+        new_hash(o, hash, sizeof hash) != 0 || create_maildir(rel) != 0)
         return 1;
     if (users_update(conf.users_file, address, hash, mail_gid(), err, sizeof err) < 0)
         return fail("%s; nothing changed", err);
@@ -284,18 +320,14 @@ static int confirm(const char *address, const char *dir, long n)
     return len > 0 && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
-static int cmd_del(const struct options *o)
+/* Asks (unless --yes) and takes the user out of the users file. 0 or 1 (reported). */
+static int del_user(const struct options *o, int parent, const char *leaf, const char *dir,
+                    int remove_mail)
 {
-    char dir[PATH_MAX], err[600];
-    int found = users_exists(conf.users_file, o->address);
-    if (found <= 0)
-        return found < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
-                         : fail("no such user: %s", o->address);
-    if (mailbox_dir(o->address, dir, sizeof dir) != 0)
-        return 1;
-    int remove_mail = !o->keep_mail && access(dir, F_OK) == 0;
+    char err[600];
     if (remove_mail && !o->yes) {
-        int ok = confirm(o->address, dir, count_in(dir, "new") + count_in(dir, "cur"));
+        int ok =
+            confirm(o->address, dir, count_in(parent, leaf, "new") + count_in(parent, leaf, "cur"));
         if (ok < 0)
             return fail("no terminal to ask whether to remove the mail in %s: use --keep-mail "
                         "or --yes",
@@ -305,11 +337,33 @@ static int cmd_del(const struct options *o)
     }
     if (users_update(conf.users_file, o->address, NULL, -1, err, sizeof err) < 0)
         return fail("%s; nothing changed", err);
-    if (remove_mail && nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return fail("removed %s from %s, but not all of its mail in %s", o->address,
-                    conf.users_file, dir);
-    printf("removed %s (%s)\n", o->address, remove_mail ? "mail removed" : "mail kept");
     return 0;
+}
+
+static int cmd_del(const struct options *o)
+{
+    char rel[PATH_MAX], dir[PATH_MAX], parent_rel[PATH_MAX], parent_dir[PATH_MAX + 8], err[600];
+    const char *leaf;
+    int found = users_exists(conf.users_file, o->address), parent = -1;
+    if (found <= 0)
+        return found < 0 ? fail("cannot read %s: %s", conf.users_file, strerror(errno))
+                         : fail("no such user: %s", o->address);
+    if (mailbox_dir(o->address, rel, sizeof rel, dir, sizeof dir) != 0 ||
+        (!o->keep_mail && open_parent(rel, parent_rel, sizeof parent_rel, &leaf, &parent) != 0))
+        return 1;
+    int remove_mail = o->keep_mail ? 0 : maildir_there(parent, leaf, dir);
+    int rc = remove_mail < 0 ? 1 : del_user(o, parent, leaf, dir, remove_mail);
+    if (rc == 0 && remove_mail) {
+        str_format(parent_dir, sizeof parent_dir, "%s/%s", conf.state_dir, parent_rel);
+        if (safedir_remove(parent, parent_dir, leaf, err, sizeof err) != 0)
+            rc = fail("removed %s from %s, but not all of its mail: %s", o->address,
+                      conf.users_file, err);
+    }
+    if (parent >= 0)
+        close(parent);
+    if (rc == 0)
+        printf("removed %s (%s)\n", o->address, remove_mail ? "mail removed" : "mail kept");
+    return rc;
 }
 
 static int print_user(const char *address, const char *hash, void *ctx)
