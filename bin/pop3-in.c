@@ -30,6 +30,7 @@
 #include "netio.h"
 #include "privs.h"
 #include "sasl.h"
+#include "transcript.h"
 #include "users.h"
 #include "util.h"
 
@@ -650,20 +651,23 @@ static void serve(struct session *s)
 
 static int start(struct session *s, int argc, char **argv)
 {
-    const char *conf_path = NULL;
+    const char *conf_path = NULL, *transcript_dir = NULL;
     char err[512];
     int opt;
     log_open("pop3-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:")) != -1) {
-        if (opt != 'C') {
-            log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf]");
+    while ((opt = getopt(argc, argv, "C:X:")) != -1) {
+        if (opt == 'C') {
+            conf_path = optarg;
+        } else if (opt == 'X') {
+            transcript_dir = optarg;
+        } else {
+            log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
             return -1;
         }
-        conf_path = optarg;
     }
     if (optind != argc) {
-        log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf]");
+        log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
         return -1;
     }
     if (sodium_init() < 0) {
@@ -672,6 +676,11 @@ static int start(struct session *s, int argc, char **argv)
     }
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0) {
         log_msg(LOG_ERR, "configuration: %s", err);
+        return -1;
+    }
+    if (transcript_dir != NULL &&
+        str_copy(s->conf.transcript_dir, sizeof s->conf.transcript_dir, transcript_dir) != 0) {
+        log_msg(LOG_ERR, "-X: path too long");
         return -1;
     }
     log_open("pop3-in", s->conf.syslog_socket); /* now the configured socket */
@@ -698,7 +707,12 @@ int main(int argc, char **argv)
     }
     netio_set_timeout(&s.io, s.conf.command_timeout);
     client_address(&s);
+    struct transcript *tr =
+        transcript_start(s.conf.transcript_dir, s.conf.transcript_max_size, "pop3-in", s.client);
+    netio_set_transcript(&s.io, tr);
     serve(&s);
+    netio_set_transcript(&s.io, NULL);
+    transcript_close(tr);
     maildir_list_free(&s.list);
     if (s.lock_fd >= 0)
         close(s.lock_fd);

@@ -1,7 +1,7 @@
 /*
  * queue-run: one pass over the outbound queue, then exit (queue-run(8)).
  *
- *     queue-run [-C conf] [-v] [-f] [-i ID]...
+ *     queue-run [-C conf] [-v] [-f] [-X transcript-dir] [-i ID]...
  *
  * Plan: load every entry (or the -i ones), pick the recipients that are due (-f: every pending
  * one), group them by destination (the recipient's domain, the smarthost, or local delivery),
@@ -36,6 +36,7 @@
 #include "route.h"
 #include "users.h"
 #include "smtpc.h"
+#include "transcript.h"
 #include "util.h"
 
 #include <errno.h>
@@ -109,6 +110,7 @@ struct conn {
     struct conn *next;       /* lower-preference hosts, for recipients that got a 4xx here */
     struct smtpc_reply *res; /* SMTPC_MAX_RCPTS replies of one transaction */
     unsigned n_conns, n_msgs;
+    struct transcript *tr; /* this connection's dialogue (transcript_dir), or NULL */
 };
 
 /* What one recipient's attempt came to, across the MX hosts tried. */
@@ -134,7 +136,9 @@ static void say(const char *fmt, ...)
 
 static void transcript(void *arg, char dir, const char *line, size_t len)
 {
-    (void)arg;
+    struct conn *k = arg;
+    if (k->tr != NULL)
+        transcript_line(k->tr, dir, line, len);
     if (verbose)
         fprintf(stderr, "%s[%ld]: %c: %.*s\n", prog, (long)getpid(), dir, (int)len, line);
 }
@@ -523,6 +527,7 @@ static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
         struct conn *next = k->next;
         if (k->up)
             smtpc_quit(k->c);
+        transcript_close(k->tr);
         *conns += k->n_conns;
         *msgs += k->n_msgs;
         free(k->c);
@@ -537,8 +542,10 @@ static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
 static int conn_open(struct conn *k)
 {
     const struct mx_result *mx = k->d->mx;
-    struct smtpc_opts o = {
-        .helo = conf.hostname, .connect_timeout = conf.connect_timeout, .transcript = transcript};
+    struct smtpc_opts o = {.helo = conf.hostname,
+                           .connect_timeout = conf.connect_timeout,
+                           .transcript = transcript,
+                           .transcript_arg = k};
     while (!k->exhausted) {
         if (k->host >= mx->n_hosts) {
             k->exhausted = 1;
@@ -555,7 +562,12 @@ static int conn_open(struct conn *k)
         struct smtpc_reply why;
         set_port(&sa, k->d->port, &len);
         say("connecting to %s (preference %u)", h->name, h->pref);
+        k->tr = transcript_start(conf.transcript_dir, conf.transcript_max_size, prog, h->name);
         int r = smtpc_connect(k->c, (struct sockaddr *)&sa, len, &o, &why);
+        if (r != 0) {
+            transcript_close(k->tr); /* a file per attempt: it shows why it failed */
+            k->tr = NULL;
+        }
         if (r == 0) {
             k->up = 1;
             k->n_conns++;
@@ -1050,19 +1062,21 @@ static char **new_ids(off_t *done, size_t *n)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: queue-run [-C conf] [-v] [-f] [-i ID]...\n");
+    fprintf(stderr, "usage: queue-run [-C conf] [-v] [-f] [-X transcript-dir] [-i ID]...\n");
     return EX_USAGE;
 }
 
 int main(int argc, char **argv)
 {
-    const char *conf_path = NULL;
+    const char *conf_path = NULL, *transcript_dir = NULL;
     char *ids[MAX_IDS], err[512];
     size_t n_ids = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "C:vfi:")) != -1) {
+    while ((opt = getopt(argc, argv, "C:vfi:X:")) != -1) {
         if (opt == 'C')
             conf_path = optarg;
+        else if (opt == 'X')
+            transcript_dir = optarg;
         else if (opt == 'v')
             verbose = 1;
         else if (opt == 'f')
@@ -1080,6 +1094,11 @@ int main(int argc, char **argv)
     if (conf_load(&conf, conf_path, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         return EX_CONFIG;
+    }
+    if (transcript_dir != NULL &&
+        str_copy(conf.transcript_dir, sizeof conf.transcript_dir, transcript_dir) != 0) {
+        fprintf(stderr, "%s: -X: path too long\n", prog);
+        return EX_USAGE;
     }
     log_open(prog, conf.syslog_socket);
     if (privs_drop(conf.user, err, sizeof err) != 0) {

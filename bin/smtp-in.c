@@ -7,7 +7,7 @@
  * delivery that failed for now) in a queue entry that links the same data (lib/queue). After
  * the 250 it starts queue-run for the new entries, detached.
  *
- *     smtp-in [-s] [-C yubin.conf]
+ *     smtp-in [-s] [-C yubin.conf] [-X transcript-dir]
  *
  * -s is message submission (RFC 6409, port 587): AUTH PLAIN or LOGIN (RFC 4954) is required
  * before MAIL, except from relay_networks (RFC 6409 §6.1 allows other ways to authorise:
@@ -50,6 +50,7 @@
 #include "route.h"
 #include "sasl.h"
 #include "trace.h"
+#include "transcript.h"
 #include "users.h"
 #include "util.h"
 
@@ -1202,25 +1203,30 @@ static struct session session;
 int main(int argc, char **argv)
 {
     struct session *s = &session;
-    const char *conf_path = NULL;
+    const char *conf_path = NULL, *transcript_dir = NULL;
     char err[600];
     int opt;
     signal(SIGPIPE, SIG_IGN);
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:s")) != -1) {
+    while ((opt = getopt(argc, argv, "C:sX:")) != -1) {
         if (opt == 's')
             s->submission = 1;
         else if (opt == 'C')
             conf_path = optarg;
+        else if (opt == 'X')
+            transcript_dir = optarg;
         else
-            return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf]");
+            return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf] [-X transcript-dir]");
     }
     if (optind != argc)
-        return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf]");
+        return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf] [-X transcript-dir]");
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0)
         return refuse_start(s, err);
+    if (transcript_dir != NULL &&
+        str_copy(s->conf.transcript_dir, sizeof s->conf.transcript_dir, transcript_dir) != 0)
+        return refuse_start(s, "-X: path too long");
     log_open("smtp-in", s->conf.syslog_socket); /* now the configured socket */
     if (sodium_init() < 0)
         return refuse_start(s, "libsodium cannot start");
@@ -1232,8 +1238,13 @@ int main(int argc, char **argv)
     route_init(&s->route, &s->conf);
     reset_envelope(s);
     log_msg(LOG_INFO, "connect from %s", s->client);
+    struct transcript *tr = transcript_start(s->conf.transcript_dir, s->conf.transcript_max_size,
+                                             s->submission ? "smtp-in-587" : "smtp-in", s->client);
+    netio_set_transcript(&s->io, tr);
     serve(s);
     netio_flush(&s->io);
+    netio_set_transcript(&s->io, NULL);
+    transcript_close(tr);
     log_msg(LOG_INFO, "disconnect from %s messages=%u errors=%u", s->client, s->messages,
             s->errors);
     if (s->done == CLOSE_ERROR)

@@ -68,6 +68,8 @@ static const struct conf_key conf_keys[] = {
     {NUM(auth_without_tls, T_BOOL, 0, 1)},
     {NUM(sender_login_match, T_BOOL, 0, 1)},
     {STR(submission_address, T_STRING), 0, 0},
+    {STR(transcript_dir, T_PATH), 0, 0},
+    {NUM(transcript_max_size, T_SIZE, 1024, UINT64_C(1) << 40)},
 };
 
 static void default_hostname(char *dst, size_t size)
@@ -114,6 +116,7 @@ void conf_defaults(struct yubin_conf *c)
     c->auth_without_tls = 0;
     c->sender_login_match = 1;
     str_copy(c->submission_address, sizeof c->submission_address, "127.0.0.1:587");
+    c->transcript_max_size = 1048576;
 }
 
 /* Parses "addr/prefix" (or a bare address) into n. 0 or -1. */

@@ -57,6 +57,10 @@ struct yubin_conf {
     int auth_without_tls;                /* offer AUTH on a connection without TLS */
     int sender_login_match;              /* submission: MAIL FROM must be the login or its alias */
     char submission_address[300];        /* where sendmail(8) submits: "host:port" */
+
+    /* Transcripts (lib/transcript): one file per dialogue in this directory; "" = none. */
+    char transcript_dir[PATH_MAX];
+    uint64_t transcript_max_size;        /* octets per file; then a note and no more */
 };
 
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "netio.h"
+#include "transcript.h"
 
 void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds)
 {
@@ -23,7 +24,13 @@ void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds
     n->out_len = 0;
     n->write_failed = 0;
     n->toolong_crlf = 0;
+    n->transcript = NULL;
     netio_set_timeout(n, timeout_seconds);
+}
+
+void netio_set_transcript(struct netio *n, struct transcript *t)
+{
+    n->transcript = t;
 }
 
 void netio_set_timeout(struct netio *n, unsigned timeout_seconds)
@@ -163,11 +170,15 @@ long netio_getline(struct netio *n, char *line, size_t size)
                 else
                     last = n->in[n->in_pos - 1];
             }
+            if (n->transcript != NULL)
+                transcript_line(n->transcript, '*', "(a line too long, discarded)", 28);
             return NETIO_TOOLONG;
         }
         used += take(n, line, size - 1, used, &done);
     }
     line[used] = '\0';
+    if (n->transcript != NULL)
+        transcript_line(n->transcript, 'C', line, used);
     return (long)used;
 }
 
@@ -178,6 +189,8 @@ int netio_pending(const struct netio *n)
 
 int netio_write(struct netio *n, const char *buf, size_t len)
 {
+    if (n->transcript != NULL)
+        transcript_write(n->transcript, 'S', buf, len);
     while (len > 0 && !n->write_failed) {
         if (n->out_len == sizeof n->out && netio_flush(n) != 0)
             break;

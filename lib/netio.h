@@ -22,8 +22,11 @@ enum {
     NETIO_TOOLONG = -3,  /* the line did not fit; it was read and discarded through its LF */
 };
 
+struct transcript;
+
 struct netio {
     int in_fd, out_fd;
+    struct transcript *transcript; /* NULL: none (one test per line, nothing else) */
     int timeout_ms;
     size_t in_pos, in_len;
     size_t out_len;
@@ -35,6 +38,8 @@ struct netio {
 
 void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds);
 void netio_set_timeout(struct netio *n, unsigned timeout_seconds);
+/* Records every line read ('C') and written ('S') in t (lib/transcript); NULL stops. */
+void netio_set_transcript(struct netio *n, struct transcript *t);
 
 /* Reads one line, through and including its LF, into line (at most size-1 bytes, then a NUL).
  * Returns the number of bytes stored (> 0), or NETIO_EOF, NETIO_ERROR, NETIO_TIMEOUT,
