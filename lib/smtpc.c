@@ -1,8 +1,8 @@
 /*
  * smtpc: the SMTP client (see smtpc.h). Reads and writes on a non-blocking socket, each bounded
  * by poll and a deadline; replies parsed strictly; the message streamed from its file with
- * CRLF and dot-stuffing. It must never send a bare CR or LF, never wait without a timeout,
- * never hold a message in memory, and never print.
+ * CRLF and dot-stuffing. It must never send a bare CR or LF or a NUL byte, never wait without a
+ * timeout, never hold a message in memory, and never print.
  */
 #include "config.h"
 
@@ -635,12 +635,12 @@ struct body_state {
     int pending_cr;
 };
 
-int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit)
+int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit, int *nul)
 {
     char buf[65536];
     struct body_state st = {1, 0};
     uint64_t size = 0;
-    int eight = 0;
+    int eight = 0, zero = 0;
     for (;;) {
         ssize_t n = pread(fd, buf, sizeof buf, offset);
         if (n < 0 && errno == EINTR)
@@ -668,6 +668,7 @@ int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit)
                 size++;
                 st.bol = 0;
                 eight |= ch >= 0x80;
+                zero |= ch == '\0';
             }
         }
     }
@@ -675,6 +676,8 @@ int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit)
         size += 2;
     *crlf_size = size;
     *eightbit = eight;
+    if (nul != NULL)
+        *nul = zero;
     return 0;
 }
 
@@ -978,7 +981,7 @@ int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *r
     struct smtpc_reply r;
     char mail[SMTPC_ADDR_MAX + 80];
     uint64_t size = 0;
-    int eightbit = 0;
+    int eightbit = 0, nul = 0;
     if (m->n_rcpts == 0)
         return -1;
     if (m->n_rcpts > SMTPC_MAX_RCPTS) {
@@ -1002,10 +1005,16 @@ int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *r
     t.n_accepted = 0;
     if (check_rcpts(&t) == 0)
         return -1;
-    if (smtpc_measure(m->fd, m->offset, &size, &eightbit) < 0) {
+    if (smtpc_measure(m->fd, m->offset, &size, &eightbit, &nul) < 0) {
         made_up(&r, 0, "4.3.0", "cannot read the queued message: %s", strerror(errno));
         settle_rest(&t, &r);
         return -1;
+    }
+    if (nul) {
+        made_up(&r, 554, "5.6.0", "message contains a NUL byte, which is never relayed (not sent)");
+        tracef(c, "%s", r.text);
+        settle_rest(&t, &r);
+        return 0;
     }
     if ((c->ext & SMTPC_EXT_SIZE) && c->max_size > 0 && size > c->max_size) {
         made_up(&r, 552, "5.3.4", "message of %llu octets exceeds the limit of %llu of %s",

@@ -21,7 +21,10 @@
  * message gets BODY=8BITMIME and a 7-bit one gets no BODY= parameter.
  *
  * A message larger than the server's advertised SIZE limit is not sent: every recipient gets
- * a made-up "552 5.3.4" (permanent) reply without any command being sent.
+ * a made-up "552 5.3.4" (permanent) reply without any command being sent. Nor is a message
+ * holding a NUL byte: "554 5.6.0" (permanent). A next hop that drops NULs would see a stored
+ * "<CRLF><NUL>.<CRLF>" as the end of DATA and run what follows it as commands, so no NUL
+ * ever goes out, whatever let it into a queue.
  *
  * Results follow DESIGN.md: 0 success, 1 temporary, -1 permanent. A missing reply (timeout,
  * connection lost, refused, protocol error) is temporary: the caller tries the next MX.
@@ -160,8 +163,9 @@ void smtpc_quit(struct smtpc *c);
 void smtpc_close(struct smtpc *c);
 
 /* Measures a stored message from offset to end of file: its size with CRLF line ends, as
- * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), and whether it has any byte >=
- * 0x80. 0, or -1 (errno set). Shared with queue-run (for -v) and the tests. */
-int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit);
+ * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), whether it has any byte >=
+ * 0x80, and whether it has a NUL byte (*nul; may be NULL). 0, or -1 (errno set). Shared with
+ * the tests. */
+int smtpc_measure(int fd, off_t offset, uint64_t *crlf_size, int *eightbit, int *nul);
 
 #endif

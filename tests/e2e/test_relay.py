@@ -78,18 +78,19 @@ def parse_env(path):
     return out
 
 
-_DNS = []
+_DNS = {}
 
 
-def dns_server():
-    """One dnsmasq for the whole module, started on first use (tests/run runs each test on its
-    own, without class fixtures) and stopped when the process exits."""
-    if not _DNS:
+def dns_server(records=None):
+    """One dnsmasq per set of records (default: RECORDS), started on first use (tests/run runs
+    each test on its own, without class fixtures) and stopped when the process exits."""
+    key = tuple(records or RECORDS)
+    if key not in _DNS:
         dns = DNSServer()
-        dns.start(RECORDS)
+        dns.start(key)
         atexit.register(dns.stop)
-        _DNS.append(dns)
-    return _DNS[0]
+        _DNS[key] = dns
+    return _DNS[key]
 
 
 class RelayTest(unittest.TestCase):

@@ -174,9 +174,9 @@ static const struct smtpc_opts opts = {.helo = "client.test",
                                        .data_timeout = 2,
                                        .transcript = on_line};
 
-/* A stored message: a Return-Path: line (not relayed) then the message. Returns its fd and
- * the offset of the first byte to relay. */
-static int message(const char *body, off_t *offset)
+/* A stored message: a Return-Path: line (not relayed) then len bytes of body. Returns its fd
+ * and the offset of the first byte to relay. */
+static int message_n(const char *body, size_t len, off_t *offset)
 {
     char path[] = "/tmp/test-smtpc-msgXXXXXX";
     const char *rp = "Return-Path: <a@example.org>\n";
@@ -184,10 +184,15 @@ static int message(const char *body, off_t *offset)
     if (fd < 0)
         exit(2);
     unlink(path);
-    if (write(fd, rp, strlen(rp)) < 0 || write(fd, body, strlen(body)) < 0)
+    if (write(fd, rp, strlen(rp)) < 0 || write(fd, body, len) < 0)
         exit(2);
     *offset = (off_t)strlen(rp);
     return fd;
+}
+
+static int message(const char *body, off_t *offset)
+{
+    return message_n(body, strlen(body), offset);
 }
 
 #define GREET                                                                                      \
@@ -238,7 +243,7 @@ static void test_pipelined(void)
           "EHLO keywords parsed");
     uint64_t size = 0;
     int eight = 1;
-    CHECK(smtpc_measure(fd, off, &size, &eight) == 0 && size == 72 && eight == 0,
+    CHECK(smtpc_measure(fd, off, &size, &eight, NULL) == 0 && size == 72 && eight == 0,
           "measure: CRLF size without dot-stuffing, 7-bit");
     struct smtpc_msg m = {"a@example.org", rcpts, 3, fd, off};
     rc = smtpc_send(&c, &m, res);
@@ -319,6 +324,30 @@ static void test_8bit_and_helo(void)
           "8-bit sent anyway to a server without 8BITMIME, one command at a time");
     smtpc_close(&c);
     CHECK(server_done() == 0, "no SIZE= or BODY= to a HELO server, lockstep commands");
+}
+
+/* A stored message with a NUL byte is never sent: not its MAIL FROM, not a byte of it. */
+static void test_nul(void)
+{
+    static const struct step script[] = {GREET, EHLO_FULL, {'Q', NULL}, {0, NULL}};
+    static const char body[] = "Subject: x\n\nline\n\0.\nQUIT\n";
+    struct smtpc_reply why, res[1];
+    const char *one = "b@mx.test";
+    off_t off;
+    uint64_t size;
+    int eight, nul = 0;
+    int fd = message_n(body, sizeof body - 1, &off);
+    CHECK(smtpc_measure(fd, off, &size, &eight, &nul) == 0 && nul == 1, "measure sees the NUL");
+    struct smtpc_msg m = {"a@example.org", &one, 1, fd, off};
+    CHECK(smtpc_start(&c, start_server(script), "sink", &opts, &why) == 0, "connected");
+    CHECK(smtpc_send(&c, &m, res) == 0 && res[0].code == 554 && smtpc_reply_result(&res[0]) == -1,
+          "a message with a NUL byte fails for good (%s)", res[0].text);
+    CHECK_STR(res[0].enhanced, "5.6.0", "as a content problem");
+    smtpc_close(&c);
+    CHECK(server_done() == 0, "the server saw nothing after EHLO");
+    const char *got = capture();
+    CHECK(strstr(got, "MAIL") == NULL && strstr(got, "line") == NULL, "nothing of it was sent");
+    close(fd);
 }
 
 /* A server that answers EHLO with reply, then expects QUIT or nothing. */
@@ -602,6 +631,7 @@ int main(void)
     unlink(capture_path);
     test_pipelined();
     test_8bit_and_helo();
+    test_nul();
     test_malformed();
     test_greeting_and_timeouts();
     test_refusals();
