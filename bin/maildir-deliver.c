@@ -5,9 +5,9 @@
  *
  * Reads one message from stdin (LF or CRLF line ends; stored with LF), prepends
  * "Return-Path: <sender>" when -f is given, and delivers it durably to the Maildir of every
- * address through lib/maildir: written once, fsynced once, hard-linked into each new/, every
- * new/ fsynced, and exit 0 only after all of that. Exit codes come from <sysexits.h> so the
- * calling MTA knows whether to retry (EX_TEMPFAIL) or bounce.
+ * address through lib/deliver (all or nothing): written once, fsynced once, hard-linked into
+ * each new/, every new/ fsynced, and exit 0 only after all of that. Exit codes come from
+ * <sysexits.h> so the calling MTA knows whether to retry (EX_TEMPFAIL) or bounce.
  *
  * It must never deliver to some recipients and fail for others (all or nothing), never leave
  * a partial file in new/ or tmp/, never hold the message in memory, never run as root past
@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "deliver.h"
 #include "log.h"
 #include "maildir.h"
 #include "privs.h"
@@ -36,11 +37,6 @@
 #define PATH_SIZE 257 /* RFC 5321 path, without the brackets */
 
 static const char *prog = "maildir-deliver";
-
-struct rcpt {
-    char address[ADDR_SIZE]; /* lower case */
-    char maildir[PATH_MAX];
-};
 
 static int usage(void)
 {
@@ -63,27 +59,22 @@ static int parse_address(const char *arg, struct addr *a, const char **why)
     return rc == ADDR_OK ? 0 : -1;
 }
 
-/* The recipients, each Maildir once, at most MAX_RECIPIENTS after alias expansion. */
-struct rcpts {
-    struct rcpt r[MAX_RECIPIENTS];
-    size_t n;
-};
-
-static int add_rcpt(const struct yubin_conf *c, struct rcpts *list, const char *arg,
+/* Adds a mailbox as a target (each once, at most MAX_RECIPIENTS after alias expansion). */
+static int add_rcpt(const struct yubin_conf *c, struct deliver *list, const char *arg,
                     const char *mailbox)
 {
     struct addr a;
-    struct rcpt *r = &list->r[list->n];
-    for (size_t i = 0; i < list->n; i++)
-        if (str_ieq(list->r[i].address, mailbox))
-            return 0;
-    if (list->n == MAX_RECIPIENTS)
+    char dir[PATH_MAX];
+    if (deliver_has(list, mailbox))
+        return 0;
+    if (list->n_targets == MAX_RECIPIENTS)
         return cli_fail(prog, EX_USAGE, "%s: more than %d mailboxes in all", arg, MAX_RECIPIENTS);
-    if (addr_parse_mailbox(mailbox, &a) != ADDR_OK || str_copy(r->address, ADDR_SIZE, a.text) ||
-        maildir_path(r->maildir, sizeof r->maildir, c->state_dir, a.local, a.domain) != 0)
+    if (addr_parse_mailbox(mailbox, &a) != ADDR_OK ||
+        maildir_path(dir, sizeof dir, c->state_dir, a.local, a.domain) != 0)
         return cli_fail(prog, EX_DATAERR, "%s: %s cannot be a mailbox name", arg, mailbox);
-    str_lower(r->address);
-    list->n++;
+    str_lower(a.text);
+    if (deliver_add(list, a.text, 0, 0, 0) != 0)
+        return cli_fail(prog, EX_TEMPFAIL, "out of memory");
     return 0;
 }
 
@@ -96,7 +87,7 @@ static int refused(const char *arg, const struct route *rt)
 
 /* Resolves one command-line address (a mailbox, or an alias of local mailboxes) through
  * lib/route, as smtp-in does at RCPT; a sysexits code on failure. */
-static int resolve(struct route_ctx *ctx, const char *arg, struct rcpts *list)
+static int resolve(struct route_ctx *ctx, const char *arg, struct deliver *list)
 {
     struct addr a;
     struct route rt;
@@ -151,7 +142,7 @@ static int unbracket(char *out, size_t size, const char *s)
 
 /* Copies stdin into the message, CRLF turned into LF (a CR not before LF is kept), and
  * ends it with LF if it does not. 0, 1 (temporary) or -1; *read_err set on a read error. */
-static int copy_stdin(struct maildir_msg *m, int *read_err)
+static int copy_stdin(struct deliver *d, int *read_err)
 {
     char in[8192], out[8193]; /* one more for a CR held over from the chunk before */
     int cr = 0, rc;
@@ -177,23 +168,15 @@ static int copy_stdin(struct maildir_msg *m, int *read_err)
             else
                 last = out[o++] = in[i];
         }
-        if (o > 0 && (rc = maildir_msg_write(m, out, o)) != 0)
+        if (o > 0 && (rc = deliver_write(d, out, o)) != 0)
             return rc;
     }
     if (cr) {
         last = '\r';
-        if ((rc = maildir_msg_write(m, "\r", 1)) != 0)
+        if ((rc = deliver_write(d, "\r", 1)) != 0)
             return rc;
     }
-    return (last != '\n' && m->size > 0) ? maildir_msg_write(m, "\n", 1) : 0;
-}
-
-static int write_return_path(struct maildir_msg *m, const char *sender)
-{
-    char line[PATH_SIZE + 32];
-    if (str_format(line, sizeof line, "Return-Path: <%s>\n", sender) < 0)
-        return -1;
-    return maildir_msg_write(m, line, strlen(line));
+    return (last != '\n' && d->msg.size > 0) ? deliver_write(d, "\n", 1) : 0;
 }
 
 static int exit_for(int rc)
@@ -201,56 +184,32 @@ static int exit_for(int rc)
     return rc > 0 ? EX_TEMPFAIL : EX_CANTCREAT;
 }
 
-/* The steps after begin; *what names the one that failed. */
-static int write_and_link(struct maildir_msg *m, const char *sender, struct rcpt *r, size_t n,
-                          const char **what, int *read_err)
+/* Delivers stdin to every target of d, or to none: on failure nothing stays in new/ or tmp/. */
+static int deliver_stdin(struct deliver *d, const char *sender)
 {
-    int rc;
-    *what = "writing the message";
-    if (sender != NULL && (rc = write_return_path(m, sender)) != 0)
-        return rc;
-    if ((rc = copy_stdin(m, read_err)) != 0) {
-        if (*read_err != 0)
-            *what = "reading standard input";
-        return rc;
-    }
-    if ((rc = maildir_msg_commit(m)) != 0)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        *what = r[i].maildir;
-        if ((rc = maildir_msg_link(m, r[i].maildir, NULL, 0)) != 0)
-            return rc;
-    }
-    *what = "syncing the Maildirs";
-    return maildir_msg_sync(m);
-}
-
-/* Delivers stdin to every recipient, or to none: on failure nothing stays in new/ or tmp/. */
-static int deliver(const struct yubin_conf *c, const char *sender, struct rcpt *r, size_t n)
-{
-    struct maildir_msg m;
-    const char *what = "creating the message file";
-    int rc, read_err = 0;
-
-    if ((rc = maildir_msg_begin(&m, c->state_dir, c->hostname)) == 0)
-        rc = write_and_link(&m, sender, r, n, &what, &read_err);
+    int read_err = 0;
+    int rc = deliver_begin(d, sender != NULL);
+    if (rc == 0 && (rc = copy_stdin(d, &read_err)) != 0 && read_err != 0)
+        str_copy(d->what, sizeof d->what, "reading standard input");
+    if (rc == 0)
+        rc = deliver_commit(d);
     int err = read_err ? read_err : errno;
-    maildir_msg_end(&m, rc != 0);
+    deliver_end(d, rc != 0);
     if (rc != 0) {
-        log_msg(LOG_ERR, "delivery failed: %s: %s", what, strerror(err));
-        return cli_fail(prog, exit_for(rc), "%s: %s%s; nothing delivered", what, strerror(err),
+        log_msg(LOG_ERR, "delivery failed: %s: %s", d->what, strerror(err));
+        return cli_fail(prog, exit_for(rc), "%s: %s%s; nothing delivered", d->what, strerror(err),
                         maildir_errno_is_full(err) ? " (disk full)" : "");
     }
-    for (size_t i = 0; i < n; i++)
-        log_msg(LOG_INFO, "delivered id=%s from=<%s> to=<%s> size=%llu", m.unique,
-                sender ? sender : "", r[i].address, (unsigned long long)m.size);
+    for (size_t i = 0; i < d->n_targets; i++)
+        log_msg(LOG_INFO, "delivered id=%s from=<%s> to=<%s> size=%llu", d->msg.unique,
+                sender ? sender : "", d->targets[i].addr, (unsigned long long)d->msg.size);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     static struct yubin_conf conf;
-    static struct rcpts rcpts;
+    static struct deliver rcpts;
     struct route_ctx ctx;
     const char *conf_path = NULL, *sender = NULL;
     char err[512], sender_buf[PATH_SIZE];
@@ -278,11 +237,15 @@ int main(int argc, char **argv)
     if (privs_drop(conf.user, err, sizeof err) != 0)
         return cli_fail(prog, EX_CONFIG, "%s", err);
     route_init(&ctx, &conf);
+    deliver_init(&rcpts, conf.state_dir, conf.hostname, DELIVER_ALL);
+    deliver_reset(&rcpts, sender ? sender : "");
     rc = 0;
     for (int i = optind; rc == 0 && i < argc; i++)
         rc = resolve(&ctx, argv[i], &rcpts);
     route_ctx_free(&ctx);
     if (rc != 0)
         return rc;
-    return deliver(&conf, sender, rcpts.r, rcpts.n);
+    rc = deliver_stdin(&rcpts, sender);
+    deliver_free(&rcpts);
+    return rc;
 }

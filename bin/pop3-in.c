@@ -83,28 +83,13 @@ static void error_reply(struct session *s, const char *text)
 
 static void client_address(struct session *s)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    str_copy(s->client, sizeof s->client, "local");
-    if (getpeername(0, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, s->client, sizeof s->client);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, s->client, sizeof s->client);
+    peer_address(0, NULL, s->client, sizeof s->client);
 }
 
 /* Wipes what the input buffer already handed out (it held a password). */
 static void wipe_consumed_input(struct session *s)
 {
     sodium_memzero(s->io.in, s->io.in_pos);
-}
-
-static void sleep_ms(unsigned long ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* A failed login: logged, delayed (doubling each time), and fatal after max_auth_failures. */

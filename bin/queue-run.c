@@ -27,6 +27,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "deliver.h"
 #include "dsn.h"
 #include "log.h"
 #include "maildir.h"
@@ -143,18 +144,13 @@ static void transcript(void *arg, char dir, const char *line, size_t len)
         fprintf(stderr, "%s[%ld]: %c: %.*s\n", prog, (long)getpid(), dir, (int)len, line);
 }
 
-static void *grow(void *p, size_t *alloc, size_t n, size_t size)
+/* Room for element n of the array *p; out of memory ends the run (the queue stays). */
+static void grow(void *p, size_t *alloc, size_t n, size_t size)
 {
-    if (n < *alloc)
-        return p;
-    size_t na = *alloc ? *alloc * 2 : 64;
-    void *q = realloc(p, na * size);
-    if (!q) {
+    if (mem_grow(p, alloc, n + 1, size) != 0) {
         log_msg(LOG_ERR, "out of memory");
         exit(EX_TEMPFAIL);
     }
-    *alloc = na;
-    return q;
 }
 
 static const char *domain_of(const char *addr)
@@ -366,8 +362,8 @@ static void save_results(struct queue_entry *e)
 
 /* ---------------- local delivery ---------------- */
 
-/* Copies the whole stored message (Return-Path line included) into m. */
-static int copy_data(struct queue_entry *e, struct maildir_msg *m)
+/* Copies the whole stored message (Return-Path line included) into d's data. */
+static int copy_data(struct queue_entry *e, struct deliver *d)
 {
     uint64_t size;
     char buf[65536];
@@ -386,54 +382,37 @@ static int copy_data(struct queue_entry *e, struct maildir_msg *m)
             rc = n < 0 ? 1 : 0;
             break;
         }
-        if ((rc = maildir_msg_write(m, buf, (size_t)n)) != 0)
+        if ((rc = deliver_write(d, buf, (size_t)n)) != 0)
             break;
     }
     close(fd);
     return rc;
 }
 
-/* Links m into the Maildir of the mailbox local@domain. 0, 1 temporary, -1 permanent. */
-static int link_mailbox(const char *local, const char *domain, struct maildir_msg *m, char *reply,
-                        size_t rsize)
-{
-    char dir[PATH_MAX];
-    int result = -1;
-    if (maildir_path(dir, sizeof dir, conf.state_dir, local, domain) != 0 ||
-        (result = maildir_msg_link(m, dir, NULL, 0)) != 0) {
-        str_format(reply, rsize, "%s Maildir of %s@%s: %s", result > 0 ? "4.2.0" : "5.2.0", local,
-                   domain, strerror(errno));
-        return result > 0 ? 1 : -1;
-    }
-    return 0;
-}
-
-/* Links m into the Maildir(s) of one local address. A queued local recipient that is a
- * mailbox was already expanded by smtp-in, so it is delivered as it is: expanding it again
- * would give the other members of an alias like "alice: alice, carol" a second copy. Any
- * other address (a bounce to a local sender, say) is expanded by lib/route. */
-static int link_local(struct route_ctx *rc, const char *address, struct maildir_msg *m, char *reply,
-                      size_t rsize)
+/* The mailboxes of one local address, as targets of d tagged tag. A queued local recipient
+ * that is a mailbox was already expanded by smtp-in, so it is delivered as it is: expanding
+ * it again would give the other members of an alias like "alice: alice, carol" a second copy.
+ * Any other address (a bounce to a local sender, say) is expanded by lib/route. 0, or 1 / -1
+ * with reply set when it has none. */
+static int local_targets(struct route_ctx *rc, struct deliver *d, const char *address, size_t tag,
+                         char *reply, size_t rsize)
 {
     struct addr a;
     struct route rt;
     if (addr_parse_mailbox(address, &a) != ADDR_OK)
         return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
     if (users_exists(conf.users_file, address) == 1)
-        return link_mailbox(a.local, a.domain, m, reply, rsize);
+        return deliver_add(d, address, 0, 0, tag) == 0
+                   ? 0
+                   : (str_copy(reply, rsize, "4.3.0 out of memory"), 1);
     int result = -1;
     switch (route_rcpt(rc, &a, 0, &rt)) {
     case ROUTE_LOCAL:
         result = rt.n_local ? 0 : -1;
-        str_copy(reply, rsize,
-                 rt.n_local ? "2.0.0 delivered to the Maildir" : "5.1.1 no local mailbox");
-        for (size_t i = 0; i < rt.n_local && result == 0; i++) {
-            char *at = strrchr(rt.local[i], '@');
-            if (!at)
-                continue;
-            *at = '\0';
-            result = link_mailbox(rt.local[i], at + 1, m, reply, rsize);
-        }
+        str_copy(reply, rsize, "5.1.1 no local mailbox");
+        for (size_t i = 0; i < rt.n_local && result == 0; i++)
+            if (deliver_add(d, rt.local[i], 0, 0, tag) != 0)
+                result = 1, str_copy(reply, rsize, "4.3.0 out of memory");
         if (rt.n_remote)
             log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here", address,
                     rt.n_remote);
@@ -448,43 +427,57 @@ static int link_local(struct route_ctx *rc, const char *address, struct maildir_
     return result;
 }
 
+/* What recipient tag came to: the first failed link of its mailboxes, else delivered. */
+static int local_result(const struct deliver *d, size_t tag, char *reply, size_t rsize)
+{
+    for (size_t i = 0; i < d->n_targets; i++) {
+        const struct deliver_target *t = &d->targets[i];
+        if (t->tag == tag && t->result != 0) {
+            str_format(reply, rsize, "%s Maildir of %s: %s", t->result > 0 ? "4.2.0" : "5.2.0",
+                       t->addr, strerror(t->err));
+            return t->result;
+        }
+    }
+    str_copy(reply, rsize, "2.0.0 delivered to the Maildir");
+    return 0;
+}
+
+/* Delivers recipients idx[0..n) of e (all local) through lib/deliver: one copy of the data,
+ * a link per mailbox, one fsync per Maildir; each recipient's result recorded. */
 static void deliver_local(struct route_ctx *ctx, struct queue_entry *e, const size_t *idx, size_t n,
                           time_t now)
 {
-    struct maildir_msg m;
+    static struct deliver d;
     char reply[QUEUE_REPLY_SIZE];
-    int *res = calloc(n, sizeof *res);
-    int rc = res ? maildir_msg_begin(&m, conf.state_dir, conf.hostname) : 1;
-    int began = res && rc == 0;
-    if (rc == 0)
-        rc = copy_data(e, &m);
-    if (rc == 0)
-        rc = maildir_msg_commit(&m);
-    if (rc != 0 || !res) {
-        str_format(reply, sizeof reply, "4.3.0 cannot store the message: %s", strerror(errno));
-        for (size_t i = 0; i < n; i++)
-            record(e, idx[i], 1, reply, NULL, now);
-        goto out;
+    unsigned char *routed = calloc(n ? n : 1, 1);
+    deliver_init(&d, conf.state_dir, conf.hostname, DELIVER_EACH);
+    deliver_reset(&d, e->sender);
+    for (size_t i = 0; routed && i < n; i++) {
+        int r = local_targets(ctx, &d, e->rcpts[idx[i]].addr, i, reply, sizeof reply);
+        if (r != 0)
+            record(e, idx[i], r, reply, NULL, now);
+        routed[i] = r == 0;
     }
+    int rc = routed ? 0 : 1;
+    if (rc == 0 && d.n_targets > 0 && (rc = deliver_begin(&d, 0)) == 0 &&
+        (rc = copy_data(e, &d)) == 0)
+        rc = deliver_commit(&d);
+    if (rc != 0)
+        str_format(reply, sizeof reply, "4.3.0 cannot %s: %s",
+                   d.synced_fail ? "sync the Maildir" : "store the message", strerror(errno));
     for (size_t i = 0; i < n; i++) {
-        res[i] = link_local(ctx, e->rcpts[idx[i]].addr, &m, reply, sizeof reply);
-        if (res[i] != 0)
-            record(e, idx[i], res[i], reply, NULL, now);
+        char own[QUEUE_REPLY_SIZE];
+        int r = routed ? local_result(&d, i, own, sizeof own) : 0;
+        if (routed && !routed[i])
+            continue; /* recorded above */
+        if (r != 0 || rc == 0)
+            record(e, idx[i], r, own, NULL, now);
+        else
+            record(e, idx[i], 1, reply, NULL, now);
     }
-    int synced = maildir_msg_sync(&m) == 0;
-    if (!synced)
-        str_format(reply, sizeof reply, "4.3.0 cannot sync the Maildir: %s", strerror(errno));
-    else
-        str_copy(reply, sizeof reply, "2.0.0 delivered to the Maildir");
-    for (size_t i = 0; i < n; i++)
-        if (res[i] == 0)
-            record(e, idx[i], synced ? 0 : 1, reply, NULL, now);
-    maildir_msg_end(&m, !synced);
-    began = 0;
-out:
-    if (began)
-        maildir_msg_end(&m, 0);
-    free(res);
+    deliver_end(&d, rc != 0);
+    deliver_free(&d);
+    free(routed);
 }
 
 /* ---------------- remote delivery ---------------- */
@@ -729,12 +722,6 @@ static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, siz
     return 0;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void resolve(struct dest *d);
 
 /* A worker: one job, over one connection (or local delivery). */
@@ -823,7 +810,7 @@ static void run_jobs(struct plan *p, const struct job *jobs, size_t n_jobs)
 static int add_entry(const char *id, void *arg)
 {
     struct plan *p = arg;
-    p->entries = grow(p->entries, &p->entries_alloc, p->n_entries, sizeof *p->entries);
+    grow(&p->entries, &p->entries_alloc, p->n_entries, sizeof *p->entries);
     struct queue_entry *e = &p->entries[p->n_entries];
     int r = queue_load(e, conf.state_dir, id);
     if (r == 0)
@@ -898,7 +885,7 @@ static size_t dest_for(struct plan *p, const char *rcpt)
     for (size_t i = 0; i < p->n_dests; i++)
         if (p->dests[i].local == local && str_ieq(p->dests[i].name, name))
             return i;
-    p->dests = grow(p->dests, &p->dests_alloc, p->n_dests, sizeof *p->dests);
+    grow(&p->dests, &p->dests_alloc, p->n_dests, sizeof *p->dests);
     struct dest *d = &p->dests[p->n_dests];
     memset(d, 0, sizeof *d);
     d->local = local;
@@ -928,7 +915,7 @@ static void plan_items(struct plan *p, time_t now)
         for (size_t r = 0; r < e->n_rcpts; r++) {
             if (!rcpt_due(e, &e->rcpts[r], now))
                 continue;
-            p->items = grow(p->items, &p->items_alloc, p->n_items, sizeof *p->items);
+            grow(&p->items, &p->items_alloc, p->n_items, sizeof *p->items);
             p->items[p->n_items++] = (struct item){ei, r, dest_for(p, e->rcpts[r].addr)};
             due++;
         }
@@ -990,7 +977,7 @@ static struct job *make_jobs(struct plan *p, size_t *n_jobs)
                 }
                 t++;
             }
-            jobs = grow(jobs, &alloc, n, sizeof *jobs);
+            grow(&jobs, &alloc, n, sizeof *jobs);
             jobs[n++] = (struct job){p->items[s].dest, s, t - s};
             d->n_jobs++;
             s = t;

@@ -187,20 +187,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
  * bindir or sbindir it was built for (mailq goes to bindir, queue-run to sbindir). */
 static int find_program(char *out, size_t size, const char *name)
 {
-    char self[PATH_MAX];
-    const char *dirs[3] = {NULL, YUBIN_BINDIR, YUBIN_SBINDIR};
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            dirs[0] = self;
-        }
-    }
+    static const char *const dirs[] = {YUBIN_BINDIR, YUBIN_SBINDIR};
+    if (self_sibling(out, size, name) == 0 && access(out, X_OK) == 0)
+        return 0;
     for (size_t i = 0; i < ARRAY_LEN(dirs); i++)
-        if (dirs[i] != NULL && str_format(out, size, "%s/%s", dirs[i], name) >= 0 &&
-            access(out, X_OK) == 0)
+        if (str_format(out, size, "%s/%s", dirs[i], name) >= 0 && access(out, X_OK) == 0)
             return 0;
     return str_format(out, size, "%s/%s", YUBIN_SBINDIR, name) < 0 ? -1 : 0;
 }

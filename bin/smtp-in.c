@@ -2,10 +2,10 @@
  * smtp-in: the SMTP server (RFC 5321) for one connection on stdin/stdout, started by inetd,
  * systemd (Accept=yes) or tcpserver. It reads top to bottom as the protocol: start-up, the
  * command table, one small function per command that checks state and syntax first and acts
- * second, then DATA, which streams the message line by line into lib/maildir and answers 250
- * only once every recipient's copy is durable: linked into its Maildir, or (remote, or a local
- * delivery that failed for now) in a queue entry that links the same data (lib/queue). After
- * the 250 it starts queue-run for the new entries, detached.
+ * second, then DATA, which streams the message line by line into lib/deliver and answers 250
+ * only once lib/deliver has every recipient's copy durable: linked into its Maildir, or
+ * (remote, or a local delivery that failed for now) in a queue entry that links the same
+ * data. After the 250 it starts queue-run for the new entries, detached.
  *
  *     smtp-in [-s] [-C yubin.conf] [-X transcript-dir]
  *
@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,11 +41,10 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "deliver.h"
 #include "log.h"
-#include "maildir.h"
 #include "netio.h"
 #include "privs.h"
-#include "queue.h"
 #include "route.h"
 #include "sasl.h"
 #include "trace.h"
@@ -58,17 +56,8 @@
 #define TEXT_LINE_MAX 1000 /* octets, CRLF included (§4.5.3.1.6) */
 #define HELO_MAX 255
 #define AUTH_LINE_MAX 12288 /* a SASL response line (RFC 4954 §4) */
-#define MAX_GROUPS 16       /* envelope senders in one message: the original and list owners */
 
 enum { KEEP = 0, CLOSE_OK, CLOSE_ERROR };
-
-/* Where one accepted recipient's copy goes. */
-struct target {
-    char addr[ADDR_SIZE]; /* a local mailbox (lower case) or a remote address */
-    unsigned group;       /* its envelope sender: session.groups[group] */
-    int remote;           /* queued for queue-run */
-    int retry;            /* local, but its delivery failed for now: queued for retry */
-};
 
 struct session {
     struct yubin_conf conf;
@@ -91,18 +80,8 @@ struct session {
     char sender[ADDR_SIZE];
     size_t rcpt_attempts;
     size_t n_rcpts, cap_rcpts;
-    char (*rcpts)[ADDR_SIZE]; /* as given, for Received "for" and the log */
-    size_t n_targets, cap_targets;
-    struct target *targets;
-    /* Envelope senders: group 0 is the sender; a list with an owner gets a group whose
-     * sender is the owner, so the list's bounces go there. */
-    size_t n_groups;
-    char groups[MAX_GROUPS][ADDR_SIZE];
-
-    struct maildir_msg msg;                 /* the data as received (group 0) */
-    struct maildir_msg *copies[MAX_GROUPS]; /* a group's own copy (its Return-Path), or NULL */
-    size_t n_queued;
-    char queued[MAX_GROUPS][QUEUE_ID_SIZE]; /* queue entries made for the current message */
+    char (*rcpts)[ADDR_SIZE];     /* as given, for Received "for" and the log */
+    struct deliver dl;            /* where the copies go: mailboxes, remote addresses, senders */
     char line[AUTH_LINE_MAX + 1]; /* a command: CMD_LINE_MAX, but AUTH up to AUTH_LINE_MAX */
     char data[TEXT_LINE_MAX + 1];
 };
@@ -171,84 +150,17 @@ static void reset_envelope(struct session *s)
     s->sender[0] = '\0';
     s->rcpt_attempts = 0;
     s->n_rcpts = 0;
-    s->n_targets = 0;
-    s->n_groups = 1;
-    s->groups[0][0] = '\0';
-}
-
-static int grow(void *array, size_t *cap, size_t need, size_t elem)
-{
-    void **p = array;
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 8;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (q == NULL)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/* Is address (a mailbox or a remote address) a target already? Each gets one copy, with the
- * envelope sender of the first recipient that led to it. */
-static int has_target(const struct session *s, const char *address)
-{
-    for (size_t i = 0; i < s->n_targets; i++)
-        if (str_ieq(s->targets[i].addr, address))
-            return 1;
-    return 0;
-}
-
-/* How many of r's mailboxes and remote addresses are not targets yet. */
-static size_t new_targets(const struct session *s, const struct route *r)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < r->n_local; i++)
-        n += !has_target(s, r->local[i]);
-    for (size_t i = 0; i < r->n_remote; i++)
-        n += !has_target(s, r->remote[i]);
-    return n;
-}
-
-static void push_target(struct session *s, const char *address, unsigned group, int remote)
-{
-    if (has_target(s, address))
-        return;
-    struct target *t = &s->targets[s->n_targets++];
-    str_copy(t->addr, sizeof t->addr, address);
-    t->group = group;
-    t->remote = remote;
-    t->retry = 0;
+    deliver_reset(&s->dl, "");
 }
 
 /* Adds the recipient, its mailboxes and its remote addresses. 0, or -1 out of memory. */
 static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, unsigned group)
 {
-    if (grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0 ||
-        grow(&s->targets, &s->cap_targets, s->n_targets + r->n_local + r->n_remote,
-             sizeof *s->targets) != 0)
+    if (mem_grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0 ||
+        deliver_add_route(&s->dl, r, group, s->n_rcpts) != 0)
         return -1;
     str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
-    for (size_t i = 0; i < r->n_local; i++)
-        push_target(s, r->local[i], group, 0);
-    for (size_t i = 0; i < r->n_remote; i++)
-        push_target(s, r->remote[i], group, 1);
     return 0;
-}
-
-/* The group whose envelope sender is sender (added if new), or -1 when there are too many. */
-static int group_of(struct session *s, const char *sender)
-{
-    for (size_t g = 0; g < s->n_groups; g++)
-        if (str_ieq(s->groups[g], sender))
-            return (int)g;
-    if (s->n_groups >= MAX_GROUPS)
-        return -1;
-    str_copy(s->groups[s->n_groups], ADDR_SIZE, sender);
-    return (int)s->n_groups++;
 }
 
 /* May this session send to other domains? */
@@ -408,7 +320,7 @@ static int cmd_mail(struct session *s, char *arg)
     reset_envelope(s);
     s->in_mail = 1;
     str_copy(s->sender, sizeof s->sender, a.text);
-    str_copy(s->groups[0], ADDR_SIZE, a.text);
+    deliver_reset(&s->dl, a.text);
     return reply(s, "250 2.1.0 Ok");
 }
 
@@ -428,9 +340,10 @@ static int accept_routed(struct session *s, const struct addr *a, struct route *
     int group = 0;
     if (r->kind == ROUTE_REFUSED || r->kind == ROUTE_TEMPFAIL)
         return refuse_rcpt(s, a->text, r->reply, r->why);
-    if (r->owner[0] != '\0' && s->sender[0] != '\0' && (group = group_of(s, r->owner)) < 0)
+    if (r->owner[0] != '\0' && s->sender[0] != '\0' &&
+        (group = deliver_group(&s->dl, r->owner)) < 0)
         return reply(s, "452 4.5.3 too many lists in one message");
-    if (s->n_targets + new_targets(s, r) > MAILDIR_MAX_TARGETS)
+    if (s->dl.n_targets + deliver_new_targets(&s->dl, r) > MAILDIR_MAX_TARGETS)
         return reply(s, "452 4.5.3 too many recipients");
     if (add_rcpt(s, a->text, r, (unsigned)group) != 0)
         return refuse_rcpt(s, a->text, "451 4.3.0 out of memory", "malloc");
@@ -522,13 +435,6 @@ static int cmd_help(struct session *s, char *arg)
 static void wipe_consumed_input(struct session *s)
 {
     sodium_memzero(s->io.in, s->io.in_pos);
-}
-
-static void sleep_ms(unsigned long ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* A user name fit for the log: printable ASCII only, cut at 100 octets. */
@@ -715,7 +621,6 @@ struct data_state {
     char id[17];
     int in_headers;
     int have_date, have_msgid; /* submission: the header section has them */
-    uint64_t skip;             /* length of our Return-Path line (not relayed) */
     unsigned hops;
     uint64_t size;   /* octets received, CRLF line ends, after dot-unstuffing */
     int too_long;    /* a line over TEXT_LINE_MAX */
@@ -723,6 +628,7 @@ struct data_state {
     int store_errno; /* the first write error */
 };
 
+/* Return-Path (lib/deliver) and our Received line. */
 static int write_headers(struct session *s, struct data_state *d)
 {
     char buf[2048];
@@ -737,12 +643,10 @@ static int write_headers(struct session *s, struct data_state *d)
         .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL,
         .when = time(NULL),
     };
-    int n = trace_return_path(buf, sizeof buf, s->sender);
-    if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+    if (deliver_begin(&s->dl, 1) != 0)
         return -1;
-    d->skip = (uint64_t)n;
-    n = trace_received(buf, sizeof buf, &t);
-    if (n < 0 || maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+    int n = trace_received(buf, sizeof buf, &t);
+    if (n < 0 || deliver_write(&s->dl, buf, (size_t)n) != 0)
         return -1;
     return 0;
 }
@@ -768,11 +672,11 @@ static void add_missing_headers(struct session *s, struct data_state *d)
         return;
     if (!d->have_date && trace_date(value, sizeof value, time(NULL)) > 0 &&
         (n = str_format(buf, sizeof buf, "Date: %s\n", value)) > 0 &&
-        maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        deliver_write(&s->dl, buf, (size_t)n) != 0)
         d->store_errno = errno ? errno : EIO;
     if (!d->have_msgid && trace_message_id(value, sizeof value, s->conf.hostname) > 0 &&
         (n = str_format(buf, sizeof buf, "Message-ID: %s\n", value)) > 0 &&
-        maildir_msg_write(&s->msg, buf, (size_t)n) != 0)
+        deliver_write(&s->dl, buf, (size_t)n) != 0)
         d->store_errno = errno ? errno : EIO;
     d->have_date = d->have_msgid = 1;
 }
@@ -804,7 +708,7 @@ static void take_line(struct session *s, struct data_state *d, const char *text,
         d->too_big = 1;
     if (d->too_big || d->too_long || d->hops > s->conf.max_hops || d->store_errno)
         return; /* refused or failed: drain to the end, store nothing more */
-    if (maildir_msg_write(&s->msg, text, len + 1) != 0)
+    if (deliver_write(&s->dl, text, len + 1) != 0)
         d->store_errno = errno ? errno : EIO;
 }
 
@@ -834,177 +738,6 @@ static enum data_end read_data(struct session *s, struct data_state *d)
     }
 }
 
-/* The data file of group g: its own copy, or the message as received. */
-static struct maildir_msg *group_msg(struct session *s, size_t g)
-{
-    return s->copies[g] != NULL ? s->copies[g] : &s->msg;
-}
-
-/* Does group g have local mailboxes (so its copy needs its own Return-Path)? */
-static int group_has_local(const struct session *s, size_t g)
-{
-    for (size_t i = 0; i < s->n_targets; i++)
-        if (s->targets[i].group == g && !s->targets[i].remote)
-            return 1;
-    return 0;
-}
-
-/* Copies the committed message, after its Return-Path line, into m. 0, or -1 with errno. */
-static int copy_body(struct session *s, uint64_t skip, struct maildir_msg *m)
-{
-    char buf[8192];
-    int fd = open(s->msg.tmp_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = lseek(fd, (off_t)skip, SEEK_SET) < 0 ? -1 : 0;
-    for (ssize_t n; rc == 0 && (n = read(fd, buf, sizeof buf)) != 0;) {
-        if (n < 0 && errno != EINTR)
-            rc = -1;
-        else if (n > 0 && maildir_msg_write(m, buf, (size_t)n) != 0)
-            rc = -1;
-    }
-    int err = errno;
-    close(fd);
-    errno = err;
-    return rc;
-}
-
-/* A list's local members see the owner in Return-Path, not the author: the data is written
- * once per envelope sender, so a group with another sender and local mailboxes gets its own
- * copy (Return-Path line, then the received message without ours). Remote-only groups share
- * the received data: the queue skips our Return-Path line when it relays. 0, or -1. */
-static int make_copies(struct session *s, const struct data_state *d)
-{
-    char buf[ADDR_SIZE + 32];
-    for (size_t g = 1; g < s->n_groups; g++) {
-        if (!group_has_local(s, g))
-            continue;
-        struct maildir_msg *m = calloc(1, sizeof *m);
-        if (m == NULL)
-            return -1;
-        if (maildir_msg_begin(m, s->conf.state_dir, s->conf.hostname) != 0) {
-            maildir_msg_end(m, 1);
-            free(m);
-            return -1;
-        }
-        s->copies[g] = m;
-        int n = trace_return_path(buf, sizeof buf, s->groups[g]);
-        if (n < 0)
-            return errno = EINVAL, -1;
-        if (maildir_msg_write(m, buf, (size_t)n) != 0 || copy_body(s, d->skip, m) != 0 ||
-            maildir_msg_commit(m) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Links every local target into its Maildir. A link that fails goes to the queue for retry
- * (DESIGN.md §4.2) instead of failing the whole message. */
-static void link_locals(struct session *s)
-{
-    char path[PATH_MAX], local[ADDR_SIZE];
-    for (size_t i = 0; i < s->n_targets; i++) {
-        struct target *t = &s->targets[i];
-        const char *at = strrchr(t->addr, '@');
-        if (t->remote)
-            continue;
-        if (at == NULL || str_copy_n(local, sizeof local, t->addr, (size_t)(at - t->addr)) != 0 ||
-            maildir_path(path, sizeof path, s->conf.state_dir, local, at + 1) != 0 ||
-            maildir_msg_link(group_msg(s, t->group), path, NULL, 0) != 0) {
-            log_msg(LOG_WARNING, "to=<%s> local delivery failed for now (%s): queued for retry",
-                    t->addr, strerror(errno));
-            t->retry = 1;
-        }
-    }
-}
-
-/* Takes back the queue entries made so far for this message (a later step failed). */
-static void unqueue(struct session *s)
-{
-    for (size_t i = 0; i < s->n_queued; i++) {
-        struct queue_entry e = {.lock_fd = -1};
-        int rc = queue_lock(&e, s->conf.state_dir, s->queued[i]);
-        if (rc == 0) {
-            rc = queue_remove(&e) == 0 ? 2 : -1;
-            queue_entry_free(&e);
-        }
-        if (rc != 2)
-            log_msg(LOG_ERR, "%s: cannot take back the queue entry: %s", s->queued[i],
-                    rc == 1 ? "a queue-run holds it" : strerror(errno));
-    }
-    s->n_queued = 0;
-}
-
-/* One queue entry per group with remote (or retried local) targets, linking that group's
- * data. 0, or -1 with errno (the entries made are taken back). */
-static int queue_groups(struct session *s, const struct data_state *d)
-{
-    for (size_t g = 0; g < s->n_groups; g++) {
-        struct queue_entry e;
-        size_t n = 0;
-        uint64_t skip =
-            s->copies[g] ? (uint64_t)strlen("Return-Path: <>\n") + strlen(s->groups[g]) : d->skip;
-        if (queue_entry_init(&e, s->conf.state_dir, s->groups[g], skip) != 0)
-            return unqueue(s), -1;
-        for (size_t i = 0; i < s->n_targets; i++) {
-            const struct target *t = &s->targets[i];
-            if (t->group == g && (t->remote || t->retry) && ++n && queue_entry_add(&e, t->addr))
-                return queue_entry_free(&e), unqueue(s), -1;
-        }
-        int rc = n ? queue_create(&e, group_msg(s, g)->tmp_path, s->conf.hostname) : 0;
-        int err = errno;
-        if (n && rc == 0)
-            str_copy(s->queued[s->n_queued++], QUEUE_ID_SIZE, e.id);
-        queue_entry_free(&e);
-        if (rc != 0)
-            return unqueue(s), errno = err, -1;
-    }
-    return 0;
-}
-
-/* The durable acceptance: the data committed once (plus a copy per list owner with local
- * members), linked into every Maildir, the links synced, then the queue entries (each
- * durable when made). 0, or -1 with errno. */
-static int deliver(struct session *s, struct data_state *d)
-{
-    s->n_queued = 0;
-    if (s->n_targets == 0)
-        return errno = EINVAL, -1; /* never acknowledge a message that went nowhere */
-    if (maildir_msg_commit(&s->msg) != 0 || make_copies(s, d) != 0)
-        return -1;
-    link_locals(s);
-    for (size_t g = 0; g < s->n_groups; g++)
-        if ((g == 0 || s->copies[g]) && maildir_msg_sync(group_msg(s, g)) != 0)
-            return -1;
-    return queue_groups(s, d);
-}
-
-/* Ends the message files: removes the tmp files (the queue has its own links) and, when the
- * message was not accepted, the Maildir links. */
-static void end_message(struct session *s, int failed)
-{
-    maildir_msg_end(&s->msg, failed);
-    for (size_t g = 0; g < MAX_GROUPS; g++) {
-        if (s->copies[g] != NULL) {
-            maildir_msg_end(s->copies[g], failed);
-            free(s->copies[g]);
-            s->copies[g] = NULL;
-        }
-    }
-}
-
-/* Starts queue-run for the entries of the accepted message, detached. The child must not
- * keep our descriptors (the socket under systemd, the log), so they are closed on exec. */
-/* queue_start_run's child closes every descriptor above stderr (close_range) before exec. */
-static void start_queue_runs(struct session *s)
-{
-    for (size_t i = 0; i < s->n_queued; i++)
-        if (queue_start_run(s->conf.path, s->queued[i]) != 0)
-            log_msg(LOG_WARNING, "%s: cannot start queue-run (%s); the timer will", s->queued[i],
-                    strerror(errno));
-    s->n_queued = 0;
-}
-
 static const char *store_failure(int err)
 {
     return maildir_errno_is_full(err) ? "452 4.3.1 insufficient system storage"
@@ -1013,8 +746,8 @@ static const char *store_failure(int err)
 
 static void log_queued(struct session *s, const struct data_state *d)
 {
-    for (size_t i = 0; i < s->n_queued; i++)
-        log_msg(LOG_INFO, "id=%s queued=%s", d->id, s->queued[i]);
+    for (size_t i = 0; i < s->dl.n_queued; i++)
+        log_msg(LOG_INFO, "id=%s queued=%s", d->id, s->dl.queued[i]);
 }
 
 /* The reply to the end of DATA; stores the message when nothing refused it. */
@@ -1029,17 +762,17 @@ static void finish_message(struct session *s, struct data_state *d, char *result
         str_copy(result, size, "554 5.4.6 too many Received headers: a mail loop?");
     else if (d->store_errno)
         str_copy(result, size, store_failure(d->store_errno));
-    else if (deliver(s, d) != 0)
+    else if (deliver_commit(&s->dl) != 0)
         str_copy(result, size, store_failure(errno));
     else
         stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", d->id) > 0;
-    end_message(s, !stored);
+    deliver_end(&s->dl, !stored);
     if (stored) {
         s->messages++;
         reply(s, "%s", result);
         netio_flush(&s->io);
         log_queued(s, d);
-        start_queue_runs(s);
+        deliver_start_runs(&s->dl, s->conf.path);
     } else {
         reply_error(s, "%s", result);
     }
@@ -1067,10 +800,9 @@ static int receive_message(struct session *s)
     struct data_state d = {.in_headers = 1};
     char result[200];
     random_hex16(d.id);
-    if (maildir_msg_begin(&s->msg, s->conf.state_dir, s->conf.hostname) != 0 ||
-        write_headers(s, &d) != 0) {
+    if (write_headers(s, &d) != 0) {
         str_copy(result, sizeof result, store_failure(errno));
-        end_message(s, 1);
+        deliver_end(&s->dl, 1);
         log_message(s, &d, result);
         return reply_error(s, "%s", result);
     }
@@ -1083,7 +815,7 @@ static int receive_message(struct session *s)
             add_missing_headers(s, &d);
         finish_message(s, &d, result, sizeof result);
     } else {
-        end_message(s, 1);
+        deliver_end(&s->dl, 1);
         str_copy(result, sizeof result,
                  end == DATA_BARE      ? "554 5.5.2 bare CR or LF"
                  : end == DATA_TIMEOUT ? "421 4.4.2 timeout in DATA"
@@ -1147,31 +879,13 @@ static void serve(struct session *s)
 /* The client's address from the socket on fd 0 ("local" for a pipe); never DNS. */
 static void client_address(struct session *s)
 {
-    socklen_t len = sizeof s->peer;
-    char text[INET6_ADDRSTRLEN];
-    str_copy(s->client, sizeof s->client, "local");
-    str_copy(s->client_trace, sizeof s->client_trace, "local");
-    memset(&s->peer, 0, sizeof s->peer);
-    if (getpeername(0, (struct sockaddr *)&s->peer, &len) != 0)
-        return;
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&s->peer;
-    if (s->peer.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-        struct sockaddr_in in4 = {.sin_family = AF_INET};
-        memcpy(&in4.sin_addr, in6->sin6_addr.s6_addr + 12, 4);
-        in4.sin_port = in6->sin6_port;
-        memcpy(&s->peer, &in4, sizeof in4);
-    }
-    if (s->peer.ss_family == AF_INET &&
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&s->peer)->sin_addr, text, sizeof text)) {
-        str_copy(s->client, sizeof s->client, text);
-        str_format(s->client_trace, sizeof s->client_trace, "[%s]", text);
-    } else if (s->peer.ss_family == AF_INET6 &&
-               inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) {
-        str_copy(s->client, sizeof s->client, text);
-        str_format(s->client_trace, sizeof s->client_trace, "[IPv6:%s]", text);
-    } else {
-        s->peer.ss_family = 0;
-    }
+    peer_address(0, &s->peer, s->client, sizeof s->client);
+    if (s->peer.ss_family == AF_INET6)
+        str_format(s->client_trace, sizeof s->client_trace, "[IPv6:%s]", s->client);
+    else if (s->peer.ss_family == AF_INET)
+        str_format(s->client_trace, sizeof s->client_trace, "[%s]", s->client);
+    else
+        str_copy(s->client_trace, sizeof s->client_trace, "local");
 }
 
 /* After an error close: stop sending, then read what the client still sends for a moment,
@@ -1236,6 +950,7 @@ int main(int argc, char **argv)
     client_address(s);
     s->relay_client = s->peer.ss_family != 0 && conf_in_relay_networks(&s->conf, &s->peer);
     route_init(&s->route, &s->conf);
+    deliver_init(&s->dl, s->conf.state_dir, s->conf.hostname, DELIVER_QUEUE_RETRY);
     reset_envelope(s);
     log_msg(LOG_INFO, "connect from %s", s->client);
     struct transcript *tr = transcript_start(s->conf.transcript_dir, s->conf.transcript_max_size,
@@ -1251,6 +966,6 @@ int main(int argc, char **argv)
         linger();
     route_ctx_free(&s->route);
     free(s->rcpts);
-    free(s->targets);
+    deliver_free(&s->dl);
     return s->done == CLOSE_ERROR ? 1 : 0;
 }

@@ -58,21 +58,6 @@ static int read_file(const char *path, char **text, char *err, size_t errlen)
     return 0;
 }
 
-static int grow(void **array, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 16;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*array, n * elem);
-    if (p == NULL)
-        return -1;
-    *array = p;
-    *cap = n;
-    return 0;
-}
-
 struct loader {
     struct aliases *a;
     size_t cap_entries, cap_targets;
@@ -90,16 +75,6 @@ static int fail(struct loader *l, const char *why, const char *what)
                what ? what : "");
     errno = EINVAL;
     return -1;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
 }
 
 static int add_target(struct loader *l, char *item, const char *domain)
@@ -120,7 +95,7 @@ static int add_target(struct loader *l, char *item, const char *domain)
     struct aliases *a = l->a;
     char *copy = strdup(parsed.text);
     if (copy == NULL ||
-        grow((void **)&a->targets, &l->cap_targets, a->n_targets + 1, sizeof *a->targets) != 0) {
+        mem_grow(&a->targets, &l->cap_targets, a->n_targets + 1, sizeof *a->targets) != 0) {
         free(copy);
         return fail(l, "out of memory", NULL);
     }
@@ -136,7 +111,7 @@ static int add_targets(struct loader *l, char *list)
     const char *domain = strrchr(name, '@') + 1;
     char *save = NULL;
     for (char *item = strtok_r(list, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-        item = trim(item);
+        item = str_trim(item);
         if (*item != '\0' && add_target(l, item, domain) != 0)
             return -1;
     }
@@ -155,8 +130,8 @@ static int add_entry(struct loader *l, char *name)
     struct aliases *a = l->a;
     char *copy = strdup(parsed.text);
     if (copy == NULL ||
-        grow((void **)&a->entries, &l->cap_entries, a->n_entries + 1, sizeof *a->entries) != 0 ||
-        grow((void **)&l->lines, &l->cap_lines, a->n_entries + 1, sizeof *l->lines) != 0) {
+        mem_grow(&a->entries, &l->cap_entries, a->n_entries + 1, sizeof *a->entries) != 0 ||
+        mem_grow(&l->lines, &l->cap_lines, a->n_entries + 1, sizeof *l->lines) != 0) {
         free(copy);
         return fail(l, "out of memory", NULL);
     }
@@ -168,7 +143,7 @@ static int add_entry(struct loader *l, char *name)
 static int parse_line(struct loader *l, char *line)
 {
     int continued = line[0] == ' ' || line[0] == '\t';
-    line = trim(line);
+    line = str_trim(line);
     if (*line == '\0' || *line == '#')
         return 0;
     if (continued) {
@@ -180,7 +155,7 @@ static int parse_line(struct loader *l, char *line)
     if (colon == NULL)
         return fail(l, "expected 'name@domain: target, ...'", NULL);
     *colon = '\0';
-    if (add_entry(l, trim(line)) != 0)
+    if (add_entry(l, str_trim(line)) != 0)
         return -1;
     return add_targets(l, colon + 1);
 }
@@ -280,7 +255,7 @@ static int add_result(struct expansion *x, const char *address)
             return ALIASES_EXPANDED;
     if (r->n_targets == ALIASES_MAX_TARGETS)
         return ALIASES_TOO_MANY;
-    if (grow((void **)&r->targets, &x->cap, r->n_targets + 1, sizeof *r->targets) != 0)
+    if (mem_grow(&r->targets, &x->cap, r->n_targets + 1, sizeof *r->targets) != 0)
         return ALIASES_NOMEM;
     if (str_copy(r->targets[r->n_targets], sizeof r->targets[0], address) != 0)
         return ALIASES_NOMEM; /* cannot happen: targets were checked at load */

@@ -302,16 +302,6 @@ static const struct conf_key *find_key(const char *name)
     return NULL;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && strchr(" \t\r\n", s[len - 1]) != NULL)
-        s[--len] = '\0';
-    return s;
-}
-
 /* One line: 0 ok, -1 error (message in err). seen[] catches repeated keys. */
 static int parse_line(struct yubin_conf *c, char *line, unsigned char *seen, char *err,
                       size_t errlen)
@@ -319,11 +309,11 @@ static int parse_line(struct yubin_conf *c, char *line, unsigned char *seen, cha
     char *hash = strchr(line, '#');
     if (hash != NULL)
         *hash = '\0';
-    char *key = trim(line);
+    char *key = str_trim(line);
     if (*key == '\0')
         return 0;
     size_t key_len = strcspn(key, " \t");
-    char *value = trim(key + key_len);
+    char *value = str_trim(key + key_len);
     key[key_len] = '\0';
     const struct conf_key *k = find_key(key);
     if (k == NULL)

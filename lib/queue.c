@@ -685,21 +685,6 @@ int queue_clean(const char *state_dir, unsigned max_age)
     return n;
 }
 
-/* The program next to the running one, from /proc/self/exe. */
-static int sibling_program(char *dst, size_t size, const char *name)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -1;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    return str_format(dst, size, "%s/%s", self, name);
-}
-
 static void exec_run(const char *prog, const char *conf_path, const char *id)
 {
     int fd = open("/dev/null", O_RDWR);
@@ -726,7 +711,7 @@ static void exec_run(const char *prog, const char *conf_path, const char *id)
 int queue_start_run(const char *conf_path, const char *id)
 {
     char prog[PATH_MAX];
-    if (sibling_program(prog, sizeof prog, "queue-run") < 0)
+    if (self_sibling(prog, sizeof prog, "queue-run") < 0)
         return -1;
     pid_t pid = fork();
     if (pid < 0)

@@ -1,15 +1,21 @@
 /*
- * util: bounded string copies, number parsing, checked writes and unique names (see util.h).
- * Nothing here allocates.
+ * util: bounded string copies, number parsing, growing arrays, checked writes, unique names,
+ * the peer's address (see util.h). Only mem_grow allocates; nothing resolves a name.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -46,6 +52,16 @@ int str_format(char *dst, size_t dstsize, const char *fmt, ...)
         return -1;
     }
     return n;
+}
+
+char *str_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && strchr(" \t\r\n", s[len - 1]) != NULL)
+        s[--len] = '\0';
+    return s;
 }
 
 static int ascii_lower(int ch)
@@ -155,4 +171,69 @@ int unique_name(char *dst, size_t dstsize, const char *host)
                       rnd, safe_host) < 0
                ? -1
                : 0;
+}
+
+int mem_grow(void *array, size_t *cap, size_t need, size_t elem)
+{
+    void **p = array;
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 8;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / elem)
+            return errno = ENOMEM, -1;
+        n *= 2;
+    }
+    void *q = realloc(*p, n * elem);
+    if (q == NULL)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+void sleep_ms(unsigned long ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void peer_address(int fd, void *peer_storage, char *text, size_t size)
+{
+    struct sockaddr_storage local, *ss = peer_storage ? peer_storage : &local;
+    socklen_t len = sizeof *ss;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    char buf[INET6_ADDRSTRLEN];
+    str_copy(text, size, "local");
+    memset(ss, 0, sizeof *ss);
+    if (getpeername(fd, (struct sockaddr *)ss, &len) != 0)
+        return (void)(ss->ss_family = 0);
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = in6->sin6_port};
+        memcpy(&in4.sin_addr, in6->sin6_addr.s6_addr + 12, 4);
+        memset(ss, 0, sizeof *ss);
+        memcpy(ss, &in4, sizeof in4);
+    }
+    if (ss->ss_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, sizeof buf))
+        str_copy(text, size, buf);
+    else if (ss->ss_family == AF_INET6 && inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf))
+        str_copy(text, size, buf);
+    else
+        ss->ss_family = 0;
+}
+
+int self_sibling(char *dst, size_t size, const char *name)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    return str_format(dst, size, "%s/%s", self, name) < 0 ? -1 : 0;
 }

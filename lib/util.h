@@ -1,6 +1,8 @@
 /*
- * util: small bounded string and number helpers shared by every module.
- * Every copy checks its length first; truncation is reported, never silent.
+ * util: small helpers shared by every module and program, each written once: bounded strings
+ * and numbers, growing arrays, checked writes, unique names, a sleep, the client's address,
+ * the programs installed next to this one. Every copy checks its length first; truncation is
+ * reported, never silent. Nothing here resolves a name.
  */
 #ifndef YUBIN_UTIL_H
 #define YUBIN_UTIL_H
@@ -18,6 +20,9 @@ int str_copy_n(char *dst, size_t dstsize, const char *src, size_t len);
 /* snprintf that returns -1 on truncation or error instead of a length. */
 int str_format(char *dst, size_t dstsize, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Cuts leading blanks (space, tab) and trailing white space (space, tab, CR, LF) in place;
+ * returns the first octet kept. */
+char *str_trim(char *s);
 /* ASCII lower-casing in place. */
 void str_lower(char *s);
 /* ASCII case-insensitive comparisons. */
@@ -32,6 +37,22 @@ int cli_fail(const char *prog, int code, const char *fmt, ...)
 /* Parses a decimal unsigned number that fills all of s (no sign, no spaces); -1 on overflow
  * or junk, 0 on success. */
 int parse_u64(const char *s, uint64_t *out);
+
+/* Makes room for need elements of elem octets in the array *array (a pointer to the array
+ * pointer) of *cap elements, doubling from 8. 0, or -1 out of memory (the array unchanged). */
+int mem_grow(void *array, size_t *cap, size_t need, size_t elem);
+
+/* Sleeps ms milliseconds, whatever signals arrive meanwhile. */
+void sleep_ms(unsigned long ms);
+
+/* The peer of the socket fd as text, never from DNS: "192.0.2.1" or "2001:db8::1" (an
+ * IPv4-mapped IPv6 peer is given, and put in *peer, as IPv4); "local" with family 0 in *peer
+ * (if not NULL) when fd is no TCP socket (a pipe, a terminal). text needs 46 octets. */
+void peer_address(int fd, void *peer_storage, char *text, size_t size);
+
+/* "<directory of the running program>/name" (from /proc/self/exe), so that a build tree or
+ * another prefix finds its own programs. 0, or -1 (no /proc, too long). */
+int self_sibling(char *dst, size_t size, const char *name);
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. 0 or -1 (errno set). */
 int write_all(int fd, const void *buf, size_t len);
