@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "domain.h"
 #include "util.h"
 
 static int is_alpha(int c)
@@ -64,24 +65,6 @@ static size_t quoted_len(const char *s)
         } else {
             return 0;
         }
-    }
-}
-
-/* Length of a Domain (sub-domain *("." sub-domain)) at s, or 0. Labels of at most 63. */
-static size_t domain_len(const char *s)
-{
-    size_t i = 0;
-    for (;;) {
-        size_t start = i;
-        if (!is_alpha((unsigned char)s[i]) && !is_digit((unsigned char)s[i]))
-            return 0;
-        while (is_alpha((unsigned char)s[i]) || is_digit((unsigned char)s[i]) || s[i] == '-')
-            i++;
-        if (s[i - 1] == '-' || i - start > 63)
-            return 0;
-        if (s[i] != '.')
-            return i;
-        i++;
     }
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "domain.h"
 #include "util.h"
 
 #ifndef YUBIN_CONF_PATH
@@ -154,29 +155,6 @@ static void add_network(struct yubin_conf *c, const char *text)
         c->n_relay_networks++;
 }
 
-/* A DNS name: labels of letters, digits and hyphens (and '_' '.'), total <= 253. */
-static int valid_domain(const char *s)
-{
-    size_t len = strlen(s), label = 0;
-    if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || s[0] == '-')
-        return 0;
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_') {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 typedef int (*list_item_fn)(struct yubin_conf *c, const char *item);
 
 /* Splits value on spaces and commas and calls fn for each item. */
@@ -199,10 +177,11 @@ static int for_each_item(struct yubin_conf *c, const char *value, list_item_fn f
 
 static int add_domain_item(struct yubin_conf *c, const char *item)
 {
-    if (!valid_domain(item) || c->n_local_domains >= CONF_MAX_DOMAINS)
+    if (c->n_local_domains >= CONF_MAX_DOMAINS ||
+        domain_normalise(c->local_domains[c->n_local_domains], CONF_DOMAIN_SIZE, item,
+                         DOMAIN_TRAILING_DOT) != 0)
         return -1;
-    str_copy(c->local_domains[c->n_local_domains], CONF_DOMAIN_SIZE, item);
-    str_lower(c->local_domains[c->n_local_domains++]);
+    c->n_local_domains++;
     return 0;
 }
 
@@ -275,10 +254,7 @@ static int set_value(struct yubin_conf *c, const struct conf_key *k, const char 
     case T_PATH:
         return set_path(field, k->size, c->path, value);
     case T_HOST:
-        if (!valid_domain(value) || str_copy(field, k->size, value) != 0)
-            return -1;
-        str_lower(field);
-        return 0;
+        return domain_normalise(field, k->size, value, DOMAIN_TRAILING_DOT);
     case T_UINT:
     case T_SIZE:
         return set_number(k, field, value);

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "mx.h"
+#include "domain.h"
 #include "util.h"
 
 #define MX_CACHE_MAX 64       /* domains remembered per resolver */
@@ -197,32 +198,6 @@ void mx_sort_hosts(struct mx_host *hosts, size_t n)
         hosts[j] = tmp;
         key[j] = k;
     }
-}
-
-/* Lower-cases and drops one trailing dot; checks RFC 1035 host name syntax (letters, digits,
- * '-', '_'; labels of 1..63; at most 253 in all). 0 or -1. */
-static int normalise_domain(const char *in, char *out, size_t outsize)
-{
-    size_t len = strlen(in);
-    if (len > 0 && in[len - 1] == '.')
-        len--;
-    if (len == 0 || len > 253 || str_copy_n(out, outsize, in, len) < 0)
-        return -1;
-    str_lower(out);
-    size_t label = 0;
-    for (const char *p = out; *p != '\0'; p++) {
-        if (*p == '.') {
-            if (label == 0)
-                return -1;
-            label = 0;
-            continue;
-        }
-        if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9') && *p != '-' && *p != '_')
-            return -1;
-        if (++label > 63)
-            return -1;
-    }
-    return label == 0 ? -1 : 0;
 }
 
 /* ---- resolver --------------------------------------------------------------------------- */
@@ -638,7 +613,8 @@ static int lookup(struct mx_resolver *r, const char *domain, int host_only, stru
     if (host_only && bare_address(domain, out))
         return out->status;
     memset(out, 0, sizeof *out);
-    if (normalise_domain(domain, norm, sizeof norm) < 0) {
+    if (domain_normalise(norm, sizeof norm, domain,
+                         DOMAIN_TRAILING_DOT | (host_only ? DOMAIN_HOST_NAME : 0)) < 0) {
         set_result(out, MX_PERMFAIL, "5.1.3", "bad domain name", NULL);
         return out->status;
     }

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "users.h"
+#include "domain.h"
 #include "util.h"
 
 /* Reads one line into buf; a line longer than buf is skipped whole. 1 line, 0 EOF. */
@@ -151,28 +152,6 @@ static int local_char_ok(char ch)
            ch == '.' || ch == '_' || ch == '+' || ch == '-';
 }
 
-static int domain_ok(const char *d)
-{
-    size_t label = 0, len = strlen(d);
-    if (len == 0 || len > 253 || d[0] == '.' || d[0] == '-' || d[len - 1] == '.' ||
-        d[len - 1] == '-')
-        return 0;
-    for (const char *p = d; *p != '\0'; p++) {
-        if (*p == '.') {
-            if (label == 0 || p[-1] == '-' || p[1] == '-')
-                return 0;
-            label = 0;
-        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                   (*p >= '0' && *p <= '9') || *p == '-') {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 static int has_double_dot(const char *start, const char *end)
 {
     for (const char *p = start; p + 1 < end; p++)
@@ -191,7 +170,7 @@ int users_address_ok(const char *address, const char **why)
         reason = "the address must look like user@domain";
     else if (address[0] == '.' || at[-1] == '.' || has_double_dot(address, at))
         reason = "the user part must not start or end with '.' or contain '..'";
-    else if (!domain_ok(at + 1))
+    else if (!domain_valid(at + 1))
         reason = "the domain is not a valid host name";
     for (const char *p = address; reason == NULL && p < at; p++)
         if (!local_char_ok(*p))
