@@ -71,6 +71,9 @@ static const struct conf_key conf_keys[] = {
     {STR(submission_address, T_STRING), 0, 0},
     {STR(transcript_dir, T_PATH), 0, 0},
     {NUM(transcript_max_size, T_SIZE, 1024, UINT64_C(1) << 40)},
+    {STR(srs_domain, T_HOST), 0, 0},
+    {STR(srs_secret_file, T_PATH), 0, 0},
+    {NUM(srs_max_age, T_UINT, 1, 1000)},
 };
 
 static void default_hostname(char *dst, size_t size)
@@ -118,6 +121,8 @@ void conf_defaults(struct yubin_conf *c)
     c->sender_login_match = 1;
     str_copy(c->submission_address, sizeof c->submission_address, "127.0.0.1:587");
     c->transcript_max_size = 1048576;
+    str_copy(c->srs_secret_file, sizeof c->srs_secret_file, YUBIN_SYSCONFDIR "/srs-secret");
+    c->srs_max_age = 21; /* libsrs2 and postsrsd */
 }
 
 /* Parses "addr/prefix" (or a bare address) into n. 0 or -1. */

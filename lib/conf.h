@@ -61,6 +61,10 @@ struct yubin_conf {
     /* Transcripts (lib/transcript): one file per dialogue in this directory; "" = none. */
     char transcript_dir[PATH_MAX];
     uint64_t transcript_max_size;        /* octets per file; then a note and no more */
+    /* SRS for mail forwarded to remote alias members (lib/srs). */
+    char srs_domain[CONF_DOMAIN_SIZE];   /* domain of the SRS addresses; "" = local_domains[0] */
+    char srs_secret_file[PATH_MAX];      /* secrets, one a line, the first signs; missing = off */
+    unsigned srs_max_age;                /* days an SRS address stays valid */
 };
 
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or

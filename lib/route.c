@@ -1,9 +1,9 @@
 /*
  * route: one recipient to its mailboxes, its relay, or its refusal (see route.h). The order
- * is fixed: postmaster, then the domain (local or not), then the shape of the local part, then
- * aliases, then the users file. It must never let a local part that names another host
- * ('%', '!', quoted '@', source routes) reach anything but a refusal, and never relay for a
- * session that may not.
+ * is fixed: postmaster, then SRS addresses of ours, then the domain (local or not), then the
+ * shape of the local part, then aliases, then the users file. It must never let a local part
+ * that names another host ('%', '!', quoted '@', source routes) reach anything but a refusal,
+ * and never relay for a session that may not (an SRS address routes only with our own hash).
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "route.h"
 #include "users.h"
@@ -27,6 +28,8 @@ void route_ctx_free(struct route_ctx *ctx)
     if (ctx->aliases_state == 1)
         aliases_free(&ctx->aliases);
     ctx->aliases_state = 0;
+    srs_clear(&ctx->srs);
+    ctx->srs_state = 0;
 }
 
 void route_free(struct route *r)
@@ -123,6 +126,8 @@ static enum route_kind route_members(struct route_ctx *ctx, const struct addr *r
                 note(r, "no such member", m.text);
         } else if (list_add(&r->remote, &r->n_remote, m.text, 0) != 0) {
             return tempfail(r, "out of memory");
+        } else {
+            r->forward = 1;
         }
     }
     if (x->loops > 0 && r->n_local + r->n_remote == 0)
@@ -174,6 +179,89 @@ static enum route_kind route_local(struct route_ctx *ctx, const struct addr *a, 
     return kind;
 }
 
+/* ---- SRS ---------------------------------------------------------------------------------- */
+
+static const char *srs_domain(const struct yubin_conf *c)
+{
+    return c->srs_domain[0] != '\0' ? c->srs_domain : c->local_domains[0];
+}
+
+/* Is domain one whose SRS addresses we take back: a local domain, or srs_domain? */
+static int srs_ours(const struct route_ctx *ctx, const char *domain)
+{
+    return conf_is_local_domain(ctx->conf, domain) || str_ieq(domain, srs_domain(ctx->conf));
+}
+
+/* Reads the secret file once. 1 on, 0 off (the file is missing), -1 failed (srs_err). */
+static int load_srs(struct route_ctx *ctx)
+{
+    if (ctx->srs_state == 0) {
+        srs_init(&ctx->srs, srs_domain(ctx->conf), ctx->conf->srs_max_age);
+        if (srs_load(&ctx->srs, ctx->conf->srs_secret_file, ctx->srs_err, sizeof ctx->srs_err) == 0)
+            ctx->srs_state = 1;
+        else
+            ctx->srs_state = errno == ENOENT ? 2 : -1;
+    }
+    return ctx->srs_state == 2 ? 0 : ctx->srs_state;
+}
+
+static time_t srs_now(const struct route_ctx *ctx)
+{
+    return ctx->now ? ctx->now : time(NULL);
+}
+
+/* A recipient SRS0=... or SRS1=... at one of our domains: to the address it stands for, or
+ * refused. -1 when SRS is off (it is then routed as any other name). */
+static int route_srs(struct route_ctx *ctx, const struct addr *a, struct route *r)
+{
+    char orig[ADDR_SIZE];
+    struct addr o;
+    int on = load_srs(ctx);
+    if (on <= 0)
+        return on == 0 ? -1 : (int)tempfail(r, ctx->srs_err);
+    enum srs_result rc = srs_reverse(&ctx->srs, a->local, srs_now(ctx), orig, sizeof orig);
+    if (rc == SRS_OK && addr_parse_mailbox(orig, &o) != ADDR_OK)
+        rc = SRS_SYNTAX;
+    if (rc == SRS_BAD_HASH)
+        return refuse(r, "550 5.7.1", a,
+                      "SRS address with a bad hash: not made here (forged or damaged)");
+    if (rc == SRS_EXPIRED) {
+        snprintf(r->why, sizeof r->why, "SRS address older than srs_max_age (%u days)",
+                 ctx->conf->srs_max_age);
+        return refuse(r, "550 5.1.1", a, "SRS address expired: no longer valid here");
+    }
+    if (rc != SRS_OK)
+        return refuse(r, "550 5.1.1", a, "malformed SRS address");
+    if (conf_is_local_domain(ctx->conf, o.domain))
+        return route_local(ctx, &o, r);
+    if (list_add(&r->remote, &r->n_remote, o.text, 0) != 0)
+        return tempfail(r, "out of memory");
+    r->forward = 1;
+    return r->kind = ROUTE_LOCAL;
+}
+
+int route_forward_sender(struct route_ctx *ctx, const char *sender, char *out, size_t size,
+                         char *why, size_t whylen)
+{
+    struct addr a;
+    char srs[ADDR_SIZE];
+    why[0] = '\0';
+    if (str_copy(out, size, sender) != 0)
+        return snprintf(why, whylen, "no room for the sender"), -1;
+    if (sender[0] == '\0' || addr_parse_mailbox(sender, &a) != ADDR_OK || srs_ours(ctx, a.domain))
+        return 0;
+    int on = load_srs(ctx);
+    if (on < 0)
+        return snprintf(why, whylen, "%s", ctx->srs_err), -1;
+    if (on == 0)
+        return snprintf(why, whylen, "sender not rewritten: SRS is off (%s)", ctx->srs_err), 0;
+    enum srs_result rc = srs_forward(&ctx->srs, sender, srs_now(ctx), srs, sizeof srs);
+    if (rc != SRS_OK || str_copy(out, size, srs) != 0)
+        return str_copy(out, size, sender),
+               snprintf(why, whylen, "sender not rewritten: %s", srs_error_text(rc)), 0;
+    return 0;
+}
+
 int route_sender_ok(struct route_ctx *ctx, const char *sender, const char *login)
 {
     struct aliases_result x;
@@ -201,6 +289,11 @@ enum route_kind route_rcpt(struct route_ctx *ctx, const struct addr *rcpt, int m
             addr_parse_mailbox(text, &pm) != ADDR_OK)
             return refuse(r, "550 5.1.1", rcpt, "no such user here");
         rcpt = &pm;
+    }
+    if (srs_is_srs(rcpt->local) && srs_ours(ctx, rcpt->domain)) {
+        int kind = route_srs(ctx, rcpt, r);
+        if (kind >= 0)
+            return (enum route_kind)kind;
     }
     if (conf_is_local_domain(ctx->conf, rcpt->domain))
         return route_local(ctx, rcpt, r);

@@ -20,6 +20,8 @@ BUILD = os.environ.get("YUBIN_BUILD", os.path.abspath("build"))
 SRC = os.environ.get("YUBIN_SRC", os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 # A real argon2id hash of the password "demo" (crypto_pwhash_str, interactive limits).
+# Every test site signs SRS addresses (yubin.conf(5), srs_secret_file) with this secret.
+SRS_TEST_SECRET = "yubin test site SRS secret, not for real use"
 DEMO_HASH = ("$argon2id$v=19$m=65536,t=2,p=1$47Lc297jCosEwjzTvd33jA$"
              "s5TfnANLy78TZtYSGz3Xt+vHx+jhI63xgLs5EWkUH9M")
 
@@ -91,6 +93,7 @@ class Instance:
         os.chown(self.state_dir, self.uid, self.gid)
         self.users_file = os.path.join(self.dir, "users")
         self.aliases_file = os.path.join(self.dir, "aliases")
+        self.srs_secret_file = os.path.join(self.dir, "srs-secret")
         self.syslog = SyslogCatcher(os.path.join(self.dir, "log.sock"))
         self.procs = []
         self.settings = {
@@ -99,6 +102,7 @@ class Instance:
             "state_dir": self.state_dir,
             "users_file": self.users_file,
             "aliases_file": self.aliases_file,
+            "srs_secret_file": self.srs_secret_file,
             "user": self.account,
             "syslog_socket": self.syslog.path,
             "command_timeout": "30",
@@ -107,6 +111,7 @@ class Instance:
         self.settings.update(conf or {})
         self.write_users({u: DEMO_HASH for u in users})
         self.write_aliases(aliases or {})
+        self._write_private(self.srs_secret_file, SRS_TEST_SECRET + "\n")
         self.write_conf()
 
     # -- files -------------------------------------------------------------------------

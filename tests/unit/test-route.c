@@ -152,6 +152,136 @@ static void check_failures(void)
     route_ctx_free(&ctx);
 }
 
+/* Routes text (a path) in ctx; returns the kind, r filled (free it). */
+static enum route_kind route_text(struct route_ctx *ctx, const char *text, int may_relay,
+                                  struct route *r)
+{
+    struct addr a;
+    const char *end;
+    if (addr_parse_path(text, ADDR_POSTMASTER_OK, &a, &end) != ADDR_OK) {
+        memset(r, 0, sizeof *r);
+        return ROUTE_TEMPFAIL;
+    }
+    return route_rcpt(ctx, &a, may_relay, r);
+}
+
+/* Is r one forwarded remote address, want? */
+static int forwards_to(const struct route *r, const char *want)
+{
+    return r->kind == ROUTE_LOCAL && r->forward && r->n_local == 0 && r->n_remote == 1 &&
+           strcmp(r->remote[0], want) == 0;
+}
+
+/* SRS: bounces to our SRS addresses go back to the original sender; forged, expired and
+ * malformed ones are refused; route_forward_sender rewrites only what needs it. */
+static void check_srs(void)
+{
+    const time_t t0 = (time_t)20000 * 86400;
+    struct yubin_conf c = conf;
+    struct route_ctx ctx;
+    struct route r;
+    struct srs s;
+    char path[512], srs0[ADDR_SIZE], text[ADDR_SIZE + 2], out[ADDR_SIZE], why[400];
+    write_file("srs-secret", "a secret for test-route only\n", path, sizeof path);
+    chmod(path, 0600);
+    str_copy(c.srs_secret_file, sizeof c.srs_secret_file, path);
+    route_init(&ctx, &c);
+    ctx.now = t0;
+
+    CHECK(route_forward_sender(&ctx, "Sender@remote.test", srs0, sizeof srs0, why, sizeof why) ==
+                  0 &&
+              strncmp(srs0, "SRS0=", 5) == 0 && strstr(srs0, "=remote.test=Sender@example.test"),
+          "a remote sender is rewritten: %s", srs0);
+    srs_init(&s, "example.test", 21);
+    srs_add_secret(&s, "a secret for test-route only", 28);
+    srs_forward(&s, "Sender@remote.test", t0, out, sizeof out);
+    CHECK_STR(srs0, out, "with the first local domain and the file's secret");
+    snprintf(text, sizeof text, "<%s>", srs0);
+    route_text(&ctx, text, 0, &r);
+    CHECK(forwards_to(&r, "Sender@remote.test"), "its bounce goes back, for any client (%s)",
+          r.reply);
+    route_free(&r);
+    str_lower(text);
+    route_text(&ctx, text, 0, &r);
+    CHECK(forwards_to(&r, "sender@remote.test"), "lower-cased on the way: still valid");
+    route_free(&r);
+    snprintf(text, sizeof text, "<%s>", srs0);
+    text[6] = text[6] == 'A' ? 'B' : 'A';
+    route_text(&ctx, text, 1, &r);
+    CHECK(r.kind == ROUTE_REFUSED && strstr(r.reply, "550 5.7.1") && strstr(r.reply, "bad hash"),
+          "a forged one is refused, even for a relay client: %s", r.reply);
+    route_free(&r);
+    route_text(&ctx, "<SRS0=abc@example.test>", 0, &r);
+    CHECK(r.kind == ROUTE_REFUSED && strstr(r.reply, "550 5.1.1") && strstr(r.reply, "malformed"),
+          "a malformed one: %s", r.reply);
+    route_free(&r);
+    ctx.now = t0 + 22 * 86400;
+    snprintf(text, sizeof text, "<%s>", srs0);
+    route_text(&ctx, text, 0, &r);
+    CHECK(r.kind == ROUTE_REFUSED && strstr(r.reply, "550 5.1.1") && strstr(r.reply, "expired") &&
+              strstr(r.why, "21 days"),
+          "an expired one: %s (%s)", r.reply, r.why);
+    route_free(&r);
+    ctx.now = t0;
+    snprintf(text, sizeof text, "<%.*s@remote.test>", (int)(strchr(srs0, '@') - srs0), srs0);
+    CHECK(route_text(&ctx, text, 0, &r) == ROUTE_REFUSED && strstr(r.reply, "relaying denied"),
+          "an SRS local part at another domain is not ours");
+    route_free(&r);
+
+    route_forward_sender(&ctx, "demo@other.test", out, sizeof out, why, sizeof why);
+    CHECK(strcmp(out, "demo@other.test") == 0 && why[0] == '\0', "a local sender is kept");
+    route_forward_sender(&ctx, "", out, sizeof out, why, sizeof why);
+    CHECK(out[0] == '\0' && why[0] == '\0', "<> is kept");
+    route_forward_sender(&ctx, srs0, out, sizeof out, why, sizeof why);
+    CHECK(strcmp(out, srs0) == 0, "our own SRS address is kept");
+    const char *longer = "a.rather.long.local.part.of.forty@a-long-domain-name.example.org";
+    route_forward_sender(&ctx, longer, out, sizeof out, why, sizeof why);
+    CHECK(strcmp(out, longer) == 0 && strstr(why, "RFC 5321"),
+          "too long for SRS: kept, and why says so (%s)", why);
+    route_text(&ctx, "<list@example.test>", 0, &r);
+    CHECK(r.forward == 1, "a list's remote members are forwarded");
+    route_free(&r);
+    route_text(&ctx, "<someone@remote.test>", 1, &r);
+    CHECK(r.kind == ROUTE_RELAY && r.forward == 0, "a relayed recipient is not");
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    struct yubin_conf d = c;
+    str_copy(d.srs_domain, sizeof d.srs_domain, "srs.example.net");
+    route_init(&ctx, &d);
+    ctx.now = t0;
+    route_forward_sender(&ctx, "Sender@remote.test", out, sizeof out, why, sizeof why);
+    snprintf(text, sizeof text, "<%s>", out);
+    route_text(&ctx, text, 0, &r);
+    CHECK(strstr(out, "@srs.example.net") && forwards_to(&r, "Sender@remote.test"),
+          "srs_domain: %s routes back though it is no local domain", out);
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    snprintf(path, sizeof path, "%s/no-srs-secret", dir);
+    str_copy(d.srs_secret_file, sizeof d.srs_secret_file, path);
+    route_init(&ctx, &d);
+    CHECK(route_forward_sender(&ctx, "x@remote.test", out, sizeof out, why, sizeof why) == 0 &&
+              strcmp(out, "x@remote.test") == 0 && strstr(why, "SRS is off"),
+          "no secret file: SRS is off (%s)", why);
+    snprintf(text, sizeof text, "<%s>", srs0);
+    CHECK(route_text(&ctx, text, 0, &r) == ROUTE_REFUSED && strstr(r.reply, "no such user"),
+          "and SRS0= is just a name");
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    snprintf(path, sizeof path, "%s/srs-secret", dir);
+    chmod(path, 0644);
+    route_init(&ctx, &c);
+    CHECK(route_forward_sender(&ctx, "x@remote.test", out, sizeof out, why, sizeof why) == -1 &&
+              strstr(why, "0644"),
+          "a secret file readable by all: a temporary failure (%s)", why);
+    snprintf(text, sizeof text, "<%s>", srs0);
+    CHECK(route_text(&ctx, text, 0, &r) == ROUTE_TEMPFAIL, "for bounces too");
+    route_free(&r);
+    route_ctx_free(&ctx);
+}
+
 int main(void)
 {
     char path[512];
@@ -212,7 +342,8 @@ int main(void)
     route_ctx_free(&ctx);
 
     check_failures();
-    const char *files[] = {"users", "aliases", "aliases-broken"};
+    check_srs();
+    const char *files[] = {"users", "aliases", "aliases-broken", "srs-secret"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         unlink(path);
