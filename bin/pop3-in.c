@@ -28,6 +28,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "netio.h"
+#include "peer.h"
 #include "privs.h"
 #include "sasl.h"
 #include "transcript.h"
@@ -81,9 +82,13 @@ static void error_reply(struct session *s, const char *text)
 
 /* ---- logging in ------------------------------------------------------------------- */
 
+/* The client's address for the log (lib/peer): never DNS. */
 static void client_address(struct session *s)
 {
-    peer_address(0, NULL, s->client, sizeof s->client);
+    struct peer p;
+    if (peer_from_fd(&p, 0) != 0)
+        str_copy(p.text, sizeof p.text, "local");
+    str_copy(s->client, sizeof s->client, p.text);
 }
 
 /* Wipes what the input buffer already handed out (it held a password). */

@@ -4,12 +4,14 @@
  *     sendmail [-t] [-i] [-f sender] [-F fullname] [-v] [-C conf] [-bm] [-o*] [--] [address...]
  *     sendmail -bp        (runs mailq)         sendmail -q        (runs queue-run)
  *
- * Reads one message from stdin (LF or CRLF line ends) and submits it over SMTP to
- * submission_address from yubin.conf (lib/smtpc). Only the header section is held in memory
- * (at most HEADER_MAX octets): it is parsed for -t (To/Cc/Bcc, or the Resent- ones), Bcc is
- * removed, and From, Date and Message-ID are added when missing. The whole message then goes
- * through a fixed buffer into an unlinked temporary file (so SIZE is known and a broken
- * input never leaves half a message at the server), which smtpc streams to the server with
+ * Reads one message from stdin (LF or CRLF line ends) and submits it over SMTP (lib/smtpc) on
+ * the Unix-domain socket local_socket of yubin.conf, where smtp-in learns the caller's uid
+ * from the kernel (SO_PEERCRED) and records it; or, when submission_address is set, over TCP
+ * to that host:port (whose server must then let this host submit: submit_networks). Only the header
+ * section is held in memory (at most HEADER_MAX octets): it is parsed for -t (To/Cc/Bcc, or the
+ * Resent- ones), Bcc is removed, and From, Date and Message-ID are added when missing. The whole
+ * message then goes through a fixed buffer into an unlinked temporary file (so SIZE is known and a
+ * broken input never leaves half a message at the server), which smtpc streams to the server with
  * CRLF line ends and dot-stuffing. Exit codes come from <sysexits.h>.
  *
  * It runs as the calling user and needs no privileges: it must never be installed setuid or
@@ -38,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -728,8 +731,44 @@ static void transcript(void *arg, char dir, const char *line, size_t len)
             (int)len, line);
 }
 
-/* Connects to the first address of submission_address that answers. 0, or a sysexits code
- * after saying why. */
+static void smtp_opts(struct ctx *x, struct smtpc_opts *o)
+{
+    o->helo = x->conf.hostname;
+    o->connect_timeout = x->conf.connect_timeout;
+    o->transcript = x->o.verbose ? transcript : NULL;
+}
+
+/* Connects to smtp-in on the Unix-domain socket local_socket. 0, or a sysexits code after
+ * saying why. */
+static int submit_local(struct ctx *x, struct smtpc *c)
+{
+    const char *path = x->conf.local_socket;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct smtpc_opts o = {0};
+    struct smtpc_reply why = {0};
+    if (str_copy(sun.sun_path, sizeof sun.sun_path, path) != 0)
+        return cli_fail(prog, EX_CONFIG, "%s: local_socket %s: path too long", x->conf.path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        return cli_fail(prog, EX_TEMPFAIL,
+                        "cannot submit the message to %s (local_socket in %s): %s; nothing was "
+                        "sent",
+                        path, x->conf.path, strerror(err));
+    }
+    smtp_opts(x, &o);
+    int rc = smtpc_start(c, fd, path, &o, &why);
+    if (rc == 0)
+        return 0;
+    return cli_fail(prog, rc > 0 ? EX_TEMPFAIL : EX_UNAVAILABLE,
+                    "cannot submit the message to %s (local_socket in %s): %s; nothing was sent",
+                    path, x->conf.path, why.text);
+}
+
+/* Connects to the first address of submission_address that answers (or to local_socket when
+ * it is not set). 0, or a sysexits code after saying why. */
 static int submit_connect(struct ctx *x, struct smtpc *c)
 {
     const char *sa = x->conf.submission_address;
@@ -738,6 +777,8 @@ static int submit_connect(struct ctx *x, struct smtpc *c)
     struct smtpc_opts o = {0};
     struct smtpc_reply why = {0};
     int rc = 1, err;
+    if (sa[0] == '\0')
+        return submit_local(x, c);
     if (split_hostport(sa, host, sizeof host, port, sizeof port) != 0 || host[0] == '\0')
         return cli_fail(prog, EX_CONFIG, "%s: submission_address %s is not host:port", x->conf.path,
                         sa);
@@ -747,9 +788,7 @@ static int submit_connect(struct ctx *x, struct smtpc *c)
         return cli_fail(prog, EX_TEMPFAIL,
                         "cannot submit the message to %s (submission_address in %s): %s", sa,
                         x->conf.path, gai_strerror(err));
-    o.helo = x->conf.hostname;
-    o.connect_timeout = x->conf.connect_timeout;
-    o.transcript = x->o.verbose ? transcript : NULL;
+    smtp_opts(x, &o);
     for (struct addrinfo *ai = res; ai != NULL && rc != 0; ai = ai->ai_next)
         rc = smtpc_connect(c, ai->ai_addr, ai->ai_addrlen, &o, &why);
     freeaddrinfo(res);
@@ -808,7 +847,8 @@ static int report(struct ctx *x, const struct smtpc_reply *res)
                  ok == 1 ? "" : "s");
     else if (code == EX_OK && x->o.verbose)
         cli_fail(prog, code, "sent to %zu recipient%s via %s: %s", ok, ok == 1 ? "" : "s",
-                 x->conf.submission_address, res[0].text);
+                 x->conf.submission_address[0] ? x->conf.submission_address : x->conf.local_socket,
+                 res[0].text);
     return code;
 }
 

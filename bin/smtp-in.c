@@ -10,17 +10,21 @@
  *     smtp-in [-s] [-C yubin.conf] [-X transcript-dir]
  *
  * -s is message submission (RFC 6409, port 587): AUTH PLAIN or LOGIN (RFC 4954) is required
- * before MAIL, except from relay_networks (RFC 6409 §6.1 allows other ways to authorise:
- * sendmail(8) submits from loopback without a password), the sender must belong to the login
- * (sender_login_match), and Date: and Message-ID: are added when the header section lacks them.
- * Without -s (port 25) AUTH is offered only with auth_without_tls (yubin speaks no TLS: that is for
- * a TLS proxy in front).
+ * before MAIL, except from submit_networks or relay_networks (RFC 6409 §6.1 allows other ways
+ * to authorise), the sender must belong to the login (sender_login_match), and Date: and
+ * Message-ID: are added when the header section lacks them. On a Unix-domain socket (the
+ * local_socket sendmail(8) uses) it is submission without AUTH, the caller's uid from the
+ * kernel (SO_PEERCRED) in the Received header and the log. Without -s (port 25) only a login
+ * or relay_networks (empty by default: a proxy on loopback must not make everyone a relay
+ * client) may relay, and AUTH is offered only with auth_without_tls (yubin speaks no TLS: that
+ * is for a TLS proxy in front).
  *
  * It must never: read a byte of input before dropping root; write anything but the protocol
  * to stdout, or anything at all to stderr (under inetd both are the socket); accept a bare CR
  * or LF, or end DATA on anything but <CRLF>.<CRLF>; cut an over-long line instead of refusing
  * it; hold a whole message in memory; relay for a session that is neither authenticated nor
- * in relay_networks; log or keep a password; resolve a name.
+ * allowed to relay by relay_networks (or, in submission, submit_networks); log or keep a
+ * password; resolve a name.
  */
 #include "config.h"
 
@@ -44,6 +48,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "netio.h"
+#include "peer.h"
 #include "privs.h"
 #include "route.h"
 #include "sasl.h"
@@ -63,7 +68,7 @@ struct session {
     struct yubin_conf conf;
     struct netio io;
     struct route_ctx route;
-    struct sockaddr_storage peer;      /* for relay_networks (issue 4); family 0 when local */
+    struct peer peer;                  /* TCP, the local socket (uid) or a pipe */
     char client[INET6_ADDRSTRLEN + 8]; /* "192.0.2.1", "2001:db8::1" or "local" */
     char client_trace[INET6_ADDRSTRLEN + 16]; /* "[192.0.2.1]", "[IPv6:...]" or "local" */
     char helo[HELO_MAX + 1];
@@ -72,6 +77,8 @@ struct session {
     int done;                   /* KEEP, CLOSE_OK, CLOSE_ERROR */
     int submission;             /* -s */
     int relay_client;           /* the client is inside relay_networks */
+    int submit_client;          /* submit_networks, or the local socket: -s without AUTH */
+    char uid_field[32];         /* " uid=1000" on the local socket, for the log; else "" */
     char login[SASL_NAME_SIZE]; /* the authenticated address, or "" */
     unsigned auth_failures;
 
@@ -163,10 +170,13 @@ static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, 
     return 0;
 }
 
-/* May this session send to other domains? */
+/* May this session send to other domains (and, in submission, send at all)? A login, or
+ * relay_networks; in submission also submit_networks and the local socket. Relaying without
+ * AUTH and submitting without AUTH are two permissions (Postfix's mynetworks and
+ * permit_sasl_authenticated on the submission service). */
 static int may_relay(const struct session *s)
 {
-    return s->login[0] != '\0' || s->relay_client;
+    return s->login[0] != '\0' || s->relay_client || (s->submission && s->submit_client);
 }
 
 /* Is AUTH offered: always in submission, on port 25 only with auth_without_tls. */
@@ -307,7 +317,7 @@ static int cmd_mail(struct session *s, char *arg)
         return reply_error(s, "503 5.5.1 send EHLO or HELO first");
     if (s->in_mail)
         return reply_error(s, "503 5.5.1 nested MAIL command");
-    if (s->submission && s->login[0] == '\0' && !s->relay_client)
+    if (s->submission && !may_relay(s))
         return reply_error(s, "530 5.7.0 authentication required");
     if (path == NULL)
         return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address>");
@@ -782,8 +792,8 @@ static void log_message(struct session *s, const struct data_state *d, const cha
 {
     char to[900];
     rcpt_list(s, to, sizeof to);
-    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s size=%llu result=\"%s\"", d->id, s->sender,
-            to, s->client, (unsigned long long)d->size, result);
+    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", d->id, s->sender,
+            to, s->client, s->uid_field, (unsigned long long)d->size, result);
 }
 
 /* Answers a bare CR or LF: refused, and the connection is closed (SMTP smuggling). */
@@ -876,16 +886,20 @@ static void serve(struct session *s)
     }
 }
 
-/* The client's address from the socket on fd 0 ("local" for a pipe); never DNS. */
-static void client_address(struct session *s)
+/* The client (lib/peer) as the log and Received name it, and what it may do. */
+static void set_client(struct session *s)
 {
-    peer_address(0, &s->peer, s->client, sizeof s->client);
-    if (s->peer.ss_family == AF_INET6)
-        str_format(s->client_trace, sizeof s->client_trace, "[IPv6:%s]", s->client);
-    else if (s->peer.ss_family == AF_INET)
-        str_format(s->client_trace, sizeof s->client_trace, "[%s]", s->client);
-    else
-        str_copy(s->client_trace, sizeof s->client_trace, "local");
+    const struct peer *p = &s->peer;
+    str_copy(s->client, sizeof s->client, p->text);
+    str_copy(s->client_trace, sizeof s->client_trace, p->trace);
+    s->uid_field[0] = '\0';
+    s->relay_client = p->kind == PEER_TCP && conf_in_networks(&s->conf.relay_networks, &p->addr);
+    s->submit_client = p->kind == PEER_TCP && conf_in_networks(&s->conf.submit_networks, &p->addr);
+    if (p->kind == PEER_UNIX) {
+        s->submission = 1; /* sendmail(8) on local_socket: submission, without AUTH */
+        s->submit_client = 1;
+        str_format(s->uid_field, sizeof s->uid_field, " uid=%lu", p->uid);
+    }
 }
 
 /* After an error close: stop sending, then read what the client still sends for a moment,
@@ -947,12 +961,13 @@ int main(int argc, char **argv)
     if (privs_drop(s->conf.user, err, sizeof err) != 0)
         return refuse_start(s, err);
     netio_set_timeout(&s->io, s->conf.command_timeout);
-    client_address(s);
-    s->relay_client = s->peer.ss_family != 0 && conf_in_relay_networks(&s->conf, &s->peer);
+    if (peer_from_fd(&s->peer, 0) != 0)
+        return refuse_start(s, "cannot read the local client's uid (SO_PEERCRED)");
+    set_client(s);
     route_init(&s->route, &s->conf);
     deliver_init(&s->dl, s->conf.state_dir, s->conf.hostname, DELIVER_QUEUE_RETRY);
     reset_envelope(s);
-    log_msg(LOG_INFO, "connect from %s", s->client);
+    log_msg(LOG_INFO, "connect from %s%s", s->client, s->uid_field);
     struct transcript *tr = transcript_start(s->conf.transcript_dir, s->conf.transcript_max_size,
                                              s->submission ? "smtp-in-587" : "smtp-in", s->client);
     netio_set_transcript(&s->io, tr);

@@ -48,6 +48,8 @@ static const struct conf_key conf_keys[] = {
     {STR(aliases_file, T_PATH), 0, 0},
     {STR(user, T_STRING), 0, 0},
     {STR(relay_networks, T_NETWORKS), 0, 0},
+    {STR(submit_networks, T_NETWORKS), 0, 0},
+    {STR(local_socket, T_PATH), 0, 0},
     {NUM(max_message_size, T_SIZE, 1024, UINT64_C(1) << 40)},
     {NUM(max_recipients, T_UINT, 1, 100000)},
     {NUM(max_hops, T_UINT, 1, 1000)},
@@ -86,8 +88,6 @@ static void default_hostname(char *dst, size_t size)
     str_copy(dst, size, name);
 }
 
-static void add_network(struct yubin_conf *c, const char *text);
-
 void conf_defaults(struct yubin_conf *c)
 {
     memset(c, 0, sizeof *c);
@@ -99,8 +99,7 @@ void conf_defaults(struct yubin_conf *c)
     str_copy(c->users_file, sizeof c->users_file, YUBIN_SYSCONFDIR "/users");
     str_copy(c->aliases_file, sizeof c->aliases_file, YUBIN_SYSCONFDIR "/aliases");
     str_copy(c->user, sizeof c->user, "yubin");
-    add_network(c, "127.0.0.0/8");
-    add_network(c, "::1/128");
+    str_copy(c->local_socket, sizeof c->local_socket, "/run/yubin/smtp.sock");
     c->max_message_size = 26214400;
     c->max_recipients = 100;
     c->max_hops = 50;
@@ -119,7 +118,6 @@ void conf_defaults(struct yubin_conf *c)
     c->connect_timeout = 30;
     c->auth_without_tls = 0;
     c->sender_login_match = 1;
-    str_copy(c->submission_address, sizeof c->submission_address, "127.0.0.1:587");
     c->transcript_max_size = 1048576;
     str_copy(c->srs_secret_file, sizeof c->srs_secret_file, YUBIN_SYSCONFDIR "/srs-secret");
     c->srs_max_age = 21; /* libsrs2 and postsrsd */
@@ -153,17 +151,10 @@ static int parse_network(const char *text, struct conf_network *n)
     return 0;
 }
 
-static void add_network(struct yubin_conf *c, const char *text)
-{
-    if (c->n_relay_networks < CONF_MAX_NETWORKS &&
-        parse_network(text, &c->relay_networks[c->n_relay_networks]) == 0)
-        c->n_relay_networks++;
-}
-
-typedef int (*list_item_fn)(struct yubin_conf *c, const char *item);
+typedef int (*list_item_fn)(void *list, const char *item);
 
 /* Splits value on spaces and commas and calls fn for each item. */
-static int for_each_item(struct yubin_conf *c, const char *value, list_item_fn fn)
+static int for_each_item(void *list, const char *value, list_item_fn fn)
 {
     char item[CONF_DOMAIN_SIZE];
     const char *p = value;
@@ -173,15 +164,16 @@ static int for_each_item(struct yubin_conf *c, const char *value, list_item_fn f
         size_t len = strcspn(p, " \t,");
         if (len == 0)
             break;
-        if (str_copy_n(item, sizeof item, p, len) != 0 || fn(c, item) != 0)
+        if (str_copy_n(item, sizeof item, p, len) != 0 || fn(list, item) != 0)
             return -1;
         p += len;
     }
     return 0;
 }
 
-static int add_domain_item(struct yubin_conf *c, const char *item)
+static int add_domain_item(void *list, const char *item)
 {
+    struct yubin_conf *c = list;
     if (c->n_local_domains >= CONF_MAX_DOMAINS ||
         domain_normalise(c->local_domains[c->n_local_domains], CONF_DOMAIN_SIZE, item,
                          DOMAIN_TRAILING_DOT) != 0)
@@ -190,13 +182,12 @@ static int add_domain_item(struct yubin_conf *c, const char *item)
     return 0;
 }
 
-static int add_network_item(struct yubin_conf *c, const char *item)
+static int add_network_item(void *list, const char *item)
 {
-    if (c->n_relay_networks >= CONF_MAX_NETWORKS)
+    struct conf_networks *l = list;
+    if (l->n >= CONF_MAX_NETWORKS || parse_network(item, &l->net[l->n]) != 0)
         return -1;
-    if (parse_network(item, &c->relay_networks[c->n_relay_networks]) != 0)
-        return -1;
-    c->n_relay_networks++;
+    l->n++;
     return 0;
 }
 
@@ -269,8 +260,8 @@ static int set_value(struct yubin_conf *c, const struct conf_key *k, const char 
         c->n_local_domains = 0;
         return for_each_item(c, value, add_domain_item) == 0 && c->n_local_domains > 0 ? 0 : -1;
     case T_NETWORKS:
-        c->n_relay_networks = 0;
-        return for_each_item(c, value, add_network_item);
+        ((struct conf_networks *)field)->n = 0;
+        return for_each_item(field, value, add_network_item);
     }
     return -1;
 }
@@ -362,7 +353,7 @@ static int in_network(const struct conf_network *n, int family, const unsigned c
     return (addr[full] & mask) == n->addr[full];
 }
 
-int conf_in_relay_networks(const struct yubin_conf *c, const void *sockaddr)
+int conf_in_networks(const struct conf_networks *list, const void *sockaddr)
 {
     const struct sockaddr *sa = sockaddr;
     unsigned char v4[4];
@@ -380,8 +371,8 @@ int conf_in_relay_networks(const struct yubin_conf *c, const void *sockaddr)
     } else {
         return 0;
     }
-    for (size_t i = 0; i < c->n_relay_networks; i++)
-        if (in_network(&c->relay_networks[i], family, addr))
+    for (size_t i = 0; i < list->n; i++)
+        if (in_network(&list->net[i], family, addr))
             return 1;
     return 0;
 }

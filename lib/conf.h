@@ -21,6 +21,12 @@ struct conf_network {
     unsigned prefix;          /* prefix length */
 };
 
+/* A list of networks (relay_networks, submit_networks). */
+struct conf_networks {
+    size_t n;
+    struct conf_network net[CONF_MAX_NETWORKS];
+};
+
 struct yubin_conf {
     char path[PATH_MAX];                 /* the file this came from */
     char hostname[CONF_DOMAIN_SIZE];     /* our name in greetings, Received, Message-ID */
@@ -30,8 +36,9 @@ struct yubin_conf {
     char users_file[PATH_MAX];
     char aliases_file[PATH_MAX];
     char user[64];                       /* the unprivileged account handlers run as */
-    struct conf_network relay_networks[CONF_MAX_NETWORKS];
-    size_t n_relay_networks;
+    struct conf_networks relay_networks; /* may relay without AUTH (port 25 too); none */
+    struct conf_networks submit_networks; /* may submit without AUTH on -s (587); none */
+    char local_socket[PATH_MAX];         /* the Unix socket sendmail(8) submits over */
     uint64_t max_message_size;           /* octets, as advertised by SIZE */
     unsigned max_recipients;             /* per message; more get 452 4.5.3 */
     unsigned max_hops;                   /* Received headers; more get 554 5.4.6 */
@@ -56,7 +63,8 @@ struct yubin_conf {
     unsigned connect_timeout;            /* seconds, outbound */
     int auth_without_tls;                /* offer AUTH on a connection without TLS */
     int sender_login_match;              /* submission: MAIL FROM must be the login or its alias */
-    char submission_address[300];        /* where sendmail(8) submits: "host:port" */
+    char submission_address[300];        /* "host:port" sendmail(8) submits to instead of
+                                            local_socket; "" = local_socket */
 
     /* Transcripts (lib/transcript): one file per dialogue in this directory; "" = none. */
     char transcript_dir[PATH_MAX];
@@ -75,7 +83,8 @@ void conf_defaults(struct yubin_conf *c);
 
 /* Is domain (any case) one of ours? */
 int conf_is_local_domain(const struct yubin_conf *c, const char *domain);
-/* Is this socket address inside one of relay_networks? addr is a struct sockaddr *. */
-int conf_in_relay_networks(const struct yubin_conf *c, const void *sockaddr);
+/* Is this socket address (a struct sockaddr *, AF_INET or AF_INET6; IPv4-mapped IPv6 counts
+ * as IPv4) inside one of the networks? */
+int conf_in_networks(const struct conf_networks *list, const void *sockaddr);
 
 #endif

@@ -4,16 +4,13 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,31 +194,6 @@ void sleep_ms(unsigned long ms)
     struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-void peer_address(int fd, void *peer_storage, char *text, size_t size)
-{
-    struct sockaddr_storage local, *ss = peer_storage ? peer_storage : &local;
-    socklen_t len = sizeof *ss;
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-    char buf[INET6_ADDRSTRLEN];
-    str_copy(text, size, "local");
-    memset(ss, 0, sizeof *ss);
-    if (getpeername(fd, (struct sockaddr *)ss, &len) != 0)
-        return (void)(ss->ss_family = 0);
-    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-        struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = in6->sin6_port};
-        memcpy(&in4.sin_addr, in6->sin6_addr.s6_addr + 12, 4);
-        memset(ss, 0, sizeof *ss);
-        memcpy(ss, &in4, sizeof in4);
-    }
-    if (ss->ss_family == AF_INET &&
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, sizeof buf))
-        str_copy(text, size, buf);
-    else if (ss->ss_family == AF_INET6 && inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf))
-        str_copy(text, size, buf);
-    else
-        ss->ss_family = 0;
 }
 
 int self_sibling(char *dst, size_t size, const char *name)

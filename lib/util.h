@@ -45,11 +45,6 @@ int mem_grow(void *array, size_t *cap, size_t need, size_t elem);
 /* Sleeps ms milliseconds, whatever signals arrive meanwhile. */
 void sleep_ms(unsigned long ms);
 
-/* The peer of the socket fd as text, never from DNS: "192.0.2.1" or "2001:db8::1" (an
- * IPv4-mapped IPv6 peer is given, and put in *peer, as IPv4); "local" with family 0 in *peer
- * (if not NULL) when fd is no TCP socket (a pipe, a terminal). text needs 46 octets. */
-void peer_address(int fd, void *peer_storage, char *text, size_t size);
-
 /* "<directory of the running program>/name" (from /proc/self/exe), so that a build tree or
  * another prefix finds its own programs. 0, or -1 (no /proc, too long). */
 int self_sibling(char *dst, size_t size, const char *name);

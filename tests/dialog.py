@@ -11,6 +11,8 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   !tcp [HOST]            serve the program on a real TCP socket (else pipes); the client
                          connects from HOST: 127.0.0.1 (the default), ::1, or ::ffff:127.0.0.1
                          (an IPv4-mapped address on an IPv6 socket)
+  !unix                  serve the program on a Unix-domain stream socket (a socketpair), as
+                         the local socket sendmail(8) uses; the peer uid is the runner's
   !message ADDRESS BYTES a message (escapes as in R:, LF line ends) in ADDRESS's new/ before
                          the dialog starts, named as delivery names it (S=, W=); in order
   C: TEXT                the client sends TEXT and CRLF
@@ -139,6 +141,8 @@ def parse(path):
             elif word == "!alias":
                 name, _, targets = rest.partition(":")
                 setup["aliases"][name.strip()] = [t.strip() for t in targets.split(",")]
+            elif word == "!unix":
+                setup["tcp"] = "unix"
             elif word == "!tcp":
                 setup["tcp"] = rest.strip() or "127.0.0.1"
             elif word == "!message":
@@ -159,6 +163,12 @@ def start(inst, setup):
                              stderr=subprocess.PIPE)
         return p, Conversation(p.stdin.fileno(), p.stdout.fileno()), None
     host = setup["tcp"]
+    if host == "unix":
+        client, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        p = subprocess.Popen(argv, stdin=server.fileno(), stdout=server.fileno(),
+                             stderr=subprocess.PIPE)
+        server.close()
+        return p, Conversation(client.fileno(), client.fileno()), client
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     if ":" in host:
         listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

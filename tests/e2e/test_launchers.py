@@ -23,7 +23,8 @@ import yubintest
 BUILD = yubintest.BUILD
 SRC = yubintest.SRC
 UNITS = ["smtp-in.socket", "smtp-in@.service", "submission.socket", "submission@.service",
-         "pop3-in.socket", "pop3-in@.service"]
+         "pop3-in.socket", "pop3-in@.service", "smtp-local.socket", "smtp-local@.service"]
+LOCAL_SOCKET = "/run/yubin/smtp.sock"  # the default local_socket of yubin.conf(5)
 XINETD = ["yubin-smtp", "yubin-submission", "yubin-pop3"]
 
 
@@ -119,6 +120,14 @@ class SystemdUnits(unittest.TestCase):
             # systemd's default (200 starts in 2 s) would fail the socket under a burst.
             self.assertGreaterEqual(int(keys["TriggerLimitBurst"]), 10000, name)
 
+    def test_local_socket_unit(self):
+        """smtp-local.socket listens where sendmail(8) submits by default, for everyone."""
+        text = open(os.path.join(SRC, "systemd", "smtp-local.socket")).read()
+        keys = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+        self.assertEqual(keys["ListenStream"], LOCAL_SOCKET)
+        self.assertEqual((keys["Accept"], keys["SocketMode"]), ("yes", "0666"))
+        self.assertGreaterEqual(int(keys["TriggerLimitBurst"]), 10000)
+
     def test_services_are_hardened(self):
         for name in UNITS:
             if not name.endswith(".service"):
@@ -164,7 +173,11 @@ class InetdLines(unittest.TestCase):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             f = line.split()
-            self.assertEqual(f[1:3], ["stream", "tcp"], line)
+            if f[1:3] == ["stream", "unix"]:
+                self.assertEqual(f[0], LOCAL_SOCKET, line)
+                f[0] = "local"
+            else:
+                self.assertEqual(f[1:3], ["stream", "tcp"], line)
             self.assertRegex(f[3], r"^nowait\.\d+$", line)
             # openbsd-inetd's default of 256 starts a minute would stop the service in a burst.
             self.assertGreaterEqual(int(f[3].split(".")[1]), 1000, line)
@@ -179,26 +192,39 @@ class InetdLines(unittest.TestCase):
                         [os.path.basename(keys["server"])] + args))
         return out
 
-    def serve_line(self, user, path, argv):
-        """Runs one entry under openbsd-inetd on a free loopback port; returns the port."""
+    def serve_line(self, user, path, argv, where=None):
+        """Runs one entry under openbsd-inetd on a free loopback port (or on the Unix socket
+        path WHERE); returns the port (or the path)."""
         self.assertEqual(os.path.dirname(path), self.vars["sbindir"], path)
         built = os.path.join(BUILD, "bin", os.path.basename(path))
         self.assertTrue(os.access(built, os.X_OK), f"{built} is not built")
-        port = yubintest.free_port()
+        port = where or yubintest.free_port()
         if os.geteuid() != 0:
             user = self.inst.account
-        conf = os.path.join(self.inst.dir, f"inetd-{port}.conf")
+        conf = os.path.join(self.inst.dir, f"inetd-{os.path.basename(str(port))}.conf")
+        listen = f"{where} stream unix" if where else f"127.0.0.1:{port} stream tcp"
         with open(conf, "w") as f:
-            f.write(f"127.0.0.1:{port} stream tcp nowait.1000 {user} {built} "
+            f.write(f"{listen} nowait.1000 {user} {built} "
                     f"{' '.join(argv)} -C {self.inst.conf}\n")
         p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
         self.inst.procs.append(p)
-        yubintest.wait_port("127.0.0.1", port)
+        if where:
+            yubintest.wait_unix(where)
+        else:
+            yubintest.wait_port("127.0.0.1", port)
         return port
 
+    def connect(self, where):
+        if isinstance(where, str):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(where)
+            return s
+        return socket.create_connection(("127.0.0.1", where), timeout=10)
+
     def converse(self, service, port):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with self.connect(port) as s:
             buf = [b""]
             if service == "pop3":
                 self.assertTrue(recv_line(s, buf).startswith("+OK"))
@@ -212,6 +238,11 @@ class InetdLines(unittest.TestCase):
             s.sendall(b"EHLO launcher.test\r\n")
             ehlo = smtp_reply(s, buf)
             self.assertTrue(all(l.startswith("250") for l in ehlo), ehlo)
+            if service == "local":  # submission without AUTH, relaying: sendmail's socket
+                s.sendall(b"MAIL FROM:<cron@example.test>\r\nRCPT TO:<x@remote.test>\r\n"
+                          b"RSET\r\n")
+                for want in ("250 2.1.0", "250 2.1.5", "250"):
+                    self.assertTrue(smtp_reply(s, buf)[0].startswith(want), want)
             s.sendall(b"QUIT\r\n")
             self.assertTrue(smtp_reply(s, buf)[0].startswith("221"))
             return None
@@ -224,12 +255,18 @@ class InetdLines(unittest.TestCase):
         self.assertEqual(os.path.dirname(argv[0]), self.vars["sbindir"], argv)
         built = os.path.join(BUILD, "bin", os.path.basename(argv[0]))
         port = yubintest.free_port()
+        listen = f"127.0.0.1:{port}"
+        if service == "local":
+            port = listen = os.path.join(self.inst.dir, "smtp.sock")
         p = subprocess.Popen(["systemd-socket-activate", "--inetd", "-a", "-l",
-                              f"127.0.0.1:{port}", built, *argv[1:], "-C", self.inst.conf],
+                              listen, built, *argv[1:], "-C", self.inst.conf],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
         self.inst.procs.append(p)
-        yubintest.wait_port("127.0.0.1", port)
+        if service == "local":
+            yubintest.wait_unix(port)
+        else:
+            yubintest.wait_port("127.0.0.1", port)
         refused = self.converse(service, port)
         if refused:
             self.skipTest(f"smtp-in does not serve submission (-s) yet: {refused}")
@@ -242,6 +279,9 @@ class InetdLines(unittest.TestCase):
 
     def test_pop3_unit_serves(self):
         self.serve_unit("pop3-in@.service", "pop3")
+
+    def test_local_unit_serves(self):
+        self.serve_unit("smtp-local@.service", "local")
 
     def serve_all(self, wanted):
         entries = [e for e in self.entries() if e[0] == wanted]
@@ -263,5 +303,15 @@ class InetdLines(unittest.TestCase):
     def test_pop3_entries_serve(self):
         self.serve_all("pop3")
 
+    def test_local_entry_serves(self):
+        """The unix line, on a socket path of the test's own (LOCAL_SOCKET is the system's)."""
+        entries = [e for e in self.entries() if e[0] == "local"]
+        self.assertEqual(len(entries), 1, "one inetd line (xinetd has no Unix sockets)")
+        _, user, path, argv = entries[0]
+        self.assertEqual(user, "yubin")
+        where = self.serve_line(user, path, argv, os.path.join(self.inst.dir, "smtp.sock"))
+        self.assertIsNone(self.converse("local", where))
+
     def test_all_services_present(self):
-        self.assertEqual(sorted({e[0] for e in self.entries()}), ["pop3", "smtp", "submission"])
+        self.assertEqual(sorted({e[0] for e in self.entries()}),
+                         ["local", "pop3", "smtp", "submission"])

@@ -6,8 +6,8 @@ used to sneak mail through a relay (RFC 5321 source routes, '%' and '!' routing,
 address literals of other hosts, several '@') is tried with a normal sender and with the null
 sender, and each must be refused with a 5xx. A smarthost (smtpsink.py on 127.0.0.37) stands
 ready to take anything that slips through, and the queue is checked to stay empty. Then the
-same forms of relaying that are allowed are shown to work: a loopback client of a site with
-the default relay_networks, and an authenticated submission client, both reach the sink.
+same forms of relaying that are allowed are shown to work: a loopback client of a site whose
+relay_networks lists loopback, and an authenticated submission client, both reach the sink.
 Only loopback addresses are used.
 """
 import os
@@ -113,7 +113,8 @@ class OpenRelay(unittest.TestCase):
 
     def test_loopback_client_may_relay(self):
         with yubintest.Instance(users=(DEMO,), conf={
-                "smarthost": f"{SINK_HOST}:{self.sink.port}", "connect_timeout": "5"}) as site:
+                "smarthost": f"{SINK_HOST}:{self.sink.port}", "connect_timeout": "5",
+                "relay_networks": "127.0.0.0/8"}) as site:
             port = site.serve_inetd("smtp-in")
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
                 self.assertEqual(c.sendmail("someone@remote.test", ["user@remote.test"],
@@ -128,7 +129,8 @@ class OpenRelay(unittest.TestCase):
         QUIT closes the connection at once."""
         self.sink.stall = True
         with yubintest.Instance(users=(DEMO,), conf={
-                "smarthost": f"{SINK_HOST}:{self.sink.port}", "connect_timeout": "5"}) as site:
+                "smarthost": f"{SINK_HOST}:{self.sink.port}", "connect_timeout": "5",
+                "relay_networks": "127.0.0.0/8"}) as site:
             port = site.serve_inetd("smtp-in")
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             f = sock.makefile("rb")

@@ -1,7 +1,8 @@
 """sendmail(8) the way local programs use it, against a real smtp-in under openbsd-inetd.
 
-Every test starts a yubin site (yubintest.Instance), serves smtp-in with inetd on a free
-loopback port, points submission_address at it, and runs the built sendmail as the
+Every test starts a yubin site (yubintest.Instance), serves smtp-in with inetd on a
+Unix-domain socket (a `unix` stream line), points local_socket at it, and runs the built
+sendmail as the
 unprivileged account `nobody` (as a user's cron job would), from a shell script where that is
 how it is used. Then it reads the Maildirs: who got the message, the Return-Path, the header
 fields sendmail removed (Bcc) or added (From, Date, Message-ID), and the body byte for byte.
@@ -54,9 +55,7 @@ class Sendmail(unittest.TestCase):
     def setUp(self):
         self.inst = yubintest.Instance(users=USERS)
         self.addCleanup(self.inst.stop)
-        self.port = self.inst.serve_inetd("smtp-in")
-        self.inst.settings["submission_address"] = f"127.0.0.1:{self.port}"
-        self.inst.write_conf()
+        self.socket = self.inst.serve_inetd_unix("smtp-in")
         self.prog = yubintest.program("sendmail")
 
     def sendmail(self, *args, data=b"", timeout=60):
@@ -229,6 +228,43 @@ echo "exit $?"
         self.assertIn(f"127.0.0.1:{port}", lines[0])
         self.assertIn("nothing was sent", lines[0])
         self.nothing_for("demo@example.test")
+
+    def test_local_socket_down_is_ex_tempfail(self):
+        missing = os.path.join(self.inst.dir, "no-such.sock")
+        self.inst.settings["local_socket"] = missing
+        self.inst.write_conf()
+        p = self.sendmail("demo@example.test", data=b"Subject: x\n\nx\n")
+        self.assertEqual(p.returncode, EX_TEMPFAIL, p.stderr)
+        lines = p.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn(missing, lines[0])
+        self.assertIn("nothing was sent", lines[0])
+        self.nothing_for("demo@example.test")
+
+    # -- the local socket: who submitted, and what it may do -----------------------------
+    def test_uid_in_received_and_log(self):
+        """smtp-in learns the caller's uid from the kernel (SO_PEERCRED), as Postfix records
+        the local user: in the Received header and in the log."""
+        uid = pwd.getpwnam(RUN_AS).pw_uid if os.geteuid() == 0 else os.geteuid()
+        self.ok("demo@example.test", data=b"Subject: who\n\nx\n")
+        msg = self.only("demo@example.test")
+        received = msg.split(b"\n")[1:3]
+        self.assertTrue(received[0].startswith(b"Received: from "), received)
+        self.assertIn(f"(uid {uid})".encode(), received[0])
+        lines = self.inst.syslog.lines()
+        self.assertTrue(any(f"connect from local uid={uid}" in l for l in lines), lines)
+        self.assertTrue(any(f"client=local uid={uid} " in l and "result=\"250" in l
+                            for l in lines), lines)
+
+    def test_remote_recipient_is_queued(self):
+        """The local socket may relay (relay_networks stays empty): the remote recipient is
+        queued for queue-run (the smarthost refuses, so it stays in the queue)."""
+        self.inst.settings["smarthost"] = "127.0.0.1:1"
+        self.inst.write_conf()
+        self.ok("friend@remote.test", data=b"Subject: out\n\nx\n")
+        lines = self.inst.syslog.lines()
+        self.assertTrue(any("queued=" in l for l in lines), lines)
+        self.assertFalse(any("relaying denied" in l for l in lines), lines)
 
     def test_usage_and_data_errors(self):
         cases = [

@@ -55,6 +55,18 @@ def wait_port(host, port, timeout=10.0):
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
+def wait_unix(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {path}")
+
+
 class SyslogCatcher:
     """A unix datagram socket standing in for /dev/log; lines() returns what arrived."""
 
@@ -216,6 +228,24 @@ class Instance:
         self.procs.append(p)
         wait_port(host, port)
         return port
+
+    def serve_inetd_unix(self, name="smtp-in", *extra, as_root=True, path=None):
+        """Serve NAME with openbsd-inetd on a Unix-domain stream socket (the local_socket
+        sendmail(8) submits over; default DIR/smtp.sock, written into yubin.conf); returns
+        the path."""
+        path = path or os.path.join(self.dir, "smtp.sock")
+        user = "root" if (as_root and os.geteuid() == 0) else self.account
+        conf = os.path.join(self.dir, f"inetd-{name}-unix.conf")
+        with open(conf, "w") as f:
+            f.write(f"{path} stream unix nowait.2147483647 {user} {program(name)} "
+                    f"{name} -C {self.conf} {' '.join(extra)}\n")
+        self.settings["local_socket"] = path
+        self.write_conf()
+        p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        wait_unix(path)
+        return path
 
     def serve_systemd(self, name, *extra, host="127.0.0.1"):
         """Serve NAME with systemd-socket-activate --inetd --accept; returns the port."""

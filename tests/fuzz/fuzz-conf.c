@@ -31,12 +31,14 @@ static void check(const struct yubin_conf *c, const char *data, size_t size)
         strnlen(c->state_dir, sizeof c->state_dir) == sizeof c->state_dir ||
         strnlen(c->user, sizeof c->user) == sizeof c->user ||
         strnlen(c->smarthost, sizeof c->smarthost) == sizeof c->smarthost ||
-        c->n_local_domains > CONF_MAX_DOMAINS || c->n_relay_networks > CONF_MAX_NETWORKS)
+        c->n_local_domains > CONF_MAX_DOMAINS || c->relay_networks.n > CONF_MAX_NETWORKS ||
+        c->submit_networks.n > CONF_MAX_NETWORKS)
         fuzz_fail("conf field not terminated or over its limit", data, size);
     if (c->max_errors < 1 || c->command_timeout < 1 || c->max_auth_failures < 1)
         fuzz_fail("conf number out of range", data, size);
-    for (size_t i = 0; i < c->n_relay_networks; i++)
-        if (c->relay_networks[i].prefix > (c->relay_networks[i].family == AF_INET ? 32u : 128u))
+    for (size_t i = 0; i < c->relay_networks.n; i++)
+        if (c->relay_networks.net[i].prefix >
+            (c->relay_networks.net[i].family == AF_INET ? 32u : 128u))
             fuzz_fail("prefix out of range", data, size);
     for (size_t i = 0; i < c->n_local_domains; i++)
         if (!conf_is_local_domain(c, c->local_domains[i]))
@@ -47,8 +49,8 @@ static void check(const struct yubin_conf *c, const char *data, size_t size)
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
     in4.sin_addr.s_addr = htonl(0x7f000001u);
     inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
-    (void)conf_in_relay_networks(c, &in4);
-    (void)conf_in_relay_networks(c, &in6);
+    (void)conf_in_networks(&c->relay_networks, &in4);
+    (void)conf_in_networks(&c->submit_networks, &in6);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -64,7 +64,7 @@ static void test_good_file(void)
     CHECK(c.data_timeout == 600 && c.max_hops == 50, "unset keys keep their defaults");
 }
 
-static int in_relay(const struct yubin_conf *c, const char *ip)
+static int in_list(const struct conf_networks *list, const char *ip)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -77,7 +77,12 @@ static int in_relay(const struct yubin_conf *c, const char *ip)
         s4->sin_family = AF_INET;
         inet_pton(AF_INET, ip, &s4->sin_addr);
     }
-    return conf_in_relay_networks(c, &ss);
+    return conf_in_networks(list, &ss);
+}
+
+static int in_relay(const struct yubin_conf *c, const char *ip)
+{
+    return in_list(&c->relay_networks, ip);
 }
 
 static void test_networks(void)
@@ -85,9 +90,11 @@ static void test_networks(void)
     struct yubin_conf c;
     char err[512];
     conf_defaults(&c);
-    CHECK(in_relay(&c, "127.0.0.1") && in_relay(&c, "127.5.6.7"), "default: loopback relays");
-    CHECK(in_relay(&c, "::1") && !in_relay(&c, "::2"), "default: ::1 relays");
-    CHECK(!in_relay(&c, "192.0.2.1"), "default: others do not");
+    CHECK(!in_relay(&c, "127.0.0.1") && !in_relay(&c, "::1") && !in_relay(&c, "192.0.2.1"),
+          "default: nobody relays without AUTH, not even loopback (a proxy there is everyone)");
+    CHECK(!in_list(&c.submit_networks, "127.0.0.1"), "default: nobody submits without AUTH");
+    CHECK(strcmp(c.local_socket, "/run/yubin/smtp.sock") == 0 && c.submission_address[0] == 0,
+          "default: sendmail submits over the local socket");
     CHECK(loads("relay_networks 10.1.0.0/16 192.0.2.7 2001:db8::/32 172.16.0.0/12\n", &c, err,
                 sizeof err) == 0, "networks load");
     CHECK(in_relay(&c, "10.1.255.3") && !in_relay(&c, "10.2.0.1"), "/16 boundary");
@@ -95,7 +102,12 @@ static void test_networks(void)
     CHECK(in_relay(&c, "172.31.1.1") && !in_relay(&c, "172.32.0.1"), "/12 boundary");
     CHECK(in_relay(&c, "2001:db8:1::5") && !in_relay(&c, "2001:db9::1"), "IPv6 prefix");
     CHECK(in_relay(&c, "::ffff:10.1.2.3"), "v4-mapped addresses match IPv4 networks");
-    CHECK(!in_relay(&c, "127.0.0.1"), "setting the key replaces the default");
+    CHECK(!in_relay(&c, "127.0.0.1"), "only what is listed relays");
+    CHECK(!in_list(&c.submit_networks, "10.1.2.3"), "relay_networks is not submit_networks");
+    CHECK(loads("submit_networks 10.1.0.0/16\n", &c, err, sizeof err) == 0,
+          "submit_networks loads (%s)", err);
+    CHECK(in_list(&c.submit_networks, "10.1.2.3") && !in_relay(&c, "10.1.2.3"),
+          "submit_networks is not relay_networks");
 }
 
 static void refused(const char *text, const char *want_in_err)
@@ -118,6 +130,7 @@ static void test_bad_files(void)
     refused("local_domains good.test bad..test\n", "bad value");
     refused("relay_networks 10.0.0.0/33\n", "bad value");
     refused("relay_networks not-an-ip\n", "bad value");
+    refused("submit_networks 10.0.0.0/8 x\n", "bad value");
     refused("auth_without_tls maybe\n", "bad value");
     refused("user mailer\nuser other\n", ":2: key 'user' is set twice");
     refused("user\n", "has no value");
