@@ -3,6 +3,7 @@
  *
  *     sendmail [-t] [-i] [-f sender] [-F fullname] [-v] [-C conf] [-bm] [-o*] [--] [address...]
  *     sendmail -bp        (runs mailq)         sendmail -q        (runs queue-run)
+ *     sendmail -bv|-bt [address...]            (runs yubin-check: where each would go)
  *
  * Reads one message from stdin (LF or CRLF line ends) and submits it over SMTP (lib/smtpc) on
  * the Unix-domain socket local_socket of yubin.conf, where smtp-in learns the caller's uid
@@ -47,10 +48,11 @@
 
 #define HEADER_MAX 65536 /* octets of the header section held for parsing */
 #define DEFAULT_PORT "587"
+#define ADDR_ARGS_MAX 1000 /* addresses passed on to yubin-check by -bv / -bt */
 
 static const char *prog = "sendmail";
 
-enum mode { MODE_SEND, MODE_MAILQ, MODE_QUEUE, MODE_NOOP };
+enum mode { MODE_SEND, MODE_MAILQ, MODE_QUEUE, MODE_NOOP, MODE_CHECK };
 
 struct opts {
     const char *conf_path; /* -C; NULL = the compiled-in default */
@@ -95,7 +97,7 @@ static int usage(void)
 {
     return cli_fail(prog, EX_USAGE,
                     "usage: sendmail [-t] [-i] [-f sender] [-F fullname] [-v] [-C conf] "
-                    "[--] [address...] | -bp | -q");
+                    "[--] [address...] | -bp | -q | -bv [address...] | -bt [address...]");
 }
 
 /* ---- command line ---- */
@@ -115,8 +117,11 @@ static int set_mode(struct opts *o, const char *rest)
         o->mode = MODE_MAILQ;
     else if (strcmp(rest, "i") == 0)
         o->mode = MODE_NOOP; /* newaliases: the aliases file is read directly */
+    else if (strcmp(rest, "v") == 0 || strcmp(rest, "t") == 0)
+        o->mode = MODE_CHECK; /* address test mode: yubin-check */
     else
-        return cli_fail(prog, EX_USAGE, "-b%s is not supported (only -bm, -bp and -bi)", rest);
+        return cli_fail(prog, EX_USAGE, "-b%s is not supported (only -bm, -bp, -bi, -bv and -bt)",
+                        rest);
     return 0;
 }
 
@@ -202,7 +207,7 @@ static int find_program(char *out, size_t size, const char *name)
 static int run_other(const struct opts *o, const char *name)
 {
     char path[PATH_MAX];
-    const char *argv[6];
+    const char *argv[6 + ADDR_ARGS_MAX];
     int n = 0;
     if (find_program(path, sizeof path, name) != 0)
         return cli_fail(prog, EX_SOFTWARE, "cannot name the %s program", name);
@@ -213,6 +218,14 @@ static int run_other(const struct opts *o, const char *name)
     }
     if (o->verbose && o->mode == MODE_QUEUE)
         argv[n++] = "-v";
+    if (o->mode == MODE_CHECK && o->n_args == 0)
+        argv[n++] = "-a"; /* addresses from stdin, one a line */
+    if (o->mode == MODE_CHECK && o->n_args > ADDR_ARGS_MAX)
+        return cli_fail(prog, EX_USAGE, "at most %d addresses at once", ADDR_ARGS_MAX);
+    if (o->mode == MODE_CHECK)
+        argv[n++] = "--";
+    for (int i = 0; o->mode == MODE_CHECK && i < o->n_args; i++)
+        argv[n++] = o->args[i];
     argv[n] = NULL;
     fflush(NULL);
     execv(path, (char *const *)argv);
@@ -943,6 +956,8 @@ int main(int argc, char **argv)
         return run_other(&x.o, "mailq");
     if (x.o.mode == MODE_QUEUE)
         return run_other(&x.o, "queue-run");
+    if (x.o.mode == MODE_CHECK)
+        return run_other(&x.o, "yubin-check");
     if (x.o.mode == MODE_NOOP)
         return EX_OK;
     if (!x.o.extract && x.o.n_args == 0)

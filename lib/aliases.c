@@ -61,12 +61,16 @@ static int read_file(const char *path, char **text, char *err, size_t errlen)
 struct loader {
     struct aliases *a;
     size_t cap_entries, cap_targets;
-    unsigned *lines; /* line of each entry, for duplicate reports */
-    size_t cap_lines;
+    unsigned char *flawed; /* per entry: a line of it had an error (check mode) */
+    size_t cap_flawed;
     const char *path;
     unsigned lineno;
     char *err;
     size_t errlen;
+    aliases_report_fn report; /* check mode: every error goes here and loading goes on */
+    void *report_arg;
+    int errors;
+    int skip_continuation; /* check mode: the entry line before was refused */
 };
 
 static int fail(struct loader *l, const char *why, const char *what)
@@ -131,12 +135,12 @@ static int add_entry(struct loader *l, char *name)
     char *copy = strdup(parsed.text);
     if (copy == NULL ||
         mem_grow(&a->entries, &l->cap_entries, a->n_entries + 1, sizeof *a->entries) != 0 ||
-        mem_grow(&l->lines, &l->cap_lines, a->n_entries + 1, sizeof *l->lines) != 0) {
+        mem_grow(&l->flawed, &l->cap_flawed, a->n_entries + 1, sizeof *l->flawed) != 0) {
         free(copy);
         return fail(l, "out of memory", NULL);
     }
-    a->entries[a->n_entries] = (struct alias_entry){copy, a->n_targets, 0};
-    l->lines[a->n_entries++] = l->lineno;
+    a->entries[a->n_entries] = (struct alias_entry){copy, a->n_targets, 0, l->lineno};
+    l->flawed[a->n_entries++] = 0;
     return 0;
 }
 
@@ -147,17 +151,32 @@ static int parse_line(struct loader *l, char *line)
     if (*line == '\0' || *line == '#')
         return 0;
     if (continued) {
+        if (l->skip_continuation)
+            return 0;
         if (l->a->n_entries == 0)
             return fail(l, "a continuation line with no alias before it", NULL);
         return add_targets(l, line);
     }
+    l->skip_continuation = 0;
     char *colon = strchr(line, ':');
     if (colon == NULL)
-        return fail(l, "expected 'name@domain: target, ...'", NULL);
+        return l->skip_continuation = 1, fail(l, "expected 'name@domain: target, ...'", NULL);
     *colon = '\0';
     if (add_entry(l, str_trim(line)) != 0)
-        return -1;
+        return l->skip_continuation = 1, -1;
     return add_targets(l, colon + 1);
+}
+
+/* A refused line: the end of loading, or (check mode) one more report. 0 goes on. */
+static int refused(struct loader *l)
+{
+    if (l->report == NULL || errno == ENOMEM)
+        return -1;
+    l->report(l->report_arg, l->err);
+    l->errors++;
+    if (l->a->n_entries > 0 && !l->skip_continuation)
+        l->flawed[l->a->n_entries - 1] = 1;
+    return 0;
 }
 
 static int by_name(const void *x, const void *y)
@@ -165,50 +184,69 @@ static int by_name(const void *x, const void *y)
     return strcmp(((const struct alias_entry *)x)->name, ((const struct alias_entry *)y)->name);
 }
 
+/* Same names next to each other, the earlier line first. */
+static int by_name_line(const void *x, const void *y)
+{
+    const struct alias_entry *a = x, *b = y;
+    int c = strcmp(a->name, b->name);
+    return c != 0 ? c : (a->line > b->line) - (a->line < b->line);
+}
+
 /* Every entry has targets; no name twice. */
 static int check_entries(struct loader *l)
 {
     struct aliases *a = l->a;
+    char what[ADDR_SIZE + 40];
     for (size_t i = 0; i < a->n_entries; i++) {
-        if (a->entries[i].count == 0) {
-            l->lineno = l->lines[i];
-            return fail(l, "an alias without targets", a->entries[i].name);
+        if (a->entries[i].count == 0 && !l->flawed[i]) {
+            l->lineno = a->entries[i].line;
+            if (fail(l, "an alias without targets", a->entries[i].name) != 0 && refused(l) != 0)
+                return -1;
         }
     }
     if (a->n_entries > 1) /* entries is NULL for an empty file; qsort(NULL) is UB */
-        qsort(a->entries, a->n_entries, sizeof *a->entries, by_name);
+        qsort(a->entries, a->n_entries, sizeof *a->entries, by_name_line);
     for (size_t i = 1; i < a->n_entries; i++) {
         if (strcmp(a->entries[i - 1].name, a->entries[i].name) == 0) {
-            l->lineno = 0;
-            return fail(l, "an alias is defined twice", a->entries[i].name);
+            l->lineno = a->entries[i].line;
+            str_format(what, sizeof what, "%s (first at line %u)", a->entries[i].name,
+                       a->entries[i - 1].line);
+            if (fail(l, "an alias is defined twice", what) != 0 && refused(l) != 0)
+                return -1;
         }
     }
     return 0;
 }
 
-int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen)
+static int load(struct loader *l, char *text)
 {
-    char *text;
-    memset(a, 0, sizeof *a);
-    if (errlen > 0)
-        err[0] = '\0';
-    if (read_file(path, &text, err, errlen) != 0)
-        return -1;
-    if (text == NULL)
-        return 0;
-    struct loader l = {.a = a, .path = path, .err = err, .errlen = errlen};
     int rc = 0;
     for (char *line = text; rc == 0 && line != NULL;) {
         char *nl = strchr(line, '\n');
         if (nl != NULL)
             *nl = '\0';
-        l.lineno++;
-        rc = parse_line(&l, line);
+        l->lineno++;
+        if (parse_line(l, line) != 0)
+            rc = refused(l);
         line = nl ? nl + 1 : NULL;
     }
     if (rc == 0)
-        rc = check_entries(&l);
-    free(l.lines);
+        rc = check_entries(l);
+    return rc;
+}
+
+static int load_file(struct loader *l, struct aliases *a, const char *path)
+{
+    char *text;
+    memset(a, 0, sizeof *a);
+    if (l->errlen > 0)
+        l->err[0] = '\0';
+    if (read_file(path, &text, l->err, l->errlen) != 0)
+        return -1;
+    if (text == NULL)
+        return 0;
+    int rc = load(l, text);
+    free(l->flawed);
     free(text);
     if (rc != 0) {
         int e = errno;
@@ -216,6 +254,28 @@ int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen)
         errno = e;
     }
     return rc;
+}
+
+int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen)
+{
+    struct loader l = {.a = a, .path = path, .err = err, .errlen = errlen};
+    return load_file(&l, a, path);
+}
+
+int aliases_check(struct aliases *a, const char *path, aliases_report_fn report, void *arg)
+{
+    char err[1024];
+    struct loader l = {.a = a,
+                       .path = path,
+                       .err = err,
+                       .errlen = sizeof err,
+                       .report = report,
+                       .report_arg = arg};
+    if (load_file(&l, a, path) != 0) {
+        report(arg, err);
+        return -1;
+    }
+    return l.errors;
 }
 
 void aliases_free(struct aliases *a)
@@ -235,7 +295,7 @@ const struct alias_entry *aliases_find(const struct aliases *a, const char *addr
     if (a->n_entries == 0 || str_copy(key, sizeof key, address) != 0)
         return NULL;
     str_lower(key);
-    struct alias_entry probe = {key, 0, 0};
+    struct alias_entry probe = {key, 0, 0, 0};
     return bsearch(&probe, a->entries, a->n_entries, sizeof *a->entries, by_name);
 }
 
@@ -245,7 +305,15 @@ struct expansion {
     size_t cap;
     const char *stack[ALIASES_MAX_DEPTH];
     size_t depth;
+    aliases_visit_fn visit; /* aliases_walk */
+    void *visit_arg;
 };
+
+static void visit(struct expansion *x, const char *address, const struct alias_entry *e, int loop)
+{
+    if (x->visit != NULL)
+        x->visit(x->visit_arg, x->depth, address, e, loop);
+}
 
 static int add_result(struct expansion *x, const char *address)
 {
@@ -267,15 +335,17 @@ static int expand(struct expansion *x, const char *address)
 {
     const struct alias_entry *e = aliases_find(x->a, address);
     if (e == NULL)
-        return add_result(x, address);
+        return visit(x, address, NULL, 0), add_result(x, address);
     for (size_t i = 0; i < x->depth; i++) {
         if (x->stack[i] == e->name) {
             x->r->loops++;
+            visit(x, address, NULL, 1);
             return add_result(x, address);
         }
     }
     if (x->depth == ALIASES_MAX_DEPTH)
         return ALIASES_TOO_DEEP;
+    visit(x, address, e, 0);
     x->stack[x->depth++] = e->name;
     for (size_t i = 0; i < e->count; i++) {
         int rc = expand(x, x->a->targets[e->first + i]);
@@ -286,13 +356,19 @@ static int expand(struct expansion *x, const char *address)
     return ALIASES_EXPANDED;
 }
 
-int aliases_expand(const struct aliases *a, const char *address, struct aliases_result *r)
+int aliases_walk(const struct aliases *a, const char *address, aliases_visit_fn fn, void *arg,
+                 struct aliases_result *r)
 {
     memset(r, 0, sizeof *r);
     if (aliases_find(a, address) == NULL)
         return ALIASES_NOT_ALIAS;
-    struct expansion x = {.a = a, .r = r};
+    struct expansion x = {.a = a, .r = r, .visit = fn, .visit_arg = arg};
     return expand(&x, address);
+}
+
+int aliases_expand(const struct aliases *a, const char *address, struct aliases_result *r)
+{
+    return aliases_walk(a, address, NULL, NULL, r);
 }
 
 void aliases_result_free(struct aliases_result *r)

@@ -27,6 +27,7 @@
 struct alias_entry {
     char *name;          /* "local@domain", lower case */
     size_t first, count; /* its targets in aliases.targets */
+    unsigned line;       /* where it is defined in the file */
 };
 
 struct aliases {
@@ -40,6 +41,12 @@ struct aliases {
  * syntax error or a file that cannot be read; errno tells which). */
 int aliases_load(struct aliases *a, const char *path, char *err, size_t errlen);
 void aliases_free(struct aliases *a);
+
+/* Like aliases_load, but reads on past a bad line (yubin-check): report(arg, "path:line: why")
+ * is called for every error, and a holds the lines that were good. Returns the number of
+ * errors (0: all good), or -1 (reported too) if the file cannot be read. Free a in any case. */
+typedef void (*aliases_report_fn)(void *arg, const char *msg);
+int aliases_check(struct aliases *a, const char *path, aliases_report_fn report, void *arg);
 
 /* The entry for address (any case), or NULL. */
 const struct alias_entry *aliases_find(const struct aliases *a, const char *address);
@@ -63,6 +70,16 @@ struct aliases_result {
  * whatever the status. */
 int aliases_expand(const struct aliases *a, const char *address, struct aliases_result *r);
 void aliases_result_free(struct aliases_result *r);
+
+/* The expansion as a tree (yubin-check): aliases_expand with visit(arg, depth, address, e,
+ * loop) called for each node in the same depth-first order, depth 0 being address itself: e
+ * is the alias entry when the node is an alias being expanded, NULL for a mailbox (a leaf);
+ * loop is 1 for an alias met again inside its own expansion (kept as a mailbox). A member
+ * reached a second time is visited again, though it is delivered once. Same result codes. */
+typedef void (*aliases_visit_fn)(void *arg, size_t depth, const char *address,
+                                 const struct alias_entry *e, int loop);
+int aliases_walk(const struct aliases *a, const char *address, aliases_visit_fn visit, void *arg,
+                 struct aliases_result *r);
 
 /* A list's owner: "owner-<local>@<domain>" when that alias exists. 1 found (written to
  * owner), 0 none. */

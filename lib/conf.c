@@ -299,37 +299,74 @@ static int parse_line(struct yubin_conf *c, char *line, unsigned char *seen, cha
     return 0;
 }
 
-int conf_load(struct yubin_conf *c, const char *path, char *err, size_t errlen)
+/* Skips the rest of a line longer than the buffer. */
+static void skip_line(FILE *f)
 {
-    char line[2048], why[512];
+    int ch;
+    while ((ch = getc(f)) != EOF && ch != '\n')
+        ;
+}
+
+int conf_check(struct yubin_conf *c, const char *path, conf_report_fn report, void *arg)
+{
+    char line[2048], why[512], msg[PATH_MAX + 600];
     unsigned char seen[ARRAY_LEN(conf_keys)] = {0};
     unsigned lineno = 0;
+    int errors = 0;
     conf_defaults(c);
     if (path == NULL)
         path = YUBIN_CONF_PATH;
-    if (str_copy(c->path, sizeof c->path, path) != 0)
-        return str_format(err, errlen, "%s: path too long", path), -1;
+    if (str_copy(c->path, sizeof c->path, path) != 0) {
+        str_format(msg, sizeof msg, "%.300s: path too long", path);
+        return report(arg, msg), -1;
+    }
     FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return str_format(err, errlen, "%s: %s", path, strerror(errno)), -1;
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+    if (f == NULL) {
+        str_format(msg, sizeof msg, "%s: %s", path, strerror(errno));
+        return report(arg, msg), -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        int rc;
         lineno++;
         if (strchr(line, '\n') == NULL && !feof(f)) {
+            skip_line(f);
             str_format(why, sizeof why, "line too long");
             rc = -1;
         } else {
             rc = parse_line(c, line, seen, why, sizeof why);
         }
+        if (rc != 0) {
+            str_format(msg, sizeof msg, "%s:%u: %s", path, lineno, why);
+            report(arg, msg);
+            errors++;
+        }
     }
-    if (rc == 0 && ferror(f)) {
-        str_format(why, sizeof why, "read error");
-        rc = -1;
+    if (ferror(f)) {
+        str_format(msg, sizeof msg, "%s:%u: read error", path, lineno);
+        report(arg, msg);
+        errors++;
     }
     fclose(f);
-    if (rc != 0)
-        str_format(err, errlen, "%s:%u: %s", path, lineno, why);
-    return rc;
+    return errors;
+}
+
+struct first_error {
+    char *err;
+    size_t errlen;
+    int seen;
+};
+
+static void keep_first(void *arg, const char *msg)
+{
+    struct first_error *fe = arg;
+    if (fe->seen++ == 0)
+        str_format(fe->err, fe->errlen, "%s", msg);
+}
+
+int conf_load(struct yubin_conf *c, const char *path, char *err, size_t errlen)
+{
+    struct first_error fe = {err, errlen, 0};
+    return conf_check(c, path, keep_first, &fe) == 0 ? 0 : -1;
 }
 
 int conf_is_local_domain(const struct yubin_conf *c, const char *domain)

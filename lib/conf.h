@@ -78,6 +78,11 @@ struct yubin_conf {
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or
  * -1 with "file:line: what is wrong" in err. A missing file is an error. */
 int conf_load(struct yubin_conf *c, const char *path, char *err, size_t errlen);
+/* Like conf_load, but reads on past a bad line: report(arg, "file:line: what is wrong") is
+ * called for every error, and the count is returned (0: all good), or -1 (reported too) when
+ * the file cannot be opened. yubin-check uses it to show every error at once. */
+typedef void (*conf_report_fn)(void *arg, const char *msg);
+int conf_check(struct yubin_conf *c, const char *path, conf_report_fn report, void *arg);
 /* The defaults alone (used by conf_load, and by tests). */
 void conf_defaults(struct yubin_conf *c);
 

@@ -56,4 +56,11 @@ int users_each(const char *users_file, int (*fn)(const char *address, const char
 int users_update(const char *users_file, const char *address, const char *hash, long new_gid,
                  char *err, size_t errlen);
 
+/* Reads the whole users file (yubin-check; lib/users-check.c): report(arg, "file:line: why")
+ * for every line that is not "mailbox:$argon2id$...", for a mailbox name users_address_ok
+ * refuses, and for a mailbox listed twice. Returns the number of errors, or -1 (reported) if
+ * the file cannot be read; a missing file is empty. */
+typedef void (*users_report_fn)(void *arg, const char *msg);
+int users_check(const char *users_file, users_report_fn report, void *arg);
+
 #endif

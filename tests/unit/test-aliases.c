@@ -111,7 +111,8 @@ static const struct bad_case bad[] = {
     {"\"a b\"@example.test: c@example.test\n", ":1: an alias name must be a plain mailbox"},
     {"  b@example.test\n", ":1: a continuation line with no alias before it"},
     {"a@example.test:\nb@example.test: c\n", ":1: an alias without targets"},
-    {"a@example.test: b\nA@Example.test: c\n", ":0: an alias is defined twice"},
+    {"a@example.test: b\nA@Example.test: c\n",
+     ":2: an alias is defined twice: a@example.test (first at line 1)"},
     {"a@example.test: "
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
      ":1: local part too long"},
@@ -132,6 +133,85 @@ static void check_bad_files(void)
           "a missing file is an empty table");
     aliases_free(&a);
     CHECK(aliases_load(&a, tmpdir, err, sizeof err) == -1, "a directory is refused (%s)", err);
+}
+
+struct collected {
+    char text[4096];
+    int n;
+};
+
+static void collect(void *arg, const char *msg)
+{
+    struct collected *c = arg;
+    size_t used = strlen(c->text);
+    snprintf(c->text + used, sizeof c->text - used, "%s\n", msg);
+    c->n++;
+}
+
+/* aliases_check finds every error of a file in one read, each with its line, and keeps the
+ * good lines. */
+static void check_every_error(void)
+{
+    char path[256];
+    struct aliases a;
+    struct collected c = {"", 0};
+    snprintf(path, sizeof path, "%s/aliases", tmpdir);
+    FILE *f = fopen(path, "w");
+    fputs("good@example.test: alice\n"           /* 1 */
+          "bad@example.test: |/bin/sh\n"         /* 2 */
+          "no colon here\n"                      /* 3 */
+          "  orphan@example.test\n"              /* 4: continues the refused line 3 */
+          "empty@example.test:\n"                /* 5 */
+          "good@example.test: bob\n"             /* 6 */
+          "fine@example.test: carol,\n  dave\n", /* 7, 8 */
+          f);
+    fclose(f);
+    int n = aliases_check(&a, path, collect, &c);
+    CHECK(n == 4 && c.n == 4, "four errors: %d", n);
+    CHECK(strstr(c.text, "aliases:2: programs and files are not alias targets") != NULL, "2");
+    CHECK(strstr(c.text, "aliases:3: expected") != NULL, "3");
+    CHECK(strstr(c.text, "aliases:5: an alias without targets") != NULL, "5");
+    CHECK(strstr(c.text, "aliases:6: an alias is defined twice: good@example.test (first at "
+                         "line 1)") != NULL,
+          "6");
+    const struct alias_entry *e = aliases_find(&a, "fine@example.test");
+    CHECK(e != NULL && e->count == 2 && e->line == 7, "the good lines are kept, with their line");
+    aliases_free(&a);
+}
+
+struct tree {
+    char text[1024];
+};
+
+static void node(void *arg, size_t depth, const char *address, const struct alias_entry *e,
+                 int loop)
+{
+    struct tree *t = arg;
+    size_t used = strlen(t->text);
+    snprintf(t->text + used, sizeof t->text - used, "%zu:%s%s%s ", depth, address,
+             e ? "(alias)" : "", loop ? "(loop)" : "");
+}
+
+/* aliases_walk shows the expansion as a tree, in the order aliases_expand takes. */
+static void check_walk(void)
+{
+    char err[512];
+    struct aliases a;
+    struct aliases_result r;
+    struct tree t = {""};
+    CHECK(load_text("list@example.test: a, sub\nsub@example.test: b, list\n", err, sizeof err) == 0,
+          "loop file loads");
+    char path[256];
+    snprintf(path, sizeof path, "%s/aliases", tmpdir);
+    aliases_load(&a, path, err, sizeof err);
+    CHECK(aliases_walk(&a, "list@example.test", node, &t, &r) == ALIASES_EXPANDED, "walks");
+    CHECK_STR(t.text,
+              "0:list@example.test(alias) 1:a@example.test 1:sub@example.test(alias) "
+              "2:b@example.test 2:list@example.test(loop) ",
+              "the tree");
+    CHECK(r.n_targets == 3 && r.loops == 1, "the same result as aliases_expand");
+    aliases_result_free(&r);
+    aliases_free(&a);
 }
 
 static void check_too_many(void)
@@ -173,6 +253,8 @@ int main(void)
     check_golden();
     check_bad_files();
     check_too_many();
+    check_every_error();
+    check_walk();
     char path[256];
     snprintf(path, sizeof path, "%s/aliases", tmpdir);
     unlink(path);

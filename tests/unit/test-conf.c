@@ -96,7 +96,8 @@ static void test_networks(void)
     CHECK(strcmp(c.local_socket, "/run/yubin/smtp.sock") == 0 && c.submission_address[0] == 0,
           "default: sendmail submits over the local socket");
     CHECK(loads("relay_networks 10.1.0.0/16 192.0.2.7 2001:db8::/32 172.16.0.0/12\n", &c, err,
-                sizeof err) == 0, "networks load");
+                sizeof err) == 0,
+          "networks load");
     CHECK(in_relay(&c, "10.1.255.3") && !in_relay(&c, "10.2.0.1"), "/16 boundary");
     CHECK(in_relay(&c, "192.0.2.7") && !in_relay(&c, "192.0.2.8"), "bare address is /32");
     CHECK(in_relay(&c, "172.31.1.1") && !in_relay(&c, "172.32.0.1"), "/12 boundary");
@@ -138,7 +139,40 @@ static void test_bad_files(void)
     struct yubin_conf c;
     char err[512] = "";
     CHECK(conf_load(&c, "/nonexistent/yubin.conf", err, sizeof err) == -1 &&
-          strstr(err, "/nonexistent/yubin.conf") != NULL, "a missing file is an error: %s", err);
+              strstr(err, "/nonexistent/yubin.conf") != NULL,
+          "a missing file is an error: %s", err);
+}
+
+struct reports {
+    char text[2048];
+    int n;
+};
+
+static void collect(void *arg, const char *msg)
+{
+    struct reports *r = arg;
+    size_t used = strlen(r->text);
+    snprintf(r->text + used, sizeof r->text - used, "%s\n", msg);
+    r->n++;
+}
+
+/* conf_check reads on past a bad line and reports each error with its line. */
+static void test_every_error(void)
+{
+    struct yubin_conf c;
+    struct reports r = {"", 0};
+    const char *path = write_conf("yubin.conf", "bogus 1\nhostname ok.test\nmax_hops x\n"
+                                                "hostname again.test\n");
+    int n = conf_check(&c, path, collect, &r);
+    CHECK(n == 3 && r.n == 3, "three errors reported: %d (%s)", n, r.text);
+    CHECK(strstr(r.text, "yubin.conf:1: unknown key 'bogus'") != NULL, "line 1: %s", r.text);
+    CHECK(strstr(r.text, "yubin.conf:3: bad value for 'max_hops'") != NULL, "line 3");
+    CHECK(strstr(r.text, "yubin.conf:4: key 'hostname' is set twice") != NULL, "line 4");
+    CHECK(strcmp(c.hostname, "ok.test") == 0, "the good lines still count");
+    struct reports none = {"", 0};
+    CHECK(conf_check(&c, write_conf("yubin.conf", "max_hops 5\n"), collect, &none) == 0 &&
+              none.n == 0,
+          "a good file reports nothing");
 }
 
 int main(void)
@@ -148,6 +182,7 @@ int main(void)
     test_good_file();
     test_networks();
     test_bad_files();
+    test_every_error();
     unlink(write_conf("yubin.conf", ""));
     rmdir(dir);
     return tap_done();

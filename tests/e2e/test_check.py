@@ -1,0 +1,219 @@
+"""test_check: yubin-check (issue 11 §3) and sendmail -bv / -bt, which run it.
+
+The check mode against broken files: every error of yubin.conf, the users file and the
+aliases file at once, each with file:line, and the exit status EX_CONFIG; modes and owners of
+the state directories, and what the mail account can reach. The address mode against real DNS
+answers from dnsmasq: MX order, null MX, implicit MX, NXDOMAIN; alias and list expansion as a
+tree with owners. A broken aliases line, which makes smtp-in answer 451 to every local RCPT,
+is named with its line.
+"""
+import os
+import re
+import subprocess
+import unittest
+
+import yubintest
+from dnsserver import DNSServer
+
+EX_NOUSER, EX_DATAERR, EX_CONFIG, EX_NOINPUT = 67, 65, 78, 66
+
+
+def check(site, *args, stdin=None, prog="yubin-check"):
+    p = subprocess.run([yubintest.program(prog), "-C", site.conf, *args], capture_output=True,
+                       text=True, timeout=60, input=stdin)
+    return p.returncode, p.stdout + p.stderr
+
+
+class CheckMode(unittest.TestCase):
+    def setUp(self):
+        self.site = yubintest.Instance(
+            domains=("example.test", "other.test"),
+            aliases={"postmaster@example.test": ["demo"], "postmaster@other.test": ["demo@example.test"]})
+
+    def tearDown(self):
+        self.site.stop()
+
+    def test_good_site_passes(self):
+        rc, out = check(self.site)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("0 error(s), 0 warning(s)", out)
+        self.assertIn(f"ok: {self.site.users_file}: 1 mailbox(es)", out)
+
+    def test_every_error_at_once_with_file_and_line(self):
+        with open(self.site.conf, "a") as f:
+            f.write("bogus_key 1\nmax_hops many\n")
+        conf_lines = len(open(self.site.conf).read().splitlines())
+        with open(self.site.users_file, "a") as f:
+            f.write("no colon at all\nbob@example.test:plaintext\n"
+                    f"DEMO@example.test:{yubintest.DEMO_HASH}\n")
+        with open(self.site.aliases_file, "a") as f:
+            f.write("team@example.test: |/bin/sh\nno colon\nlist@example.test:\n"
+                    "list2@example.test: nobody\n")
+        rc, out = check(self.site)
+        self.assertEqual(rc, EX_CONFIG, out)
+        c, u, a = self.site.conf, self.site.users_file, self.site.aliases_file
+        for want in (f"error: {c}:{conf_lines - 1}: unknown key 'bogus_key'",
+                     f"error: {c}:{conf_lines}: bad value for 'max_hops'",
+                     f"error: {u}:2: expected 'user@domain:$argon2id$...'",
+                     f"error: {u}:3: not an argon2id hash",
+                     f"error: {u}:4: a mailbox is listed twice: demo@example.test (first at line 1)",
+                     f"error: {a}:3: programs and files are not alias targets",
+                     f"error: {a}:4: expected 'name@domain: target, ...'",
+                     f"error: {a}:5: an alias without targets: list@example.test",
+                     f"warning: {a}:6: list2@example.test: member nobody@example.test is neither"):
+            self.assertIn(want, out)
+        self.assertIn("8 error(s), 1 warning(s)", out)
+
+    def test_broken_aliases_line_explains_the_451(self):
+        with open(self.site.aliases_file, "a") as f:
+            f.write("sales@example.test alice\n")
+        rc, out = check(self.site, "demo@example.test")
+        self.assertEqual(rc, 75, out)  # EX_TEMPFAIL: what smtp-in would answer
+        self.assertIn("451 4.3.0", out)
+        self.assertIn(f"{self.site.aliases_file}:3: expected", out)
+        rc, out = check(self.site)
+        self.assertIn(f"error: {self.site.aliases_file}:3: expected", out)
+
+    def test_missing_config_is_no_input(self):
+        p = subprocess.run([yubintest.program("yubin-check"), "-C", "/nonexistent/yubin.conf"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, EX_NOINPUT)
+        self.assertIn("/nonexistent/yubin.conf: No such file", p.stdout)
+
+    def test_no_postmaster_is_a_warning(self):
+        self.site.write_aliases({})
+        rc, out = check(self.site)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("no alias or mailbox postmaster@example.test (RFC 5321", out)
+        self.assertIn("postmaster@other.test", out)
+
+    @unittest.skipIf(os.geteuid() != 0, "owners and the account's reach need root")
+    def test_state_modes_owners_and_reach(self):
+        mail = os.path.join(self.site.state_dir, "mail")
+        os.mkdir(mail, 0o755)  # root's, and open
+        users = self.site.users_file
+        os.chmod(users, 0o644)
+        rc, out = check(self.site)
+        self.assertEqual(rc, EX_CONFIG, out)
+        self.assertIn(f"error: {mail}: owned by uid 0, not by {self.site.account}", out)
+        self.assertIn(f"warning: {mail}: mode 0755", out)
+        self.assertIn(f"error: {users}: mode 0644: every account can read the password hashes",
+                      out)
+        os.chmod(users, 0o640)
+        os.chown(mail, self.site.uid, self.site.gid)
+        os.chmod(mail, 0o700)
+        os.chmod(self.site.dir, 0o700)  # the account can no longer reach the state directory
+        rc, out = check(self.site)
+        self.assertEqual(rc, EX_CONFIG, out)
+        self.assertIn(f"error: {self.site.state_dir}: the account {self.site.account} cannot "
+                      "use it", out)
+        os.chmod(self.site.dir, 0o755)
+        self.assertEqual(check(self.site)[0], 0)
+
+
+class AddressMode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dns = DNSServer()
+        cls.dns.start([
+            "example.org MX 20 mx2.example.org",
+            "example.org MX 10 mx1.example.org",
+            "mx1.example.org A 127.0.0.11",
+            "mx2.example.org A 127.0.0.12",
+            "mx2.example.org AAAA ::1",
+            "nomail.test MX 0 .",
+            "plain.test A 127.0.0.13",
+            "example.test MX 10 mx.example.test",
+            "mx.example.test A 127.0.0.1",
+            "other.test MX 10 mx.elsewhere.test",
+            "mx.elsewhere.test A 127.0.0.14",
+        ])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dns.stop()
+
+    def setUp(self):
+        self.site = yubintest.Instance(
+            domains=("example.test", "other.test"),
+            users=("demo@example.test", "alice@example.test"),
+            aliases={"postmaster@example.test": ["demo"],
+                     "team@example.test": ["alice", "lists", "friend@example.org"],
+                     "lists@example.test": ["demo", "team"],
+                     "owner-team@example.test": ["demo"]},
+            conf={"dns_resolver": self.dns.resolver})
+
+    def tearDown(self):
+        self.site.stop()
+
+    def test_mx_order_with_addresses(self):
+        rc, out = check(self.site, "someone@example.org")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"1\. MX 10 mx1\.example\.org: 127\.0\.0\.11\n"
+                              r"\s+2\. MX 20 mx2\.example\.org: 127\.0\.0\.12, ::1\n")
+        self.assertIn("relayed only for authenticated sessions", out)
+
+    def test_null_mx_implicit_mx_nxdomain(self):
+        rc, out = check(self.site, "a@nomail.test", "b@plain.test", "c@nowhere.test")
+        self.assertEqual(rc, 0, out)  # all three are accepted (and bounce or go later)
+        self.assertIn("nomail.test has a null MX: it accepts no mail", out)
+        self.assertIn("5.1.10", out)
+        self.assertIn("no MX record, so the domain's own address (implicit MX)", out)
+        self.assertIn("1. implicit MX 0 plain.test: 127.0.0.13", out)
+        self.assertIn("nowhere.test: 5.1.2", out)
+        self.assertIn("NXDOMAIN", out)
+
+    def test_alias_tree_with_owner(self):
+        rc, out = check(self.site, "team@example.test")
+        self.assertEqual(rc, 0, out)
+        a = self.site.aliases_file
+        tree = re.search(r"team@example\.test: alias .*?(?=    smtp-in accepts)", out, re.S)
+        self.assertIsNotNone(tree, out)
+        lines = tree.group(0).splitlines()
+        self.assertRegex(lines[0], rf"team@example\.test: alias \({re.escape(a)}:\d+\), "
+                                   r"owner owner-team@example\.test")
+        self.assertEqual(lines[1].strip(), "alice@example.test: local mailbox")
+        self.assertRegex(lines[2], r"^\s{8}lists@example\.test: alias")
+        self.assertRegex(lines[3], r"^\s{12}demo@example\.test: local mailbox")
+        self.assertRegex(lines[4], r"^\s{12}team@example\.test: .*met again inside itself")
+        self.assertRegex(lines[5], r"^\s{8}friend@example\.org:")
+        self.assertIn("1. MX 10 mx1.example.org", lines[6] + lines[7])
+        self.assertIn("smtp-in accepts it: 2 local mailbox(es), 1 remote address(es); bounces "
+                      "go to the list owner owner-team@example.test", out)
+
+    def test_local_mailbox_and_unknown_user(self):
+        rc, out = check(self.site, "demo", "nobody@example.test")
+        self.assertEqual(rc, EX_NOUSER, out)
+        self.assertIn("demo@example.test\n    local mailbox: "
+                      f"{self.site.state_dir}/mail/example.test/demo/", out)
+        self.assertIn("550 5.1.1 <nobody@example.test>: no such user here", out)
+        rc, out = check(self.site, "not an address")
+        self.assertEqual(rc, EX_DATAERR, out)
+
+    def test_addresses_from_stdin(self):
+        rc, out = check(self.site, "-a", stdin="demo@example.test\n# comment\n\nalice\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("demo@example.test\n", out)
+        self.assertIn("alice@example.test\n", out)
+
+    def test_dns_of_the_local_domains(self):
+        rc, out = check(self.site, "-n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("ok: DNS example.test: an MX names this host (mx.example.test)", out)
+        self.assertIn("1. MX 10 mx.example.test: 127.0.0.1  (this host)", out)
+        self.assertIn("warning: DNS other.test: no MX names this host", out)
+
+    def test_sendmail_bv_and_bt_run_it(self):
+        for mode in ("-bv", "-bt"):
+            rc, out = check(self.site, mode, "nobody@example.test", "team@example.test",
+                            prog="sendmail")
+            self.assertEqual(rc, EX_NOUSER, out)
+            self.assertIn("550 5.1.1 <nobody@example.test>", out)
+            self.assertIn("owner owner-team@example.test", out)
+        rc, out = check(self.site, "-bt", prog="sendmail", stdin="demo\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("demo@example.test\n    local mailbox", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
