@@ -268,7 +268,7 @@ static void walk(int dfd, const char *path, int depth, const struct passwd *pw)
  * handlers and queue-run open after privs_drop? Returns the number of errors. */
 static int reachable_as_account(void)
 {
-    char self[PATH_MAX], run[PATH_MAX + 16], err[256];
+    char run[PATH_MAX], err[256];
     int bad = 0;
     if (privs_drop(conf.user, err, sizeof err) != 0) {
         printf("error: %s\n", err);
@@ -283,10 +283,7 @@ static int reachable_as_account(void)
     if (access(conf.aliases_file, R_OK) != 0 && errno != ENOENT && ++bad)
         printf("error: %s: the account %s cannot read it: %s\n", conf.aliases_file, conf.user,
                strerror(errno));
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
-    if (slash != NULL && (*slash = '\0', str_format(run, sizeof run, "%s/queue-run", self)) > 0 &&
-        access(run, X_OK) != 0 && ++bad)
+    if (self_sibling(run, sizeof run, "queue-run") == 0 && access(run, X_OK) != 0 && ++bad)
         printf("error: %s: the account %s cannot run it (smtp-in starts it after a message "
                "for another domain): %s\n",
                run, conf.user, strerror(errno));
