@@ -202,7 +202,7 @@ static int deliver_stdin(struct deliver *d, const char *sender)
     }
     for (size_t i = 0; i < d->n_targets; i++)
         log_msg(LOG_INFO, "delivered id=%s from=<%s> to=<%s> size=%llu", d->msg.unique,
-                sender ? sender : "", d->targets[i].addr, (unsigned long long)d->msg.size);
+                log_field(sender), log_field(d->targets[i].addr), (unsigned long long)d->msg.size);
     return 0;
 }
 

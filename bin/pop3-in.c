@@ -101,7 +101,7 @@ static void wipe_consumed_input(struct session *s)
 static void auth_failed(struct session *s, const char *who, const char *why)
 {
     s->auth_failures++;
-    log_msg(LOG_WARNING, "login failed: user=<%.100s> client=%s reason=%s failures=%u", who,
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u", log_field(who),
             s->client, why, s->auth_failures);
     unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
     unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
@@ -127,7 +127,7 @@ static void open_mailbox(struct session *s, const char *address)
     }
     int rc = maildir_ensure(maildir) != 0 ? -1 : maildir_lock(maildir, &s->lock_fd);
     if (rc == 1) {
-        log_msg(LOG_NOTICE, "mailbox in use: user=<%s> client=%s", address, s->client);
+        log_msg(LOG_NOTICE, "mailbox in use: user=<%s> client=%s", log_field(address), s->client);
         reply(s, "-ERR [IN-USE] the mailbox is in use by another session");
         return;
     }
@@ -141,7 +141,8 @@ static void open_mailbox(struct session *s, const char *address)
     }
     str_copy(s->user, sizeof s->user, address);
     s->state = TRANSACTION;
-    log_msg(LOG_INFO, "login: user=<%s> client=%s messages=%zu", address, s->client, s->list.count);
+    log_msg(LOG_INFO, "login: user=<%s> client=%s messages=%zu", log_field(address), s->client,
+            s->list.count);
     reply(s, "+OK %s has %zu messages (%llu octets)", address, s->list.count,
           (unsigned long long)s->list.total_crlf);
 }
@@ -542,8 +543,8 @@ static void update(struct session *s)
         failed += removed;
         log_msg(LOG_ERR, "cannot fsync cur/ of %s: %s", s->user, strerror(errno));
     }
-    log_msg(LOG_INFO, "logout: user=<%s> client=%s retrieved=%lu deleted=%lu failed=%lu", s->user,
-            s->client, s->retrieved, removed, failed);
+    log_msg(LOG_INFO, "logout: user=<%s> client=%s retrieved=%lu deleted=%lu failed=%lu",
+            log_field(s->user), s->client, s->retrieved, removed, failed);
     if (failed > 0)
         reply(s, "-ERR [SYS/TEMP] %lu deleted messages could not be removed", failed);
     else

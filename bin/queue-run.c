@@ -250,7 +250,7 @@ static int inject_report(struct queue_entry *e, enum queue_state which, int acti
         if (rc == 0) {
             note_new_id(b.id);
             log_msg(LOG_INFO, "%s: %s report to <%s> queued as %s", e->id,
-                    action == DSN_DELAYED ? "delay" : "bounce", to, b.id);
+                    action == DSN_DELAYED ? "delay" : "bounce", log_field(to), b.id);
             say("%s: %s report to <%s> queued as %s", e->id,
                 action == DSN_DELAYED ? "delay" : "bounce", to, b.id);
         }
@@ -290,7 +290,7 @@ static int report_failed(struct queue_entry *e, time_t now)
             continue;
         if (to[0] == '\0')
             log_msg(LOG_NOTICE, "%s: <%s> failed, no bounce for a null sender: %s", e->id,
-                    e->rcpts[i].addr, e->rcpts[i].reply);
+                    log_field(e->rcpts[i].addr), log_field(e->rcpts[i].reply));
         e->rcpts[i].state = QUEUE_BOUNCED;
     }
     return 0;
@@ -334,11 +334,12 @@ static void record(struct queue_entry *e, size_t i, int result, const char *repl
 {
     queue_set_result(e, i, result, reply, host, now);
     struct queue_rcpt *r = &e->rcpts[i];
-    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u: %s", e->id, r->addr,
+    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u: %s", e->id,
+            log_field(r->addr),
             result == 0  ? "delivered"
             : result < 0 ? "failed"
                          : "deferred",
-            r->attempts, r->reply);
+            r->attempts, log_field(r->reply));
     say("%s: <%s> %s: %s", e->id, r->addr,
         result == 0  ? "delivered"
         : result < 0 ? "failed"
@@ -350,7 +351,7 @@ static void record(struct queue_entry *e, size_t i, int result, const char *repl
             str_copy(why, sizeof why, "4.4.7 delivery time expired");
         str_copy(r->reply, sizeof r->reply, why);
         r->state = QUEUE_FAILED;
-        log_msg(LOG_NOTICE, "%s: to=<%s> expired", e->id, r->addr);
+        log_msg(LOG_NOTICE, "%s: to=<%s> expired", e->id, log_field(r->addr));
     }
 }
 
@@ -414,8 +415,8 @@ static int local_targets(struct route_ctx *rc, struct deliver *d, const char *ad
             if (deliver_add(d, rt.local[i], 0, 0, tag) != 0)
                 result = 1, str_copy(reply, rsize, "4.3.0 out of memory");
         if (rt.n_remote)
-            log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here", address,
-                    rt.n_remote);
+            log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here",
+                    log_field(address), rt.n_remote);
         break;
     case ROUTE_TEMPFAIL:
         result = 1;
@@ -573,7 +574,7 @@ static int conn_open(struct conn *k)
         str_copy(k->why, sizeof k->why, why.text);
         str_copy(k->why_host, sizeof k->why_host, why.code ? h->name : "");
         say("%s: %s", h->name, why.text);
-        log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, why.text);
+        log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, log_field(why.text));
     }
     return -1;
 }

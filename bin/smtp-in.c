@@ -139,7 +139,7 @@ static void rcpt_list(const struct session *s, char *out, size_t size)
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < s->n_rcpts; i++) {
-        int n = snprintf(out + used, size - used, "%s<%s>", i ? "," : "", s->rcpts[i]);
+        int n = snprintf(out + used, size - used, "%s<%s>", i ? "," : "", log_field(s->rcpts[i]));
         if (n < 0 || (size_t)n >= size - used) {
             if (size > 4)
                 str_copy(out + size - 4, 4, "...");
@@ -299,8 +299,8 @@ static int check_sender(struct session *s, const char *sender)
         return reply_error(s, "451 4.3.0 temporary failure, try again later");
     }
     if (ok == 0) {
-        log_msg(LOG_NOTICE, "sender refused: from=<%s> login=<%s> client=%s", sender, s->login,
-                s->client);
+        log_msg(LOG_NOTICE, "sender refused: from=<%s> login=<%s> client=%s", log_field(sender),
+                log_field(s->login), s->client);
         return reply_error(s, "553 5.7.1 <%s>: sender address not owned by user %.100s", sender,
                            s->login);
     }
@@ -337,8 +337,11 @@ static int cmd_mail(struct session *s, char *arg)
 /* Refuses a recipient the router turned down, or one that needs the queue (issue 4). */
 static int refuse_rcpt(struct session *s, const char *rcpt, const char *text, const char *why)
 {
-    log_msg(LOG_INFO, "refused from=<%s> to=<%s> client=%s reply=\"%s\" why=\"%s\"", s->sender,
-            rcpt, s->client, text, why);
+    /* the reply repeats the address (logged in to=): only its codes go to the log */
+    int codes = (int)strcspn(text, "<");
+    codes -= codes > 0 && text[codes - 1] == ' ';
+    log_msg(LOG_INFO, "refused from=<%s> to=<%s> client=%s reply=\"%.*s\" why=\"%s\"",
+            log_field(s->sender), log_field(rcpt), s->client, codes, text, why);
     return reply_error(s, "%s", text);
 }
 
@@ -447,24 +450,13 @@ static void wipe_consumed_input(struct session *s)
     sodium_memzero(s->io.in, s->io.in_pos);
 }
 
-/* A user name fit for the log: printable ASCII only, cut at 100 octets. */
-static void log_name(char *out, size_t size, const char *name)
-{
-    size_t n = 0;
-    for (; *name != '\0' && n + 1 < size && n < 100; name++)
-        out[n++] = (*name > 32 && *name < 127) ? *name : '?';
-    out[n] = '\0';
-}
-
 /* A failed login: logged (never the password), delayed (auth_delay_ms, doubling each time),
  * and the end of the session after max_auth_failures. Returns -1. */
 static int auth_failed(struct session *s, const char *who, const char *why)
 {
-    char name[104];
-    log_name(name, sizeof name, who);
     s->auth_failures++;
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u", name,
-            s->client, why, s->auth_failures);
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u",
+            log_field(who), s->client, why, s->auth_failures);
     unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
     unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
     sleep_ms(delay > 60000 ? 60000 : delay);
@@ -496,7 +488,7 @@ static int auth_check(struct session *s, const char *address, const char *passwo
     if (ok == 0)
         return auth_failed(s, address, "bad user name or password");
     str_copy(s->login, sizeof s->login, address);
-    log_msg(LOG_INFO, "login user=<%s> client=%s", s->login, s->client);
+    log_msg(LOG_INFO, "login user=<%s> client=%s", log_field(s->login), s->client);
     return reply(s, "235 2.7.0 authentication successful");
 }
 
@@ -792,8 +784,8 @@ static void log_message(struct session *s, const struct data_state *d, const cha
 {
     char to[900];
     rcpt_list(s, to, sizeof to);
-    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", d->id, s->sender,
-            to, s->client, s->uid_field, (unsigned long long)d->size, result);
+    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", d->id,
+            log_field(s->sender), to, s->client, s->uid_field, (unsigned long long)d->size, result);
 }
 
 /* Answers a bare CR or LF: refused, and the connection is closed (SMTP smuggling). */

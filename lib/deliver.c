@@ -243,7 +243,7 @@ static int link_locals(struct deliver *d)
             return failed(d, rc, dir[0] ? dir : t->addr);
         if (d->mode == DELIVER_QUEUE_RETRY) {
             log_msg(LOG_WARNING, "to=<%s> local delivery failed for now (%s): queued for retry",
-                    t->addr, strerror(t->err));
+                    log_field(t->addr), strerror(t->err));
             t->retry = 1;
         }
     }

@@ -68,6 +68,58 @@ void log_msg(int priority, const char *fmt, ...)
     errno = saved;
 }
 
+static int needs_escape(unsigned char c)
+{
+    return c < 0x21 || c > 0x7e || strchr("\",<=>\\", c) != NULL;
+}
+
+static size_t escaped_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++)
+        n += needs_escape((unsigned char)*s) ? 4 : 1;
+    return n;
+}
+
+char *log_escape(char *out, size_t size, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (size < 4) {
+        if (size > 0)
+            out[0] = '\0';
+        return out;
+    }
+    size_t n = 0, room = escaped_len(s) < size ? size - 1 : size - 4; /* "..." if cut */
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        int esc = needs_escape(c);
+        if (n + (esc ? 4 : 1) > room)
+            break;
+        if (!esc) {
+            out[n++] = (char)c;
+            continue;
+        }
+        out[n++] = '\\';
+        out[n++] = 'x';
+        out[n++] = hex[c >> 4];
+        out[n++] = hex[c & 15];
+    }
+    if (*s != '\0') {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+const char *log_field(const char *s)
+{
+    static char ring[8][LOG_FIELD_MAX + 1];
+    static unsigned next;
+    char *out = ring[next++ % 8];
+    return log_escape(out, sizeof ring[0], s != NULL ? s : "");
+}
+
 void log_close(void)
 {
     if (log_fd >= 0)

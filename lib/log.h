@@ -7,11 +7,24 @@
 #ifndef YUBIN_LOG_H
 #define YUBIN_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 /* ident is the program name; socket_path may be NULL for /dev/log. */
 void log_open(const char *ident, const char *socket_path);
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_close(void);
+
+/* Every value taken from a client (an address, a user name, a HELO name, a remote reply) goes
+ * into a log line through log_field, in every program, so that a log reader (fail2ban) can
+ * trust the fields yubin writes itself, such as client=. Each byte outside 0x21..0x7e, and
+ * each of  " , < = > \  becomes \xHH (a space is \x20): the value can neither end its field
+ * nor forge another. A value longer than LOG_FIELD_MAX octets once escaped is cut there and
+ * ends in "...". */
+#define LOG_FIELD_MAX 400
+/* The escaped form of s in one of 8 static buffers, used in turn: up to 8 fields per line. */
+const char *log_field(const char *s);
+/* The same into out (size octets); returns out. */
+char *log_escape(char *out, size_t size, const char *s);
 
 #endif
