@@ -29,6 +29,7 @@
 #include "conf.h"
 #include "deliver.h"
 #include "dsn.h"
+#include "deadline.h"
 #include "log.h"
 #include "maildir.h"
 #include "mx.h"
@@ -80,6 +81,7 @@ struct dest {
     unsigned port;        /* smtp_port, or the smarthost's */
     size_t n_jobs;        /* jobs (connections) planned for it */
     struct mx_result *mx; /* resolved in the parent before the workers start */
+    long long deadline;   /* lib/deadline: its time in this pass ends (0: not started yet) */
 };
 
 struct plan {
@@ -532,7 +534,7 @@ static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
 }
 
 /* Connects to the next address of the destination that answers. 0, or -1 when every
- * address has been tried (k->why says why the last one failed). */
+ * address has been tried or the destination's time is up (k->why says why). */
 static int conn_open(struct conn *k)
 {
     const struct mx_result *mx = k->d->mx;
@@ -541,6 +543,14 @@ static int conn_open(struct conn *k)
                            .transcript = transcript,
                            .transcript_arg = k};
     while (!k->exhausted) {
+        if ((o.session_limit = deadline_left(k->d->deadline, conf.relay_session_limit)) == 0) {
+            k->exhausted = 1;
+            k->all_perm = 0;
+            k->why_host[0] = '\0';
+            str_format(k->why, sizeof k->why, "4.4.2 time limit for %s in this pass (%u s) reached",
+                       k->d->name, conf.relay_destination_limit);
+            break;
+        }
         if (k->host >= mx->n_hosts) {
             k->exhausted = 1;
             break;
@@ -753,7 +763,8 @@ static void run_job(struct plan *p, const struct job *j)
         }
         s = t;
     }
-    for (unsigned waited = 0; n_deferred > 0 && waited < LOCK_WAIT_MS; waited += 200) {
+    for (unsigned waited = 0;
+         n_deferred > 0 && waited < LOCK_WAIT_MS && deadline_left(d->deadline, 1); waited += 200) {
         size_t left = 0;
         sleep_ms(200);
         for (size_t i = 0; i < n_deferred; i += 2)
@@ -772,18 +783,22 @@ static void run_job(struct plan *p, const struct job *j)
     free(deferred);
 }
 
-/* Runs the jobs, at most max_parallel at once, each in its own process. */
+/* Runs the jobs, at most max_parallel at once, each in its own process, until they are done
+ * or queue_run_limit has passed: then it returns, and the workers still running (each bound
+ * by relay_destination_limit) finish on their own, holding the locks of their entries. */
 static void run_jobs(struct plan *p, const struct job *jobs, size_t n_jobs)
 {
     size_t next = 0, running = 0;
-    while (next < n_jobs || running > 0) {
-        while (running < conf.max_parallel && next < n_jobs) {
+    while ((next < n_jobs || running > 0) && !deadline_run_over()) {
+        while (running < conf.max_parallel && next < n_jobs && !deadline_run_over()) {
             struct dest *d = &p->dests[jobs[next].dest];
             if (!d->local && !d->mx && d->n_jobs > 1)
                 resolve(d); /* once for all its jobs; one job resolves in its own worker */
+            deadline_start(&d->deadline, conf.relay_destination_limit);
             fflush(stderr);
             pid_t pid = fork();
             if (pid == 0) {
+                deadline_run_child();
                 run_job(p, &jobs[next]);
                 _exit(0);
             }
@@ -803,6 +818,12 @@ static void run_jobs(struct plan *p, const struct job *jobs, size_t n_jobs)
             running--;
         else if (running > 0 && errno != EINTR)
             running = 0;
+    }
+    if (deadline_run_over()) {
+        log_msg(LOG_NOTICE, "run time limit (%u s) reached: %zu jobs left running, %zu not started",
+                conf.queue_run_limit, running, n_jobs - next);
+        say("run time limit (%u s) reached: %zu jobs left running, %zu not started",
+            conf.queue_run_limit, running, n_jobs - next);
     }
 }
 
@@ -1095,12 +1116,13 @@ int main(int argc, char **argv)
     }
     if (n_ids == 0 && queue_clean(conf.state_dir, 3600) > 0)
         log_msg(LOG_NOTICE, "removed the leftovers of interrupted queue writes");
+    deadline_run_alarm(conf.queue_run_limit);
     new_ids_fd = memfd_create("queue-run-ids", MFD_CLOEXEC);
     if (new_ids_fd >= 0)
         fcntl(new_ids_fd, F_SETFL, O_APPEND);
     int rc = pass(n_ids ? ids : NULL, n_ids);
     off_t done = 0;
-    for (int i = 1; rc == 0 && i < MAX_PASSES && new_ids_fd >= 0; i++) {
+    for (int i = 1; rc == 0 && i < MAX_PASSES && new_ids_fd >= 0 && !deadline_run_over(); i++) {
         size_t n;
         char **more = new_ids(&done, &n);
         if (!more)

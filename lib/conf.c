@@ -68,6 +68,9 @@ static const struct conf_key conf_keys[] = {
     {NUM(delay_warning, T_UINT, 0, 365 * 86400)},
     {NUM(max_parallel, T_UINT, 1, 1000)},
     {NUM(connect_timeout, T_UINT, 1, 3600)},
+    {NUM(relay_session_limit, T_UINT, 1, 86400)},
+    {NUM(relay_destination_limit, T_UINT, 1, 86400)},
+    {NUM(queue_run_limit, T_UINT, 1, 86400)},
     {NUM(auth_without_tls, T_BOOL, 0, 1)},
     {NUM(sender_login_match, T_BOOL, 0, 1)},
     {STR(submission_address, T_STRING), 0, 0},
@@ -116,6 +119,9 @@ void conf_defaults(struct yubin_conf *c)
     c->delay_warning = 4 * 3600;
     c->max_parallel = 100; /* Postfix: default_process_limit 100 */
     c->connect_timeout = 30;
+    c->relay_session_limit = 600;     /* one outbound SMTP connection */
+    c->relay_destination_limit = 900; /* one destination in one pass */
+    c->queue_run_limit = 300;         /* a pass starts no job and waits for none after it */
     c->auth_without_tls = 0;
     c->sender_login_match = 1;
     c->transcript_max_size = 1048576;

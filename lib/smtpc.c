@@ -84,9 +84,17 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long long deadline_in(unsigned seconds)
+/* The deadline of one wait of `seconds`, cut at the end of the session's time unless
+ * uncapped (the reply to the final ".", see smtpc.h). */
+static long long deadline_for(const struct smtpc *c, unsigned seconds, int capped)
 {
-    return now_ms() + (long long)seconds * 1000;
+    long long d = now_ms() + (long long)seconds * 1000;
+    return capped && c->session_end > 0 && c->session_end < d ? c->session_end : d;
+}
+
+static int session_over(const struct smtpc *c)
+{
+    return c->session_end > 0 && now_ms() >= c->session_end;
 }
 
 /* Waits for events until the deadline: 1 ready, 0 timed out, -1 error. */
@@ -116,7 +124,7 @@ static void close_fd(struct smtpc *c)
 /* Sends the output buffer within timeout seconds. 0, or RD_TIMEOUT / RD_ERROR. */
 static int out_flush(struct smtpc *c, unsigned timeout)
 {
-    long long deadline = deadline_in(timeout);
+    long long deadline = deadline_for(c, timeout, 1);
     size_t done = 0;
     while (done < c->out_len) {
         ssize_t n = send(c->fd, c->out + done, c->out_len - done, MSG_NOSIGNAL);
@@ -315,7 +323,11 @@ static void failed(struct smtpc *c, struct smtpc_reply *r, int rd, const char *w
 {
     switch (rd) {
     case RD_TIMEOUT:
-        made_up(r, 0, "4.4.2", "timeout talking to %s (%s)", c->peer, what);
+        if (session_over(c))
+            made_up(r, 0, "4.4.2", "session time limit (%u s) reached talking to %s (%s)",
+                    c->opts.session_limit, c->peer, what);
+        else
+            made_up(r, 0, "4.4.2", "timeout talking to %s (%s)", c->peer, what);
         break;
     case RD_EOF:
         made_up(r, 0, "4.4.2", "connection closed by %s (%s)", c->peer, what);
@@ -365,14 +377,13 @@ static void ehlo_keyword(struct smtpc *c, const char *line, size_t len)
     }
 }
 
-/* Reads one whole reply (all its lines) into r within timeout seconds; with ehlo set, its
- * lines after the first are EHLO keywords. 0, or -1 when there was none (r is then a made-up
- * reply and c is closed). A 421 closes c but returns 0. */
-static int read_reply_x(struct smtpc *c, struct smtpc_reply *r, unsigned timeout, const char *what,
-                        int ehlo)
+/* Reads one whole reply (all its lines) into r by the deadline; with ehlo set, its lines after
+ * the first are EHLO keywords. 0, or -1 when there was none (r is then a made-up reply and c
+ * is closed). A 421 closes c but returns 0. */
+static int read_reply_x(struct smtpc *c, struct smtpc_reply *r, long long deadline,
+                        const char *what, int ehlo)
 {
     char line[SMTPC_LINE_MAX];
-    long long deadline = deadline_in(timeout);
     size_t tlen = 0;
     if (c->fd < 0) {
         made_up(r, 0, "4.4.2", "connection to %s already closed (%s)", c->peer, what);
@@ -412,7 +423,7 @@ static int read_reply_x(struct smtpc *c, struct smtpc_reply *r, unsigned timeout
 
 static int read_reply(struct smtpc *c, struct smtpc_reply *r, unsigned timeout, const char *what)
 {
-    return read_reply_x(c, r, timeout, what, 0);
+    return read_reply_x(c, r, deadline_for(c, timeout, 1), what, 0);
 }
 
 /* Queues one command line (CRLF added) and shows it in the transcript. */
@@ -451,6 +462,7 @@ static void set_opts(struct smtpc *c, const struct smtpc_opts *o)
         c->opts.data_timeout = 600;
     if (c->opts.helo == NULL || c->opts.helo[0] == '\0')
         c->opts.helo = "localhost";
+    c->session_end = o->session_limit ? now_ms() + (long long)o->session_limit * 1000 : 0;
 }
 
 static void reset_state(struct smtpc *c, int fd)
@@ -506,7 +518,7 @@ static int greet(struct smtpc *c, struct smtpc_reply *why)
         failed(c, why, rc, "EHLO");
         return 1;
     }
-    if (read_reply_x(c, why, c->opts.command_timeout, "EHLO", 1) < 0)
+    if (read_reply_x(c, why, deadline_for(c, c->opts.command_timeout, 1), "EHLO", 1) < 0)
         return 1;
     if (why->code == 250) {
         c->esmtp = 1;
@@ -560,7 +572,7 @@ static int tcp_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t sal
     if (connect(fd, sa, salen) < 0) {
         int err = errno;
         if (err == EINPROGRESS || err == EINTR) {
-            int w = wait_until(fd, POLLOUT, deadline_in(c->opts.connect_timeout));
+            int w = wait_until(fd, POLLOUT, deadline_for(c, c->opts.connect_timeout, 1));
             socklen_t len = sizeof err;
             if (w == 0)
                 err = ETIMEDOUT;
@@ -846,7 +858,8 @@ static int data_and_end(struct txn *t, uint64_t size)
         }
         return lost(t, &r); /* no "." after a partial message: the server drops it */
     }
-    if (read_reply(c, &r, c->opts.data_timeout, "end of data") < 0)
+    /* uncapped: cutting this wait is what sends a message twice (RFC 5321 §4.5.3.2.6) */
+    if (read_reply_x(c, &r, deadline_for(c, c->opts.data_timeout, 0), "end of data", 0) < 0)
         return lost(t, &r);
     return settled(t, &r);
 }
@@ -992,6 +1005,14 @@ int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *r
     if (c->fd < 0 || c->dead) {
         made_up(&r, 0, "4.4.2", "connection to %s is closed", c->peer);
         all_get(m, results, &r);
+        return 1;
+    }
+    if (session_over(c)) {
+        made_up(&r, 0, "4.4.2", "session time limit (%u s) reached with %s (not sent)",
+                c->opts.session_limit, c->peer);
+        tracef(c, "%s", r.text);
+        all_get(m, results, &r);
+        smtpc_quit(c);
         return 1;
     }
     if (m->sender == NULL || !cmd_safe_sp(m->sender, SMTPC_ADDR_MAX, 1)) {

@@ -10,10 +10,17 @@
  * gets one more '.': a bare CR or LF is never sent. The message is never
  * held in memory (a fixed buffer; pread).
  *
- * Every read and write has a timeout (the socket is non-blocking; poll). Replies are parsed
- * strictly: three digits, then ' ' (last line) or '-' (continuation), the same code on every
- * line, at most SMTPC_MAX_LINES lines of at most SMTPC_LINE_MAX octets ending in CRLF.
- * Anything else is a protocol error, which is a temporary failure: the connection is closed.
+ * Time: every read and write has a timeout (the socket is non-blocking; poll), and with
+ * session_limit the connection has a wall-clock limit as well: no wait lasts past it, and no
+ * transaction starts after it (smtpc_send then says QUIT and fails with a made-up 4.4.2), so
+ * a server that answers one byte a minute holds a connection for session_limit, not for
+ * hours. The one wait it does not cut is the reply to the final "." (data_timeout): the
+ * message has been sent by then, and a client that hangs up there sends it twice
+ * (RFC 5321 §4.5.3.2.6).
+ *
+ * Replies are parsed strictly: three digits, then ' ' (last line) or '-' (continuation), the same
+ * code on every line, at most SMTPC_MAX_LINES lines of at most SMTPC_LINE_MAX octets ending in
+ * CRLF. Anything else is a protocol error, which is a temporary failure: the connection is closed.
  * A 421 at any point closes the connection as well.
  *
  * 8-bit messages to a server that does not offer 8BITMIME are sent anyway, as they are,
@@ -78,6 +85,8 @@ struct smtpc_opts {
                                      * (0 = 300, RFC 5321 §4.5.3.2) */
     unsigned data_timeout;          /* seconds for each write of the body and for the reply to the
                                      * final "." (0 = 600) */
+    unsigned session_limit;         /* seconds for the whole connection, from connect (0 = no
+                                     * limit): see "Time" above */
     smtpc_transcript_fn transcript; /* may be NULL */
     void *transcript_arg;
 };
@@ -96,13 +105,14 @@ enum {
 /* One connection. Fields are read-only for callers (ext and max_size are useful for -v). It
  * holds two buffers of SMTPC_BUFSIZE: allocate it with malloc or keep it static. */
 struct smtpc {
-    int fd;            /* -1 once closed */
-    int dead;          /* the connection is unusable (421, timeout, protocol error, EOF) */
-    int esmtp;         /* EHLO was accepted (else HELO) */
-    unsigned ext;      /* SMTPC_EXT_* */
-    uint64_t max_size; /* SIZE n from EHLO; 0 = no limit given */
-    unsigned n_sent;   /* transactions started on this connection (RSET before the next) */
-    char peer[80];     /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
+    int fd;                /* -1 once closed */
+    int dead;              /* the connection is unusable (421, timeout, protocol error, EOF) */
+    int esmtp;             /* EHLO was accepted (else HELO) */
+    unsigned ext;          /* SMTPC_EXT_* */
+    uint64_t max_size;     /* SIZE n from EHLO; 0 = no limit given */
+    unsigned n_sent;       /* transactions started on this connection (RSET before the next) */
+    long long session_end; /* CLOCK_MONOTONIC ms when session_limit runs out; 0 = never */
+    char peer[80];         /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
     struct smtpc_opts opts;
     size_t in_pos, in_len, out_len;
     char in[SMTPC_BUFSIZE];

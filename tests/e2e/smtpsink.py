@@ -5,6 +5,8 @@
     sink.data_reply = lambda host, msg: "451 4.3.0 try later"      # None: 250
     sink.stall = True            # hold the reply to the final "." until released / closed
     sink.stall = {"127.0.0.22"}  # ... only on these addresses
+    sink.drip = {"127.0.0.22"}   # greet one byte a minute (drip_interval seconds) on these
+    sink.max_rcpts = 100         # 452 4.5.3 to every RCPT of a transaction past this many
     ...
     sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
     sink.connections             # {host: count}
@@ -19,6 +21,7 @@ line over 1000 octets with 500 and a hang-up (as a strict server would), so a cl
 sends one is caught. It only ever listens on the loopback addresses it is given. Every thread
 and socket is released by close().
 """
+import select
 import socket
 import threading
 import time
@@ -54,6 +57,9 @@ class SMTPSink:
         self.rcpt_reply = lambda host, rcpt: None
         self.data_reply = lambda host, msg: None
         self.stall = False
+        self.drip = set()
+        self.drip_interval = 60.0
+        self.max_rcpts = None
         self.stalled = threading.Event()   # set when a final "." is being held
         self.release = threading.Event()
         self.messages = []
@@ -95,6 +101,20 @@ class SMTPSink:
         f.write(text.encode() + b"\r\n")
         f.flush()
 
+    def _drip(self, f, sock, text):
+        """Sends text one byte per drip_interval seconds; False once the client hung up (or
+        close() was called) meanwhile."""
+        for byte in (text + "\r\n").encode():
+            f.write(bytes([byte]))
+            f.flush()
+            deadline = time.monotonic() + self.drip_interval
+            while time.monotonic() < deadline:
+                if self.closing:
+                    return False
+                if select.select([sock], [], [], 0.05)[0] and not sock.recv(1, socket.MSG_PEEK):
+                    return False
+        return True
+
     def _line(self, f):
         line = f.readline(1001)
         if not line:
@@ -107,7 +127,7 @@ class SMTPSink:
         c.settimeout(60)
         f = c.makefile("rwb")
         try:
-            self._session(f, host)
+            self._session(f, host, c)
         except (OSError, ValueError):
             pass
         finally:
@@ -119,8 +139,12 @@ class SMTPSink:
             except OSError:
                 pass
 
-    def _session(self, f, host):
-        self._send(f, f"220 {host} ESMTP sink")
+    def _session(self, f, host, sock):
+        greeting = f"220 {host} ESMTP sink"
+        if host not in self.drip:
+            self._send(f, greeting)
+        elif not self._drip(f, sock, greeting):
+            return
         sender, rcpts = None, []
         while True:
             line = self._line(f)
@@ -142,6 +166,8 @@ class SMTPSink:
             elif verb == "RCPT":
                 rcpt = cmd[8:].split(">")[0].lstrip("<")
                 reply = self.rcpt_reply(host, rcpt)
+                if self.max_rcpts is not None and len(rcpts) >= self.max_rcpts:
+                    reply = "452 4.5.3 too many recipients"
                 if reply is None:
                     rcpts.append(rcpt)
                 self._send(f, reply or "250 2.1.5 ok")

@@ -8,6 +8,7 @@ stays short. Nothing here contacts anything but 127.0.0.0/8.
 """
 import os
 import subprocess
+import time
 import unittest
 
 import yubintest
@@ -18,6 +19,16 @@ from test_relay import message
 RECORDS = [
     "remote.test MX 10 mx.remote.test",
     "mx.remote.test A 127.0.0.41",
+    # one MX that greets one byte a minute
+    "drip.test MX 10 mx.drip.test",
+    "mx.drip.test A 127.0.0.42",
+    # three of them
+    "drip3.test MX 10 a.drip3.test",
+    "drip3.test MX 20 b.drip3.test",
+    "drip3.test MX 30 c.drip3.test",
+    "a.drip3.test A 127.0.0.42",
+    "b.drip3.test A 127.0.0.43",
+    "c.drip3.test A 127.0.0.44",
 ]
 
 SINK_ADDRS = ["127.0.0.41", "127.0.0.42", "127.0.0.43", "127.0.0.44"]
@@ -74,6 +85,65 @@ class QueueLimitsTest(unittest.TestCase):
         self.assertEqual((rcpt, action, status), ("rfc822; bob@remote.test", "failed", "5.6.0"))
         self.assertIn("NUL", diag)
         self.assertEqual(self.entries(), [])
+
+    # -- §4: a slow MX holds a connection, a destination and a pass for a bounded time -----
+    def test_session_limit_cuts_an_mx_that_greets_a_byte_a_minute(self):
+        self.set_conf(relay_session_limit=2)
+        self.sink.drip = {"127.0.0.42"}
+        qid = self.inject(["x@drip.test"], message("to the drip"))
+        start = time.monotonic()
+        out = self.run_queue(timeout=40)  # without the limit: 300 s for the greeting alone
+        self.assertLess(time.monotonic() - start, 40)
+        self.assertEqual(self.sink.messages, [])
+        r = self.env(qid)["rcpts"][0]
+        self.assertEqual((r["state"], r["attempts"]), ("pending", 1), out)
+        self.assertIn("session time limit (2 s)", r["reply"])
+        self.assertGreaterEqual(r["next"], int(time.time()) + 200, "deferred as any 4xx is")
+
+    def test_destination_limit_across_mx_hosts(self):
+        # each of the three MX hosts would take its whole session limit: the destination's
+        # limit ends the second session early and the third host is never tried
+        self.set_conf(relay_session_limit=2, relay_destination_limit=3)
+        self.sink.drip = {"127.0.0.42", "127.0.0.43", "127.0.0.44"}
+        qid = self.inject(["x@drip3.test"], message("to three drips"))
+        out = self.run_queue(timeout=40)
+        self.assertEqual(sorted(self.sink.connections), ["127.0.0.42", "127.0.0.43"], out)
+        r = self.env(qid)["rcpts"][0]
+        self.assertEqual((r["state"], r["attempts"]), ("pending", 1), out)
+        self.assertIn("time limit for drip3.test in this pass (3 s)", r["reply"])
+
+    def start_queue(self, log):
+        """queue-run -v in the background, stderr to the file log (workers left running keep
+        it open: a pipe would make the caller wait for them)."""
+        with open(log, "ab") as f:
+            return subprocess.Popen([yubintest.program("queue-run"), "-C", self.site.conf, "-v"],
+                                    stdout=subprocess.DEVNULL, stderr=f)
+
+    def test_a_run_does_not_wait_for_stragglers(self):
+        self.set_conf(queue_run_limit=1, relay_session_limit=4, relay_destination_limit=10)
+        self.sink.drip = {"127.0.0.42"}
+        qid = self.inject(["x@drip.test"], message("straggler"))
+        self.inject(["y@remote.test"], message("quick one"))
+        log = os.path.join(self.site.dir, "queue-run.log")
+        start = time.monotonic()
+        first = self.start_queue(log)
+        self.assertEqual(first.wait(timeout=30), 0)
+        self.assertLess(time.monotonic() - start, 3.5, "the run ended at its limit, not the "
+                        "worker's: " + open(log, errors="replace").read())
+        self.assertEqual(len(self.sink.messages), 1, "the quick destination was served")
+        self.assertEqual(self.sink.open_now, 1, "the straggler still holds its connection")
+        # the next run finds the entry locked by the straggler and leaves it alone
+        second = self.start_queue(log)
+        self.assertEqual(second.wait(timeout=30), 0)
+        self.assertTrue(self.sink.wait_for(lambda: self.sink.open_now == 0, 20))
+        self.assertTrue(self.sink.wait_for(lambda: self.env(qid)["rcpts"][0]["attempts"], 10))
+        time.sleep(1)  # the second run's worker gets the lock: the recipient is no longer due
+        text = open(log, errors="replace").read()
+        self.assertEqual(self.sink.connections.get("127.0.0.42"), 1, text)
+        self.assertIn("run time limit (1 s) reached: 1 jobs left running", text)
+        r = self.env(qid)["rcpts"][0]
+        self.assertEqual((r["state"], r["attempts"]), ("pending", 1), text)
+        self.assertIn("session time limit (4 s)", r["reply"])
 
 
 if __name__ == "__main__":

@@ -350,6 +350,40 @@ static void test_nul(void)
     close(fd);
 }
 
+/* session_limit: a wall-clock limit for the whole connection, whatever each reply takes. */
+static void test_session_limit(void)
+{
+    static const struct step slow[] = {{'W', NULL},
+                                       {'S', "220 mx.test ESMTP\r\n"},
+                                       {'E', "EHLO client.test\r\n"},
+                                       {'Q', NULL},
+                                       {0, NULL}};
+    static const struct step quick[] = {
+        GREET, {'S', "250 mx.test\r\n"}, {'E', "QUIT\r\n"}, {'Q', NULL}, {0, NULL}};
+    struct smtpc_opts o = opts;
+    struct smtpc_reply why, res[1];
+    const char *one = "b@mx.test";
+    o.command_timeout = 3;
+    o.session_limit = 2;
+    CHECK(smtpc_start(&c, start_server(slow), "sink", &o, &why) == 1 && why.code == 0 &&
+              strstr(why.text, "session time limit (2 s)") != NULL,
+          "the greeting in time, the EHLO reply not: cut at 2 s, not after 3 more (%s)", why.text);
+    CHECK(server_done() == 0, "the slow server");
+    o.session_limit = 1;
+    CHECK(smtpc_start(&c, start_server(quick), "sink", &o, &why) == 0, "a quick session");
+    struct timespec ts = {1, 200000000L};
+    nanosleep(&ts, NULL);
+    off_t off;
+    int fd = message("late\n", &off);
+    struct smtpc_msg m = {"a@example.org", &one, 1, fd, off};
+    CHECK(smtpc_send(&c, &m, res) == 1 && res[0].code == 0 && smtpc_reply_result(&res[0]) == 1 &&
+              strstr(res[0].text, "(not sent)") != NULL,
+          "no transaction starts after the limit: temporary (%s)", res[0].text);
+    CHECK(c.fd == -1, "and the connection is closed");
+    CHECK(server_done() == 0, "with a QUIT, and no MAIL FROM");
+    close(fd);
+}
+
 /* A server that answers EHLO with reply, then expects QUIT or nothing. */
 static int bad_reply(const char *reply, struct smtpc_reply *why)
 {
@@ -632,6 +666,7 @@ int main(void)
     test_pipelined();
     test_8bit_and_helo();
     test_nul();
+    test_session_limit();
     test_malformed();
     test_greeting_and_timeouts();
     test_refusals();
