@@ -196,10 +196,25 @@ static void note_new_id(const char *id)
         (void)write_all(new_ids_fd, line, strlen(line));
 }
 
+/* A report for an SRS address of ours goes straight to the address it stands for: sent to
+ * the SRS address, it would only come back here to be forwarded (lib/route, lib/srs). */
+static const char *report_to(const char *to, char *buf, size_t size)
+{
+    static struct route_ctx ctx;
+    static int ready;
+    if (!ready) {
+        route_init(&ctx, &conf);
+        ready = 1;
+    }
+    return route_srs_reverse(&ctx, to, buf, size) == 1 ? buf : to;
+}
+
 /* Stores a report about e (recipients in state `which`) as a new entry from <> to `to`. */
 static int inject_report(struct queue_entry *e, enum queue_state which, int action, const char *to,
                          time_t now)
 {
+    char srs_to[ADDR_SIZE];
+    to = report_to(to, srs_to, sizeof srs_to);
     size_t n = queue_count(e, which), k = 0;
     if (n > DSN_MAX_RCPTS)
         n = DSN_MAX_RCPTS;

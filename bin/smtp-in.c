@@ -160,14 +160,18 @@ static void reset_envelope(struct session *s)
     deliver_reset(&s->dl, "");
 }
 
-/* Adds the recipient, its mailboxes and its remote addresses. 0, or -1 out of memory. */
-static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, unsigned group)
+/* Adds the recipient, its mailboxes and its remote addresses (forwarded ones with an SRS
+ * sender). 0, 1 temporary failure or -1 out of memory, as deliver_add_forward (why). */
+static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, unsigned group,
+                    char *why, size_t whylen)
 {
-    if (mem_grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0 ||
-        deliver_add_route(&s->dl, r, group, s->n_rcpts) != 0)
-        return -1;
-    str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
-    return 0;
+    why[0] = '\0';
+    if (mem_grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0)
+        return snprintf(why, whylen, "malloc"), -1;
+    int rc = deliver_add_forward(&s->dl, &s->route, r, group, s->n_rcpts, why, whylen);
+    if (rc == 0)
+        str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
+    return rc;
 }
 
 /* May this session send to other domains (and, in submission, send at all)? A login, or
@@ -347,7 +351,8 @@ static int refuse_rcpt(struct session *s, const char *rcpt, const char *text, co
 
 /* Takes a routed recipient: its mailboxes and remote addresses (a relayed recipient, or an
  * alias's remote members, which the site's own aliases file may name whoever the client is).
- * A list with an owner (and a sender that is not <>) is sent with the owner as sender. */
+ * A list with an owner (and a sender that is not <>) is sent with the owner as sender;
+ * forwarded copies with an SRS sender (lib/deliver). */
 static int accept_routed(struct session *s, const struct addr *a, struct route *r)
 {
     int group = 0;
@@ -358,8 +363,16 @@ static int accept_routed(struct session *s, const struct addr *a, struct route *
         return reply(s, "452 4.5.3 too many lists in one message");
     if (s->dl.n_targets + deliver_new_targets(&s->dl, r) > MAILDIR_MAX_TARGETS)
         return reply(s, "452 4.5.3 too many recipients");
-    if (add_rcpt(s, a->text, r, (unsigned)group) != 0)
-        return refuse_rcpt(s, a->text, "451 4.3.0 out of memory", "malloc");
+    char why[400];
+    int rc = add_rcpt(s, a->text, r, (unsigned)group, why, sizeof why);
+    if (rc != 0)
+        return refuse_rcpt(s, a->text,
+                           rc > 0 ? "451 4.3.0 temporary failure, try again later"
+                                  : "451 4.3.0 out of memory",
+                           why);
+    if (why[0] != '\0')
+        log_msg(LOG_INFO, "from=<%s> to=<%s> client=%s %s", log_field(s->sender),
+                log_field(a->text), s->client, why);
     return reply(s, "250 2.1.5 Ok");
 }
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -96,7 +97,9 @@ int deliver_add(struct deliver *d, const char *address, unsigned group, int remo
     return 0;
 }
 
-int deliver_add_route(struct deliver *d, const struct route *r, unsigned group, size_t tag)
+/* r's mailboxes in group, its remote addresses in remote_group. 0, or -1 out of memory. */
+static int add_split(struct deliver *d, const struct route *r, unsigned group,
+                     unsigned remote_group, size_t tag)
 {
     if (mem_grow(&d->targets, &d->cap_targets, d->n_targets + r->n_local + r->n_remote,
                  sizeof *d->targets) != 0)
@@ -104,7 +107,29 @@ int deliver_add_route(struct deliver *d, const struct route *r, unsigned group, 
     for (size_t i = 0; i < r->n_local; i++)
         push(d, r->local[i], group, 0, tag);
     for (size_t i = 0; i < r->n_remote; i++)
-        push(d, r->remote[i], group, 1, tag);
+        push(d, r->remote[i], remote_group, 1, tag);
+    return 0;
+}
+
+int deliver_add_route(struct deliver *d, const struct route *r, unsigned group, size_t tag)
+{
+    return add_split(d, r, group, group, tag);
+}
+
+int deliver_add_forward(struct deliver *d, struct route_ctx *ctx, const struct route *r,
+                        unsigned group, size_t tag, char *why, size_t whylen)
+{
+    char sender[ADDR_SIZE];
+    int fg = (int)group;
+    why[0] = '\0';
+    if (r->forward && r->n_remote > 0) {
+        if (route_forward_sender(ctx, d->groups[group], sender, sizeof sender, why, whylen) != 0)
+            return 1;
+        if ((fg = deliver_group(d, sender)) < 0)
+            return snprintf(why, whylen, "too many envelope senders in one message"), 1;
+    }
+    if (add_split(d, r, group, (unsigned)fg, tag) != 0)
+        return snprintf(why, whylen, "out of memory"), -1;
     return 0;
 }
 

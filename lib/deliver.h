@@ -9,6 +9,8 @@
  * the message's sender; a list with an owner gets a group whose sender is the owner, so the
  * list's bounces go there. Local members of such a group see the owner in Return-Path, so the
  * group gets its own copy of the data (its Return-Path line, then the message after ours).
+ * Copies forwarded to alias members in other domains get a group whose sender is the SRS
+ * address of their group's sender (lib/srs); having no local members, it shares the data.
  *
  * What a local target whose link fails comes to depends on the mode:
  *   DELIVER_QUEUE_RETRY (smtp-in): it is queued for retry (§4.2) and the message goes on;
@@ -85,6 +87,14 @@ size_t deliver_new_targets(const struct deliver *d, const struct route *r);
 int deliver_add(struct deliver *d, const char *address, unsigned group, int remote, size_t tag);
 /* Adds r's mailboxes and remote addresses: all of them, or none (-1 out of memory). */
 int deliver_add_route(struct deliver *d, const struct route *r, unsigned group, size_t tag);
+/* Adds r as deliver_add_route does, except that its forwarded remote addresses (r->forward:
+ * an alias's members elsewhere, the sender behind an SRS address) go into the group of their
+ * SRS sender (route_forward_sender of group's sender; lib/srs), so that the receiver's SPF
+ * check sees our domain and their bounces come back here; the local copies keep group's
+ * sender. 0 (why may still say, for the log, why the sender was kept as it is); 1 a temporary
+ * failure (the SRS secret cannot be used, too many senders: why); -1 out of memory. */
+int deliver_add_forward(struct deliver *d, struct route_ctx *ctx, const struct route *r,
+                        unsigned group, size_t tag, char *why, size_t whylen);
 
 /* Opens the data file; with return_path, group 0's "Return-Path: <sender>" line is written
  * first (its length in d->skip). After it, always call deliver_end. */

@@ -262,6 +262,16 @@ int route_forward_sender(struct route_ctx *ctx, const char *sender, char *out, s
     return 0;
 }
 
+int route_srs_reverse(struct route_ctx *ctx, const char *address, char *out, size_t size)
+{
+    struct addr a;
+    out[0] = '\0';
+    if (addr_parse_mailbox(address, &a) != ADDR_OK || !srs_is_srs(a.local) ||
+        !srs_ours(ctx, a.domain) || load_srs(ctx) != 1)
+        return 0;
+    return srs_reverse(&ctx->srs, a.local, srs_now(ctx), out, size) == SRS_OK;
+}
+
 int route_sender_ok(struct route_ctx *ctx, const char *sender, const char *login)
 {
     struct aliases_result x;

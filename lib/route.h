@@ -74,6 +74,11 @@ int route_sender_ok(struct route_ctx *ctx, const char *sender, const char *login
 int route_forward_sender(struct route_ctx *ctx, const char *sender, char *out, size_t size,
                          char *why, size_t whylen);
 
+/* Is address an SRS address of ours (at a local domain or srs_domain) with a good hash and
+ * age? Then 1, and the address it stands for is in out; else 0 (not one, SRS off, forged,
+ * expired: out is ""). */
+int route_srs_reverse(struct route_ctx *ctx, const char *address, char *out, size_t size);
+
 /* Is local@domain (in a local domain) a name that may be a mailbox: no quoted string, no
  * '%', '!', '/', '@', no leading '.'? */
 int route_plain_local(const struct addr *a);

@@ -5,8 +5,9 @@ the client is an outsider) has a list team@ with a local member, a remote member
 member that does not exist, and an owner (owner-team@ -> carol). Site B (yubin2.test) is a
 second yubin instance under inetd on 127.0.0.38, found through a real DNS server (dnsmasq,
 yubin2.test MX). smtp-in queues the remote members and starts queue-run itself; the copies
-arrive in B with the owner as envelope sender, headers untouched, and B's 550 for the unknown
-member comes back as a bounce to the owner, not to the author. A message for a local and a
+arrive in B with the owner as envelope sender (a plain forward with an SRS sender), headers
+untouched, and B's 550 for the unknown member comes back as a bounce to the owner, not to
+the author. A message for a local and a
 remote recipient is written once: while the queue holds it, the Maildir file and the queue
 entry's data are the same inode. A local delivery that fails for now is queued and retried.
 Only loopback addresses are used.
@@ -156,12 +157,13 @@ class AliasesLists(unittest.TestCase):
         self.assertEqual(self.a.messages(DEMO), [], "the author gets no bounce")
         self.assertTrue(wait_until(lambda: self.entries() == []))
 
-    def test_plain_alias_to_remote_keeps_the_sender(self):
+    def test_plain_alias_to_remote_gets_an_srs_sender(self):
         sent = self.send("someone@elsewhere.test", ["fwd@example.test"], "forwarded",
                          "fwd@example.test")
         self.assertTrue(wait_until(lambda: self.b.messages(BOB)))
         remote = self.b.messages(BOB)[0]
-        self.assertTrue(remote.startswith(b"Return-Path: <someone@elsewhere.test>\n"), remote)
+        self.assertRegex(remote, rb"^Return-Path: <SRS0=[A-Z2-7]{6}=[A-Z2-7]{2}="
+                         rb"elsewhere\.test=someone@example\.test>\n", "SRS, yubin.conf(5)")
         self.assertEqual(body_after_trace(remote), sent)
 
     def test_local_and_remote_written_once(self):

@@ -176,6 +176,69 @@ static void test_queue_retry(void)
     deliver_free(&d);
 }
 
+/* A forwarded route (an alias with a member elsewhere): the local copy keeps the author as
+ * sender, the forwarded one is queued from the author's SRS address, sharing the data; <> and
+ * a relayed recipient are not rewritten; a secret file that cannot be used is for later. */
+static void test_forward(void)
+{
+    static struct deliver d;
+    static char local[1][ADDR_SIZE] = {"one@example.test"};
+    static char remote[1][ADDR_SIZE] = {"far@remote.test"};
+    char state[PATH_MAX], secret[PATH_MAX], buf[2000], why[400];
+    struct yubin_conf conf;
+    struct route_ctx ctx;
+    struct route r;
+    fresh_state(state, sizeof state, "forward");
+    str_format(secret, sizeof secret, "%s/srs-secret", top);
+    int fd = open(secret, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && write(fd, "a secret of test-deliver\n", 25) == 25 && close(fd) == 0,
+          "a secret file");
+    conf_defaults(&conf);
+    str_copy(conf.local_domains[0], sizeof conf.local_domains[0], "example.test");
+    str_copy(conf.srs_secret_file, sizeof conf.srs_secret_file, secret);
+    route_init(&ctx, &conf);
+    deliver_init(&d, state, "host.test", DELIVER_QUEUE_RETRY);
+    deliver_reset(&d, "author@remote.test");
+    route_of(&r, local, 1, remote, 1);
+    r.forward = 1;
+    CHECK(deliver_add_forward(&d, &ctx, &r, 0, 0, why, sizeof why) == 0 && why[0] == '\0',
+          "forwarded route added (%s)", why);
+    CHECK(d.n_groups == 2 && strncmp(d.groups[1], "SRS0=", 5) == 0 &&
+              strstr(d.groups[1], "=remote.test=author@example.test") != NULL,
+          "a group from the SRS address: %s", d.groups[1]);
+    CHECK(d.targets[0].group == 0 && d.targets[1].group == 1, "local in 0, forwarded in 1");
+    CHECK(deliver_begin(&d, 1) == 0 && deliver_write(&d, "x\n", 2) == 0 && deliver_commit(&d) == 0,
+          "accepted");
+    deliver_end(&d, 0);
+    CHECK(in_new(state, "one", "example.test", buf, sizeof buf) == 1 &&
+              strncmp(buf, "Return-Path: <author@remote.test>\n", 34) == 0,
+          "the local copy keeps the author");
+    struct queued q = {.state = state};
+    queue_each(state, load_one, &q);
+    CHECK(q.n == 1 && strcmp(q.e[0].sender, d.groups[1]) == 0 && q.e[0].skip == d.skip,
+          "one entry, from the SRS address, sharing the data");
+    for (size_t i = 0; i < q.n; i++)
+        queue_entry_free(&q.e[i]);
+
+    deliver_reset(&d, "");
+    CHECK(deliver_add_forward(&d, &ctx, &r, 0, 0, why, sizeof why) == 0 && d.n_groups == 1,
+          "<> stays <>");
+    r.forward = 0;
+    deliver_reset(&d, "author@remote.test");
+    CHECK(deliver_add_forward(&d, &ctx, &r, 0, 0, why, sizeof why) == 0 && d.n_groups == 1,
+          "not forwarded (relayed): the sender stays");
+    route_ctx_free(&ctx);
+    chmod(secret, 0644);
+    route_init(&ctx, &conf);
+    r.forward = 1;
+    deliver_reset(&d, "author@remote.test");
+    CHECK(deliver_add_forward(&d, &ctx, &r, 0, 0, why, sizeof why) == 1 && d.n_targets == 0 &&
+              strstr(why, "0644") != NULL,
+          "a secret file open to all: for later, nothing added (%s)", why);
+    route_ctx_free(&ctx);
+    deliver_free(&d);
+}
+
 /* maildir-deliver's mode: one blocked mailbox and nothing is delivered at all. */
 static void test_all_or_nothing(void)
 {
@@ -299,6 +362,7 @@ int main(void)
     if (mkdtemp(top) == NULL)
         return 1;
     test_queue_retry();
+    test_forward();
     test_all_or_nothing();
     test_each();
     test_begin_fails();
