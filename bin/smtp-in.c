@@ -50,6 +50,7 @@
 #include "netio.h"
 #include "peer.h"
 #include "privs.h"
+#include "proxy.h"
 #include "route.h"
 #include "sasl.h"
 #include "trace.h"
@@ -74,6 +75,7 @@ struct session {
     char helo[HELO_MAX + 1];
     int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
     unsigned errors, messages;
+    unsigned lines;             /* command lines read */
     int done;                   /* KEEP, CLOSE_OK, CLOSE_ERROR */
     int submission;             /* -s */
     int relay_client;           /* the client is inside relay_networks */
@@ -848,9 +850,35 @@ static int receive_message(struct session *s)
 
 /* ---- the session ------------------------------------------------------------------------ */
 
+/* A PROXY header from a peer outside proxy_networks (or one that came after the greeting):
+ * refused, the connection closed without a reply. True when it is one. */
+static int untrusted_proxy_header(struct session *s, long n)
+{
+    const char *rest;
+    size_t more = netio_peek(&s->io, &rest);
+    char start[16];
+    size_t len = (size_t)n < sizeof start ? (size_t)n : sizeof start;
+    memcpy(start, s->line, len);
+    if (len < sizeof start) {
+        size_t add = more < sizeof start - len ? more : sizeof start - len;
+        memcpy(start + len, rest, add);
+        len += add;
+    }
+    if (!proxy_looks_like(start, len))
+        return 0;
+    log_msg(LOG_NOTICE,
+            "client=%s PROXY header refused: not a trusted proxy (proxy_networks): "
+            "connection closed",
+            s->client);
+    s->done = CLOSE_ERROR;
+    return 1;
+}
+
 /* One command line as netio_getline returned it (n octets). */
 static int command_line(struct session *s, long n)
 {
+    if (s->lines++ == 0 && untrusted_proxy_header(s, n))
+        return 0;
     if (s->line[n - 1] != '\n') {
         s->done = CLOSE_OK; /* the client closed in the middle of a line */
         return 0;
@@ -905,6 +933,34 @@ static void set_client(struct session *s)
         s->submit_client = 1;
         str_format(s->uid_field, sizeof s->uid_field, " uid=%lu", p->uid);
     }
+}
+
+/* The PROXY protocol v2, before the greeting: a peer in proxy_networks must send a header,
+ * which names the real client (logged, and what relay_networks and the limits look at); a
+ * header from any other peer is refused, as is a bad one. 0 to go on, -1 to close (logged,
+ * nothing sent). */
+static int proxy_header(struct session *s)
+{
+    const char *why, *early;
+    char proxy[sizeof s->peer.text];
+    struct proxy_info info;
+    if (s->peer.kind != PEER_TCP)
+        return 0;
+    str_copy(proxy, sizeof proxy, s->peer.text);
+    if (!conf_in_networks(&s->conf.proxy_networks, &s->peer.addr)) {
+        size_t n = netio_peek(&s->io, &early);
+        if (!proxy_looks_like(early, n))
+            return 0;
+        why = "not a trusted proxy (proxy_networks)";
+    } else if (proxy_read(&s->io, &info, &why) == 0) {
+        if (!info.local && peer_set_addr(&s->peer, (const struct sockaddr *)&info.src) != 0)
+            return -1;
+        log_msg(LOG_INFO, "client=%s proxy=%s%s", s->peer.text, proxy,
+                info.local ? " (LOCAL: the proxy's own check)" : "");
+        return 0;
+    }
+    log_msg(LOG_NOTICE, "client=%s PROXY header refused: %s: connection closed", proxy, why);
+    return -1;
 }
 
 /* After an error close: stop sending, then read what the client still sends for a moment,
@@ -968,6 +1024,8 @@ int main(int argc, char **argv)
     netio_set_timeout(&s->io, s->conf.command_timeout);
     if (peer_from_fd(&s->peer, 0) != 0)
         return refuse_start(s, "cannot read the local client's uid (SO_PEERCRED)");
+    if (proxy_header(s) != 0)
+        return 1;
     set_client(s);
     route_init(&s->route, &s->conf);
     deliver_init(&s->dl, s->conf.state_dir, s->conf.hostname, DELIVER_QUEUE_RETRY);

@@ -49,6 +49,7 @@ static const struct conf_key conf_keys[] = {
     {STR(user, T_STRING), 0, 0},
     {STR(relay_networks, T_NETWORKS), 0, 0},
     {STR(submit_networks, T_NETWORKS), 0, 0},
+    {STR(proxy_networks, T_NETWORKS), 0, 0},
     {STR(local_socket, T_PATH), 0, 0},
     {NUM(max_message_size, T_SIZE, 1024, UINT64_C(1) << 40)},
     {NUM(max_recipients, T_UINT, 1, 100000)},

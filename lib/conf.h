@@ -21,7 +21,7 @@ struct conf_network {
     unsigned prefix;          /* prefix length */
 };
 
-/* A list of networks (relay_networks, submit_networks). */
+/* A list of networks (relay_networks, submit_networks, proxy_networks). */
 struct conf_networks {
     size_t n;
     struct conf_network net[CONF_MAX_NETWORKS];
@@ -38,6 +38,7 @@ struct yubin_conf {
     char user[64];                       /* the unprivileged account handlers run as */
     struct conf_networks relay_networks; /* may relay without AUTH (port 25 too); none */
     struct conf_networks submit_networks; /* may submit without AUTH on -s (587); none */
+    struct conf_networks proxy_networks;  /* PROXY protocol v2 senders we trust; none */
     char local_socket[PATH_MAX];         /* the Unix socket sendmail(8) submits over */
     uint64_t max_message_size;           /* octets, as advertised by SIZE */
     unsigned max_recipients;             /* per message; more get 452 4.5.3 */

@@ -182,6 +182,34 @@ long netio_getline(struct netio *n, char *line, size_t size)
     return (long)used;
 }
 
+long netio_read(struct netio *n, void *buf, size_t len)
+{
+    size_t used = 0;
+    long long deadline = now_ms() + n->timeout_ms;
+    while (used < len) {
+        if (n->in_pos == n->in_len) {
+            long r = fill(n, deadline);
+            if (r <= 0)
+                return r;
+        }
+        size_t avail = n->in_len - n->in_pos, copy = len - used < avail ? len - used : avail;
+        memcpy((char *)buf + used, n->in + n->in_pos, copy);
+        n->in_pos += copy;
+        used += copy;
+    }
+    return (long)used;
+}
+
+size_t netio_peek(struct netio *n, const char **data)
+{
+    if (n->in_pos == n->in_len && !n->write_failed)
+        (void)fill(n, now_ms()); /* a deadline of now: only what is already there */
+    if (n->in_pos == n->in_len)
+        n->in_pos = n->in_len = 0;
+    *data = n->in + n->in_pos;
+    return n->in_len - n->in_pos;
+}
+
 int netio_pending(const struct netio *n)
 {
     return n->in_pos < n->in_len;

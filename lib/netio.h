@@ -50,6 +50,14 @@ void netio_set_transcript(struct netio *n, struct transcript *t);
  * (the client stopped taking our replies) it returns NETIO_ERROR at once. */
 long netio_getline(struct netio *n, char *line, size_t size);
 
+/* Reads exactly len octets (a binary header before the protocol starts: the PROXY protocol)
+ * within the timeout. Returns len, or NETIO_EOF (closed first), NETIO_ERROR, NETIO_TIMEOUT. */
+long netio_read(struct netio *n, void *buf, size_t len);
+
+/* What the client has sent so far without waiting: the buffered input, after one read that
+ * does not block when nothing is buffered yet. Sets *data; returns the number of octets. */
+size_t netio_peek(struct netio *n, const char **data);
+
 /* True when input is already buffered (the client pipelined more commands). */
 int netio_pending(const struct netio *n);
 

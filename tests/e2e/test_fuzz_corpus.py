@@ -12,7 +12,7 @@ import unittest
 import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
-         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users"]
+         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -56,6 +56,9 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_users(self):
         self.replay("fuzz-users")
+
+    def test_proxy(self):
+        self.replay("fuzz-proxy")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ static void check(const struct yubin_conf *c, const char *data, size_t size)
         strnlen(c->user, sizeof c->user) == sizeof c->user ||
         strnlen(c->smarthost, sizeof c->smarthost) == sizeof c->smarthost ||
         c->n_local_domains > CONF_MAX_DOMAINS || c->relay_networks.n > CONF_MAX_NETWORKS ||
-        c->submit_networks.n > CONF_MAX_NETWORKS)
+        c->submit_networks.n > CONF_MAX_NETWORKS || c->proxy_networks.n > CONF_MAX_NETWORKS)
         fuzz_fail("conf field not terminated or over its limit", data, size);
     if (c->max_errors < 1 || c->command_timeout < 1 || c->max_auth_failures < 1)
         fuzz_fail("conf number out of range", data, size);
@@ -51,6 +51,7 @@ static void check(const struct yubin_conf *c, const char *data, size_t size)
     inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
     (void)conf_in_networks(&c->relay_networks, &in4);
     (void)conf_in_networks(&c->submit_networks, &in6);
+    (void)conf_in_networks(&c->proxy_networks, &in4);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -92,7 +92,8 @@ static void test_networks(void)
     conf_defaults(&c);
     CHECK(!in_relay(&c, "127.0.0.1") && !in_relay(&c, "::1") && !in_relay(&c, "192.0.2.1"),
           "default: nobody relays without AUTH, not even loopback (a proxy there is everyone)");
-    CHECK(!in_list(&c.submit_networks, "127.0.0.1"), "default: nobody submits without AUTH");
+    CHECK(!in_list(&c.submit_networks, "127.0.0.1") && !in_list(&c.proxy_networks, "::1"),
+          "default: nobody submits without AUTH, no proxy is trusted");
     CHECK(strcmp(c.local_socket, "/run/yubin/smtp.sock") == 0 && c.submission_address[0] == 0,
           "default: sendmail submits over the local socket");
     CHECK(loads("relay_networks 10.1.0.0/16 192.0.2.7 2001:db8::/32 172.16.0.0/12\n", &c, err,
@@ -105,8 +106,12 @@ static void test_networks(void)
     CHECK(in_relay(&c, "::ffff:10.1.2.3"), "v4-mapped addresses match IPv4 networks");
     CHECK(!in_relay(&c, "127.0.0.1"), "only what is listed relays");
     CHECK(!in_list(&c.submit_networks, "10.1.2.3"), "relay_networks is not submit_networks");
-    CHECK(loads("submit_networks 10.1.0.0/16\n", &c, err, sizeof err) == 0,
-          "submit_networks loads (%s)", err);
+    CHECK(loads("submit_networks 10.1.0.0/16\nproxy_networks ::1 127.0.0.2\n", &c, err,
+                sizeof err) == 0,
+          "submit_networks and proxy_networks load (%s)", err);
+    CHECK(in_list(&c.proxy_networks, "::1") && in_list(&c.proxy_networks, "127.0.0.2") &&
+              !in_list(&c.proxy_networks, "127.0.0.1"),
+          "proxy_networks");
     CHECK(in_list(&c.submit_networks, "10.1.2.3") && !in_relay(&c, "10.1.2.3"),
           "submit_networks is not relay_networks");
 }
@@ -132,6 +137,7 @@ static void test_bad_files(void)
     refused("relay_networks 10.0.0.0/33\n", "bad value");
     refused("relay_networks not-an-ip\n", "bad value");
     refused("submit_networks 10.0.0.0/8 x\n", "bad value");
+    refused("proxy_networks ::1/129\n", "bad value");
     refused("auth_without_tls maybe\n", "bad value");
     refused("user mailer\nuser other\n", ":2: key 'user' is set twice");
     refused("user\n", "has no value");
