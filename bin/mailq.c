@@ -87,14 +87,17 @@ static void show(const struct queue_entry *e, time_t now)
     if (str_format(path, sizeof path, "%s/%s.msg", e->dir, e->id) > 0 && stat(path, &st) == 0)
         size = (long long)st.st_size - (long long)e->skip;
     span(age, sizeof age, (long long)(now - e->created));
-    printf("%s  %lld bytes  age %s  from <%s>%s\n", e->id, size, age, e->sender,
-           (e->flags & QUEUE_F_BOUNCE) ? "  (bounce)" : "");
+    printf("%s  %lld bytes  age %s  from <%s>%s%s\n", e->id, size, age, e->sender,
+           (e->flags & QUEUE_F_BOUNCE) ? "  (bounce)" : "",
+           (e->flags & QUEUE_F_HELD) ? "  (held)" : "");
     for (size_t i = 0; i < e->n_rcpts; i++) {
         const struct queue_rcpt *r = &e->rcpts[i];
         printf("    <%s>  %s  attempts %u", r->addr, queue_state_name(r->state), r->attempts);
         if (r->state == QUEUE_PENDING) {
             span(next, sizeof next, (long long)(r->next_attempt - now));
-            printf("  next %s", r->next_attempt <= now ? "now" : next);
+            printf("  next %s", (e->flags & QUEUE_F_HELD) ? "when released"
+                                : r->next_attempt <= now  ? "now"
+                                                          : next);
         }
         if (r->reply[0])
             printf("  last%s%s: %s", r->host[0] ? " from " : "", r->host, r->reply);

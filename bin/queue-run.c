@@ -711,7 +711,7 @@ static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *
 
 static int rcpt_due(const struct queue_entry *e, const struct queue_rcpt *r, time_t now)
 {
-    return r->state == QUEUE_PENDING &&
+    return r->state == QUEUE_PENDING && !(e->flags & QUEUE_F_HELD) &&
            (force || r->next_attempt <= now || now - e->created >= (time_t)conf.queue_lifetime);
 }
 

@@ -254,6 +254,7 @@ int queue_env_format(const struct queue_entry *e, char **buf, size_t *len)
     sb_str(&b, e->flags == 0 ? " -" : "");
     sb_str(&b, (e->flags & QUEUE_F_WARNED) ? " warned" : "");
     sb_str(&b, (e->flags & QUEUE_F_BOUNCE) ? " bounce" : "");
+    sb_str(&b, (e->flags & QUEUE_F_HELD) ? " held" : "");
     sb_str(&b, "\n");
     for (size_t i = 0; i < e->n_rcpts; i++) {
         const struct queue_rcpt *r = &e->rcpts[i];
@@ -356,6 +357,8 @@ static int parse_flags(struct queue_entry *e, const char *p, const char *end)
             e->flags |= QUEUE_F_WARNED;
         else if (word_is(w, len, "bounce"))
             e->flags |= QUEUE_F_BOUNCE;
+        else if (word_is(w, len, "held"))
+            e->flags |= QUEUE_F_HELD;
         else if (!word_is(w, len, "-"))
             return -1;
     }

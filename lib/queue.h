@@ -37,6 +37,7 @@ enum queue_state { QUEUE_PENDING = 0, QUEUE_DONE = 1, QUEUE_FAILED = 2, QUEUE_BO
 
 #define QUEUE_F_WARNED 1u /* a delay warning was sent for this entry */
 #define QUEUE_F_BOUNCE 2u /* the message is itself a bounce/warning we made (sender <>) */
+#define QUEUE_F_HELD 4u   /* on hold (yubin-queue hold): no recipient is due until released */
 
 struct queue_rcpt {
     char addr[ADDR_SIZE]; /* "local@domain" as in the forward-path */

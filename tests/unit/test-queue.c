@@ -46,7 +46,7 @@ static void test_roundtrip(void)
     queue_entry_init(&e, "/x", "", 17);
     str_copy(e.id, sizeof e.id, "123.4R00.host");
     e.created = 1763865600;
-    e.flags = QUEUE_F_WARNED;
+    e.flags = QUEUE_F_WARNED | QUEUE_F_HELD;
     CHECK(queue_entry_add(&e, "a@b.test") == 0, "add one");
     CHECK(queue_entry_add(&e, "A@B.TEST") == 0 && e.n_rcpts == 1, "same address once");
     CHECK(queue_entry_add(&e, "\"x y+z=\"@c.test") == 0, "add a quoted one");
@@ -61,7 +61,9 @@ static void test_roundtrip(void)
     CHECK(queue_env_parse(&f, text, len) == 0, "parse back");
     CHECK_STR(f.id, "123.4R00.host", "id");
     CHECK_STR(f.sender, "", "sender");
-    CHECK(f.skip == 17 && f.created == 1763865600 && f.flags == QUEUE_F_WARNED, "fields");
+    CHECK(f.skip == 17 && f.created == 1763865600 && f.flags == (QUEUE_F_WARNED | QUEUE_F_HELD),
+          "fields");
+    CHECK(strstr(text, "flags warned held\n") != NULL, "the held flag is written");
     CHECK(f.n_rcpts == 2, "two recipients");
     CHECK(strstr(text, "rcpt bounced") == NULL, "no bounced state yet");
     if (f.n_rcpts == 2) {
