@@ -654,7 +654,7 @@ static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, 
             rcpts[i] = e->rcpts[idx[pos[i]]].addr;
         struct smtpc_msg m = {
             .sender = e->sender, .rcpts = rcpts, .n_rcpts = n, .fd = fd, .offset = (off_t)e->skip};
-        int r = smtpc_send(k->c, &m, k->res);
+        int r = smtpc_send_all(k->c, &m, k->res, conf.relay_max_rcpts);
         close(fd);
         k->n_msgs++;
         size_t again = 0, n_grey = 0;

@@ -72,6 +72,7 @@ static const struct conf_key conf_keys[] = {
     {NUM(relay_session_limit, T_UINT, 1, 86400)},
     {NUM(relay_destination_limit, T_UINT, 1, 86400)},
     {NUM(queue_run_limit, T_UINT, 1, 86400)},
+    {NUM(relay_max_rcpts, T_UINT, 1, 1024)},
     {NUM(auth_without_tls, T_BOOL, 0, 1)},
     {NUM(sender_login_match, T_BOOL, 0, 1)},
     {STR(submission_address, T_STRING), 0, 0},
@@ -123,6 +124,7 @@ void conf_defaults(struct yubin_conf *c)
     c->relay_session_limit = 600;     /* one outbound SMTP connection */
     c->relay_destination_limit = 900; /* one destination in one pass */
     c->queue_run_limit = 300;         /* a pass starts no job and waits for none after it */
+    c->relay_max_rcpts = 100;         /* RFC 5321 §4.5.3.1.8: what every server must take */
     c->auth_without_tls = 0;
     c->sender_login_match = 1;
     c->transcript_max_size = 1048576;

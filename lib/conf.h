@@ -65,6 +65,7 @@ struct yubin_conf {
     unsigned relay_session_limit;        /* seconds for one outbound SMTP connection, in all */
     unsigned relay_destination_limit;    /* seconds for one destination in one queue-run pass */
     unsigned queue_run_limit;            /* seconds after which a pass stops waiting and exits */
+    unsigned relay_max_rcpts;            /* recipients per outbound transaction (<= 1024) */
     int auth_without_tls;                /* offer AUTH on a connection without TLS */
     int sender_login_match;              /* submission: MAIL FROM must be the login or its alias */
     char submission_address[300];        /* "host:port" sendmail(8) submits to instead of

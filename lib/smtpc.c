@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -1052,4 +1053,79 @@ int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *r
     if (c->ext & SMTPC_EXT_PIPELINING)
         return send_pipelined(&t, mail, size);
     return send_lockstep(&t, mail, size);
+}
+
+/* Refused at RCPT for the server's limit on recipients per transaction (RFC 5321
+ * §4.5.3.1.10: 452, or the 552 of RFC 821, which is temporary as well when it says 5.5.3)? */
+static int too_many(const struct smtpc_reply *r)
+{
+    return r->code == 452 || (r->code == 552 && strcmp(r->enhanced, "5.5.3") == 0);
+}
+
+/* One transaction for the recipients idx[0..n) of m; their results go to results by
+ * recipient. The ones refused as too many move to the front of idx, *again of them, unless
+ * the transaction delivered to nobody (then they keep their reply: a 552 5.5.3 as a 452). */
+static int send_part(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results,
+                     size_t *idx, size_t n, const char **list, struct smtpc_reply *part,
+                     size_t *again)
+{
+    struct smtpc_msg sub = *m;
+    size_t delivered = 0;
+    for (size_t k = 0; k < n; k++)
+        list[k] = m->rcpts[idx[k]];
+    sub.rcpts = list;
+    sub.n_rcpts = n;
+    int rc = smtpc_send(c, &sub, part);
+    *again = 0;
+    for (size_t k = 0; k < n; k++) {
+        results[idx[k]] = part[k];
+        delivered += smtpc_reply_result(&part[k]) == SMTPC_OK;
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct smtpc_reply *r = &results[idx[k]];
+        if (too_many(r) && delivered > 0)
+            idx[(*again)++] = idx[k];
+        else if (too_many(r) && r->code == 552) {
+            r->code = 452;
+            (void)str_copy(r->enhanced, sizeof r->enhanced, "4.5.3");
+        }
+    }
+    return rc;
+}
+
+int smtpc_send_all(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results,
+                   unsigned max_rcpts)
+{
+    size_t n = m->n_rcpts,
+           max = max_rcpts && max_rcpts < SMTPC_MAX_RCPTS ? max_rcpts : SMTPC_MAX_RCPTS;
+    if (n == 0 || n > SMTPC_MAX_RCPTS)
+        return smtpc_send(c, m, results); /* its refusal */
+    if (max > n)
+        max = n;
+    size_t *idx = malloc(n * sizeof *idx), left = n; /* idx[0..left): not settled yet */
+    const char **list = malloc(max * sizeof *list);
+    struct smtpc_reply *part = malloc(max * sizeof *part), r;
+    int rc = 0;
+    if (!idx || !list || !part) {
+        made_up(&r, 0, "4.3.0", "out of memory (not sent)");
+        all_get(m, results, &r);
+        rc = -1;
+        left = 0;
+    }
+    for (size_t i = 0; i < left; i++)
+        idx[i] = i;
+    while (left > 0 && rc != 1) {
+        size_t take = left < max ? left : max, again;
+        rc = send_part(c, m, results, idx, take, list, part, &again);
+        memmove(idx + again, idx + take, (left - take) * sizeof *idx);
+        left = again + left - take;
+    }
+    if (left > 0)
+        made_up(&r, 0, "4.4.2", "connection to %s lost before this recipient's turn", c->peer);
+    for (size_t i = 0; i < left; i++)
+        results[idx[i]] = r;
+    free(idx);
+    free(list);
+    free(part);
+    return rc;
 }

@@ -167,6 +167,17 @@ struct smtpc_msg {
  * the others go on. */
 int smtpc_send(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results);
 
+/* Sends one message to all its recipients (up to SMTPC_MAX_RCPTS) in as many transactions
+ * on c as it takes: at most max_rcpts recipients each (0 = SMTPC_MAX_RCPTS; RFC 5321
+ * §4.5.3.1.8 asks every server to take 100), and the recipients that a transaction refused
+ * with "too many recipients" (452, or 552 5.5.3: RFC 5321 §4.5.3.1.10) again in the next one,
+ * after the first one's DATA, as long as each delivers to somebody. What is refused so in a
+ * transaction that delivered nothing keeps its reply, temporary (a 552 5.5.3 is made 452
+ * 4.5.3). results and the return value as for smtpc_send (the last transaction's); when the
+ * connection is lost, recipients whose turn had not come get a code-0 (temporary) reply. */
+int smtpc_send_all(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_reply *results,
+                   unsigned max_rcpts);
+
 /* Sends QUIT, waits (at most command_timeout, capped at 10 s) for the reply and closes. */
 void smtpc_quit(struct smtpc *c);
 /* Closes without QUIT (after a failure). Harmless on a closed connection. */

@@ -6,7 +6,8 @@
     sink.stall = True            # hold the reply to the final "." until released / closed
     sink.stall = {"127.0.0.22"}  # ... only on these addresses
     sink.drip = {"127.0.0.22"}   # greet one byte a minute (drip_interval seconds) on these
-    sink.max_rcpts = 100         # 452 4.5.3 to every RCPT of a transaction past this many
+    sink.max_rcpts = 100         # too_many_reply to every RCPT of a transaction past this many
+    sink.too_many_reply = "552 5.5.3 too many recipients"   # (default: 452 4.5.3 ...)
     ...
     sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
     sink.connections             # {host: count}
@@ -60,6 +61,7 @@ class SMTPSink:
         self.drip = set()
         self.drip_interval = 60.0
         self.max_rcpts = None
+        self.too_many_reply = "452 4.5.3 too many recipients"
         self.stalled = threading.Event()   # set when a final "." is being held
         self.release = threading.Event()
         self.messages = []
@@ -167,7 +169,7 @@ class SMTPSink:
                 rcpt = cmd[8:].split(">")[0].lstrip("<")
                 reply = self.rcpt_reply(host, rcpt)
                 if self.max_rcpts is not None and len(rcpts) >= self.max_rcpts:
-                    reply = "452 4.5.3 too many recipients"
+                    reply = self.too_many_reply
                 if reply is None:
                     rcpts.append(rcpt)
                 self._send(f, reply or "250 2.1.5 ok")

@@ -86,6 +86,45 @@ class QueueLimitsTest(unittest.TestCase):
         self.assertIn("NUL", diag)
         self.assertEqual(self.entries(), [])
 
+    # -- §5: recipients per transaction ----------------------------------------------------
+    def many(self, n):
+        return [f"r{i:03d}@remote.test" for i in range(n)]
+
+    def test_100_recipients_per_transaction_by_default(self):
+        self.inject(self.many(250), message("to 250"))
+        out = self.run_queue()
+        self.assertEqual([len(m.rcpts) for m in self.sink.messages], [100, 100, 50], out)
+        self.assertEqual(sorted(r for m in self.sink.messages for r in m.rcpts), self.many(250))
+        self.assertEqual(self.sink.connections, {"127.0.0.41": 1}, "over one connection")
+        self.assertEqual(self.entries(), [])
+
+    def too_many(self, reply):
+        # the server takes 40 per transaction and says so to the 41st and later RCPTs
+        self.set_conf(relay_max_rcpts=1024)
+        self.sink.max_rcpts = 40
+        self.sink.too_many_reply = reply
+        self.inject(self.many(90), message("to 90"))
+        out = self.run_queue()
+        self.assertEqual([len(m.rcpts) for m in self.sink.messages], [40, 40, 10], out)
+        self.assertEqual(sorted(r for m in self.sink.messages for r in m.rcpts), self.many(90))
+        self.assertEqual(self.sink.connections, {"127.0.0.41": 1}, "same server, new transactions")
+        self.assertEqual(self.entries(), [], "nothing deferred")
+        self.assertEqual(self.reports(), [], "nothing bounced")
+
+    def test_452_too_many_recipients_goes_on_in_a_new_transaction(self):
+        self.too_many("452 4.5.3 too many recipients")
+
+    def test_552_too_many_recipients_is_taken_as_452(self):
+        self.too_many("552 5.5.3 too many recipients")
+
+    def test_452_to_every_recipient_is_deferred(self):
+        self.sink.max_rcpts = 0
+        qid = self.inject(self.many(3), message("to nobody yet"))
+        self.run_queue()
+        self.assertEqual(self.sink.messages, [])
+        self.assertEqual([(r["state"], r["attempts"]) for r in self.env(qid)["rcpts"]],
+                         [("pending", 1)] * 3)
+
     # -- §4: a slow MX holds a connection, a destination and a pass for a bounded time -----
     def test_session_limit_cuts_an_mx_that_greets_a_byte_a_minute(self):
         self.set_conf(relay_session_limit=2)

@@ -384,6 +384,46 @@ static void test_session_limit(void)
     close(fd);
 }
 
+/* smtpc_send_all: at most max_rcpts per transaction, the ones refused as too many again in
+ * the next, and a code-0 reply for those whose turn never came. */
+static void test_send_all(void)
+{
+    static const struct step script[] = {
+        GREET,
+        EHLO_FULL,
+        {'E', "MAIL FROM:<a@example.org>"},
+        {'E', "RCPT TO:<r1@mx.test>"},
+        {'E', "RCPT TO:<r2@mx.test>"},
+        {'E', "DATA"},
+        {'S', "250 ok\r\n250 ok\r\n452 4.5.3 too many\r\n354 go\r\n"},
+        {'D', NULL},
+        {'S', "250 ok\r\n"},
+        {'E', "RSET"},
+        {'E', "MAIL FROM:<a@example.org>"},
+        {'E', "RCPT TO:<r2@mx.test>"},
+        {'E', "RCPT TO:<r3@mx.test>"},
+        {'E', "DATA"},
+        {'S', "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n"},
+        {'D', NULL},
+        {'S', "250 ok\r\n"},
+        {'E', "RSET"},
+        {'C', NULL},
+        {0, NULL}};
+    struct smtpc_reply why, res[4];
+    const char *rcpts[] = {"r1@mx.test", "r2@mx.test", "r3@mx.test", "r4@mx.test"};
+    off_t off;
+    int fd = message("hello\n", &off);
+    struct smtpc_msg m = {"a@example.org", rcpts, 4, fd, off};
+    CHECK(smtpc_start(&c, start_server(script), "sink", &opts, &why) == 0, "connected");
+    CHECK(smtpc_send_all(&c, &m, res, 2) == 1, "three transactions, the third one lost");
+    CHECK(res[0].code == 250 && res[1].code == 250 && res[2].code == 250,
+          "2 per transaction, the one refused as too many in the next (%s)", res[1].text);
+    CHECK(res[3].code == 0 && smtpc_reply_result(&res[3]) == 1, "the last one: temporary (%s)",
+          res[3].text);
+    CHECK(server_done() == 0, "the server saw 2, 2 and a third transaction");
+    close(fd);
+}
+
 /* A server that answers EHLO with reply, then expects QUIT or nothing. */
 static int bad_reply(const char *reply, struct smtpc_reply *why)
 {
@@ -667,6 +707,7 @@ int main(void)
     test_8bit_and_helo();
     test_nul();
     test_session_limit();
+    test_send_all();
     test_malformed();
     test_greeting_and_timeouts();
     test_refusals();
