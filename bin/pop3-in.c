@@ -49,6 +49,7 @@ struct session {
     char user[USERS_ADDRESS_SIZE]; /* from USER, or the logged-in mailbox */
     int have_user;
     unsigned auth_failures, errors;
+    unsigned junk; /* NOOP, RSET, CAPA so far */
     int lock_fd;
     struct maildir_list list;
     unsigned long retrieved;
@@ -78,6 +79,19 @@ static void error_reply(struct session *s, const char *text)
         reply(s, "-ERR too many errors, closing the connection");
         s->done = 1;
     }
+}
+
+/* Counts a command that fetches nothing (NOOP, RSET, CAPA); past max_junk_commands the session
+ * ends (no UPDATE: nothing is deleted), so NOOP every few minutes cannot hold a process for
+ * ever. Returns -1 then (the caller returns at once), else 0. */
+static int junk(struct session *s)
+{
+    if (++s->junk <= s->conf.max_junk_commands)
+        return 0;
+    reply(s, "-ERR too many commands that fetch nothing, closing the connection");
+    log_msg(LOG_NOTICE, "client=%s too many junk commands (%u)", s->client, s->junk - 1);
+    s->done = 1;
+    return -1;
 }
 
 /* ---- logging in ------------------------------------------------------------------- */
@@ -297,6 +311,8 @@ static int send_message(struct session *s, const struct maildir_entry *e, int64_
 
 static void cmd_capa(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return;
     if (arg != NULL) {
         error_reply(s, "CAPA takes no argument");
         return;
@@ -506,6 +522,8 @@ static void cmd_dele(struct session *s, char *arg)
 
 static void cmd_rset(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return;
     if (arg != NULL) {
         error_reply(s, "RSET takes no argument");
         return;
@@ -518,6 +536,8 @@ static void cmd_rset(struct session *s, char *arg)
 
 static void cmd_noop(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return;
     if (arg != NULL)
         error_reply(s, "NOOP takes no argument");
     else
@@ -622,6 +642,11 @@ static void serve(struct session *s)
             error_reply(s, "line too long (255 octets at most)");
             continue;
         }
+        if (n == NETIO_TIMEOUT && netio_limit_passed(&s->io)) {
+            reply(s, "-ERR session time limit reached, closing the connection");
+            log_msg(LOG_NOTICE, "client=%s session time limit reached", s->client);
+            break;
+        }
         if (n == NETIO_TIMEOUT) {
             reply(s, "-ERR autologout: idle for too long");
             log_msg(LOG_INFO, "timeout: client=%s", s->client);
@@ -696,7 +721,8 @@ int main(int argc, char **argv)
         netio_flush(&s.io);
         return 1;
     }
-    netio_set_timeout(&s.io, s.conf.command_timeout);
+    netio_set_timeout(&s.io, s.conf.pop3_timeout);
+    netio_limit(&s.io, s.conf.session_time_limit);
     client_address(&s);
     struct transcript *tr =
         transcript_start(s.conf.transcript_dir, s.conf.transcript_max_size, "pop3-in", s.client);

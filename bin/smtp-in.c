@@ -76,6 +76,7 @@ struct session {
     int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
     unsigned errors, messages;
     unsigned lines;             /* command lines read */
+    unsigned junk;              /* NOOP, RSET, VRFY, EXPN, HELP since the last message accepted */
     int done;                   /* KEEP, CLOSE_OK, CLOSE_ERROR */
     int submission;             /* -s */
     int relay_client;           /* the client is inside relay_networks */
@@ -418,8 +419,24 @@ static int cmd_data(struct session *s, char *arg)
     return receive_message(s);
 }
 
+/* Counts a command that moves no mail (Postfix's junk commands); past max_junk_commands the
+ * session is closed with 421, so NOOP every few minutes cannot hold a process for ever.
+ * Returns -1 then (the caller returns at once), else 0. */
+static int junk(struct session *s)
+{
+    if (++s->junk <= s->conf.max_junk_commands)
+        return 0;
+    reply(s, "421 4.7.0 %s too many commands that move no mail, closing connection",
+          s->conf.hostname);
+    log_msg(LOG_NOTICE, "client=%s too many junk commands (%u)", s->client, s->junk - 1);
+    s->done = CLOSE_ERROR;
+    return -1;
+}
+
 static int cmd_rset(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return -1;
     if (arg != NULL)
         return reply_error(s, "501 5.5.4 syntax: RSET");
     reset_envelope(s);
@@ -428,6 +445,8 @@ static int cmd_rset(struct session *s, char *arg)
 
 static int cmd_noop(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return -1;
     return reply(s, "250 2.0.0 Ok");
 }
 
@@ -441,6 +460,8 @@ static int cmd_quit(struct session *s, char *arg)
 
 static int cmd_vrfy(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return -1;
     if (arg == NULL || *arg == '\0')
         return reply_error(s, "501 5.5.4 syntax: VRFY address");
     return reply(s, "252 2.5.0 cannot VRFY, but will take a message and attempt delivery");
@@ -448,11 +469,15 @@ static int cmd_vrfy(struct session *s, char *arg)
 
 static int cmd_expn(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return -1;
     return reply_error(s, "502 5.5.1 EXPN not available");
 }
 
 static int cmd_help(struct session *s, char *arg)
 {
+    if (junk(s) != 0)
+        return -1;
     return reply(s, "214 2.0.0 commands: EHLO HELO %sMAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
                  auth_offered(s) ? "AUTH " : "");
 }
@@ -786,6 +811,7 @@ static void finish_message(struct session *s, struct data_state *d, char *result
     deliver_end(&s->dl, !stored);
     if (stored) {
         s->messages++;
+        s->junk = 0; /* as Postfix: the count starts again after mail is accepted */
         reply(s, "%s", result);
         netio_flush(&s->io);
         log_queued(s, d);
@@ -812,6 +838,20 @@ static int refuse_bare(struct session *s, const char *where)
     return -1;
 }
 
+/* A timeout: of a line, or of the whole session or DATA (`limit`, from session_time_limit and
+ * data_time_limit). 421 and the end of the session. */
+static void timed_out(struct session *s, const char *limit, const char *where)
+{
+    if (limit != NULL)
+        reply(s, "421 4.4.2 %s %s time limit reached, closing connection", s->conf.hostname,
+              limit);
+    else
+        reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
+    log_msg(LOG_NOTICE, "client=%s %s %s", s->client, limit ? limit : "timeout",
+            limit ? "time limit reached" : where);
+    s->done = CLOSE_ERROR;
+}
+
 static int receive_message(struct session *s)
 {
     struct data_state d = {.in_headers = 1};
@@ -825,7 +865,10 @@ static int receive_message(struct session *s)
     }
     reply(s, "354 end data with <CR><LF>.<CR><LF>");
     netio_set_timeout(&s->io, s->conf.data_timeout);
+    long long session_limit = netio_limit(&s->io, s->conf.data_time_limit);
     enum data_end end = read_data(s, &d);
+    int data_limit = end == DATA_TIMEOUT && netio_limit_passed(&s->io);
+    netio_limit_restore(&s->io, session_limit);
     netio_set_timeout(&s->io, s->conf.command_timeout);
     if (end == DATA_END) {
         if (d.in_headers)
@@ -840,7 +883,8 @@ static int receive_message(struct session *s)
         if (end == DATA_BARE)
             refuse_bare(s, "in DATA");
         else if (end == DATA_TIMEOUT)
-            reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
+            timed_out(s, data_limit ? (netio_limit_passed(&s->io) ? "session" : "DATA") : NULL,
+                      "in DATA");
         s->done = CLOSE_ERROR;
     }
     log_message(s, &d, result);
@@ -901,9 +945,7 @@ static void serve(struct session *s)
         if (n == NETIO_EOF || n == NETIO_ERROR) {
             s->done = n == NETIO_EOF ? CLOSE_OK : CLOSE_ERROR;
         } else if (n == NETIO_TIMEOUT) {
-            reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
-            log_msg(LOG_NOTICE, "client=%s timeout waiting for a command", s->client);
-            s->done = CLOSE_ERROR;
+            timed_out(s, netio_limit_passed(&s->io) ? "session" : NULL, "waiting for a command");
         } else if (n == NETIO_TOOLONG && !s->io.toolong_crlf) {
             refuse_bare(s, "after a long command line");
         } else if (n == NETIO_TOOLONG) {
@@ -1022,6 +1064,7 @@ int main(int argc, char **argv)
     if (privs_drop(s->conf.user, err, sizeof err) != 0)
         return refuse_start(s, err);
     netio_set_timeout(&s->io, s->conf.command_timeout);
+    netio_limit(&s->io, s->conf.session_time_limit);
     if (peer_from_fd(&s->peer, 0) != 0)
         return refuse_start(s, "cannot read the local client's uid (SO_PEERCRED)");
     if (proxy_header(s) != 0)

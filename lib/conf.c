@@ -57,6 +57,10 @@ static const struct conf_key conf_keys[] = {
     {NUM(command_timeout, T_UINT, 1, 86400)},
     {NUM(data_timeout, T_UINT, 1, 86400)},
     {NUM(max_errors, T_UINT, 1, 1000)},
+    {NUM(max_junk_commands, T_UINT, 1, 100000)},
+    {NUM(session_time_limit, T_UINT, 1, 604800)},
+    {NUM(data_time_limit, T_UINT, 1, 604800)},
+    {NUM(pop3_timeout, T_UINT, 1, 86400)},
     {STR(syslog_socket, T_PATH), 0, 0},
     {NUM(max_auth_failures, T_UINT, 1, 100)},
     {NUM(auth_delay_ms, T_UINT, 0, 60000)},
@@ -111,6 +115,10 @@ void conf_defaults(struct yubin_conf *c)
     c->command_timeout = 300;
     c->data_timeout = 600;
     c->max_errors = 10;
+    c->max_junk_commands = 100; /* Postfix's smtpd_junk_command_limit */
+    c->session_time_limit = 3600;
+    c->data_time_limit = 1800;
+    c->pop3_timeout = 600; /* RFC 1939 §3: an autologout timer of at least 10 minutes */
     str_copy(c->syslog_socket, sizeof c->syslog_socket, "/dev/log");
     c->max_auth_failures = 3;
     c->auth_delay_ms = 1000;

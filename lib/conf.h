@@ -46,6 +46,10 @@ struct yubin_conf {
     unsigned command_timeout;            /* seconds to wait for a command line */
     unsigned data_timeout;               /* seconds to wait for each DATA line */
     unsigned max_errors;                 /* protocol errors before the session is closed */
+    unsigned max_junk_commands;          /* NOOP, RSET, VRFY, HELP... before 421 / -ERR */
+    unsigned session_time_limit;         /* seconds a whole SMTP or POP3 session may last */
+    unsigned data_time_limit;            /* seconds a whole DATA transfer may last */
+    unsigned pop3_timeout;               /* seconds pop3-in waits for a command */
     char syslog_socket[PATH_MAX];        /* the syslog datagram socket, /dev/log */
 
     /* Users and logins (pop3-in, submission). */

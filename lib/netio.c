@@ -25,6 +25,7 @@ void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds
     n->write_failed = 0;
     n->toolong_crlf = 0;
     n->transcript = NULL;
+    n->limit_ms = 0;
     netio_set_timeout(n, timeout_seconds);
 }
 
@@ -44,6 +45,31 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long netio_limit(struct netio *n, unsigned seconds)
+{
+    long long previous = n->limit_ms, end = now_ms() + (long long)seconds * 1000;
+    if (n->limit_ms == 0 || end < n->limit_ms)
+        n->limit_ms = end;
+    return previous;
+}
+
+void netio_limit_restore(struct netio *n, long long previous)
+{
+    n->limit_ms = previous;
+}
+
+int netio_limit_passed(const struct netio *n)
+{
+    return n->limit_ms != 0 && now_ms() >= n->limit_ms;
+}
+
+/* The end of one line or flush: the timeout from now, or the wall-clock limit if sooner. */
+static long long deadline_of(const struct netio *n)
+{
+    long long d = now_ms() + n->timeout_ms;
+    return n->limit_ms != 0 && n->limit_ms < d ? n->limit_ms : d;
 }
 
 /* Waits for events on fd until deadline (now_ms() time). A deadline, not a timeout per
@@ -77,7 +103,7 @@ static ssize_t write_some(int fd, const char *buf, size_t len)
 int netio_flush(struct netio *n)
 {
     size_t done = 0;
-    long long deadline = now_ms() + n->timeout_ms;
+    long long deadline = deadline_of(n);
     while (!n->write_failed && done < n->out_len) {
         ssize_t w = write_some(n->out_fd, n->out + done, n->out_len - done);
         if (w > 0) {
@@ -139,9 +165,11 @@ long netio_getline(struct netio *n, char *line, size_t size)
 {
     size_t used = 0;
     int done = 0;
-    long long deadline = now_ms() + n->timeout_ms; /* for the whole line */
+    long long deadline = deadline_of(n); /* for the whole line */
     if (size < 2 || n->write_failed)
         return NETIO_ERROR; /* no reply can reach the client any more: stop reading it */
+    if (netio_limit_passed(n))
+        return NETIO_TIMEOUT; /* however busy the client is */
     while (!done) {
         if (n->in_pos == n->in_len) {
             long r = fill(n, deadline);

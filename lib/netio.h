@@ -28,6 +28,7 @@ struct netio {
     int in_fd, out_fd;
     struct transcript *transcript; /* NULL: none (one test per line, nothing else) */
     int timeout_ms;
+    long long limit_ms; /* the wall-clock end of every read and flush (monotonic ms), 0 none */
     size_t in_pos, in_len;
     size_t out_len;
     int write_failed;
@@ -38,6 +39,13 @@ struct netio {
 
 void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds);
 void netio_set_timeout(struct netio *n, unsigned timeout_seconds);
+/* A wall-clock limit on top of the timeout: no read or flush goes on past `seconds` from now
+ * (a whole session, a whole DATA), however steadily the client trickles. It only ever
+ * tightens the limit in force; the limit before is returned, for netio_limit_restore. A read
+ * that runs into it returns NETIO_TIMEOUT, and netio_limit_passed then says so. */
+long long netio_limit(struct netio *n, unsigned seconds);
+void netio_limit_restore(struct netio *n, long long previous);
+int netio_limit_passed(const struct netio *n);
 /* Records every line read ('C') and written ('S') in t (lib/transcript); NULL stops. */
 void netio_set_transcript(struct netio *n, struct transcript *t);
 

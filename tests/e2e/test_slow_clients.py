@@ -3,8 +3,8 @@ client is silent, when it trickles one byte a second, and when it stops reading 
 
 Each handler is started the way inetd starts it (the accepted TCP socket on stdin and stdout,
 as root, dropping to the mail account), so the test can wait for the process itself to exit.
-command_timeout and data_timeout are 3 seconds; a handler still running well after that fails
-the test (and is killed)."""
+command_timeout, data_timeout and pop3_timeout are 3 seconds (and the junk-command limit out of
+the way); a handler still running well after that fails the test (and is killed)."""
 import os
 import socket
 import subprocess
@@ -22,7 +22,9 @@ TRICKLE = 1.0   # seconds between the bytes of a trickling client
 class SlowClients(unittest.TestCase):
     def setUp(self):
         self.inst = yubintest.Instance(conf={"command_timeout": str(TIMEOUT),
-                                             "data_timeout": str(TIMEOUT)})
+                                             "data_timeout": str(TIMEOUT),
+                                             "pop3_timeout": str(TIMEOUT),
+                                             "max_junk_commands": "100000"})
         self.procs = []
 
     def tearDown(self):

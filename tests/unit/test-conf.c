@@ -62,6 +62,9 @@ static void test_good_file(void)
     CHECK(c.max_recipients == 150 && c.command_timeout == 60, "numbers");
     CHECK(c.auth_without_tls == 1, "booleans");
     CHECK(c.data_timeout == 600 && c.max_hops == 50, "unset keys keep their defaults");
+    CHECK(c.pop3_timeout == 600, "pop3_timeout: 10 minutes (RFC 1939), not command_timeout");
+    CHECK(c.max_junk_commands == 100 && c.session_time_limit == 3600 && c.data_time_limit == 1800,
+          "session limits: 100 junk commands, an hour a session, half an hour a DATA");
 }
 
 static int in_list(const struct conf_networks *list, const char *ip)

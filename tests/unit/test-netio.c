@@ -1,7 +1,8 @@
 /*
  * test-netio: line reading over a real pipe/socketpair: lines with and without CRLF, lines that
  * are too long (discarded through their LF, the next line intact), NUL bytes, timeouts, EOF,
- * and that buffered output is flushed before a blocking read (what PIPELINING needs).
+ * that buffered output is flushed before a blocking read (what PIPELINING needs), and the
+ * wall-clock limit (netio_limit).
  */
 #include "config.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netio.h"
@@ -118,10 +120,40 @@ static void test_toolong_crlf(void)
     close(sv[0]);
 }
 
+/* The wall-clock limit: it ends a read that the timeout would let go on, it ends reading even
+ * when lines keep coming, it only tightens, and restore puts the old one back. */
+static void test_limit(void)
+{
+    int sv[2];
+    char line[16];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    netio_init(&n, sv[0], sv[0], 30);
+    CHECK(!netio_limit_passed(&n), "no limit at first");
+    CHECK(netio_limit(&n, 1) == 0, "a limit of 1 s (none before)");
+    long long session = n.limit_ms;
+    CHECK(netio_limit(&n, 60) == session && n.limit_ms == session, "a later limit is no change");
+    long long before = netio_limit(&n, 0);
+    CHECK(before == session && n.limit_ms < session, "a sooner one tightens");
+    netio_limit_restore(&n, before);
+    CHECK(n.limit_ms == session, "restore puts it back");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TIMEOUT && netio_limit_passed(&n),
+          "a silent peer meets the limit, not the 30 s timeout");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(t1.tv_sec - t0.tv_sec < 5, "within about a second");
+    feed(sv[1], "NOOP\r\n", 6);
+    CHECK(netio_getline(&n, line, sizeof line) == NETIO_TIMEOUT,
+          "past the limit a waiting line is not read");
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_lines();
     test_toolong_crlf();
+    test_limit();
     return tap_done();
 }
