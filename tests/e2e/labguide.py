@@ -150,7 +150,7 @@ def man(text):
         i += 1
     flush()
     out += [".SH SEE ALSO", ".BR yubin-lab (8),", ".BR yubin (7),", ".BR yubin.conf (5),",
-            ".BR yubin-aliases (5),", ".BR yubin-user (8),", ".BR smtp-in (8),",
+            ".BR yubin-aliases (5),", ".BR yubin-user (8),", ".BR yubin-check (8),", ".BR smtp-in (8),",
             ".BR pop3-in (8),", ".BR queue-run (8),", ".BR mailq (8),", ".BR nsd (8),",
             ".BR inetd (8)"]
     return "\n".join(out) + "\n"
