@@ -904,8 +904,8 @@ static void resolve(struct dest *d)
         } else {
             mx_lookup_host(resolver, host, d->mx);
         }
-    } else {
-        mx_lookup(resolver, d->name, d->mx);
+    } else if (mx_lookup(resolver, d->name, d->mx) == MX_OK) {
+        mx_drop_self(d->mx, d->name, conf.hostname); /* a loop: 5.4.6 */
     }
     if (d->mx->status == MX_OK)
         say("%s: %zu MX host(s), first %s%s", d->name, d->mx->n_hosts, d->mx->hosts[0].name,

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -650,4 +651,81 @@ int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out)
 int mx_lookup_host(struct mx_resolver *r, const char *host, struct mx_result *out)
 {
     return lookup(r, host, 1, out);
+}
+
+/* ---- mail that would come back here --------------------------------------------------- */
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return 0;
+}
+
+/* Is h this host: named hostname, or with one of our addresses? */
+static int is_self(const struct mx_host *h, const char *hostname,
+                   const struct sockaddr_storage *own, size_t n_own)
+{
+    if (hostname && hostname[0] && str_ieq(h->name, hostname))
+        return 1;
+    for (size_t i = 0; i < h->n_addrs; i++)
+        for (size_t j = 0; j < n_own; j++)
+            if (same_addr(&h->addrs[i], &own[j]))
+                return 1;
+    return 0;
+}
+
+int mx_drop_self_from(struct mx_result *out, const char *domain, const char *hostname,
+                      const struct sockaddr_storage *own, size_t n_own)
+{
+    if (out->status != MX_OK)
+        return out->status;
+    size_t keep = out->n_hosts;
+    for (size_t i = 0; i < out->n_hosts; i++)
+        if (is_self(&out->hosts[i], hostname, own, n_own)) {
+            unsigned best = out->hosts[i].pref; /* sorted: the first of ours is the best */
+            for (keep = 0; keep < out->n_hosts && out->hosts[keep].pref < best; keep++)
+                ;
+            break;
+        }
+    out->n_hosts = keep;
+    if (keep == 0) {
+        out->status = MX_PERMFAIL;
+        if (str_format(out->why, sizeof out->why, "5.4.6 mail for %s loops back to myself",
+                       domain) < 0)
+            (void)str_copy(out->why, sizeof out->why, "5.4.6 mail loops back to myself");
+    }
+    return out->status;
+}
+
+int mx_own_addrs(struct sockaddr_storage *own, size_t max)
+{
+    struct ifaddrs *list;
+    size_t n = 0;
+    if (getifaddrs(&list) != 0)
+        return -1;
+    for (struct ifaddrs *i = list; i && n < max; i = i->ifa_next) {
+        if (!i->ifa_addr ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        memset(&own[n], 0, sizeof own[n]);
+        memcpy(&own[n++], i->ifa_addr,
+               i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6));
+    }
+    freeifaddrs(list);
+    return (int)n;
+}
+
+int mx_drop_self(struct mx_result *out, const char *domain, const char *hostname)
+{
+    struct sockaddr_storage own[MX_MAX_OWN];
+    int n = mx_own_addrs(own, MX_MAX_OWN);
+    return mx_drop_self_from(out, domain, hostname, own, n > 0 ? (size_t)n : 0);
 }

@@ -24,6 +24,9 @@
  *    DNS server costs three timeouts per run, not one per domain, while one domain whose
  *    servers are slow costs only its own timeout.
  *
+ * Mail for a domain whose MX is this host is found by mx_drop_self (RFC 5321 §5.1: a host
+ * that is itself an MX drops the exchanges at and above its own preference).
+ *
  * It never follows an MX to anything but an address, never hands out a port (the caller sets
  * smtp_port), and never prints: errors come back as text in the result.
  */
@@ -70,6 +73,15 @@ int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out);
 int mx_lookup_host(struct mx_resolver *r, const char *host, struct mx_result *out);
 void mx_resolver_free(struct mx_resolver *r);
 
+/* Mail that would come back here (a loop), as Postfix finds it: when an exchange of out is
+ * this host (its name is hostname, or one of its addresses is an address of this host's
+ * interfaces, getifaddrs), the exchanges of that preference and above are dropped (we are
+ * one of them: the better ones are where mail goes from here); when none is left, out fails
+ * for good with "5.4.6 mail for <domain> loops back to myself". Only for MX lookups: a
+ * smarthost on this host (a content filter on another port) is no loop. Returns
+ * out->status. */
+int mx_drop_self(struct mx_result *out, const char *domain, const char *hostname);
+
 /* "192.0.2.1" or "2001:db8::1" for an address of a result. 0, or -1 if it does not fit. */
 int mx_addr_format(const struct sockaddr_storage *sa, char *dst, size_t dstsize);
 
@@ -80,6 +92,13 @@ int mx_parse_resolver(const char *s, struct sockaddr_storage *sa);
 /* If domain is a literal "[...]", fills out (status and the one host) and returns 1; returns
  * 0 if it is not a literal. A malformed literal gives a permanent "5.1.3" failure. */
 int mx_domain_literal(const char *domain, struct mx_result *out);
+/* mx_drop_self with this host's addresses given (own[0..n_own); any port). */
+int mx_drop_self_from(struct mx_result *out, const char *domain, const char *hostname,
+                      const struct sockaddr_storage *own, size_t n_own);
+/* This host's interface addresses (getifaddrs, port 0), at most max: how many, or -1. */
+int mx_own_addrs(struct sockaddr_storage *own, size_t max);
+#define MX_MAX_OWN 256
+
 /* Sorts hosts by preference, shuffling hosts of equal preference. */
 void mx_sort_hosts(struct mx_host *hosts, size_t n);
 

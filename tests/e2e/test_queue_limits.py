@@ -29,6 +29,18 @@ RECORDS = [
     "a.drip3.test A 127.0.0.42",
     "b.drip3.test A 127.0.0.43",
     "c.drip3.test A 127.0.0.44",
+    # MX records that point back at this host (mx.example.test is the site's hostname;
+    # 127.0.0.1 is an address of this host's loopback interface)
+    "loop.test MX 10 mx.loop.test",
+    "mx.loop.test A 127.0.0.1",
+    "secondary.test MX 10 mx.example.test",
+    "secondary.test MX 20 other.secondary.test",
+    "other.secondary.test A 127.0.0.42",
+    "mx.example.test A 127.0.0.43",
+    "backup.test MX 5 primary.backup.test",
+    "backup.test MX 10 mx.example.test",
+    "primary.backup.test A 127.0.0.41",
+    "literal.test A 127.0.0.1",
 ]
 
 SINK_ADDRS = ["127.0.0.41", "127.0.0.42", "127.0.0.43", "127.0.0.44"]
@@ -124,6 +136,45 @@ class QueueLimitsTest(unittest.TestCase):
         self.assertEqual(self.sink.messages, [])
         self.assertEqual([(r["state"], r["attempts"]) for r in self.env(qid)["rcpts"]],
                          [("pending", 1)] * 3)
+
+    # -- §5: mail that would loop back to this host is bounced 5.4.6 ----------------------
+    def check_loop(self, domain):
+        self.inject([f"x@{domain}"], message(f"to {domain}"))
+        out = self.run_queue()
+        self.assertEqual(self.sink.connections, {}, out)
+        reps = self.reports()
+        self.assertEqual(len(reps), 1, out)
+        rcpt, action, status, _ = self.report_status(reps[0])
+        self.assertEqual((rcpt, action, status), (f"rfc822; x@{domain}", "failed", "5.4.6"))
+        self.assertIn(f"mail for {domain} loops back to myself", reps[0].as_string())
+        self.assertEqual(self.entries(), [])
+
+    def test_mx_at_our_own_address_loops(self):
+        self.check_loop("loop.test")
+
+    def test_implicit_mx_at_our_own_address_loops(self):
+        self.check_loop("literal.test")
+
+    def test_we_are_the_best_mx_loops(self):
+        # the worse MX is never tried: it would send the mail back to us
+        self.check_loop("secondary.test")
+
+    def test_we_are_a_backup_mx_the_better_one_gets_it(self):
+        self.inject(["x@backup.test"], message("to backup"))
+        out = self.run_queue()
+        self.assertEqual([m.host for m in self.sink.messages], ["127.0.0.41"], out)
+        self.assertEqual(self.entries(), [])
+
+    def test_a_smarthost_on_this_host_is_no_loop(self):
+        # a content filter on loopback: no MX lookup, no loop check
+        filt = SMTPSink(["127.0.0.1"])
+        try:
+            self.set_conf(smarthost=f"127.0.0.1:{filt.port}")
+            self.inject(["x@loop.test"], message("through the filter"))
+            out = self.run_queue()
+            self.assertEqual([m.rcpts for m in filt.messages], [["x@loop.test"]], out)
+        finally:
+            filt.close()
 
     # -- §4: a slow MX holds a connection, a destination and a pass for a bounded time -----
     def test_session_limit_cuts_an_mx_that_greets_a_byte_a_minute(self):

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mx.h"
@@ -153,11 +154,60 @@ static void test_bad_domains(void)
     mx_resolver_free(res);
 }
 
+static struct mx_host host(const char *name, unsigned pref, const char *v4)
+{
+    struct mx_host h = {.pref = pref, .n_addrs = 1};
+    struct sockaddr_in *in = (struct sockaddr_in *)&h.addrs[0];
+    snprintf(h.name, sizeof h.name, "%s", name);
+    in->sin_family = AF_INET;
+    inet_pton(AF_INET, v4, &in->sin_addr);
+    return h;
+}
+
+/* RFC 5321 §5.1: drop the exchanges at and above our own preference; none left: a loop. */
+static void test_drop_self(void)
+{
+    struct sockaddr_storage own[2] = {{0}};
+    struct sockaddr_in *in = (struct sockaddr_in *)&own[0];
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&own[1];
+    in->sin_family = AF_INET;
+    in->sin_port = htons(25); /* any port */
+    inet_pton(AF_INET, "192.0.2.7", &in->sin_addr);
+    in6->sin6_family = AF_INET6;
+    inet_pton(AF_INET6, "2001:db8::7", &in6->sin6_addr);
+    struct mx_result r = {.status = MX_OK, .n_hosts = 3};
+    r.hosts[0] = host("a.example", 5, "198.51.100.1");
+    r.hosts[1] = host("us.example", 10, "198.51.100.2");
+    r.hosts[2] = host("c.example", 20, "198.51.100.3");
+    CHECK(mx_drop_self_from(&r, "d.example", "US.example", own, 2) == MX_OK && r.n_hosts == 1 &&
+              strcmp(r.hosts[0].name, "a.example") == 0,
+          "we are the MX of preference 10 by name: only the better one is left");
+    r.n_hosts = 3;
+    r.hosts[0] = host("b.example", 10, "198.51.100.9");
+    r.hosts[1] = host("us2.example", 10, "192.0.2.7");
+    CHECK(mx_drop_self_from(&r, "d.example", "mx.other", own, 2) == MX_PERMFAIL && r.n_hosts == 0,
+          "one of our addresses at the best preference: nothing left");
+    CHECK_STR(r.why, "5.4.6 mail for d.example loops back to myself", "bounced with 5.4.6");
+    struct mx_result v6 = {.status = MX_OK, .n_hosts = 1, .implicit = 1};
+    v6.hosts[0].n_addrs = 1;
+    v6.hosts[0].addrs[0].ss_family = AF_INET6;
+    inet_pton(AF_INET6, "2001:db8::7", &((struct sockaddr_in6 *)&v6.hosts[0].addrs[0])->sin6_addr);
+    CHECK(mx_drop_self_from(&v6, "d.example", "mx.other", own, 2) == MX_PERMFAIL,
+          "an implicit MX that is our IPv6 address loops as well");
+    struct mx_result ok = {.status = MX_OK, .n_hosts = 1};
+    ok.hosts[0] = host("far.example", 10, "203.0.113.1");
+    CHECK(mx_drop_self_from(&ok, "d.example", "mx.other", own, 2) == MX_OK && ok.n_hosts == 1,
+          "someone else's MX is left alone");
+    struct sockaddr_storage mine[MX_MAX_OWN];
+    CHECK(mx_own_addrs(mine, MX_MAX_OWN) >= 1, "this host has an address (loopback at least)");
+}
+
 int main(void)
 {
     test_parse_resolver();
     test_literals();
     test_sort();
     test_bad_domains();
+    test_drop_self();
     return tap_done();
 }
