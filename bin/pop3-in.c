@@ -678,30 +678,30 @@ static int start(struct session *s, int argc, char **argv)
         } else if (opt == 'X') {
             transcript_dir = optarg;
         } else {
-            log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
+            log_startup("usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
             return -1;
         }
     }
     if (optind != argc) {
-        log_msg(LOG_ERR, "usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
+        log_startup("usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
         return -1;
     }
     if (sodium_init() < 0) {
-        log_msg(LOG_ERR, "libsodium cannot start");
+        log_startup("libsodium cannot start");
         return -1;
     }
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0) {
-        log_msg(LOG_ERR, "configuration: %s", err);
+        log_startup("configuration: %s", err);
         return -1;
     }
     if (transcript_dir != NULL &&
         str_copy(s->conf.transcript_dir, sizeof s->conf.transcript_dir, transcript_dir) != 0) {
-        log_msg(LOG_ERR, "-X: path too long");
+        log_startup("-X: path too long");
         return -1;
     }
     log_open("pop3-in", s->conf.syslog_socket); /* now the configured socket */
     if (privs_drop(s->conf.user, err, sizeof err) != 0) {
-        log_msg(LOG_ERR, "%s", err);
+        log_startup("%s", err);
         return -1;
     }
     return 0;

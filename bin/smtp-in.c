@@ -1022,7 +1022,7 @@ static void linger(void)
 /* Start-up failed: say 421 to the client, log why, exit 1. */
 static int refuse_start(struct session *s, const char *why)
 {
-    log_msg(LOG_ERR, "cannot serve: %s", why);
+    log_startup("cannot serve: %s", why); /* and on stderr, at a terminal */
     reply(s, "421 4.3.0 %s mail system unavailable, try again later",
           s->conf.hostname[0] ? s->conf.hostname : "localhost");
     netio_flush(&s->io);

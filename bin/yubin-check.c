@@ -470,14 +470,23 @@ static void show_node(void *arg, size_t depth, const char *address, const struct
     }
 }
 
+/* An alias as a tree; 0 if a is no alias. */
+static int show_tree(struct route_ctx *ctx, const struct addr *a)
+{
+    struct aliases_result x;
+    struct tree t = {&ctx->aliases, "    "};
+    if (ctx->aliases_state != 1 || aliases_find(&ctx->aliases, a->text) == NULL)
+        return 0;
+    aliases_walk(&ctx->aliases, a->text, show_node, &t, &x);
+    aliases_result_free(&x);
+    return 1;
+}
+
 static void show_local(struct route_ctx *ctx, const struct addr *a, const struct route *r)
 {
     char md[PATH_MAX], local[ADDR_SIZE];
-    struct aliases_result x;
-    struct tree t = {&ctx->aliases, "    "};
-    if (ctx->aliases_state == 1 && aliases_find(&ctx->aliases, a->text) != NULL) {
-        aliases_walk(&ctx->aliases, a->text, show_node, &t, &x);
-        aliases_result_free(&x);
+    if (show_tree(ctx, a)) {
+        /* shown */
     } else if (r->n_local == 1) {
         const char *at = strrchr(r->local[0], '@');
         if (str_copy_n(local, sizeof local, r->local[0], (size_t)(at - r->local[0])) == 0 &&
@@ -522,6 +531,7 @@ static int show_address(struct route_ctx *ctx, const char *text)
         rc = 0;
         break;
     case ROUTE_REFUSED:
+        show_tree(ctx, &a); /* an alias whose members exist nowhere */
         printf("    refused: %s\n    why: %s\n", r.reply, r.why);
         rc = EX_NOUSER;
         break;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,4 +126,17 @@ void log_close(void)
     if (log_fd >= 0)
         close(log_fd);
     log_fd = -1;
+}
+
+void log_startup(const char *fmt, ...)
+{
+    char text[1024];
+    struct stat st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    log_msg(LOG_ERR, "%s", text);
+    if (fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode))
+        fprintf(stderr, "%s: %s\n", log_ident, text);
 }

@@ -32,6 +32,7 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   NOMSG ADDRESS N REGEX  after the dialog: that message does not match REGEX
   EXIT N                 after the dialog: the program exited with status N
   NOSTDERR               after the dialog: the program wrote nothing to stderr
+  STDERR TEXT            after the dialog: what the program wrote to stderr contains TEXT
 Every read times out after 10 seconds, so a hung server fails the dialog instead of the suite.
 """
 import os
@@ -149,7 +150,7 @@ def parse(path):
                 address, _, data = rest.strip().partition(" ")
                 setup["messages"].append((address, unescape(data)))
             elif word in ("C:", "R:", "S:", "L:", "D:", "CLOSED", "MAILDIR", "LOG", "NOLOG",
-                          "A:", "NA:", "MSG", "NOMSG", "EXIT", "NOSTDERR"):
+                          "A:", "NA:", "MSG", "NOMSG", "EXIT", "NOSTDERR", "STDERR"):
                 steps.append((lineno, word, rest))
             else:
                 raise SystemExit(f"{path}:{lineno}: unknown line: {line}")
@@ -221,6 +222,10 @@ def play(inst, setup, steps, conv, proc=None):
             err = proc.stderr.read()
             if err:
                 raise Failure(f"{where}: stderr has {err[:2000]!r}")
+        elif word == "STDERR":
+            inst.stderr = getattr(inst, "stderr", b"") + proc.stderr.read()
+            if rest.encode("utf-8") not in inst.stderr:
+                raise Failure(f"{where}: stderr has {inst.stderr[:2000]!r}")
         elif word == "L:":
             got = conv.line()
             if got != rest:
@@ -261,7 +266,7 @@ def main(path):
     try:
         proc, conv, client = start(inst, setup)
         try:
-            after = ("MAILDIR", "LOG", "NOLOG", "MSG", "NOMSG", "EXIT", "NOSTDERR")
+            after = ("MAILDIR", "LOG", "NOLOG", "MSG", "NOMSG", "EXIT", "NOSTDERR", "STDERR")
             play(inst, setup, [s for s in steps if s[1] not in after], conv)
             if client is not None:
                 client.close()

@@ -47,6 +47,53 @@ class Install(unittest.TestCase):
                 mode = os.stat(os.path.join(dest, f)).st_mode
                 self.assertFalse(mode & 0o6000, f"{f} must not be setuid or setgid")
 
+    def test_install_site_files(self):
+        """sysconfdir/yubin gets a sample yubin.conf, an empty users file (0640) and an aliases
+        file with postmaster and abuse that yubin's own parsers accept; a second install keeps
+        what the administrator changed; under DESTDIR nothing is chowned; uninstall removes
+        only what is still as installed."""
+        with tempfile.TemporaryDirectory() as dest:
+            p = make("install", f"DESTDIR={dest}")
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+            etc = glob.glob(f"{dest}/**/etc/yubin", recursive=True)
+            self.assertEqual(len(etc), 1, etc)
+            etc = etc[0]
+            users = os.stat(os.path.join(etc, "users"))
+            self.assertEqual((users.st_size, users.st_mode & 0o777), (0, 0o640))
+            self.assertEqual((users.st_uid, users.st_gid), (os.getuid(), os.getgid()),
+                             "nothing is chowned under DESTDIR")
+            self.assertIn("chgrp yubin", p.stdout + p.stderr, "install says what to run")
+            aliases = open(os.path.join(etc, "aliases")).read()
+            self.assertRegex(aliases, r"(?m)^postmaster@example\.org: ")
+            self.assertRegex(aliases, r"(?m)^abuse@example\.org: ")
+            conf = os.path.join(etc, "yubin.conf")
+            self.assertRegex(open(conf).read(), r"(?m)^#\s*\w+ ")  # commented
+            # the sample and the aliases file load with the servers' parsers
+            test_conf = os.path.join(dest, "check.conf")
+            with open(test_conf, "w") as f:
+                f.write(open(conf).read() + f"aliases_file {etc}/aliases\n"
+                        f"users_file {etc}/users\n")
+            c = subprocess.run([yubintest.program("yubin-check"), "-C", test_conf,
+                                "postmaster@example.org", "abuse@example.org"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertNotIn("error:", c.stdout, c.stdout)
+            self.assertIn("postmaster@example.org: alias", c.stdout)
+            self.assertIn("admin@example.org: no such mailbox", c.stdout, "not made yet")
+            self.assertIn("abuse@example.org: alias", c.stdout)
+            # the administrator's own files survive a second install
+            with open(conf, "a") as f:
+                f.write("max_hops 20\n")
+            with open(os.path.join(etc, "users"), "w") as f:
+                f.write(f"alice@example.org:{yubintest.DEMO_HASH}\n")
+            p = make("install", f"DESTDIR={dest}")
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+            self.assertIn("max_hops 20", open(conf).read())
+            self.assertIn("alice@example.org", open(os.path.join(etc, "users")).read())
+            p = make("uninstall", f"DESTDIR={dest}")
+            self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+            self.assertEqual(sorted(os.listdir(etc)), ["users", "yubin.conf"],
+                             "changed files stay, the untouched aliases file goes")
+
     @unittest.skipUnless(os.environ.get("YUBIN_DISTCHECK") == "1",
                          "make distcheck runs in the plain build of ./quickstart test")
     def test_distcheck(self):

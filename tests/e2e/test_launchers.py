@@ -312,6 +312,29 @@ class InetdLines(unittest.TestCase):
         where = self.serve_line(user, path, argv, os.path.join(self.inst.dir, "smtp.sock"))
         self.assertIsNone(self.converse("local", where))
 
+    def test_several_sites_lines(self):
+        """The commented lines that show several sites on one machine: each names its own
+        yubin.conf with -C (under sysconfdir/yubin), its own account and its own address,
+        and runs as written (with the test's site for its -C, which comes last and wins)."""
+        lines = [l[1:].split() for l in read_build("inetd/inetd.conf").splitlines()
+                 if re.match(r"^#\S+:\S+\s+stream\s+tcp\s", l)]
+        self.assertGreaterEqual(len(lines), 4, "no several-sites example lines")
+        confs = set()
+        for f in lines:
+            argv = f[6:]
+            self.assertIn("-C", argv, f)
+            conf = argv[argv.index("-C") + 1]
+            self.assertTrue(conf.startswith(self.vars["sysconfdir"] + "/yubin/"), conf)
+            confs.add((f[0].split(":")[0], f[4], conf))
+            service = f[0].split(":")[1]
+            with self.subTest(line=" ".join(f)):
+                port = self.serve_line("root" if os.geteuid() == 0 else f[4], f[5], argv)
+                self.assertIsNone(self.converse(service, port))
+        self.assertEqual(len({c[2] for c in confs}), 2, "two sites, two yubin.conf files")
+        self.assertEqual(len({(c[0], c[1]) for c in confs}), 2, "each its address and account")
+        cron = [l for l in read_build("inetd/crontab").splitlines() if "queue-run -C" in l]
+        self.assertEqual(len(cron), 2, "a queue-run line per site")
+
     def test_all_services_present(self):
         self.assertEqual(sorted({e[0] for e in self.entries()}),
                          ["local", "pop3", "smtp", "submission"])
