@@ -220,8 +220,10 @@ static const struct passwd *check_account(void)
 static void check_dir_stat(const char *path, const struct stat *st, const struct passwd *pw)
 {
     if (pw != NULL && st->st_uid != pw->pw_uid)
-        error("%s: owned by uid %u, not by %s (chown -R %s: %s)", path, (unsigned)st->st_uid,
-              conf.user, conf.user, conf.state_dir);
+        /* one directory, never chown -R: root recursing through the account's tree would
+         * also give away any file it had hard-linked into it */
+        error("%s: owned by uid %u, not by %s (chown %s: %s)", path, (unsigned)st->st_uid,
+              conf.user, conf.user, path);
     if (st->st_mode & 0077)
         warning("%s: mode %04o: other accounts can look inside (chmod 700)", path,
                 (unsigned)(st->st_mode & 07777));

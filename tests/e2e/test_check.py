@@ -95,7 +95,9 @@ class CheckMode(unittest.TestCase):
         os.chmod(users, 0o644)
         rc, out = check(self.site)
         self.assertEqual(rc, EX_CONFIG, out)
-        self.assertIn(f"error: {mail}: owned by uid 0, not by {self.site.account}", out)
+        self.assertIn(f"error: {mail}: owned by uid 0, not by {self.site.account} "
+                      f"(chown {self.site.account}: {mail})", out)
+        self.assertNotIn("chown -R", out, "root must not recurse through the account's tree")
         self.assertIn(f"warning: {mail}: mode 0755", out)
         self.assertIn(f"error: {users}: mode 0644: every account can read the password hashes",
                       out)
