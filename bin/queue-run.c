@@ -26,6 +26,7 @@
 #include "config.h"
 
 #include "addr.h"
+#include "bounce.h"
 #include "conf.h"
 #include "deliver.h"
 #include "dsn.h"
@@ -163,214 +164,23 @@ static const char *domain_of(const char *addr)
 
 /* ---------------- results and bounces ---------------- */
 
-/* Splits a stored reply into what lib/dsn wants: "550 5.1.1 text" is a remote reply,
- * "5.1.10 text" (DNS, expiry) is our own status and reason. */
-static void dsn_fields(const char *reply, struct dsn_rcpt *r, char *status, size_t ssize)
-{
-    status[0] = '\0';
-    const char *p = reply;
-    if (reply[0] >= '2' && reply[0] <= '5' && reply[1] >= '0' && reply[1] <= '9' &&
-        reply[2] >= '0' && reply[2] <= '9' && (reply[3] == ' ' || reply[3] == '\0')) {
-        r->reply_code = (reply[0] - '0') * 100 + (reply[1] - '0') * 10 + (reply[2] - '0');
-        r->diagnostic = reply;
-        p = reply[3] ? reply + 4 : reply + 3;
-    } else {
-        const char *last = strstr(reply, "; last: ");
-        r->reason = reply;
-        if (last && last[8] >= '2' && last[8] <= '5' && last[9] && last[10] && last[11] == ' ')
-            r->diagnostic = last + 8; /* expired after a remote reply */
-    }
-    size_t n = strspn(p, "0123456789.");
-    if (n >= 5 && n < ssize && (p[0] == '4' || p[0] == '5') && p[1] == '.') {
-        memcpy(status, p, n);
-        status[n] = '\0';
-        r->status = status;
-    }
-}
-
 /* Records that an id was made by this run (for the second pass). */
-static void note_new_id(const char *id)
+static void note_new_id(void *arg, const char *id)
 {
     char line[QUEUE_ID_SIZE + 1];
+    (void)arg;
     if (new_ids_fd >= 0 && str_format(line, sizeof line, "%s\n", id) > 0)
         (void)write_all(new_ids_fd, line, strlen(line));
 }
 
-/* A report for an SRS address of ours goes straight to the address it stands for: sent to
- * the SRS address, it would only come back here to be forwarded (lib/route, lib/srs). */
-static const char *report_to(const char *to, char *buf, size_t size)
+static void say_line(void *arg, const char *line)
 {
-    static struct route_ctx ctx;
-    static int ready;
-    if (!ready) {
-        route_init(&ctx, &conf);
-        ready = 1;
-    }
-    return route_srs_reverse(&ctx, to, buf, size) == 1 ? buf : to;
+    (void)arg;
+    say("%s", line);
 }
 
-/* Stores a report about e (recipients in state `which`) as a new entry from <> to `to`. */
-static int inject_report(struct queue_entry *e, enum queue_state which, int action, const char *to,
-                         time_t now)
-{
-    char srs_to[ADDR_SIZE];
-    to = report_to(to, srs_to, sizeof srs_to);
-    size_t n = queue_count(e, which), k = 0;
-    if (n > DSN_MAX_RCPTS)
-        n = DSN_MAX_RCPTS;
-    struct dsn_rcpt *rs = calloc(n ? n : 1, sizeof *rs);
-    char(*st)[16] = calloc(n ? n : 1, 16);
-    if (!rs || !st) {
-        free(rs);
-        free(st);
-        return -1;
-    }
-    for (size_t i = 0; i < e->n_rcpts && k < n; i++) {
-        if (e->rcpts[i].state != which)
-            continue;
-        struct dsn_rcpt *r = &rs[k];
-        r->addr = e->rcpts[i].addr;
-        r->action = action;
-        r->last_attempt = now;
-        r->remote_mta = e->rcpts[i].host[0] ? e->rcpts[i].host : NULL;
-        if (action == DSN_DELAYED)
-            r->retry_until = e->created + (time_t)conf.queue_lifetime;
-        dsn_fields(e->rcpts[i].reply, r, st[k], sizeof st[k]);
-        k++;
-    }
-    struct dsn d = {.hostname = conf.hostname,
-                    .to = to,
-                    .queue_id = e->id,
-                    .arrival = e->created,
-                    .now = now,
-                    .rcpts = rs,
-                    .n_rcpts = k};
-    uint64_t size;
-    d.msg_fd = queue_open_data(e, &size);
-    d.msg_offset = d.msg_fd >= 0 ? lseek(d.msg_fd, 0, SEEK_CUR) : 0;
-
-    struct maildir_msg m;
-    struct queue_entry b;
-    static const char rp[] = "Return-Path: <>\n";
-    int rc = maildir_msg_begin(&m, conf.state_dir, conf.hostname);
-    if (rc == 0)
-        rc = maildir_msg_write(&m, rp, sizeof rp - 1);
-    if (rc == 0)
-        rc = dsn_write_maildir(&d, &m) == 0 ? 0 : 1;
-    if (rc == 0)
-        rc = maildir_msg_commit(&m);
-    if (rc == 0 && (rc = queue_entry_init(&b, conf.state_dir, "", sizeof rp - 1)) == 0) {
-        b.flags = QUEUE_F_BOUNCE;
-        rc = queue_entry_add(&b, to);
-        if (rc == 0)
-            rc = queue_create(&b, m.tmp_path, conf.hostname);
-        if (rc == 0) {
-            note_new_id(b.id);
-            log_msg(LOG_INFO, "%s: %s report to <%s> queued as %s", e->id,
-                    action == DSN_DELAYED ? "delay" : "bounce", log_field(to), b.id);
-            say("%s: %s report to <%s> queued as %s", e->id,
-                action == DSN_DELAYED ? "delay" : "bounce", to, b.id);
-        }
-        queue_entry_free(&b);
-    }
-    maildir_msg_end(&m, 0);
-    if (d.msg_fd >= 0)
-        close(d.msg_fd);
-    free(rs);
-    free(st);
-    return rc;
-}
-
-/* The postmaster of the first local domain. */
-static void postmaster(char *dst, size_t size)
-{
-    if (str_format(dst, size, "postmaster@%s", conf.local_domains[0]) < 0)
-        dst[0] = '\0';
-}
-
-/* Failed recipients: bounce to the sender, a failed bounce of ours to the postmaster, and
- * nothing for any other <> sender. Then they are marked bounced. */
-static int report_failed(struct queue_entry *e, time_t now)
-{
-    char pm[ADDR_SIZE];
-    const char *to = e->sender;
-    postmaster(pm, sizeof pm);
-    if (to[0] == '\0' && (e->flags & QUEUE_F_BOUNCE) && pm[0] && conf.n_local_domains &&
-        !(e->n_rcpts == 1 && str_ieq(e->rcpts[0].addr, pm)))
-        to = pm;
-    if (to[0] != '\0' && inject_report(e, QUEUE_FAILED, DSN_FAILED, to, now) != 0) {
-        log_msg(LOG_ERR, "%s: cannot queue the bounce: %s", e->id, strerror(errno));
-        return 1;
-    }
-    for (size_t i = 0; i < e->n_rcpts; i++) {
-        if (e->rcpts[i].state != QUEUE_FAILED)
-            continue;
-        if (to[0] == '\0')
-            log_msg(LOG_NOTICE, "%s: <%s> failed, no bounce for a null sender: %s", e->id,
-                    log_field(e->rcpts[i].addr), log_field(e->rcpts[i].reply));
-        e->rcpts[i].state = QUEUE_BOUNCED;
-    }
-    return 0;
-}
-
-static int want_warning(const struct queue_entry *e, time_t now)
-{
-    if (!conf.delay_warning || (e->flags & (QUEUE_F_WARNED | QUEUE_F_BOUNCE)) ||
-        e->sender[0] == '\0' || now - e->created < (time_t)conf.delay_warning)
-        return 0;
-    for (size_t i = 0; i < e->n_rcpts; i++)
-        if (e->rcpts[i].state == QUEUE_PENDING && e->rcpts[i].attempts > 0)
-            return 1;
-    return 0;
-}
-
-/* After results were recorded on a locked entry: bounces, a delay warning, removal. */
-static void finish_entry(struct queue_entry *e, time_t now)
-{
-    int changed = 0;
-    if (queue_count(e, QUEUE_FAILED) > 0 && report_failed(e, now) == 0)
-        changed = 1;
-    if (want_warning(e, now) && inject_report(e, QUEUE_PENDING, DSN_DELAYED, e->sender, now) == 0) {
-        e->flags |= QUEUE_F_WARNED;
-        changed = 1;
-    }
-    if (queue_count(e, QUEUE_PENDING) == 0 && queue_count(e, QUEUE_FAILED) == 0) {
-        if (queue_remove(e) != 0)
-            log_msg(LOG_ERR, "%s: cannot remove: %s", e->id, strerror(errno));
-        else
-            say("%s: complete, removed", e->id);
-        return;
-    }
-    if (changed && queue_save(e) != 0)
-        log_msg(LOG_ERR, "%s: cannot save the envelope: %s", e->id, strerror(errno));
-}
-
-/* One attempt's result for recipient i of a locked entry (expiry applied). */
-static void record(struct queue_entry *e, size_t i, int result, const char *reply, const char *host,
-                   time_t now)
-{
-    queue_set_result(e, i, result, reply, host, now);
-    struct queue_rcpt *r = &e->rcpts[i];
-    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u: %s", e->id,
-            log_field(r->addr),
-            result == 0  ? "delivered"
-            : result < 0 ? "failed"
-                         : "deferred",
-            r->attempts, log_field(r->reply));
-    say("%s: <%s> %s: %s", e->id, r->addr,
-        result == 0  ? "delivered"
-        : result < 0 ? "failed"
-                     : "deferred",
-        r->reply);
-    if (r->state == QUEUE_PENDING && now - e->created >= (time_t)conf.queue_lifetime) {
-        char why[QUEUE_REPLY_SIZE];
-        if (str_format(why, sizeof why, "4.4.7 delivery time expired; last: %s", r->reply) < 0)
-            str_copy(why, sizeof why, "4.4.7 delivery time expired");
-        str_copy(r->reply, sizeof r->reply, why);
-        r->state = QUEUE_FAILED;
-        log_msg(LOG_NOTICE, "%s: to=<%s> expired", e->id, log_field(r->addr));
-    }
-}
+/* Results, bounces and removal: lib/bounce. */
+static const struct bounce_ctx bounces = {&conf, note_new_id, say_line, NULL};
 
 static void save_results(struct queue_entry *e)
 {
@@ -380,122 +190,26 @@ static void save_results(struct queue_entry *e)
 
 /* ---------------- local delivery ---------------- */
 
-/* Copies the whole stored message (Return-Path line included) into d's data. */
-static int copy_data(struct queue_entry *e, struct deliver *d)
+struct local_job {
+    struct queue_entry *e;
+    time_t now;
+};
+
+/* One local recipient's result (lib/deliver calls back for each). */
+static void record_local(void *arg, size_t i, int result, const char *reply)
 {
-    uint64_t size;
-    char buf[65536];
-    int fd = queue_open_data(e, &size);
-    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return 1;
-    }
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? 1 : 0;
-            break;
-        }
-        if ((rc = deliver_write(d, buf, (size_t)n)) != 0)
-            break;
-    }
-    close(fd);
-    return rc;
+    struct local_job *j = arg;
+    bounce_record(&bounces, j->e, i, result, reply, NULL, j->now);
 }
 
-/* The mailboxes of one local address, as targets of d tagged tag. A queued local recipient
- * that is a mailbox was already expanded by smtp-in, so it is delivered as it is: expanding
- * it again would give the other members of an alias like "alice: alice, carol" a second copy.
- * Any other address (a bounce to a local sender, say) is expanded by lib/route. 0, or 1 / -1
- * with reply set when it has none. */
-static int local_targets(struct route_ctx *rc, struct deliver *d, const char *address, size_t tag,
-                         char *reply, size_t rsize)
-{
-    struct addr a;
-    struct route rt;
-    if (addr_parse_mailbox(address, &a) != ADDR_OK)
-        return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
-    if (users_exists(conf.users_file, address) == 1)
-        return deliver_add(d, address, 0, 0, tag) == 0
-                   ? 0
-                   : (str_copy(reply, rsize, "4.3.0 out of memory"), 1);
-    int result = -1;
-    switch (route_rcpt(rc, &a, 0, &rt)) {
-    case ROUTE_LOCAL:
-        result = rt.n_local ? 0 : -1;
-        str_copy(reply, rsize, "5.1.1 no local mailbox");
-        for (size_t i = 0; i < rt.n_local && result == 0; i++)
-            if (deliver_add(d, rt.local[i], 0, 0, tag) != 0)
-                result = 1, str_copy(reply, rsize, "4.3.0 out of memory");
-        if (rt.n_remote)
-            log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here",
-                    log_field(address), rt.n_remote);
-        break;
-    case ROUTE_TEMPFAIL:
-        result = 1;
-        /* fall through */
-    default:
-        str_copy(reply, rsize, rt.reply);
-    }
-    route_free(&rt);
-    return result;
-}
-
-/* What recipient tag came to: the first failed link of its mailboxes, else delivered. */
-static int local_result(const struct deliver *d, size_t tag, char *reply, size_t rsize)
-{
-    for (size_t i = 0; i < d->n_targets; i++) {
-        const struct deliver_target *t = &d->targets[i];
-        if (t->tag == tag && t->result != 0) {
-            str_format(reply, rsize, "%s Maildir of %s: %s", t->result > 0 ? "4.2.0" : "5.2.0",
-                       t->addr, strerror(t->err));
-            return t->result;
-        }
-    }
-    str_copy(reply, rsize, "2.0.0 delivered to the Maildir");
-    return 0;
-}
-
-/* Delivers recipients idx[0..n) of e (all local) through lib/deliver: one copy of the data,
- * a link per mailbox, one fsync per Maildir; each recipient's result recorded. */
+/* Local recipients: lib/deliver, one copy and a link per mailbox. */
 static void deliver_local(struct route_ctx *ctx, struct queue_entry *e, const size_t *idx, size_t n,
                           time_t now)
 {
     static struct deliver d;
-    char reply[QUEUE_REPLY_SIZE];
-    unsigned char *routed = calloc(n ? n : 1, 1);
+    struct local_job j = {e, now};
     deliver_init(&d, conf.state_dir, conf.hostname, DELIVER_EACH);
-    deliver_reset(&d, e->sender);
-    for (size_t i = 0; routed && i < n; i++) {
-        int r = local_targets(ctx, &d, e->rcpts[idx[i]].addr, i, reply, sizeof reply);
-        if (r != 0)
-            record(e, idx[i], r, reply, NULL, now);
-        routed[i] = r == 0;
-    }
-    int rc = routed ? 0 : 1;
-    if (rc == 0 && d.n_targets > 0 && (rc = deliver_begin(&d, 0)) == 0 &&
-        (rc = copy_data(e, &d)) == 0)
-        rc = deliver_commit(&d);
-    if (rc != 0)
-        str_format(reply, sizeof reply, "4.3.0 cannot %s: %s",
-                   d.synced_fail ? "sync the Maildir" : "store the message", strerror(errno));
-    for (size_t i = 0; i < n; i++) {
-        char own[QUEUE_REPLY_SIZE];
-        int r = routed ? local_result(&d, i, own, sizeof own) : 0;
-        if (routed && !routed[i])
-            continue; /* recorded above */
-        if (r != 0 || rc == 0)
-            record(e, idx[i], r, own, NULL, now);
-        else
-            record(e, idx[i], 1, reply, NULL, now);
-    }
-    deliver_end(&d, rc != 0);
-    deliver_free(&d);
-    free(routed);
+    deliver_queued(&d, ctx, e, idx, n, record_local, &j);
 }
 
 /* ---------------- remote delivery ---------------- */
@@ -687,8 +401,8 @@ static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *
     size_t *pos = out ? malloc(chunk * sizeof *pos) : NULL;
     if (!pos) {
         for (size_t i = 0; i < n; i++)
-            record(e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1,
-                   mx->status == MX_OK ? "4.3.0 out of memory" : mx->why, NULL, now);
+            bounce_record(&bounces, e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1,
+                          mx->status == MX_OK ? "4.3.0 out of memory" : mx->why, NULL, now);
         free(out);
         return;
     }
@@ -700,8 +414,8 @@ static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *
         }
         send_some(k, e, idx + s, pos, m, out, 0);
         for (size_t i = 0; i < m; i++)
-            record(e, idx[s + i], out[i].result, out[i].text, out[i].host[0] ? out[i].host : NULL,
-                   now);
+            bounce_record(&bounces, e, idx[s + i], out[i].result, out[i].text,
+                          out[i].host[0] ? out[i].host : NULL, now);
     }
     free(out);
     free(pos);
@@ -742,7 +456,7 @@ static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, siz
             deliver_remote(k, &e, idx, n, now);
         save_results(&e);
     }
-    finish_entry(&e, time(NULL));
+    bounce_finish(&bounces, &e, time(NULL));
     free(idx);
     queue_entry_free(&e);
     return 0;
@@ -959,7 +673,7 @@ static void plan_items(struct plan *p, time_t now)
         if (due == 0 && (queue_count(e, QUEUE_FAILED) || !queue_count(e, QUEUE_PENDING))) {
             struct queue_entry le;
             if (queue_lock(&le, conf.state_dir, e->id) == 0)
-                finish_entry(&le, now);
+                bounce_finish(&bounces, &le, now);
             queue_entry_free(&le);
         }
     }

@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include "addr.h"
+#include "addrlist.h"
 #include "conf.h"
 #include "smtpc.h"
 #include "trace.h"
@@ -252,152 +253,25 @@ static int add_rcpt(struct ctx *x, const char *text, const char *where)
     return 0;
 }
 
-/* The scanner of an RFC 5322 address list (To:, Cc:, a command-line argument): comments
- * are dropped, quoted strings kept, <...> wins over the words before it, a group's name is
- * dropped and its members kept, line folds are white space. */
-struct scan {
-    char word[ADDR_SIZE]; /* the addr-spec outside <>, white space removed */
-    size_t wlen;
-    char angle[ADDR_SIZE]; /* the inside of <...> */
-    size_t alen;
-    int got_angle, space, phrase, too_long;
+struct taker {
+    struct ctx *x;
+    const char *where;
 };
 
-static void scan_reset(struct scan *s)
+static int take_rcpt(void *arg, const char *text)
 {
-    memset(s, 0, sizeof *s);
+    const struct taker *t = arg;
+    return add_rcpt(t->x, text, t->where);
 }
 
-static void put(char *buf, size_t *len, int *too_long, char ch)
-{
-    if (*len + 1 >= ADDR_SIZE) {
-        *too_long = 1;
-        return;
-    }
-    buf[(*len)++] = ch;
-    buf[*len] = '\0';
-}
-
-/* One character of the addr-spec outside <>. Words apart with only white space between them
- * ("John Smith") are a phrase, not an address; around '.' and '@' white space is allowed. */
-static void word_char(struct scan *s, char ch)
-{
-    int special = ch == '.' || ch == '@';
-    char last = s->wlen > 0 ? s->word[s->wlen - 1] : '\0';
-    if (s->space && s->wlen > 0 && !special && last != '.' && last != '@')
-        s->phrase = 1;
-    s->space = 0;
-    put(s->word, &s->wlen, &s->too_long, ch);
-}
-
-/* Skips a comment starting at v[i] == '('; returns the index after it. */
-static size_t skip_comment(const char *v, size_t len, size_t i)
-{
-    int depth = 0;
-    for (; i < len; i++) {
-        if (v[i] == '\\' && i + 1 < len)
-            i++;
-        else if (v[i] == '(')
-            depth++;
-        else if (v[i] == ')' && --depth == 0)
-            return i + 1;
-    }
-    return len;
-}
-
-/* Copies a quoted string starting at v[i] == '"' into the word; returns the index after it. */
-static size_t take_quoted(struct scan *s, const char *v, size_t len, size_t i)
-{
-    word_char(s, '"');
-    for (i++; i < len && v[i] != '"'; i++) {
-        if (v[i] == '\\' && i + 1 < len)
-            put(s->word, &s->wlen, &s->too_long, v[i++]);
-        if (v[i] != '\n' && v[i] != '\r')
-            put(s->word, &s->wlen, &s->too_long, v[i]);
-    }
-    put(s->word, &s->wlen, &s->too_long, '"');
-    return i < len ? i + 1 : len;
-}
-
-/* Copies the inside of <...> starting at v[i] == '<' without white space or comments;
- * returns the index after '>', or len + 1 when there is no '>'. */
-static size_t take_angle(struct scan *s, const char *v, size_t len, size_t i)
-{
-    int quoted = 0;
-    s->got_angle = 1;
-    s->alen = 0;
-    for (i++; i < len; i++) {
-        char ch = v[i];
-        if (!quoted && ch == '>')
-            return i + 1;
-        if (!quoted && ch == '(') {
-            i = skip_comment(v, len, i) - 1;
-            continue;
-        }
-        if (ch == '"')
-            quoted = !quoted;
-        else if (ch == '\\' && i + 1 < len)
-            put(s->angle, &s->alen, &s->too_long, v[i++]);
-        if (quoted || (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n'))
-            put(s->angle, &s->alen, &s->too_long, v[i]);
-    }
-    return len + 1;
-}
-
-/* The end of one mailbox (',' or ';' or the end): adds it, if there is one. */
-static int scan_emit(struct ctx *x, struct scan *s, const char *where)
-{
-    const char *text = s->got_angle ? s->angle : s->word;
-    int rc = 0;
-    if (s->got_angle && text[0] == '@') { /* an obsolete source route: dropped */
-        const char *colon = strchr(text, ':');
-        text = colon != NULL ? colon + 1 : text;
-    }
-    if (s->too_long)
-        rc = cli_fail(prog, EX_DATAERR, "%s: an address is too long", where);
-    else if (!s->got_angle && s->phrase)
-        rc = cli_fail(prog, EX_DATAERR, "%s: not an address: %s", where, s->word);
-    else if (text[0] != '\0')
-        rc = add_rcpt(x, text, where);
-    scan_reset(s);
-    return rc;
-}
-
+/* The recipients of an address list (To:, Cc:, a command-line argument), lib/addrlist. */
 static int scan_list(struct ctx *x, const char *v, size_t len, const char *where)
 {
-    struct scan s;
-    int rc = 0;
-    scan_reset(&s);
-    for (size_t i = 0; i < len && rc == 0;) {
-        char ch = v[i];
-        if (ch == '(') {
-            i = skip_comment(v, len, i);
-            s.space = 1;
-        } else if (ch == '"') {
-            i = take_quoted(&s, v, len, i);
-        } else if (ch == '<') {
-            if ((i = take_angle(&s, v, len, i)) > len)
-                rc = cli_fail(prog, EX_DATAERR, "%s: '<' without '>'", where);
-        } else if (ch == ',' || ch == ';') {
-            rc = scan_emit(x, &s, where);
-            i++;
-        } else if (ch == '[') { /* a domain literal, which may hold ':' */
-            for (; i < len && v[i] != ']'; i++)
-                word_char(&s, v[i]);
-            if (i < len)
-                word_char(&s, v[i++]);
-        } else if (ch == ':' && !s.got_angle) {
-            scan_reset(&s); /* "group name:" */
-            i++;
-        } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            s.space = s.wlen > 0;
-            i++;
-        } else {
-            word_char(&s, ch);
-            i++;
-        }
-    }
-    return rc != 0 ? rc : scan_emit(x, &s, where);
+    char why[ADDR_SIZE + 64];
+    struct taker tk = {x, where};
+    struct addrlist_taker t = {take_rcpt, &tk, why, sizeof why};
+    int rc = addrlist_scan(v, len, &t);
+    return rc == -1 ? cli_fail(prog, EX_DATAERR, "%s: %s", where, why) : rc;
 }
 
 /* A sender for -f: "", "<>", "user", "user@domain" or "<user@domain>". */

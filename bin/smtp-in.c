@@ -31,7 +31,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,7 +44,9 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "data.h"
 #include "deliver.h"
+#include "esmtp.h"
 #include "log.h"
 #include "netio.h"
 #include "peer.h"
@@ -58,9 +59,7 @@
 #include "users.h"
 #include "util.h"
 
-#define CMD_LINE_MAX 512   /* octets, CRLF included (RFC 5321 §4.5.3.1.4) */
-#define TEXT_LINE_MAX 1000 /* octets, CRLF included (§4.5.3.1.6) */
-#define HELO_MAX 255
+#define CMD_LINE_MAX 512    /* octets, CRLF included (RFC 5321 §4.5.3.1.4) */
 #define AUTH_LINE_MAX 12288 /* a SASL response line (RFC 4954 §4) */
 
 enum { KEEP = 0, CLOSE_OK, CLOSE_ERROR };
@@ -72,7 +71,7 @@ struct session {
     struct peer peer;                  /* TCP, the local socket (uid) or a pipe */
     char client[INET6_ADDRSTRLEN + 8]; /* "192.0.2.1", "2001:db8::1" or "local" */
     char client_trace[INET6_ADDRSTRLEN + 16]; /* "[192.0.2.1]", "[IPv6:...]" or "local" */
-    char helo[HELO_MAX + 1];
+    char helo[ESMTP_HELO_MAX + 1];
     int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
     unsigned errors, messages;
     unsigned lines;             /* command lines read */
@@ -93,7 +92,6 @@ struct session {
     char (*rcpts)[ADDR_SIZE];     /* as given, for Received "for" and the log */
     struct deliver dl;            /* where the copies go: mailboxes, remote addresses, senders */
     char line[AUTH_LINE_MAX + 1]; /* a command: CMD_LINE_MAX, but AUTH up to AUTH_LINE_MAX */
-    char data[TEXT_LINE_MAX + 1];
 };
 
 /* ---- replies and the log ---------------------------------------------------------------- */
@@ -194,63 +192,6 @@ static int auth_offered(const struct session *s)
 
 /* ---- command arguments ------------------------------------------------------------------ */
 
-/* A HELO/EHLO argument: one word of printable ASCII, at most HELO_MAX octets. */
-static int valid_helo(const char *arg)
-{
-    size_t len = arg ? strlen(arg) : 0;
-    if (len == 0 || len > HELO_MAX)
-        return 0;
-    for (; *arg != '\0'; arg++)
-        if ((unsigned char)*arg <= 32 || (unsigned char)*arg >= 127)
-            return 0;
-    return 1;
-}
-
-/* "FROM:" / "TO:" then optional spaces (a common client habit), then the path. */
-static const char *after_keyword(const char *arg, const char *keyword)
-{
-    if (arg == NULL || !str_iprefix(arg, keyword))
-        return NULL;
-    arg += strlen(keyword);
-    while (*arg == ' ')
-        arg++;
-    return arg;
-}
-
-struct mail_params {
-    int have_size, have_body;
-    uint64_t size;
-};
-
-/* Parses " KEY=VALUE ..." after MAIL's path. Replies and returns -1 on an error. */
-static int mail_params(struct session *s, char *rest, struct mail_params *p)
-{
-    char *save = NULL;
-    memset(p, 0, sizeof *p);
-    if (*rest != '\0' && *rest != ' ')
-        return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address> [parameters]"), -1;
-    for (char *w = strtok_r(rest, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
-        if (s->greeted != 2)
-            return reply_error(s, "555 5.5.4 parameters need EHLO"), -1;
-        if (str_iprefix(w, "SIZE=") && !p->have_size) {
-            p->have_size = 1;
-            if (parse_u64(w + 5, &p->size) != 0)
-                return reply_error(s, "501 5.5.4 bad SIZE parameter"), -1;
-        } else if (str_iprefix(w, "BODY=") && !p->have_body) {
-            p->have_body = 1;
-            if (!str_ieq(w + 5, "7BIT") && !str_ieq(w + 5, "8BITMIME"))
-                return reply_error(s, "501 5.5.4 BODY must be 7BIT or 8BITMIME"), -1;
-        } else if (str_iprefix(w, "AUTH=") && auth_offered(s)) {
-            continue; /* RFC 4954 §5: accepted; we trust only our own AUTH, not this claim */
-        } else if (str_iprefix(w, "SIZE=") || str_iprefix(w, "BODY=")) {
-            return reply_error(s, "501 5.5.4 parameter given twice"), -1;
-        } else {
-            return reply_error(s, "555 5.5.4 unsupported parameter"), -1;
-        }
-    }
-    return 0;
-}
-
 /* Parses a path for MAIL or RCPT; replies and returns -1 on an error. */
 static int parse_path(struct session *s, const char *arg, int flags, struct addr *a, char **rest,
                       const char *enhanced)
@@ -269,7 +210,7 @@ static int parse_path(struct session *s, const char *arg, int flags, struct addr
 
 static int cmd_ehlo(struct session *s, char *arg)
 {
-    if (!valid_helo(arg))
+    if (!esmtp_helo_ok(arg))
         return reply_error(s, "501 5.5.4 syntax: EHLO hostname");
     reset_envelope(s);
     str_copy(s->helo, sizeof s->helo, arg);
@@ -285,7 +226,7 @@ static int cmd_ehlo(struct session *s, char *arg)
 
 static int cmd_helo(struct session *s, char *arg)
 {
-    if (!valid_helo(arg))
+    if (!esmtp_helo_ok(arg))
         return reply_error(s, "501 5.5.4 syntax: HELO hostname");
     reset_envelope(s);
     str_copy(s->helo, sizeof s->helo, arg);
@@ -317,9 +258,10 @@ static int check_sender(struct session *s, const char *sender)
 static int cmd_mail(struct session *s, char *arg)
 {
     struct addr a;
-    struct mail_params p;
+    struct esmtp_params p;
+    const char *bad;
     char *rest;
-    const char *path = after_keyword(arg, "FROM:");
+    const char *path = esmtp_after_keyword(arg, "FROM:");
     if (!s->greeted)
         return reply_error(s, "503 5.5.1 send EHLO or HELO first");
     if (s->in_mail)
@@ -328,8 +270,10 @@ static int cmd_mail(struct session *s, char *arg)
         return reply_error(s, "530 5.7.0 authentication required");
     if (path == NULL)
         return reply_error(s, "501 5.5.4 syntax: MAIL FROM:<address>");
-    if (parse_path(s, path, ADDR_NULL_OK, &a, &rest, "5.1.7") != 0 || mail_params(s, rest, &p) != 0)
+    if (parse_path(s, path, ADDR_NULL_OK, &a, &rest, "5.1.7") != 0)
         return -1;
+    if ((bad = esmtp_mail_params(rest, s->greeted == 2, auth_offered(s), &p)) != NULL)
+        return reply_error(s, "%s", bad);
     if (p.have_size && p.size > s->conf.max_message_size)
         return reply_error(s, "552 5.3.4 message size exceeds fixed maximum message size");
     if (check_sender(s, a.text) != 0)
@@ -384,7 +328,7 @@ static int cmd_rcpt(struct session *s, char *arg)
     struct addr a;
     struct route r;
     char *rest;
-    const char *path = after_keyword(arg, "TO:");
+    const char *path = esmtp_after_keyword(arg, "TO:");
     if (!s->in_mail)
         return reply_error(s, "503 5.5.1 need MAIL before RCPT");
     if (path == NULL)
@@ -657,21 +601,8 @@ static int dispatch(struct session *s, char *line)
 
 /* ---- DATA ------------------------------------------------------------------------------- */
 
-enum data_end { DATA_END, DATA_BARE, DATA_TIMEOUT, DATA_LOST };
-
-struct data_state {
-    char id[17];
-    int in_headers;
-    int have_date, have_msgid; /* submission: the header section has them */
-    unsigned hops;
-    uint64_t size;   /* octets received, CRLF line ends, after dot-unstuffing */
-    int too_long;    /* a line over TEXT_LINE_MAX */
-    int too_big;     /* over max_message_size */
-    int store_errno; /* the first write error */
-};
-
 /* Return-Path (lib/deliver) and our Received line. */
-static int write_headers(struct session *s, struct data_state *d)
+static int write_headers(struct session *s, const char *id)
 {
     char buf[2048];
     struct trace_received t = {
@@ -681,7 +612,7 @@ static int write_headers(struct session *s, struct data_state *d)
         .protocol = s->login[0]       ? "ESMTPA"
                     : s->greeted == 2 ? "ESMTP"
                                       : "SMTP",
-        .id = d->id,
+        .id = id,
         .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL,
         .when = time(NULL),
     };
@@ -693,140 +624,55 @@ static int write_headers(struct session *s, struct data_state *d)
     return 0;
 }
 
-/* Does this line start a header field ("Name:"), or continue one (leading blank)? */
-static int header_line(const char *text, size_t len)
-{
-    if (len > 0 && (text[0] == ' ' || text[0] == '\t'))
-        return 1;
-    size_t i = 0;
-    while (i < len && text[i] > 32 && text[i] < 127 && text[i] != ':')
-        i++;
-    return i > 0 && i < len && text[i] == ':';
-}
-
-/* Submission: Date: and Message-ID: where the header section lacks them (RFC 6409 §8),
- * written where it ends. */
-static void add_missing_headers(struct session *s, struct data_state *d)
-{
-    char buf[400], value[300];
-    int n;
-    if (!s->submission || d->store_errno)
-        return;
-    if (!d->have_date && trace_date(value, sizeof value, time(NULL)) > 0 &&
-        (n = str_format(buf, sizeof buf, "Date: %s\n", value)) > 0 &&
-        deliver_write(&s->dl, buf, (size_t)n) != 0)
-        d->store_errno = errno ? errno : EIO;
-    if (!d->have_msgid && trace_message_id(value, sizeof value, s->conf.hostname) > 0 &&
-        (n = str_format(buf, sizeof buf, "Message-ID: %s\n", value)) > 0 &&
-        deliver_write(&s->dl, buf, (size_t)n) != 0)
-        d->store_errno = errno ? errno : EIO;
-    d->have_date = d->have_msgid = 1;
-}
-
-/* The header section: counts Received (hops), notes Date and Message-ID, and ends at the
- * empty line or at the first line that is no header field. */
-static void header_section(struct session *s, struct data_state *d, const char *text, size_t len)
-{
-    if (len == 0 || !header_line(text, len)) {
-        d->in_headers = 0;
-        add_missing_headers(s, d);
-    } else if (str_iprefix(text, "Received:")) {
-        d->hops++;
-    } else if (str_iprefix(text, "Date:")) {
-        d->have_date = 1;
-    } else if (str_iprefix(text, "Message-ID:")) {
-        d->have_msgid = 1;
-    }
-}
-
-/* One text line of the message: len octets of text (the stuffing dot removed), then an LF
- * that stands where the CR LF was. */
-static void take_line(struct session *s, struct data_state *d, const char *text, size_t len)
-{
-    if (d->in_headers)
-        header_section(s, d, text, len);
-    d->size += len + 2;
-    if (d->size > s->conf.max_message_size)
-        d->too_big = 1;
-    if (d->too_big || d->too_long || d->hops > s->conf.max_hops || d->store_errno)
-        return; /* refused or failed: drain to the end, store nothing more */
-    if (deliver_write(&s->dl, text, len + 1) != 0)
-        d->store_errno = errno ? errno : EIO;
-}
-
-/* Reads the message through <CRLF>.<CRLF>. */
-static enum data_end read_data(struct session *s, struct data_state *d)
-{
-    for (;;) {
-        long n = netio_getline(&s->io, s->data, sizeof s->data);
-        if (n == NETIO_TIMEOUT)
-            return DATA_TIMEOUT;
-        if (n == NETIO_TOOLONG) {
-            if (!s->io.toolong_crlf)
-                return DATA_BARE;
-            d->too_long = 1;
-            continue;
-        }
-        if (n <= 0 || s->data[n - 1] != '\n')
-            return DATA_LOST;
-        if (n < 2 || s->data[n - 2] != '\r' || memchr(s->data, '\r', (size_t)n - 2) != NULL)
-            return DATA_BARE;
-        size_t len = (size_t)n - 2;
-        if (len == 1 && s->data[0] == '.')
-            return DATA_END;
-        const char *text = s->data[0] == '.' ? s->data + 1 : s->data;
-        s->data[len] = '\n'; /* CR LF -> LF on disk */
-        take_line(s, d, text, len - (size_t)(text - s->data));
-    }
-}
-
-static const char *store_failure(int err)
-{
-    return maildir_errno_is_full(err) ? "452 4.3.1 insufficient system storage"
-                                      : "451 4.3.0 local error in processing";
-}
-
-static void log_queued(struct session *s, const struct data_state *d)
+static void log_queued(struct session *s, const char *id)
 {
     for (size_t i = 0; i < s->dl.n_queued; i++)
-        log_msg(LOG_INFO, "id=%s queued=%s", d->id, s->dl.queued[i]);
+        log_msg(LOG_INFO, "id=%s queued=%s", id, s->dl.queued[i]);
+}
+
+/* What lib/data needs of the configuration. */
+static struct data_opts data_opts(const struct session *s)
+{
+    return (struct data_opts){.max_size = s->conf.max_message_size,
+                              .max_hops = s->conf.max_hops,
+                              .submission = s->submission,
+                              .hostname = s->conf.hostname};
 }
 
 /* The reply to the end of DATA; stores the message when nothing refused it. */
-static void finish_message(struct session *s, struct data_state *d, char *result, size_t size)
+static void finish_message(struct session *s, const struct data_state *d, const char *id,
+                           char *result, size_t size)
 {
+    struct data_opts o = data_opts(s);
+    const char *refusal = data_refusal(d, &o);
     int stored = 0;
-    if (d->too_long)
-        str_copy(result, size, "554 5.6.0 a line is longer than 1000 octets");
-    else if (d->too_big)
-        str_copy(result, size, "552 5.3.4 message size exceeds fixed maximum message size");
-    else if (d->hops > s->conf.max_hops)
-        str_copy(result, size, "554 5.4.6 too many Received headers: a mail loop?");
+    if (refusal != NULL)
+        str_copy(result, size, refusal);
     else if (d->store_errno)
-        str_copy(result, size, store_failure(d->store_errno));
+        str_copy(result, size, deliver_failure_reply(d->store_errno));
     else if (deliver_commit(&s->dl) != 0)
-        str_copy(result, size, store_failure(errno));
+        str_copy(result, size, deliver_failure_reply(errno));
     else
-        stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", d->id) > 0;
+        stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", id) > 0;
     deliver_end(&s->dl, !stored);
     if (stored) {
         s->messages++;
         s->junk = 0; /* as Postfix: the count starts again after mail is accepted */
         reply(s, "%s", result);
         netio_flush(&s->io);
-        log_queued(s, d);
+        log_queued(s, id);
         deliver_start_runs(&s->dl, s->conf.path);
     } else {
         reply_error(s, "%s", result);
     }
 }
 
-static void log_message(struct session *s, const struct data_state *d, const char *result)
+static void log_message(struct session *s, const char *id, uint64_t size, const char *result)
 {
     char to[900];
     rcpt_list(s, to, sizeof to);
-    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", d->id,
-            log_field(s->sender), to, s->client, s->uid_field, (unsigned long long)d->size, result);
+    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", id,
+            log_field(s->sender), to, s->client, s->uid_field, (unsigned long long)size, result);
 }
 
 /* Answers a bare CR or LF: refused, and the connection is closed (SMTP smuggling). */
@@ -854,26 +700,25 @@ static void timed_out(struct session *s, const char *limit, const char *where)
 
 static int receive_message(struct session *s)
 {
-    struct data_state d = {.in_headers = 1};
-    char result[200];
-    random_hex16(d.id);
-    if (write_headers(s, &d) != 0) {
-        str_copy(result, sizeof result, store_failure(errno));
+    struct data_state d = {0};
+    struct data_opts o = data_opts(s);
+    char result[200], id[17];
+    random_hex16(id);
+    if (write_headers(s, id) != 0) {
+        str_copy(result, sizeof result, deliver_failure_reply(errno));
         deliver_end(&s->dl, 1);
-        log_message(s, &d, result);
+        log_message(s, id, 0, result);
         return reply_error(s, "%s", result);
     }
     reply(s, "354 end data with <CR><LF>.<CR><LF>");
     netio_set_timeout(&s->io, s->conf.data_timeout);
     long long session_limit = netio_limit(&s->io, s->conf.data_time_limit);
-    enum data_end end = read_data(s, &d);
+    enum data_end end = data_read(&s->io, &s->dl, &o, &d);
     int data_limit = end == DATA_TIMEOUT && netio_limit_passed(&s->io);
     netio_limit_restore(&s->io, session_limit);
     netio_set_timeout(&s->io, s->conf.command_timeout);
     if (end == DATA_END) {
-        if (d.in_headers)
-            add_missing_headers(s, &d);
-        finish_message(s, &d, result, sizeof result);
+        finish_message(s, &d, id, result, sizeof result);
     } else {
         deliver_end(&s->dl, 1);
         str_copy(result, sizeof result,
@@ -887,7 +732,7 @@ static int receive_message(struct session *s)
                       "in DATA");
         s->done = CLOSE_ERROR;
     }
-    log_message(s, &d, result);
+    log_message(s, id, d.size, result);
     reset_envelope(s);
     return 0;
 }
@@ -1005,20 +850,6 @@ static int proxy_header(struct session *s)
     return -1;
 }
 
-/* After an error close: stop sending, then read what the client still sends for a moment,
- * so our last reply is not lost to a TCP reset. */
-static void linger(void)
-{
-    char junk[4096];
-    if (shutdown(1, SHUT_WR) != 0)
-        close(1);
-    struct pollfd p = {.fd = 0, .events = POLLIN};
-    for (int rounds = 0; rounds < 64; rounds++) {
-        if (poll(&p, 1, 200) <= 0 || read(0, junk, sizeof junk) <= 0)
-            return;
-    }
-}
-
 /* Start-up failed: say 421 to the client, log why, exit 1. */
 static int refuse_start(struct session *s, const char *why)
 {
@@ -1084,7 +915,7 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "disconnect from %s messages=%u errors=%u", s->client, s->messages,
             s->errors);
     if (s->done == CLOSE_ERROR)
-        linger();
+        netio_linger(&s->io);
     route_ctx_free(&s->route);
     free(s->rcpts);
     deliver_free(&s->dl);

@@ -18,6 +18,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "trace.h"
+#include "users.h"
 #include "util.h"
 
 void deliver_init(struct deliver *d, const char *state_dir, const char *host,
@@ -359,6 +360,12 @@ void deliver_end(struct deliver *d, int failed_msg)
     }
 }
 
+const char *deliver_failure_reply(int err)
+{
+    return maildir_errno_is_full(err) ? "452 4.3.1 insufficient system storage"
+                                      : "451 4.3.0 local error in processing";
+}
+
 void deliver_start_runs(struct deliver *d, const char *conf_path)
 {
     for (size_t i = 0; i < d->n_queued; i++)
@@ -366,6 +373,122 @@ void deliver_start_runs(struct deliver *d, const char *conf_path)
             log_msg(LOG_WARNING, "%s: cannot start queue-run (%s); the timer will", d->queued[i],
                     strerror(errno));
     d->n_queued = 0;
+}
+
+/* ---- queued local recipients (queue-run) ---- */
+
+/* Copies the whole stored message (Return-Path line included) into d's data. */
+static int copy_data(struct queue_entry *e, struct deliver *d)
+{
+    uint64_t size;
+    char buf[65536];
+    int fd = queue_open_data(e, &size);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? 1 : 0;
+            break;
+        }
+        if ((rc = deliver_write(d, buf, (size_t)n)) != 0)
+            break;
+    }
+    close(fd);
+    return rc;
+}
+
+/* The mailboxes of one local address, as targets of d tagged tag. A queued local recipient
+ * that is a mailbox was already expanded by smtp-in, so it is delivered as it is: expanding
+ * it again would give the other members of an alias like "alice: alice, carol" a second copy.
+ * Any other address (a bounce to a local sender, say) is expanded by lib/route. 0, or 1 / -1
+ * with reply set when it has none. */
+static int local_targets(struct route_ctx *ctx, struct deliver *d, const char *address, size_t tag,
+                         char *reply, size_t rsize)
+{
+    struct addr a;
+    struct route rt;
+    if (addr_parse_mailbox(address, &a) != ADDR_OK)
+        return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
+    if (users_exists(ctx->conf->users_file, address) == 1)
+        return deliver_add(d, address, 0, 0, tag) == 0
+                   ? 0
+                   : (str_copy(reply, rsize, "4.3.0 out of memory"), 1);
+    int result = -1;
+    switch (route_rcpt(ctx, &a, 0, &rt)) {
+    case ROUTE_LOCAL:
+        result = rt.n_local ? 0 : -1;
+        str_copy(reply, rsize, "5.1.1 no local mailbox");
+        for (size_t i = 0; i < rt.n_local && result == 0; i++)
+            if (deliver_add(d, rt.local[i], 0, 0, tag) != 0)
+                result = 1, str_copy(reply, rsize, "4.3.0 out of memory");
+        if (rt.n_remote)
+            log_msg(LOG_WARNING, "<%s>: %zu remote alias members not handled here",
+                    log_field(address), rt.n_remote);
+        break;
+    case ROUTE_TEMPFAIL:
+        result = 1;
+        /* fall through */
+    default:
+        str_copy(reply, rsize, rt.reply);
+    }
+    route_free(&rt);
+    return result;
+}
+
+/* What recipient tag came to: the first failed link of its mailboxes, else delivered. */
+static int local_result(const struct deliver *d, size_t tag, char *reply, size_t rsize)
+{
+    for (size_t i = 0; i < d->n_targets; i++) {
+        const struct deliver_target *t = &d->targets[i];
+        if (t->tag == tag && t->result != 0) {
+            str_format(reply, rsize, "%s Maildir of %s: %s", t->result > 0 ? "4.2.0" : "5.2.0",
+                       t->addr, strerror(t->err));
+            return t->result;
+        }
+    }
+    str_copy(reply, rsize, "2.0.0 delivered to the Maildir");
+    return 0;
+}
+
+void deliver_queued(struct deliver *d, struct route_ctx *ctx, struct queue_entry *e,
+                    const size_t *idx, size_t n, deliver_record_fn *record, void *arg)
+{
+    char reply[QUEUE_REPLY_SIZE];
+    unsigned char *routed = calloc(n ? n : 1, 1);
+    deliver_reset(d, e->sender);
+    for (size_t i = 0; routed && i < n; i++) {
+        int r = local_targets(ctx, d, e->rcpts[idx[i]].addr, i, reply, sizeof reply);
+        if (r != 0)
+            record(arg, idx[i], r, reply);
+        routed[i] = r == 0;
+    }
+    int rc = routed ? 0 : 1;
+    if (rc == 0 && d->n_targets > 0 && (rc = deliver_begin(d, 0)) == 0 &&
+        (rc = copy_data(e, d)) == 0)
+        rc = deliver_commit(d);
+    if (rc != 0)
+        str_format(reply, sizeof reply, "4.3.0 cannot %s: %s",
+                   d->synced_fail ? "sync the Maildir" : "store the message", strerror(errno));
+    for (size_t i = 0; i < n; i++) {
+        char own[QUEUE_REPLY_SIZE];
+        int r = routed ? local_result(d, i, own, sizeof own) : 0;
+        if (routed && !routed[i])
+            continue; /* recorded above */
+        if (r != 0 || rc == 0)
+            record(arg, idx[i], r, own);
+        else
+            record(arg, idx[i], 1, reply);
+    }
+    deliver_end(d, rc != 0);
+    deliver_free(d);
+    free(routed);
 }
 
 /* ---- what a message may hold ---- */

@@ -109,9 +109,27 @@ int deliver_commit(struct deliver *d);
 /* Removes the tmp files (the Maildirs and the queue have their own links) and, when failed,
  * takes the Maildir links back out of new/. */
 void deliver_end(struct deliver *d, int failed);
+/* The SMTP reply for a message that could not be stored (errno err): 452 4.3.1 for a full disk
+ * or an exceeded quota, else 451 4.3.0. */
+const char *deliver_failure_reply(int err);
 /* Starts queue-run, detached, for each entry deliver_commit made (a failure is logged: the
  * timer will run it). */
 void deliver_start_runs(struct deliver *d, const char *conf_path);
+
+/* ---- queued local recipients (queue-run) ---- */
+
+/* One recipient's result: i indexes e->rcpts; result 0, 1 or -1; reply "2.0.0 ...", "4.2.0
+ * Maildir of ...: ...", or the router's refusal. */
+typedef void deliver_record_fn(void *arg, size_t i, int result, const char *reply);
+
+/* Delivers recipients idx[0..n) of the locked entry e (all in local domains) from its data:
+ * one copy (Return-Path line included), a link per mailbox, one fsync per Maildir (d in
+ * DELIVER_EACH mode). A recipient that is a mailbox of the users file is delivered as it is
+ * (smtp-in expanded it already: expanding it again would give the other members of an
+ * alias like "alice: alice, carol" a second copy); any other address (a bounce to a local
+ * sender) is expanded by lib/route. record is called once for each recipient. */
+void deliver_queued(struct deliver *d, struct route_ctx *ctx, struct queue_entry *e,
+                    const size_t *idx, size_t n, deliver_record_fn *record, void *arg);
 
 /* ---- what a message may hold (DESIGN.md §5) ---- */
 

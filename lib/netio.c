@@ -276,3 +276,15 @@ int netio_printf(struct netio *n, const char *fmt, ...)
         return -1;
     return netio_write(n, tmp, (size_t)len);
 }
+
+void netio_linger(struct netio *n)
+{
+    char junk[4096];
+    if (shutdown(n->out_fd, SHUT_WR) != 0)
+        close(n->out_fd);
+    struct pollfd p = {.fd = n->in_fd, .events = POLLIN};
+    for (int rounds = 0; rounds < 64; rounds++) {
+        if (poll(&p, 1, 200) <= 0 || read(n->in_fd, junk, sizeof junk) <= 0)
+            return;
+    }
+}

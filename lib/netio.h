@@ -76,4 +76,9 @@ int netio_puts(struct netio *n, const char *s);
 int netio_printf(struct netio *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *n);
 
+/* After an error close: stops sending (shutdown), then reads and drops what the client still
+ * sends for a moment (at most 64 reads, 200 ms apart), so the last reply is not lost to a TCP
+ * reset. */
+void netio_linger(struct netio *n);
+
 #endif
