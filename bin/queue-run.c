@@ -573,30 +573,6 @@ static int add_entry(const char *id, void *arg)
     return 0;
 }
 
-/* "host", "host:port", "[v6]:port", "[v6]" or a bare IPv6 address -> host and port
- * (default smtp_port). 0 or -1. */
-static int parse_smarthost(const char *s, char *host, size_t size, unsigned *port)
-{
-    const char *colon = strchr(s, ':'), *close = strchr(s, ']');
-    uint64_t v = conf.smtp_port;
-    if (s[0] == '[') {
-        if (!close || (close[1] != '\0' && close[1] != ':') ||
-            str_copy_n(host, size, s + 1, (size_t)(close - s - 1)) < 0)
-            return -1;
-        colon = close[1] == ':' ? close + 1 : NULL;
-    } else if (colon && strchr(colon + 1, ':')) {
-        colon = NULL; /* a bare IPv6 address */
-        if (str_copy(host, size, s) < 0)
-            return -1;
-    } else if (str_copy_n(host, size, s, colon ? (size_t)(colon - s) : strlen(s)) < 0) {
-        return -1;
-    }
-    if (host[0] == '\0' || (colon && (parse_u64(colon + 1, &v) < 0 || v == 0 || v > 65535)))
-        return -1;
-    *port = (unsigned)v;
-    return 0;
-}
-
 static struct mx_resolver *resolver;
 
 static void resolve(struct dest *d)
@@ -612,7 +588,7 @@ static void resolve(struct dest *d)
         d->mx->status = MX_TEMPFAIL;
         str_format(d->mx->why, sizeof d->mx->why, "4.4.3 %s", err);
     } else if (conf.smarthost[0]) {
-        if (parse_smarthost(conf.smarthost, host, sizeof host, &d->port) < 0) {
+        if (parse_hostport(conf.smarthost, host, sizeof host, &d->port, conf.smtp_port) < 0) {
             d->mx->status = MX_TEMPFAIL;
             str_copy(d->mx->why, sizeof d->mx->why, "4.3.5 smarthost setting unusable");
         } else {

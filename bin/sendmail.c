@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "addrlist.h"
 #include "conf.h"
+#include "header.h"
 #include "smtpc.h"
 #include "trace.h"
 #include "util.h"
@@ -47,8 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER_MAX 65536 /* octets of the header section held for parsing */
-#define DEFAULT_PORT "587"
+#define DEFAULT_PORT 587
 #define ADDR_ARGS_MAX 1000 /* addresses passed on to yubin-check by -bv / -bt */
 
 static const char *prog = "sendmail";
@@ -71,15 +71,6 @@ struct opts {
 struct rcpts {
     char (*a)[ADDR_SIZE];
     size_t n;
-};
-
-/* The message being read: the header section, and what the program learnt from it. */
-struct header {
-    char buf[HEADER_MAX];
-    size_t len;
-    int has_from, has_date, has_msgid, has_resent;
-    int ended;    /* input ended inside the header section (EOF or a lone '.') */
-    int no_blank; /* the body starts without an empty line: one is inserted */
 };
 
 struct ctx {
@@ -328,128 +319,18 @@ static int who_am_i(struct ctx *x, char *name, size_t size)
     return 0;
 }
 
-/* ---- the header section ---- */
+/* ---- the header section (lib/header) ---- */
 
-/* Reads one line (through its LF) into buf, at most size octets. Returns its length, 0 at
- * end of input, -1 on a read error, -2 when it does not fit. */
-static long read_line(FILE *in, char *buf, size_t size)
-{
-    size_t n = 0;
-    int c;
-    while (n < size && (c = getc(in)) != EOF) {
-        buf[n++] = (char)c;
-        if (c == '\n')
-            return (long)n;
-    }
-    if (n == size)
-        return -2;
-    return ferror(in) ? -1 : (long)n;
-}
-
-static int is_lone_dot(const char *l, size_t n)
-{
-    return (n == 2 && l[0] == '.' && l[1] == '\n') ||
-           (n == 3 && l[0] == '.' && l[1] == '\r' && l[2] == '\n');
-}
-
-/* Does this line start a header field ("Name:" with printable name)? */
-static int is_field(const char *l, size_t n)
-{
-    size_t i = 0;
-    while (i < n && l[i] > ' ' && l[i] < 0x7f && l[i] != ':')
-        i++;
-    if (i == 0)
-        return 0;
-    while (i < n && (l[i] == ' ' || l[i] == '\t'))
-        i++;
-    return i < n && l[i] == ':';
-}
-
-/* Reads the header section into x->h.buf with LF line ends. A line that is neither a field
- * nor a continuation starts the body: it is left in line (*line_len octets) for the caller. */
+/* Reads the header section; a sysexits code after saying why it cannot. */
 static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
 {
-    struct header *h = &x->h;
-    int first = 1;
-    *line_len = 0;
-    for (;;) {
-        long n = read_line(stdin, line, size);
-        if (n == -1)
-            return cli_fail(prog, EX_IOERR, "cannot read the message: %s", strerror(errno));
-        if (n == -2)
-            return cli_fail(prog, EX_DATAERR, "the header section is longer than %d octets",
-                            HEADER_MAX);
-        if (n == 0 || (x->o.dots_end && is_lone_dot(line, (size_t)n))) {
-            h->ended = 1;
-            return 0;
-        }
-        if (line[n - 1] == '\n' && n >= 2 && line[n - 2] == '\r')
-            line[--n - 1] = '\n';
-        if (line[n - 1] != '\n') /* the last line, without LF: read_line left room */
-            line[n++] = '\n';
-        if (first && n >= 5 && memcmp(line, "From ", 5) == 0) { /* an mbox "From " line */
-            first = 0;
-            continue;
-        }
-        if (line[0] == '\n')
-            return 0;
-        if (!is_field(line, (size_t)n) && (h->len == 0 || (line[0] != ' ' && line[0] != '\t'))) {
-            h->no_blank = 1;
-            *line_len = n;
-            return 0;
-        }
-        first = 0;
-        if (h->len + (size_t)n > sizeof h->buf)
-            return cli_fail(prog, EX_DATAERR, "the header section is longer than %d octets",
-                            HEADER_MAX);
-        memcpy(h->buf + h->len, line, (size_t)n);
-        h->len += (size_t)n;
-    }
-}
-
-/* The next field of the header section from *pos: its name and whole text (with folds). */
-static int next_field(const struct header *h, size_t *pos, size_t *start, size_t *end,
-                      size_t *name_len)
-{
-    size_t p = *pos;
-    if (p >= h->len)
-        return 0;
-    *start = p;
-    while (p < h->len) {
-        const char *nl = memchr(h->buf + p, '\n', h->len - p);
-        p = nl != NULL ? (size_t)(nl - h->buf) + 1 : h->len;
-        if (p >= h->len || (h->buf[p] != ' ' && h->buf[p] != '\t'))
-            break;
-    }
-    *end = *pos = p;
-    size_t n = 0;
-    while (*start + n < p && h->buf[*start + n] != ':' && h->buf[*start + n] != ' ' &&
-           h->buf[*start + n] != '\t')
-        n++;
-    *name_len = n;
-    return 1;
-}
-
-static int name_is(const struct header *h, size_t start, size_t n, const char *name)
-{
-    return strlen(name) == n && strncasecmp(h->buf + start, name, n) == 0;
-}
-
-static int is_bcc(const struct header *h, size_t s, size_t n)
-{
-    return name_is(h, s, n, "Bcc") || name_is(h, s, n, "Resent-Bcc");
-}
-
-static void note_fields(struct header *h)
-{
-    size_t pos = 0, s, e, n;
-    while (next_field(h, &pos, &s, &e, &n)) {
-        h->has_from |= name_is(h, s, n, "From");
-        h->has_date |= name_is(h, s, n, "Date");
-        h->has_msgid |= name_is(h, s, n, "Message-ID");
-        h->has_resent |= name_is(h, s, n, "Resent-To") || name_is(h, s, n, "Resent-Cc") ||
-                         name_is(h, s, n, "Resent-Bcc");
-    }
+    int rc = header_read(&x->h, stdin, x->o.dots_end, line, size, line_len);
+    if (rc == HEADER_IOERR)
+        return cli_fail(prog, EX_IOERR, "cannot read the message: %s", strerror(errno));
+    if (rc == HEADER_TOOLONG)
+        return cli_fail(prog, EX_DATAERR, "the header section is longer than %d octets",
+                        HEADER_MAX);
+    return 0;
 }
 
 /* -t: the recipients of To, Cc and Bcc (or of Resent-To, -Cc and -Bcc when there are any). */
@@ -461,9 +342,9 @@ static int extract_rcpts(struct ctx *x)
     static const char *const resent[] = {"Resent-To", "Resent-Cc", "Resent-Bcc"};
     const char *const *names = h->has_resent ? resent : plain;
     int rc = 0;
-    while (rc == 0 && next_field(h, &pos, &s, &e, &n)) {
+    while (rc == 0 && header_next_field(h, &pos, &s, &e, &n)) {
         for (size_t k = 0; k < 3 && rc == 0; k++) {
-            if (!name_is(h, s, n, names[k]))
+            if (!header_name_is(h, s, n, names[k]))
                 continue;
             const char *colon = memchr(h->buf + s, ':', e - s);
             size_t v = (size_t)(colon - h->buf) + 1;
@@ -523,8 +404,8 @@ static int write_header(struct ctx *x, const char *name)
     FILE *f = x->spool;
     size_t pos = 0, s, e, n;
     char buf[512];
-    while (next_field(h, &pos, &s, &e, &n))
-        if (!is_bcc(h, s, n))
+    while (header_next_field(h, &pos, &s, &e, &n))
+        if (!header_is_bcc(h, s, n))
             fwrite(h->buf + s, 1, e - s, f);
     if (!h->has_from) {
         fputs("From: ", f);
@@ -576,7 +457,7 @@ static int spool_message(struct ctx *x, const char *name)
         return cli_fail(prog, EX_TEMPFAIL, "cannot make a temporary file in %s", why);
     if ((rc = read_header(x, line, sizeof line, &first_len)) != 0)
         return rc;
-    note_fields(&x->h);
+    header_note_fields(&x->h);
     if (x->o.extract && (rc = extract_rcpts(x)) != 0)
         return rc;
     write_header(x, name);
@@ -591,22 +472,6 @@ static int spool_message(struct ctx *x, const char *name)
 }
 
 /* ---- submission ---- */
-
-/* "host:port", "[v6]:port", "host" or a bare IPv6 address. */
-static int split_hostport(const char *s, char *host, size_t hsize, char *port, size_t psize)
-{
-    const char *colon = strrchr(s, ':');
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            return -1;
-        return str_copy_n(host, hsize, s + 1, (size_t)(close - s - 1)) ||
-               str_copy(port, psize, close[1] == ':' ? close + 2 : DEFAULT_PORT);
-    }
-    if (colon == NULL || strchr(s, ':') != colon)
-        return str_copy(host, hsize, s) || str_copy(port, psize, DEFAULT_PORT);
-    return str_copy_n(host, hsize, s, (size_t)(colon - s)) || str_copy(port, psize, colon + 1);
-}
 
 static void transcript(void *arg, char dir, const char *line, size_t len)
 {
@@ -666,7 +531,9 @@ static int submit_connect(struct ctx *x, struct smtpc *c)
     int rc = 1, err;
     if (sa[0] == '\0')
         return submit_local(x, c);
-    if (split_hostport(sa, host, sizeof host, port, sizeof port) != 0 || host[0] == '\0')
+    unsigned port_number;
+    if (parse_hostport(sa, host, sizeof host, &port_number, DEFAULT_PORT) != 0 ||
+        str_format(port, sizeof port, "%u", port_number) < 0)
         return cli_fail(prog, EX_CONFIG, "%s: submission_address %s is not host:port", x->conf.path,
                         sa);
     hints.ai_socktype = SOCK_STREAM;

@@ -16,6 +16,7 @@
 #include "dsn.h"
 #include "log.h"
 #include "maildir.h"
+#include "route.h"
 #include "util.h"
 
 /* A line for the caller's -v output. */

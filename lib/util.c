@@ -209,3 +209,25 @@ int self_sibling(char *dst, size_t size, const char *name)
     *slash = '\0';
     return str_format(dst, size, "%s/%s", self, name) < 0 ? -1 : 0;
 }
+
+int parse_hostport(const char *s, char *host, size_t size, unsigned *port, unsigned default_port)
+{
+    const char *colon = strchr(s, ':'), *close = strchr(s, ']');
+    uint64_t v = default_port;
+    if (s[0] == '[') {
+        if (!close || (close[1] != '\0' && close[1] != ':') ||
+            str_copy_n(host, size, s + 1, (size_t)(close - s - 1)) < 0)
+            return -1;
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else if (colon && strchr(colon + 1, ':')) {
+        colon = NULL; /* a bare IPv6 address */
+        if (str_copy(host, size, s) < 0)
+            return -1;
+    } else if (str_copy_n(host, size, s, colon ? (size_t)(colon - s) : strlen(s)) < 0) {
+        return -1;
+    }
+    if (host[0] == '\0' || (colon && (parse_u64(colon + 1, &v) < 0 || v == 0 || v > 65535)))
+        return -1;
+    *port = (unsigned)v;
+    return 0;
+}

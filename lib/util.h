@@ -49,6 +49,11 @@ void sleep_ms(unsigned long ms);
  * another prefix finds its own programs. 0, or -1 (no /proc, too long). */
 int self_sibling(char *dst, size_t size, const char *name);
 
+/* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address (two ':' or more) into host
+ * and *port (default_port when none is given; a port is 1 to 65535). 0, or -1 when s is none
+ * of these or the host is too long. */
+int parse_hostport(const char *s, char *host, size_t size, unsigned *port, unsigned default_port);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. 0 or -1 (errno set). */
 int write_all(int fd, const void *buf, size_t len);
 /* fsyncs the directory at path. 0 or -1 (errno set). */

@@ -351,6 +351,24 @@ static void test_util(void)
     free(a);
     str_copy(buf, sizeof buf, " \t key value \t\r\n");
     CHECK_STR(str_trim(buf), "key value", "trim both ends");
+    unsigned port = 0;
+    CHECK(parse_hostport("mx.test", buf, sizeof buf, &port, 25) == 0 &&
+              strcmp(buf, "mx.test") == 0 && port == 25,
+          "host alone: the default port");
+    CHECK(parse_hostport("mx.test:2525", buf, sizeof buf, &port, 25) == 0 && port == 2525,
+          "host:port");
+    CHECK(parse_hostport("[2001:db8::1]:587", buf, sizeof buf, &port, 25) == 0 &&
+              strcmp(buf, "2001:db8::1") == 0 && port == 587,
+          "[v6]:port");
+    CHECK(parse_hostport("2001:db8::1", buf, sizeof buf, &port, 25) == 0 && port == 25 &&
+              strcmp(buf, "2001:db8::1") == 0,
+          "a bare IPv6 address");
+    CHECK(parse_hostport("mx.test:0", buf, sizeof buf, &port, 25) == -1 &&
+              parse_hostport("mx.test:65536", buf, sizeof buf, &port, 25) == -1 &&
+              parse_hostport("mx.test:", buf, sizeof buf, &port, 25) == -1 &&
+              parse_hostport("[::1", buf, sizeof buf, &port, 25) == -1 &&
+              parse_hostport(":25", buf, sizeof buf, &port, 25) == -1,
+          "bad ports, an open bracket and an empty host are refused");
     CHECK(self_sibling(path, sizeof path, "x-y") == 0 && strstr(path, "/unit/x-y") != NULL,
           "self_sibling names a program next to this one (%s)", path);
 }
