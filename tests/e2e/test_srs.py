@@ -8,11 +8,15 @@ example.test while the local copy keeps the author's; a bounce to that SRS addre
 same outsider, which could relay nothing else) is taken and relayed back to the author, as is
 an automatic reply from a non-null sender (itself rewritten); a forged one is refused and
 nothing is queued. When the member's server refuses the copy, queue-run's bounce goes
-straight to the author. Only loopback addresses are used.
+straight to the author. yubin-srs(8): newkey rotates the secret (addresses signed before stay
+valid, the file stays private), forward and reverse agree with smtp-in. Only loopback
+addresses are used.
 """
 import os
 import re
 import smtplib
+import stat
+import subprocess
 import time
 import unittest
 
@@ -127,6 +131,57 @@ class SRS(unittest.TestCase):
         self.assertIn(b"Subject: to nobody", bounce.data)
         self.wait_queue_empty()
         self.assertEqual(len(self.site.messages(DEMO)), 1, "no bounce for the postmaster")
+
+
+class Tool(unittest.TestCase):
+    def setUp(self):
+        self.site = yubintest.Instance(users=(DEMO,))
+
+    def tearDown(self):
+        self.site.stop()
+
+    def srs(self, *args):
+        return subprocess.run([yubintest.program("yubin-srs"), "-C", self.site.conf, *args],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_newkey_forward_reverse(self):
+        p = self.srs("forward", AUTHOR)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        before = p.stdout.strip()
+        self.assertRegex(before, "^" + SRS_RE + "$")
+        self.assertEqual(self.srs("forward", DEMO).stdout.strip(), DEMO, "a local sender")
+        p = self.srs("newkey")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 older one still verifies", p.stdout)
+        with open(self.site.srs_secret_file) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 3, "a comment, the new secret, the old one")
+        self.assertTrue(lines[0].startswith("#"))
+        self.assertEqual(len(lines[1]), 44, "32 random bytes in base64")
+        self.assertEqual(lines[2], yubintest.SRS_TEST_SECRET)
+        self.assertNotIn(lines[1], p.stdout + p.stderr, "the secret is never printed")
+        st = os.stat(self.site.srs_secret_file)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o640 if os.geteuid() == 0 else 0o600)
+        if os.geteuid() == 0:
+            self.assertEqual((st.st_uid, st.st_gid), (0, self.site.gid))
+        after = self.srs("forward", AUTHOR).stdout.strip()
+        self.assertRegex(after, "^" + SRS_RE + "$")
+        self.assertNotEqual(after, before, "signed with the new secret")
+        for address in (before, after, before.lower()):
+            p = self.srs("reverse", address)
+            self.assertEqual((p.returncode, p.stdout.strip().lower()), (0, AUTHOR), p.stderr)
+        forged = before[:5] + ("B" if before[5] == "A" else "A") + before[6:]
+        p = self.srs("reverse", forged)
+        self.assertEqual(p.returncode, 67)
+        self.assertIn("550 5.7.1", p.stderr)
+        self.assertEqual(self.srs("reverse", DEMO).returncode, 65, "not an SRS address")
+        # the handlers take the new file: smtp-in accepts a bounce to the old address
+        port = self.site.serve_inetd("smtp-in")
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="outsider.test", timeout=30) as c:
+            c.ehlo()
+            self.assertEqual(c.docmd("MAIL", "FROM:<>")[0], 250)
+            self.assertEqual(c.docmd("RCPT", f"TO:<{before}>")[0], 250)
+            self.assertEqual(c.docmd("RCPT", f"TO:<{forged}>")[0], 550)
 
 
 if __name__ == "__main__":
