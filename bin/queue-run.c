@@ -39,6 +39,7 @@
 #include "route.h"
 #include "users.h"
 #include "smtpc.h"
+#include "tmpsweep.h"
 #include "transcript.h"
 #include "util.h"
 
@@ -821,6 +822,9 @@ int main(int argc, char **argv)
     }
     if (n_ids == 0 && queue_clean(conf.state_dir, 3600) > 0)
         log_msg(LOG_NOTICE, "removed the leftovers of interrupted queue writes");
+    int swept = n_ids == 0 ? tmpsweep_due(conf.state_dir, TMPSWEEP_EVERY, TMPSWEEP_MAX_AGE) : 0;
+    if (swept > 0)
+        log_msg(LOG_NOTICE, "removed %d stale tmp files (untouched for 36 hours)", swept);
     deadline_run_alarm(conf.queue_run_limit);
     new_ids_fd = memfd_create("queue-run-ids", MFD_CLOEXEC);
     if (new_ids_fd >= 0)

@@ -176,6 +176,64 @@ class QueueLimitsTest(unittest.TestCase):
         finally:
             filt.close()
 
+    # -- §7: stale tmp files are swept --------------------------------------------------
+    def make_file(self, path, age_hours, owned=True):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("half a message\n")
+        t = time.time() - age_hours * 3600
+        os.utime(path, (t, t))
+        if owned:
+            os.chown(path, self.site.uid, self.site.gid)
+        return path
+
+    def mkdirs(self, path):
+        """Makes path and its missing parents, owned by the mail account."""
+        parts = []
+        while not os.path.isdir(path):
+            parts.append(path)
+            path = os.path.dirname(path)
+        for d in reversed(parts):
+            os.mkdir(d, 0o700)
+            os.chown(d, self.site.uid, self.site.gid)
+
+    def test_stale_tmp_files_are_swept_and_links_never_followed(self):
+        st = self.site.state_dir
+        md = self.site.maildir(SENDER)
+        for d in (os.path.join(st, "tmp"), os.path.join(md, "tmp"), os.path.join(md, ".Sent", "tmp")):
+            self.mkdirs(d)
+        old = [self.make_file(os.path.join(st, "tmp", "1.old"), 40),
+               self.make_file(os.path.join(md, "tmp", "2.old"), 40),
+               self.make_file(os.path.join(md, ".Sent", "tmp", "3.old"), 40)]
+        kept = [self.make_file(os.path.join(st, "tmp", "4.fresh"), 1),
+                self.make_file(os.path.join(st, "tmp", "5.day"), 30),
+                self.make_file(os.path.join(st, "tmp", ".dotfile"), 40)]
+        # links the mail account could plant, to a tree it could otherwise remove from
+        outside = os.path.join(self.site.dir, "outside")
+        self.mkdirs(os.path.join(outside, "u", "tmp"))
+        kept += [self.make_file(os.path.join(outside, "u", "tmp", "6.old"), 40),
+                 self.make_file(os.path.join(outside, "7.old"), 40)]
+        os.symlink(outside, os.path.join(st, "mail", "evil.test"))
+        self.mkdirs(os.path.join(st, "mail", "example.test", "bob"))
+        os.symlink(os.path.join(outside, "u", "tmp"),
+                   os.path.join(st, "mail", "example.test", "bob", "tmp"))
+        link = os.path.join(st, "tmp", "8.link")
+        os.symlink(os.path.join(outside, "7.old"), link)
+        os.utime(link, (time.time() - 40 * 3600,) * 2, follow_symlinks=False)
+        self.run_queue()
+        self.assertEqual([p for p in old if os.path.exists(p)], [], "40 hours old: removed")
+        self.assertEqual([p for p in kept if not os.path.exists(p)], [], "the rest is kept")
+        self.assertTrue(os.path.islink(link), "a link is never removed (nor followed)")
+        self.assertIn("removed 3 stale tmp files", "\n".join(self.site.syslog.lines()))
+        # at most one sweep an hour (the time of state_dir/.tmp-swept)
+        late = self.make_file(os.path.join(st, "tmp", "9.old"), 40)
+        self.run_queue()
+        self.assertTrue(os.path.exists(late), "swept less than an hour ago")
+        stamp = os.path.join(st, ".tmp-swept")
+        os.utime(stamp, (time.time() - 3700,) * 2)
+        self.run_queue()
+        self.assertFalse(os.path.exists(late), "an hour later")
+
     # -- §4: a slow MX holds a connection, a destination and a pass for a bounded time -----
     def test_session_limit_cuts_an_mx_that_greets_a_byte_a_minute(self):
         self.set_conf(relay_session_limit=2)
