@@ -22,6 +22,7 @@
 
 #include <sodium.h>
 
+#include "aliases.h"
 #include "conf.h"
 #include "maildir.h"
 #include "safedir.h"
@@ -376,12 +377,36 @@ static int print_user(const char *address, const char *hash, void *ctx)
     return 0;
 }
 
+static void warn_line(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "yubin-user: warning: %s\n", msg);
+}
+
+/* What the list cannot show: lines of the users file it skipped, and a broken aliases file
+ * (smtp-in then answers 451 to every local recipient). yubin-check(8) checks the rest. */
+static void warn_broken_files(void)
+{
+    char err[600];
+    struct aliases a;
+    users_check(conf.users_file, warn_line, NULL);
+    if (aliases_load(&a, conf.aliases_file, err, sizeof err) != 0)
+        fprintf(stderr,
+                "yubin-user: warning: %s: until it is fixed, every local recipient gets 451 "
+                "(yubin-check shows every error)\n",
+                err);
+    aliases_free(&a);
+}
+
 static int cmd_list(const struct options *o)
 {
     (void)o;
     if (users_each(conf.users_file, print_user, NULL) != 0)
         return fail("cannot read %s: %s", conf.users_file, strerror(errno));
-    return fflush(stdout) == 0 ? 0 : fail("cannot write the list: %s", strerror(errno));
+    if (fflush(stdout) != 0)
+        return fail("cannot write the list: %s", strerror(errno));
+    warn_broken_files();
+    return 0;
 }
 
 /* ---- start-up ----------------------------------------------------------------------- */

@@ -74,6 +74,20 @@ class CheckMode(unittest.TestCase):
         rc, out = check(self.site)
         self.assertIn(f"error: {self.site.aliases_file}:3: expected", out)
 
+    def test_yubin_user_list_warns_of_broken_files(self):
+        """yubin-user list used to say nothing while smtp-in answered 451 to everything."""
+        with open(self.site.aliases_file, "a") as f:
+            f.write("sales@example.test alice\n")
+        with open(self.site.users_file, "a") as f:
+            f.write("no colon\n")
+        p = subprocess.run([yubintest.program("yubin-user"), "-C", self.site.conf, "list"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "demo@example.test\n")
+        self.assertIn(f"warning: {self.site.aliases_file}:3: expected", p.stderr)
+        self.assertIn("every local recipient gets 451", p.stderr)
+        self.assertIn(f"warning: {self.site.users_file}:2: expected", p.stderr)
+
     def test_missing_config_is_no_input(self):
         p = subprocess.run([yubintest.program("yubin-check"), "-C", "/nonexistent/yubin.conf"],
                            capture_output=True, text=True, timeout=30)
