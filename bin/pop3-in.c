@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "connlimit.h"
 #include "log.h"
 #include "maildir.h"
 #include "netio.h"
@@ -46,6 +47,7 @@ struct session {
     struct netio io;
     enum state state;
     char client[INET6_ADDRSTRLEN + 8];
+    struct connlimit slot;         /* this client's connection slot (lib/connlimit) */
     char user[USERS_ADDRESS_SIZE]; /* from USER, or the logged-in mailbox */
     int have_user;
     unsigned auth_failures, errors;
@@ -96,13 +98,20 @@ static int junk(struct session *s)
 
 /* ---- logging in ------------------------------------------------------------------- */
 
-/* The client's address for the log (lib/peer): never DNS. */
-static void client_address(struct session *s)
+/* The client's address for the log (lib/peer, never DNS), and its connection slot: at most
+ * max_connections_per_client at once from one address, under inetd as under systemd.
+ * 0 to serve, 1 refused (-ERR said). */
+static int client_address(struct session *s)
 {
     struct peer p;
     if (peer_from_fd(&p, 0) != 0)
         str_copy(p.text, sizeof p.text, "local");
     str_copy(s->client, sizeof s->client, p.text);
+    if (connlimit_check(&s->slot, &s->conf, &p) == 0)
+        return 0;
+    reply(s, "-ERR [SYS/TEMP] too many connections from your address, try again later");
+    netio_flush(&s->io);
+    return 1;
 }
 
 /* Wipes what the input buffer already handed out (it held a password). */
@@ -714,6 +723,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     s.state = AUTHORIZATION;
     s.lock_fd = -1;
+    s.slot.fd = -1;
     s.list.cur_fd = -1;
     netio_init(&s.io, 0, 1, 300);
     if (start(&s, argc, argv) != 0) {
@@ -723,7 +733,8 @@ int main(int argc, char **argv)
     }
     netio_set_timeout(&s.io, s.conf.pop3_timeout);
     netio_limit(&s.io, s.conf.session_time_limit);
-    client_address(&s);
+    if (client_address(&s) != 0)
+        return 1;
     struct transcript *tr =
         transcript_start(s.conf.transcript_dir, s.conf.transcript_max_size, "pop3-in", s.client);
     netio_set_transcript(&s.io, tr);
@@ -733,5 +744,6 @@ int main(int argc, char **argv)
     maildir_list_free(&s.list);
     if (s.lock_fd >= 0)
         close(s.lock_fd);
+    connlimit_release(&s.slot);
     return 0;
 }

@@ -44,6 +44,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "connlimit.h"
 #include "data.h"
 #include "deliver.h"
 #include "esmtp.h"
@@ -69,6 +70,7 @@ struct session {
     struct netio io;
     struct route_ctx route;
     struct peer peer;                  /* TCP, the local socket (uid) or a pipe */
+    struct connlimit slot;             /* this client's connection slot (lib/connlimit) */
     char client[INET6_ADDRSTRLEN + 8]; /* "192.0.2.1", "2001:db8::1" or "local" */
     char client_trace[INET6_ADDRSTRLEN + 16]; /* "[192.0.2.1]", "[IPv6:...]" or "local" */
     char helo[ESMTP_HELO_MAX + 1];
@@ -850,6 +852,19 @@ static int proxy_header(struct session *s)
     return -1;
 }
 
+/* At most max_connections_per_client at once from one address (lib/connlimit), under inetd
+ * as under systemd: beyond that, 421 before the greeting. 0 to serve, 1 refused. */
+static int take_slot(struct session *s)
+{
+    if (connlimit_check(&s->slot, &s->conf, &s->peer) == 0)
+        return 0;
+    reply(s, "421 4.7.0 %s too many connections from your address, try again later",
+          s->conf.hostname);
+    netio_flush(&s->io);
+    netio_linger(&s->io);
+    return 1;
+}
+
 /* Start-up failed: say 421 to the client, log why, exit 1. */
 static int refuse_start(struct session *s, const char *why)
 {
@@ -869,6 +884,7 @@ int main(int argc, char **argv)
     char err[600];
     int opt;
     signal(SIGPIPE, SIG_IGN);
+    s->slot.fd = -1;
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
@@ -901,6 +917,8 @@ int main(int argc, char **argv)
     if (proxy_header(s) != 0)
         return 1;
     set_client(s);
+    if (take_slot(s) != 0)
+        return 1;
     route_init(&s->route, &s->conf);
     deliver_init(&s->dl, s->conf.state_dir, s->conf.hostname, DELIVER_QUEUE_RETRY);
     reset_envelope(s);
@@ -916,6 +934,7 @@ int main(int argc, char **argv)
             s->errors);
     if (s->done == CLOSE_ERROR)
         netio_linger(&s->io);
+    connlimit_release(&s->slot);
     route_ctx_free(&s->route);
     free(s->rcpts);
     deliver_free(&s->dl);

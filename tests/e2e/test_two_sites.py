@@ -118,7 +118,7 @@ class TwoSites(unittest.TestCase):
         site = self.sites[name]
         conf = os.path.join(site.dir, f"inetd6-{program}-{port}.conf")
         with open(conf, "w") as f:
-            f.write(f"*:{port} stream tcp6 nowait.10000 root {yubintest.program(program)} "
+            f.write(f"*:{port} stream tcp6 nowait.2147483647 root {yubintest.program(program)} "
                     f"{program} -C {site.conf}\n")
         with site.in_netns():
             p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,

@@ -119,6 +119,9 @@ class Instance:
             "syslog_socket": self.syslog.path,
             "command_timeout": "30",
             "data_timeout": "30",
+            # Tests open many connections at once from 127.0.0.1; the default (20) is for
+            # the tests of the limit itself (test_connlimit) to set.
+            "max_connections_per_client": "1000",
         }
         self.settings.update(conf or {})
         self.write_users({u: DEMO_HASH for u in users})
@@ -211,16 +214,18 @@ class Instance:
         return subprocess.Popen(self.argv(name, *extra), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
-    def serve_inetd(self, name, *extra, host="127.0.0.1", as_root=True, port=None):
-        """Serve NAME with openbsd-inetd on PORT (default: a free one); returns the port."""
+    def serve_inetd(self, name, *extra, host="127.0.0.1", as_root=True, port=None,
+                    wait="nowait.2147483647"):
+        """Serve NAME with openbsd-inetd on PORT (default: a free one), WAIT its wait/max
+        field; returns the port."""
         with self.in_netns():
-            return self._serve_inetd(name, extra, host, as_root, port or free_port(host))
+            return self._serve_inetd(name, extra, host, as_root, port or free_port(host), wait)
 
-    def _serve_inetd(self, name, extra, host, as_root, port):
+    def _serve_inetd(self, name, extra, host, as_root, port, wait):
         user = "root" if (as_root and os.geteuid() == 0) else self.account
         conf = os.path.join(self.dir, f"inetd-{name}-{port}.conf")
         with open(conf, "w") as f:
-            f.write(f"{host}:{port} stream tcp nowait.10000 {user} {program(name)} "
+            f.write(f"{host}:{port} stream tcp {wait} {user} {program(name)} "
                     f"{name} -C {self.conf} {' '.join(extra)}\n")
         # -i: stay in the foreground; -E: keep the environment (sanitizer options).
         p = subprocess.Popen(["inetd", "-i", "-E", conf], stdout=subprocess.DEVNULL,
