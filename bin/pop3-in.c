@@ -179,7 +179,7 @@ static void note_rehash(struct session *s, const char *address)
         log_msg(LOG_NOTICE,
                 "the password hash of <%s> uses other limits than yubin.conf; "
                 "re-key it with yubin-user passwd",
-                address);
+                log_field(address));
 }
 
 /* Checks a password for address, then opens the mailbox or counts a failure. */
