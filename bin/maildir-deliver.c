@@ -3,7 +3,8 @@
  *
  *     maildir-deliver [-C conf] [-f sender] address...
  *
- * Reads one message from stdin (LF or CRLF line ends; stored with LF), prepends
+ * Reads one message from stdin (LF or CRLF line ends; stored with LF; a NUL octet or a CR
+ * that is not right before LF refuses it, EX_DATAERR, DESIGN.md §5), prepends
  * "Return-Path: <sender>" when -f is given, and delivers it durably to the Maildir of every
  * address through lib/deliver (all or nothing): written once, fsynced once, hard-linked into
  * each new/, every new/ fsynced, and exit 0 only after all of that. Exit codes come from
@@ -25,6 +26,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -140,12 +142,14 @@ static int unbracket(char *out, size_t size, const char *s)
     return 0;
 }
 
-/* Copies stdin into the message, CRLF turned into LF (a CR not before LF is kept), and
- * ends it with LF if it does not. 0, 1 (temporary) or -1; *read_err set on a read error. */
-static int copy_stdin(struct deliver *d, int *read_err)
+/* Copies stdin into the message, CRLF turned into LF, and ends it with LF if it does not.
+ * Every octet goes through t (lib/deliver): a NUL or a CR not before LF stops the copy, and
+ * -1 refuses the message (t->faults says why). 0, 1 (temporary) or -1; *read_err set on a
+ * read error. */
+static int copy_stdin(struct deliver *d, struct deliver_text *t, int *read_err)
 {
-    char in[8192], out[8193]; /* one more for a CR held over from the chunk before */
-    int cr = 0, rc;
+    char in[8192], out[8192];
+    int rc;
     char last = '\n';
     ssize_t n;
     *read_err = 0;
@@ -157,25 +161,16 @@ static int copy_stdin(struct deliver *d, int *read_err)
             *read_err = errno;
             return 1;
         }
-        if (cr && in[0] != '\n')
-            last = out[o++] = '\r';
-        cr = 0;
-        for (ssize_t i = 0; i < n; i++) {
-            if (in[i] == '\r' && i + 1 < n && in[i + 1] == '\n')
-                continue;
-            if (in[i] == '\r' && i + 1 == n)
-                cr = 1;
-            else
+        if (deliver_text_scan(t, in, (size_t)n) != DELIVER_TEXT_OK)
+            return -1;
+        for (ssize_t i = 0; i < n; i++) /* every CR is one before LF now */
+            if (in[i] != '\r')
                 last = out[o++] = in[i];
-        }
         if (o > 0 && (rc = deliver_write(d, out, o)) != 0)
             return rc;
     }
-    if (cr) {
-        last = '\r';
-        if ((rc = deliver_write(d, "\r", 1)) != 0)
-            return rc;
-    }
+    if (deliver_text_end(t) != DELIVER_TEXT_OK)
+        return -1;
     return (last != '\n' && d->msg.size > 0) ? deliver_write(d, "\n", 1) : 0;
 }
 
@@ -187,14 +182,22 @@ static int exit_for(int rc)
 /* Delivers stdin to every target of d, or to none: on failure nothing stays in new/ or tmp/. */
 static int deliver_stdin(struct deliver *d, const char *sender)
 {
+    struct deliver_text t = {0};
     int read_err = 0;
     int rc = deliver_begin(d, sender != NULL);
-    if (rc == 0 && (rc = copy_stdin(d, &read_err)) != 0 && read_err != 0)
+    if (rc == 0 && (rc = copy_stdin(d, &t, &read_err)) != 0 && read_err != 0)
         str_copy(d->what, sizeof d->what, "reading standard input");
     if (rc == 0)
         rc = deliver_commit(d);
     int err = read_err ? read_err : errno;
     deliver_end(d, rc != 0);
+    if (t.faults != DELIVER_TEXT_OK) {
+        log_msg(LOG_NOTICE, "refused: the message holds %s at octet %llu",
+                deliver_text_error(t.first), (unsigned long long)t.where + 1);
+        return cli_fail(prog, EX_DATAERR,
+                        "the message holds %s at octet %llu: refused, nothing delivered",
+                        deliver_text_error(t.first), (unsigned long long)t.where + 1);
+    }
     if (rc != 0) {
         log_msg(LOG_ERR, "delivery failed: %s: %s", d->what, strerror(err));
         return cli_fail(prog, exit_for(rc), "%s: %s%s; nothing delivered", d->what, strerror(err),
@@ -215,6 +218,8 @@ int main(int argc, char **argv)
     char err[512], sender_buf[PATH_SIZE];
     int opt, rc;
 
+    maildir_cleanup_on_signal(SIGTERM); /* killed while reading: no tmp file left */
+    maildir_cleanup_on_signal(SIGINT);
     while ((opt = getopt(argc, argv, "C:f:")) != -1) {
         if (opt == 'C')
             conf_path = optarg;

@@ -5,15 +5,16 @@
  *     sendmail -bp        (runs mailq)         sendmail -q        (runs queue-run)
  *     sendmail -bv|-bt [address...]            (runs yubin-check: where each would go)
  *
- * Reads one message from stdin (LF or CRLF line ends) and submits it over SMTP (lib/smtpc) on
- * the Unix-domain socket local_socket of yubin.conf, where smtp-in learns the caller's uid
- * from the kernel (SO_PEERCRED) and records it; or, when submission_address is set, over TCP
- * to that host:port (whose server must then let this host submit: submit_networks). Only the header
- * section is held in memory (at most HEADER_MAX octets): it is parsed for -t (To/Cc/Bcc, or the
- * Resent- ones), Bcc is removed, and From, Date and Message-ID are added when missing. The whole
- * message then goes through a fixed buffer into an unlinked temporary file (so SIZE is known and a
- * broken input never leaves half a message at the server), which smtpc streams to the server with
- * CRLF line ends and dot-stuffing. Exit codes come from <sysexits.h>.
+ * Reads one message from stdin (LF or CRLF line ends; a NUL octet or a CR not right before LF
+ * refuses it with EX_DATAERR before anything is sent, DESIGN.md §5) and submits it over SMTP
+ * (lib/smtpc) on the Unix-domain socket local_socket of yubin.conf, where smtp-in learns the
+ * caller's uid from the kernel (SO_PEERCRED) and records it; or, when submission_address is set,
+ * over TCP to that host:port (whose server must then let this host submit: submit_networks). Only
+ * the header section is held in memory (at most HEADER_MAX octets): it is parsed for -t (To/Cc/Bcc,
+ * or the Resent- ones), Bcc is removed, and From, Date and Message-ID are added when missing. The
+ * whole message then goes through a fixed buffer into an unlinked temporary file (so SIZE is known
+ * and a broken input never leaves half a message at the server), which smtpc streams to the server
+ * with CRLF line ends and dot-stuffing. Exit codes come from <sysexits.h>.
  *
  * It runs as the calling user and needs no privileges: it must never be installed setuid or
  * setgid (it refuses to run so), never pass an address or header to a shell, never hold the
@@ -26,6 +27,7 @@
 #include "addr.h"
 #include "addrlist.h"
 #include "conf.h"
+#include "deliver.h"
 #include "header.h"
 #include "smtpc.h"
 #include "trace.h"
@@ -82,6 +84,7 @@ struct ctx {
     char login[ADDR_SIZE];     /* the calling user's address */
     struct rcpts rcpts;
     struct header h;
+    struct deliver_text text; /* every octet read: no NUL, no bare CR (lib/deliver) */
     FILE *spool;
 };
 
@@ -324,7 +327,7 @@ static int who_am_i(struct ctx *x, char *name, size_t size)
 /* Reads the header section; a sysexits code after saying why it cannot. */
 static int read_header(struct ctx *x, char *line, size_t size, long *line_len)
 {
-    int rc = header_read(&x->h, stdin, x->o.dots_end, line, size, line_len);
+    int rc = header_read(&x->h, stdin, x->o.dots_end, line, size, line_len, &x->text);
     if (rc == HEADER_IOERR)
         return cli_fail(prog, EX_IOERR, "cannot read the message: %s", strerror(errno));
     if (rc == HEADER_TOOLONG)
@@ -421,14 +424,25 @@ static int write_header(struct ctx *x, const char *name)
     return 0;
 }
 
+/* The next octet of the body, checked as it passes (lib/deliver: no NUL, no bare CR). */
+static int next_octet(struct ctx *x)
+{
+    int c = getc(stdin);
+    if (c != EOF) {
+        unsigned char octet = (unsigned char)c;
+        deliver_text_scan(&x->text, &octet, 1);
+    }
+    return c;
+}
+
 /* Copies the body from stdin to the spool as it is; without -i a lone '.' line ends it. */
 static int copy_body(struct ctx *x)
 {
     FILE *in = stdin, *f = x->spool;
     int c, bol = 1;
-    while ((c = getc(in)) != EOF) {
+    while ((c = next_octet(x)) != EOF) {
         if (bol && c == '.' && x->o.dots_end) {
-            int d = getc(in), e = d == '\r' ? getc(in) : EOF;
+            int d = next_octet(x), e = d == '\r' ? next_octet(x) : EOF;
             if (d == '\n' || (d == '\r' && e == '\n'))
                 return 0;
             putc('.', f);
@@ -465,6 +479,10 @@ static int spool_message(struct ctx *x, const char *name)
         fwrite(line, 1, (size_t)first_len, x->spool);
     if (!x->h.ended && (rc = copy_body(x)) != 0)
         return rc;
+    if (deliver_text_end(&x->text) != DELIVER_TEXT_OK)
+        return cli_fail(prog, EX_DATAERR,
+                        "the message holds %s at octet %llu: refused, nothing was sent",
+                        deliver_text_error(x->text.first), (unsigned long long)x->text.where + 1);
     if (fflush(x->spool) != 0 || ferror(x->spool))
         return cli_fail(prog, EX_TEMPFAIL, "cannot write the temporary copy of the message: %s",
                         strerror(errno));

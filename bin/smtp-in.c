@@ -49,6 +49,7 @@
 #include "deliver.h"
 #include "esmtp.h"
 #include "log.h"
+#include "maildir.h"
 #include "netio.h"
 #include "peer.h"
 #include "privs.h"
@@ -490,7 +491,7 @@ static int auth_response(struct session *s, const char *challenge, char *line, s
         s->done = CLOSE_ERROR;
         return -1;
     }
-    if (n == NETIO_TOOLONG && s->io.toolong_crlf)
+    if (n == NETIO_TOOLONG && s->io.toolong_crlf && !s->io.toolong_bare_cr)
         return auth_error(s, "500 5.5.6 authentication exchange line is too long"), 0;
     if (n == NETIO_TOOLONG)
         return refuse_bare(s, "in AUTH"), -1;
@@ -648,6 +649,7 @@ static void finish_message(struct session *s, const struct data_state *d, const 
     struct data_opts o = data_opts(s);
     const char *refusal = data_refusal(d, &o);
     int stored = 0;
+    maildir_hold_signals(1); /* a SIGTERM now waits for the message and its 250 */
     if (refusal != NULL)
         str_copy(result, size, refusal);
     else if (d->store_errno)
@@ -667,6 +669,7 @@ static void finish_message(struct session *s, const struct data_state *d, const 
     } else {
         reply_error(s, "%s", result);
     }
+    maildir_hold_signals(0);
 }
 
 static void log_message(struct session *s, const char *id, uint64_t size, const char *result)
@@ -691,8 +694,7 @@ static int refuse_bare(struct session *s, const char *where)
 static void timed_out(struct session *s, const char *limit, const char *where)
 {
     if (limit != NULL)
-        reply(s, "421 4.4.2 %s %s time limit reached, closing connection", s->conf.hostname,
-              limit);
+        reply(s, "421 4.4.2 %s %s time limit reached, closing connection", s->conf.hostname, limit);
     else
         reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
     log_msg(LOG_NOTICE, "client=%s %s %s", s->client, limit ? limit : "timeout",
@@ -793,7 +795,7 @@ static void serve(struct session *s)
             s->done = n == NETIO_EOF ? CLOSE_OK : CLOSE_ERROR;
         } else if (n == NETIO_TIMEOUT) {
             timed_out(s, netio_limit_passed(&s->io) ? "session" : NULL, "waiting for a command");
-        } else if (n == NETIO_TOOLONG && !s->io.toolong_crlf) {
+        } else if (n == NETIO_TOOLONG && (!s->io.toolong_crlf || s->io.toolong_bare_cr)) {
             refuse_bare(s, "after a long command line");
         } else if (n == NETIO_TOOLONG) {
             reply_error(s, "500 5.5.2 line too long");
@@ -885,6 +887,7 @@ int main(int argc, char **argv)
     int opt;
     signal(SIGPIPE, SIG_IGN);
     s->slot.fd = -1;
+    maildir_cleanup_on_signal(SIGTERM); /* systemd's RuntimeMaxSec, a shutdown: no tmp file left */
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */

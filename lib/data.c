@@ -89,16 +89,21 @@ enum data_end data_read(struct netio *io, struct deliver *dl, const struct data_
         if (n == NETIO_TIMEOUT)
             return DATA_TIMEOUT;
         if (n == NETIO_TOOLONG) {
-            if (!io->toolong_crlf)
-                return DATA_BARE;
+            if (!io->toolong_crlf || io->toolong_bare_cr)
+                return DATA_BARE; /* a bare CR or LF, in a line too long to keep */
             st->too_long = 1;
             continue;
         }
         if (n <= 0 || line[n - 1] != '\n')
             return DATA_LOST;
-        if (n < 2 || line[n - 2] != '\r' || memchr(line, '\r', (size_t)n - 2) != NULL)
+        if (n < 2 || line[n - 2] != '\r')
             return DATA_BARE;
         size_t len = (size_t)n - 2;
+        struct deliver_text t = {0};
+        deliver_text_scan(&t, line, len);
+        if (deliver_text_end(&t) & DELIVER_TEXT_BARE_CR)
+            return DATA_BARE; /* any CR in a line's text is one not before LF */
+        st->has_nul |= (t.faults & DELIVER_TEXT_NUL) != 0;
         if (len == 1 && line[0] == '.') {
             if (st->in_headers)
                 add_missing_headers(dl, o, st);
@@ -112,6 +117,8 @@ enum data_end data_read(struct netio *io, struct deliver *dl, const struct data_
 
 const char *data_refusal(const struct data_state *st, const struct data_opts *o)
 {
+    if (st->has_nul)
+        return "554 5.6.0 NUL octets are not allowed in a message";
     if (st->too_long)
         return "554 5.6.0 a line is longer than 1000 octets";
     if (st->too_big)

@@ -3,8 +3,9 @@
  * lines from lib/netio through <CRLF>.<CRLF>, undoes dot-stuffing, turns CRLF into LF,
  * counts the size (CRLF line ends, as SIZE counts it), scans the header section (Received
  * lines are hops; submission adds Date: and Message-ID: where they are missing, RFC 6409 §8)
- * and writes each line into the message. A line, a size or a hop count over the limits
- * refuses the message: it is read to its end and nothing more is stored.
+ * and writes each line into the message. A NUL octet, or a line, a size or a hop count over
+ * the limits refuses the message: it is read to its end and nothing more is stored (a next
+ * hop that drops NULs would read <CRLF><NUL>.<CRLF> as the end of DATA).
  *
  * It must never end a message on anything but <CRLF>.<CRLF>, never take a bare CR or LF as
  * a line end (the caller closes the connection on DATA_BARE: SMTP smuggling), never cut a
@@ -41,6 +42,7 @@ struct data_state {
     uint64_t size;             /* octets received, CRLF line ends, after dot-unstuffing */
     int too_long;              /* a line over DATA_LINE_MAX */
     int too_big;               /* over max_size */
+    int has_nul;               /* a NUL octet (DESIGN.md §5: refused everywhere) */
     int store_errno;           /* the first write error, 0 if none */
 };
 

@@ -493,36 +493,40 @@ void deliver_queued(struct deliver *d, struct route_ctx *ctx, struct queue_entry
 
 /* ---- what a message may hold ---- */
 
+/* Notes a fault at offset where. */
+static void fault(struct deliver_text *t, int kind, uint64_t where)
+{
+    if (t->faults == DELIVER_TEXT_OK) {
+        t->first = kind;
+        t->where = where;
+    }
+    t->faults |= kind;
+}
+
 int deliver_text_scan(struct deliver_text *t, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    if (t->fault == DELIVER_TEXT_OK && !t->cr && memchr(p, '\r', len) == NULL &&
-        memchr(p, '\0', len) == NULL) {
+    if (!t->cr && memchr(p, '\r', len) == NULL && memchr(p, '\0', len) == NULL) {
         t->offset += len; /* the common case, at memchr speed */
-        return DELIVER_TEXT_OK;
+        return t->faults;
     }
-    for (size_t i = 0; i < len && t->fault == DELIVER_TEXT_OK; i++) {
-        if (t->cr && p[i] != '\n') {
-            t->fault = DELIVER_TEXT_BARE_CR;
-            t->where = t->offset + i - 1;
-        } else if (p[i] == '\0') {
-            t->fault = DELIVER_TEXT_NUL;
-            t->where = t->offset + i;
-        }
+    for (size_t i = 0; i < len; i++) {
+        if (t->cr && p[i] != '\n')
+            fault(t, DELIVER_TEXT_BARE_CR, t->offset + i - 1);
+        if (p[i] == '\0')
+            fault(t, DELIVER_TEXT_NUL, t->offset + i);
         t->cr = p[i] == '\r';
     }
     t->offset += len;
-    return t->fault;
+    return t->faults;
 }
 
 int deliver_text_end(struct deliver_text *t)
 {
-    if (t->fault == DELIVER_TEXT_OK && t->cr) {
-        t->fault = DELIVER_TEXT_BARE_CR;
-        t->where = t->offset - 1;
-    }
+    if (t->cr)
+        fault(t, DELIVER_TEXT_BARE_CR, t->offset - 1);
     t->cr = 0;
-    return t->fault;
+    return t->faults;
 }
 
 const char *deliver_text_error(int fault)

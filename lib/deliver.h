@@ -139,13 +139,15 @@ enum { DELIVER_TEXT_OK = 0, DELIVER_TEXT_NUL = 1, DELIVER_TEXT_BARE_CR = 2 };
 struct deliver_text {
     int cr;          /* the last chunk ended in CR */
     uint64_t offset; /* octets scanned so far */
-    int fault;       /* the first fault seen (DELIVER_TEXT_*), sticky */
+    int faults;      /* every fault seen: DELIVER_TEXT_NUL | DELIVER_TEXT_BARE_CR */
+    int first;       /* the first one */
     uint64_t where;  /* its offset */
 };
 
-/* Scans len octets: DELIVER_TEXT_OK, or the first fault (a NUL, a CR not followed by LF). */
+/* Scans len octets; returns every fault seen so far (a NUL, a CR not followed by LF), 0 if
+ * none. */
 int deliver_text_scan(struct deliver_text *t, const void *data, size_t len);
-/* The end of the text: a CR that was the last octet is bare. Returns t->fault. */
+/* The end of the text: a CR that was the last octet is bare. Returns t->faults. */
 int deliver_text_end(struct deliver_text *t);
 /* What a fault is, for a reply or an error message: "a NUL octet", "a bare CR". */
 const char *deliver_text_error(int fault);

@@ -44,7 +44,8 @@ static int is_field(const char *l, size_t n)
     return i < n && l[i] == ':';
 }
 
-int header_read(struct header *h, FILE *in, int dots_end, char *line, size_t size, long *line_len)
+int header_read(struct header *h, FILE *in, int dots_end, char *line, size_t size, long *line_len,
+                struct deliver_text *scan)
 {
     int first = 1;
     *line_len = 0;
@@ -52,6 +53,7 @@ int header_read(struct header *h, FILE *in, int dots_end, char *line, size_t siz
         long n = read_line(in, line, size);
         if (n < 0)
             return n == -1 ? HEADER_IOERR : HEADER_TOOLONG;
+        deliver_text_scan(scan, line, (size_t)n);
         if (n == 0 || (dots_end && is_lone_dot(line, (size_t)n))) {
             h->ended = 1;
             return 0;

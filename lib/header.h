@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "deliver.h"
+
 #define HEADER_MAX 65536 /* octets of the header section held for parsing */
 
 enum { HEADER_OK = 0, HEADER_IOERR = -1, HEADER_TOOLONG = -2 };
@@ -28,8 +30,11 @@ struct header {
 /* Reads the header section from in into h->buf (h zeroed first by the caller), LF line ends.
  * dots_end: a line of a single '.' ends the input (sendmail without -i). A line that is
  * neither a field nor a continuation starts the body: it is left in line (*line_len octets,
- * 0 if none). HEADER_OK, HEADER_IOERR (errno set) or HEADER_TOOLONG. */
-int header_read(struct header *h, FILE *in, int dots_end, char *line, size_t size, long *line_len);
+ * 0 if none). Every line read goes through scan (lib/deliver's check of NUL and bare CR) as
+ * it came, before its CRLF becomes LF. HEADER_OK, HEADER_IOERR (errno set) or
+ * HEADER_TOOLONG. */
+int header_read(struct header *h, FILE *in, int dots_end, char *line, size_t size, long *line_len,
+                struct deliver_text *scan);
 /* The next field from *pos: its start and end (folds included) and the length of its name.
  * 0 when there is none. */
 int header_next_field(const struct header *h, size_t *pos, size_t *start, size_t *end,

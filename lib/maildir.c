@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,6 +62,61 @@ static int mkdir_exists_ok(const char *path, int *created)
     return -1;
 }
 
+/* The tmp files of the messages between begin and end, for the signal handler: pointers to
+ * their tmp_path, set after the path is formatted and cleared before it changes. */
+#define LIVE_MAX 32
+static char *volatile live[LIVE_MAX];
+static sigset_t live_signals;
+
+static void live_add(struct maildir_msg *m)
+{
+    m->live = -1;
+    for (int i = 0; i < LIVE_MAX; i++) {
+        if (live[i] == NULL) {
+            live[i] = m->tmp_path;
+            m->live = i;
+            return;
+        }
+    }
+}
+
+static void live_drop(struct maildir_msg *m)
+{
+    if (m->live >= 0 && m->live < LIVE_MAX && live[m->live] == m->tmp_path)
+        live[m->live] = NULL;
+    m->live = -1;
+}
+
+/* The handler: unlink and die of the signal (SA_RESETHAND put the default action back; the
+ * signal, blocked while this runs, is delivered again when it returns). */
+static void unlink_live(int sig)
+{
+    int saved = errno;
+    for (int i = 0; i < LIVE_MAX; i++) {
+        char *path = live[i];
+        if (path != NULL && path[0] != '\0')
+            (void)unlink(path);
+    }
+    raise(sig);
+    errno = saved;
+}
+
+int maildir_cleanup_on_signal(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = unlink_live;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&live_signals, sig);
+    return sigaction(sig, &sa, NULL);
+}
+
+void maildir_hold_signals(int hold)
+{
+    (void)sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &live_signals, NULL);
+}
+
 static int open_new(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -73,6 +129,7 @@ int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *
 
     memset(m, 0, offsetof(struct maildir_msg, buf));
     m->fd = -1;
+    m->live = -1;
     m->buf_len = 0;
     m->n_dirs = 0;
     m->dirs_alloc = 0;
@@ -85,9 +142,11 @@ int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *
         m->tmp_path[0] = '\0';
         return result_of(ENAMETOOLONG);
     }
+    live_add(m); /* before the file exists: a signal from here on removes it */
     m->fd = open_new(m->tmp_path);
     if (m->fd < 0 && errno == ENOENT) { /* the first message: make state_dir/tmp */
         if (mkdir_exists_ok(tmpdir, &created) != 0) {
+            live_drop(m);
             m->tmp_path[0] = '\0';
             return result_of(errno);
         }
@@ -95,6 +154,7 @@ int maildir_msg_begin(struct maildir_msg *m, const char *state_dir, const char *
     }
     if (m->fd < 0) {
         int err = errno;
+        live_drop(m);
         m->tmp_path[0] = '\0'; /* not ours: never unlink it */
         return result_of(err);
     }
@@ -338,6 +398,7 @@ void maildir_msg_end(struct maildir_msg *m, int remove)
         (void)close(m->fd);
         m->fd = -1;
     }
+    live_drop(m);
     if (m->tmp_path[0] != '\0') {
         (void)unlink(m->tmp_path);
         m->tmp_path[0] = '\0';

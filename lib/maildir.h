@@ -37,6 +37,7 @@ struct maildir_msg {
     size_t dirs_alloc;
     char **dirs;                         /* grown on link, at most MAILDIR_MAX_TARGETS */
     char name[MAILDIR_UNIQUE_SIZE + 48]; /* <unique>,S=<s>,W=<w>, set by commit */
+    int live;                            /* its slot among the tmp files a signal removes */
 };
 
 /* Creates state_dir/tmp/<unique> (state_dir/tmp is made if missing). host names the machine.
@@ -58,6 +59,15 @@ int maildir_msg_sync(struct maildir_msg *m);
  * unless remove_links is set, which takes them back out of new/. */
 void maildir_msg_end(struct maildir_msg *m, int remove_links);
 
+/* A program that may be stopped in the middle of a message (SIGTERM from systemd's
+ * RuntimeMaxSec, inetd, a shutdown) calls this once for each such signal: its handler then
+ * unlinks the tmp file of every message begun and not yet ended (async-signal-safe: unlink of
+ * paths already formatted), and the process dies of the signal as before. 0, or -1. */
+int maildir_cleanup_on_signal(int sig);
+/* Holds those signals back (hold = 1) or lets them through again (0): around an acceptance,
+ * so that a message is stored and acknowledged whole, or not at all. */
+void maildir_hold_signals(int hold);
+
 /* Path of the Maildir of user@domain: state_dir/mail/<domain>/<local>, both parts in lower
  * case (addresses are compared case-insensitively, so one mailbox has one directory).
  * -1 (errno EINVAL or ENAMETOOLONG) if too long or the parts are unsafe as file names
@@ -70,10 +80,10 @@ int maildir_errno_is_full(int err);
 
 /* Listing (pop3-in). Filled in by the POP3 work; declared here so the module is one noun. */
 struct maildir_entry {
-    char *name;            /* file name in cur/ (after login every message is in cur/) */
-    size_t unique_len;     /* length of the unique part (the UIDL), before ',' or ':' */
-    uint64_t size;         /* S= */
-    uint64_t crlf_size;    /* W= */
+    char *name;         /* file name in cur/ (after login every message is in cur/) */
+    size_t unique_len;  /* length of the unique part (the UIDL), before ',' or ':' */
+    uint64_t size;      /* S= */
+    uint64_t crlf_size; /* W= */
     int deleted;
 };
 
@@ -81,8 +91,8 @@ struct maildir_list {
     struct maildir_entry *entries;
     size_t count;
     uint64_t total_crlf;
-    char *names;           /* one block holding every entry's name */
-    int cur_fd;            /* cur/, open for the session (openat for RETR, unlinkat for DELE) */
+    char *names; /* one block holding every entry's name */
+    int cur_fd;  /* cur/, open for the session (openat for RETR, unlinkat for DELE) */
 };
 
 /* Takes the session lock of a Maildir (flock on <maildir>/pop3.lock, created if missing).

@@ -24,6 +24,7 @@ void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds
     n->out_len = 0;
     n->write_failed = 0;
     n->toolong_crlf = 0;
+    n->toolong_bare_cr = 0;
     n->transcript = NULL;
     n->limit_ms = 0;
     netio_set_timeout(n, timeout_seconds);
@@ -161,6 +162,17 @@ static size_t take(struct netio *n, char *line, size_t room, size_t used, int *d
     return copy;
 }
 
+/* Is there a CR not followed by LF in p[0..len), *prev being the octet before p (updated)? */
+static int bare_cr(const char *p, size_t len, char *prev)
+{
+    int bare = 0;
+    for (size_t i = 0; i < len; i++) {
+        bare |= *prev == '\r' && p[i] != '\n';
+        *prev = p[i];
+    }
+    return bare;
+}
+
 long netio_getline(struct netio *n, char *line, size_t size)
 {
     size_t used = 0;
@@ -180,10 +192,12 @@ long netio_getline(struct netio *n, char *line, size_t size)
         }
         if (used == size - 1) {
             /* full: discard through the LF, still under the timeout, noting the byte
-             * before that LF (the caller must tell CR LF from a bare LF) */
+             * before that LF (the caller must tell CR LF from a bare LF) and any CR that
+             * is not right before LF (a bare CR, which ends the session all the same) */
             int skipped = 0;
-            char last = line[used - 1];
+            char last = line[used - 1], prev = '\0';
             n->toolong_crlf = 0;
+            n->toolong_bare_cr = bare_cr(line, used, &prev);
             while (!skipped) {
                 if (n->in_pos == n->in_len) {
                     long r = fill(n, deadline);
@@ -192,6 +206,7 @@ long netio_getline(struct netio *n, char *line, size_t size)
                 }
                 size_t start = n->in_pos;
                 take(n, NULL, (size_t)-1, 0, &skipped);
+                n->toolong_bare_cr |= bare_cr(n->in + start, n->in_pos - start, &prev);
                 if (skipped)
                     n->toolong_crlf =
                         (n->in_pos - start >= 2 ? n->in[n->in_pos - 2] : last) == '\r';

@@ -33,6 +33,7 @@ struct netio {
     size_t out_len;
     int write_failed;
     int toolong_crlf; /* after NETIO_TOOLONG: the discarded line ended in CR LF (not a bare LF) */
+    int toolong_bare_cr; /* after NETIO_TOOLONG: it held a CR not right before LF */
     char in[NETIO_BUFSIZE];
     char out[NETIO_BUFSIZE];
 };
@@ -51,7 +52,8 @@ void netio_set_transcript(struct netio *n, struct transcript *t);
 
 /* Reads one line, through and including its LF, into line (at most size-1 bytes, then a NUL).
  * Returns the number of bytes stored (> 0), or NETIO_EOF, NETIO_ERROR, NETIO_TIMEOUT,
- * NETIO_TOOLONG (then toolong_crlf says whether the discarded line ended in CR LF, so a
+ * NETIO_TOOLONG (then toolong_crlf says whether the discarded line ended in CR LF, and
+ * toolong_bare_cr whether it held a CR anywhere else, so a bare CR or
  * bare LF is caught even in a line that was too long). A final line without LF at end of
  * input is returned as it is (no LF).
  * The line may contain NUL bytes: use the returned length, not strlen. After a failed write

@@ -74,7 +74,8 @@ class MaildirDeliverTest(unittest.TestCase):
 
     def test_bytes_crlf_8bit_return_path(self):
         msg = (b"From: Ren\xc3\xa9 <rene@remote.test>\r\nSubject: caf\xc3\xa9 \xff\xfe\r\n"
-               b"\r\nline one\r\n8-bit: \x80\x81\xfe\r\na bare\rCR stays\r\n.\r\n..dots\r\n")
+               b"\r\nline one\r\n8-bit: \x80\x81\xfe\r\nan LF alone\nis a line end\r\n.\r\n"
+               b"..dots\r\n")
         rc, err = self.deliver(msg, "-f", "rene@remote.test", "demo@example.test")
         self.assertEqual((rc, err), (0, ""))
         name, path, body = self.only_message("demo@example.test")
@@ -92,6 +93,27 @@ class MaildirDeliverTest(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(self.inst.state_dir, "tmp")), [])
         logs = " ".join(self.inst.syslog.lines())
         self.assertIn("to=<demo@example.test>", logs)
+
+    def test_nul_and_bare_cr_refused(self):
+        """A NUL octet or a CR not before LF is refused with EX_DATAERR, the octet named on
+        stderr, and nothing is delivered to any recipient (DESIGN.md §5)."""
+        chunk = b"x" * 8191
+        cases = [
+            (b"Subject: x\r\n\r\nab\0cd\r\n", b"a NUL octet at octet 17"),
+            (b"Subject: x\r\n\r\nx\r\n\0.\r\nQUIT\r\n", b"a NUL octet"),
+            (b"Subject: x\r\n\r\na bare\rCR\r\n", b"a bare CR"),
+            (b"Subject: x\r\n\r\nCR CR LF\r\r\n", b"a bare CR"),
+            (b"Subject: x\r\n\r\nthe last octet\r", b"a bare CR"),
+            (chunk + b"\r" + b"no LF after the CR that ended the first read\n", b"a bare CR"),
+        ]
+        for data, what in cases:
+            rc, err = self.deliver(data, "demo@example.test", "two@example.test")
+            self.assertEqual(rc, EX_DATAERR, (data[-40:], err))
+            self.assertIn(what.decode(), err)
+            self.assertIn("nothing delivered", err)
+            self.assert_nothing_delivered("demo@example.test", "two@example.test")
+        rc, err = self.deliver(chunk + b"\r\nCRLF across the first read\r\n", "demo@example.test")
+        self.assertEqual((rc, err), (0, ""))
 
     def test_lf_input_kept_and_last_line_ended(self):
         rc, err = self.deliver(b"Subject: lf\n\nno newline at the end", "demo@example.test")

@@ -282,6 +282,28 @@ echo "exit $?"
             self.assertTrue(p.stderr.startswith(b"sendmail: "), p.stderr)
         self.nothing_for("demo@example.test")
 
+    def test_nul_and_bare_cr_refused(self):
+        """A NUL octet or a CR not before LF, in the header section or the body, is refused
+        with EX_DATAERR and a message naming it; nothing reaches smtp-in (DESIGN.md §5)."""
+        cases = [
+            (b"Subject: x\n\nab\0cd\n", b"NUL"),
+            (b"Subject: x\n\nx\r\n\0.\r\nMAIL FROM:<evil@remote.test>\r\n", b"NUL"),
+            (b"Subject: x\0y\n\nbody\n", b"NUL"),
+            (b"Subject: x\n\nbare\rCR\n", b"bare CR"),
+            (b"Subject: x\rBcc: y\n\nbody\n", b"bare CR"),
+            (b"Subject: x\n\nCR CR LF\r\r\n", b"bare CR"),
+            (b"Subject: x\n\nthe last octet\r", b"bare CR"),
+        ]
+        for data, what in cases:
+            for args in (("demo@example.test",), ("-i", "demo@example.test")):
+                p = self.sendmail(*args, data=data)
+                self.assertEqual(p.returncode, EX_DATAERR, (data, p.stderr))
+                self.assertTrue(p.stderr.startswith(b"sendmail: the message holds "), p.stderr)
+                self.assertIn(what, p.stderr)
+                self.assertIn(b"nothing was sent", p.stderr)
+        self.nothing_for("demo@example.test")
+        self.assertFalse(any("result=" in l for l in self.inst.syslog.lines()))
+
     def test_refuses_to_run_setuid(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to make a setuid copy")
@@ -348,11 +370,11 @@ echo "exit $?"
 
     def test_8bit_body_intact(self):
         body = ("Grüße, 日本語 — ünïcödé\n".encode() + bytes(range(0x80, 0x100)) + b"\n" +
-                b"tab\there, trailing blanks   \nCR inside\rthe line\n")
+                b"tab\there, trailing blanks   \nCRLF line\r\n")
         data = "Subject: 8-bit Grüße\n".encode() + b"\n" + body
         self.ok("demo@example.test", data=data)
         head, got = split(self.only("demo@example.test"))
-        self.assertEqual(got, body.replace(b"\r", b"\n"))  # a lone CR becomes a line end
+        self.assertEqual(got, body.replace(b"\r\n", b"\n"))
         self.assertIn("Subject: 8-bit Grüße\n".encode(), self.only("demo@example.test"))
 
     # -- -bp and -q ------------------------------------------------------------------------

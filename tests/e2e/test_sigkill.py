@@ -276,3 +276,81 @@ class SigkillDuringData(unittest.TestCase):
             pop.quit()
         finally:
             pop.close()
+
+
+class SigtermDuringData(unittest.TestCase):
+    """SIGTERM (systemd's RuntimeMaxSec, a shutdown) in the middle of DATA: smtp-in dies of
+    the signal and leaves no file in state_dir/tmp; after the final dot the message is stored
+    and acknowledged whole before it dies, or not at all."""
+
+    def setUp(self):
+        if ARCH not in WAITING:
+            self.skipTest(f"no syscall numbers for {ARCH}")
+        self.inst = yubintest.Instance(users=("demo@example.test", "alice@example.test"),
+                                       aliases={"list@example.test": ["demo", "alice"],
+                                                "owner-list@example.test": ["alice"]})
+        self.runs = []
+
+    def tearDown(self):
+        for r in self.runs:
+            if r.p.poll() is None:
+                r.p.kill()
+                r.p.wait(timeout=DEADLINE)
+        self.inst.stop()
+
+    def start(self, rcpts):
+        r = Run(self.inst)
+        self.runs.append(r)
+        self.assertTrue(r.reply().startswith(b"220"))
+        r.command("EHLO terminator.test", 250)
+        r.command(f"MAIL FROM:<{SENDER}>", 250)
+        for a in rcpts:
+            r.command(f"RCPT TO:<{a}>", 250)
+        r.command("DATA", 354)
+        return r
+
+    def term(self, r):
+        os.kill(r.p.pid, signal.SIGTERM)
+        r.p.wait(timeout=DEADLINE)
+        fd = r.p.stdout.fileno()
+        while select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            r.out += chunk
+        for f in (r.p.stdin, r.p.stdout, r.p.stderr):
+            f.close()
+        self.assertEqual(r.p.returncode, -signal.SIGTERM, "smtp-in dies of the signal")
+
+    def tmp_files(self):
+        tmp = os.path.join(self.inst.state_dir, "tmp")
+        return os.listdir(tmp) if os.path.isdir(tmp) else []
+
+    def test_sigterm_mid_data_leaves_tmp_empty(self):
+        data = mailcheck.dot_stuff(body(1))
+        for offset in (0, 100, len(data) // 2, len(data) - 3):
+            with self.subTest(offset=offset):
+                r = self.start(RCPTS)
+                r.feed(data[:offset])
+                r.wait_blocked()
+                self.assertNotEqual(self.tmp_files(), [], "DATA has its tmp file")
+                self.term(r)
+                self.assertEqual(self.tmp_files(), [], "the tmp file is gone")
+        for a in RCPTS:
+            self.assertEqual(mailcheck.stored_messages(self.inst, a, "new"), [], a)
+
+    def test_sigterm_after_the_dot_stores_whole_or_nothing(self):
+        """The signal lands while the message is being stored (a list owner's copy too):
+        it waits for the 250, or the message is not there at all."""
+        for run in range(6):
+            r = self.start(["list@example.test", "demo@example.test"])
+            r.feed(mailcheck.dot_stuff(body(100 + run)))
+            time.sleep(0.002 * run)
+            self.term(r)
+            self.assertEqual(self.tmp_files(), [], f"run {run}: tmp/ is empty")
+            stored = {a: [st for st in mailcheck.stored_messages(self.inst, a, "new")
+                          if (b"X-Run: %03d" % (100 + run)) in st.data] for a in RCPTS}
+            if b"\r\n250 " in b"\r\n" + r.out:
+                self.assertEqual([len(v) for v in stored.values()], [1, 1], f"run {run}")
+            else:
+                self.assertEqual([len(v) for v in stored.values()], [0, 0], f"run {run}")

@@ -18,7 +18,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,6 +312,45 @@ static void test_begin_fails(void)
     deliver_free(&d);
 }
 
+/* A child that is sent SIGTERM: in the middle of a message (its tmp file goes, it dies of the
+ * signal), or while it holds the signals back for an acceptance (the message is stored whole
+ * first). */
+static void test_sigterm(void)
+{
+    char state[PATH_MAX];
+    fresh_state(state, sizeof state, "term");
+    for (int hold = 0; hold <= 1; hold++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            static struct deliver d;
+            deliver_init(&d, state, "host.test", DELIVER_ALL);
+            deliver_reset(&d, "");
+            if (maildir_cleanup_on_signal(SIGTERM) != 0 ||
+                deliver_add(&d, "one@example.test", 0, 0, 0) || deliver_begin(&d, 0) != 0 ||
+                deliver_write(&d, "half a message\n", 15) != 0)
+                _exit(2);
+            if (hold)
+                maildir_hold_signals(1);
+            raise(SIGTERM);
+            if (!hold)
+                _exit(3); /* never reached: the signal ends the process */
+            if (deliver_commit(&d) != 0)
+                _exit(4);
+            deliver_end(&d, 0);
+            maildir_hold_signals(0);
+            _exit(5); /* never reached either */
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "%s: the child dies of SIGTERM (%#x)",
+              hold ? "held" : "mid-message", (unsigned)st);
+        CHECK(tmp_empty(state), "%s: no tmp file left", hold ? "held" : "mid-message");
+        int n = in_new(state, "one", "example.test", NULL, 0);
+        CHECK(hold ? n == 1 : n <= 0, "%s: %s", hold ? "held" : "mid-message",
+              hold ? "the message was stored first" : "nothing delivered");
+    }
+}
+
 static void test_text(void)
 {
     struct deliver_text t = {0};
@@ -322,7 +363,9 @@ static void test_text(void)
     CHECK(deliver_text_scan(&t, "x", 1) == DELIVER_TEXT_BARE_CR && t.where == 6,
           "a CR then another octet across chunks is bare, at offset 6 (%llu)",
           (unsigned long long)t.where);
-    CHECK(deliver_text_scan(&t, "\0", 1) == DELIVER_TEXT_BARE_CR, "the first fault sticks");
+    CHECK(deliver_text_scan(&t, "\0", 1) == (DELIVER_TEXT_BARE_CR | DELIVER_TEXT_NUL) &&
+              t.first == DELIVER_TEXT_BARE_CR && t.where == 6,
+          "every fault is noted, the first one's kind and offset kept");
     memset(&t, 0, sizeof t);
     CHECK(deliver_text_scan(&t, "abc\r\n\0.\r\n", 9) == DELIVER_TEXT_NUL && t.where == 5,
           "a NUL is refused, at its offset");
@@ -385,6 +428,7 @@ int main(void)
     test_each();
     test_begin_fails();
     test_text();
+    test_sigterm();
     test_util();
     nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     return tap_done();

@@ -17,7 +17,8 @@ static int read_text(const char *text, size_t len, int dots_end, long *first)
 {
     FILE *f = fmemopen((void *)text, len, "r");
     memset(&h, 0, sizeof h);
-    int rc = header_read(&h, f, dots_end, line, sizeof line, first);
+    struct deliver_text t = {0};
+    int rc = header_read(&h, f, dots_end, line, sizeof line, first, &t);
     fclose(f);
     return rc;
 }
