@@ -2,7 +2,8 @@
  * tests/fuzz/fuzz-aliases.c: lib/aliases on any aliases file. The input is written to a
  * temporary file and loaded; when it loads, every alias is expanded and its owner looked up,
  * and so are a few addresses that are no alias. Checks: results are within
- * ALIASES_MAX_TARGETS, each a NUL-terminated mailbox with an '@' and a lower-case domain.
+ * ALIASES_MAX_TARGETS, each a NUL-terminated mailbox with an '@' and a lower-case domain;
+ * aliases_check (yubin-check's mode) reports errors exactly when aliases_load refuses.
  */
 #include "config.h"
 
@@ -49,6 +50,32 @@ static void expand(const struct aliases *al, const char *address)
         fuzz_fail("owner too long", owner, sizeof owner);
 }
 
+static void count_report(void *arg, const char *msg)
+{
+    if (memchr(msg, '\0', 2000) == NULL)
+        fuzz_fail("report not terminated", NULL, 0);
+    (*(int *)arg)++;
+}
+
+/* aliases_check (yubin-check) agrees with aliases_load: no error exactly when it loads, and
+ * every entry it keeps is found by its name and walks like it expands. */
+static void check_mode(int loaded)
+{
+    struct aliases al;
+    struct aliases_result r;
+    int reports = 0;
+    int n = aliases_check(&al, path, count_report, &reports);
+    if ((n == 0) != loaded || (n > 0 && reports != n))
+        fuzz_fail("aliases_check and aliases_load disagree", NULL, 0);
+    for (size_t i = 0; n >= 0 && i < al.n_entries && i < 50; i++) {
+        if (aliases_find(&al, al.entries[i].name) == NULL)
+            fuzz_fail("a kept alias is not found", al.entries[i].name, strlen(al.entries[i].name));
+        aliases_walk(&al, al.entries[i].name, NULL, NULL, &r);
+        aliases_result_free(&r);
+    }
+    aliases_free(&al);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct aliases al;
@@ -56,7 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t fds = fuzz_open_fds();
     memset(&al, 0, sizeof al);
     fuzz_write_file(path, data, size);
-    if (aliases_load(&al, path, err, sizeof err) == 0) {
+    int loaded = aliases_load(&al, path, err, sizeof err) == 0;
+    check_mode(loaded);
+    if (loaded) {
         for (size_t i = 0; i < al.n_entries && i < 200; i++) {
             if (aliases_find(&al, al.entries[i].name) == NULL)
                 fuzz_fail("an alias is not found by its own name", al.entries[i].name,
