@@ -116,6 +116,7 @@ struct conn {
     struct smtpc_reply *res; /* SMTPC_MAX_RCPTS replies of one transaction */
     unsigned n_conns, n_msgs;
     struct transcript *tr; /* this connection's dialogue (transcript_dir), or NULL */
+    const struct smtpc_msg *msg; /* the message being sent, for the transcript */
 };
 
 /* What one recipient's attempt came to, across the MX hosts tried. */
@@ -142,7 +143,11 @@ static void say(const char *fmt, ...)
 static void transcript(void *arg, char dir, const char *line, size_t len)
 {
     struct conn *k = arg;
-    if (k->tr != NULL)
+    if (k->tr != NULL && dir == 'C' && k->msg != NULL && len > 10 &&
+        memcmp(line, "<message: ", 10) == 0)
+        transcript_file(k->tr, 'C', k->msg->fd, (uint64_t)k->msg->offset,
+                        strtoull(line + 10, NULL, 10)); /* smtpc's "<message: N octets>" */
+    else if (k->tr != NULL)
         transcript_line(k->tr, dir, line, len);
     if (verbose)
         fprintf(stderr, "%s[%ld]: %c: %.*s\n", prog, (long)getpid(), dir, (int)len, line);
@@ -369,7 +374,9 @@ static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, 
             rcpts[i] = e->rcpts[idx[pos[i]]].addr;
         struct smtpc_msg m = {
             .sender = e->sender, .rcpts = rcpts, .n_rcpts = n, .fd = fd, .offset = (off_t)e->skip};
+        k->msg = &m;
         int r = smtpc_send_all(k->c, &m, k->res, conf.relay_max_rcpts);
+        k->msg = NULL;
         close(fd);
         k->n_msgs++;
         size_t again = 0, n_grey = 0;

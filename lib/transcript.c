@@ -205,8 +205,12 @@ static void one_line(struct transcript *t, char dir, const char *text, size_t sh
         emit(t, dir, text, shown, total);
 }
 
+static void part_end(struct transcript *t);
+
 void transcript_line(struct transcript *t, char dir, const char *text, size_t len)
 {
+    if (t->part_open)
+        part_end(t);
     if (len > 0 && text[len - 1] == '\n')
         len--;
     if (len > 0 && text[len - 1] == '\r')
@@ -251,6 +255,26 @@ void transcript_write(struct transcript *t, char dir, const char *buf, size_t le
         buf += take + 1;
         len -= take + 1;
     }
+}
+
+void transcript_file(struct transcript *t, char dir, int fd, uint64_t offset, uint64_t size)
+{
+    char buf[TRANSCRIPT_BODY_LINES * 200 + 2], line[TRANSCRIPT_SHOW_MAX + 1];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, (off_t)offset);
+    size_t have = n > 0 ? (size_t)n : 0, pos = 0;
+    for (int i = 0; i < TRANSCRIPT_BODY_LINES && pos < have && !t->stopped; i++) {
+        const char *lf = memchr(buf + pos, '\n', have - pos);
+        size_t len = lf ? (size_t)(lf - (buf + pos)) : have - pos;
+        size_t shown = 0;
+        if (buf[pos] == '.')
+            line[shown++] = '.'; /* as on the wire */
+        size_t copy = len < sizeof line - shown ? len : sizeof line - shown;
+        memcpy(line + shown, buf + pos, copy);
+        emit(t, dir, line, shown + copy, shown + len);
+        pos += len + 1;
+    }
+    if (pos < have || have == sizeof buf - 1) /* more than was shown */
+        emitf(t, dir, "[... message: %llu octets in all]", (unsigned long long)size);
 }
 
 /* Creates dir/<stamp>.<prog>.<pid>.<n> for writing. The fd, or -1 (errno set). */

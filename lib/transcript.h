@@ -43,6 +43,11 @@ void transcript_line(struct transcript *t, char dir, const char *text, size_t le
  * in chunks): lines are cut at LF. */
 void transcript_write(struct transcript *t, char dir, const char *buf, size_t len);
 
+/* A message body sent from a file (queue-run: LF line ends from offset, size octets as
+ * sent): its first TRANSCRIPT_BODY_LINES lines as they go on the wire (dot-stuffed) and a line
+ * with its size, read with pread (the file offset is not moved). */
+void transcript_file(struct transcript *t, char dir, int fd, uint64_t offset, uint64_t size);
+
 /* Writes the last line ("# end ...") and frees t. NULL is fine. */
 void transcript_close(struct transcript *t);
 

@@ -304,7 +304,9 @@ class Transcripts(unittest.TestCase):
         self.assertIn("RCPT TO:<bob@remote.test>", cmds, text)
         self.assertEqual(cmds[-1], "QUIT", text)
         self.assertTrue(any(d == "S" and t.startswith("354") for d, t in lines), text)
-        self.assertTrue(any(d == "C" and t.startswith("<message: ") for d, t in lines), text)
+        self.assertIn(("C", "Subject: transcript"), lines, text)  # the first lines, as sent
+        self.assertRegex(text, r"C: \[\.\.\. message: \d+ octets in all\]\n\S+ C: \.\n")
+        self.assertNotIn("Line 40 of the body", text)
         self.assertIn("peer mx.remote.test", text)
 
 

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,38 @@ static void test_long_line_and_bound(void)
     CHECK(strstr(got, "# end of") == NULL, "no end line after the note");
 }
 
+static void test_body_from_a_file(void)
+{
+    char path[4200], data[4096] = "Subject: from a file\n\n.dot first\n";
+    for (int i = 0; i < 40; i++)
+        strcat(data, "more of the body\n");
+    snprintf(path, sizeof path, "%s.msg", dir);
+    FILE *f = fopen(path, "w");
+    fputs(data, f);
+    fclose(f);
+    int fd = open(path, O_RDONLY);
+    struct transcript *t = open_one(1 << 20);
+    if (t == NULL || fd < 0)
+        return;
+    line(t, 'S', "354 go ahead\r\n");
+    transcript_file(t, 'C', fd, 0, 777);
+    line(t, 'C', ".");
+    transcript_close(t);
+    close(fd);
+    unlink(path);
+    size_t size;
+    const char *got = read_back(&size);
+    CHECK(strstr(got, "C: Subject: from a file\nC: \nC: ..dot first\nC: more of the body\n") !=
+              NULL,
+          "the first lines of the file, dot-stuffed as on the wire");
+    CHECK(strstr(got, "C: more of the body\nC: [... message: 777 octets in all]\nC: .\n") != NULL,
+          "then the size, then the dot");
+    int shown = 0;
+    for (const char *p = got; (p = strstr(p, "more of the body")) != NULL; p++)
+        shown++;
+    CHECK(shown == 7, "10 lines in all (%d of the 40 more)", shown);
+}
+
 static void test_file(void)
 {
     char err[256];
@@ -199,6 +232,7 @@ int main(void)
     test_smtp();
     test_pop3_pieces();
     test_long_line_and_bound();
+    test_body_from_a_file();
     test_file();
     rmdir(dir);
     return tap_done();
