@@ -273,6 +273,21 @@ class Transcripts(unittest.TestCase):
         self.assertEqual(os.listdir(self.tdir), [])
         self.assertEqual(len(inst.message_names("demo@example.test", "cur")), 1)
 
+    def test_unwritable_directory_is_logged_and_mail_still_flows(self):
+        inst = self.site(transcripts=False)
+        if inst.uid == os.geteuid():
+            self.skipTest("needs a mail account other than ourselves")
+        closed = os.path.join(inst.dir, "closed")
+        os.mkdir(closed, 0o755)  # root's: the mail account cannot write here
+        inst.settings["transcript_dir"] = closed
+        inst.write_conf()
+        port = inst.serve_inetd("smtp-in")
+        self.smtp_session(port)
+        self.assertEqual(len(inst.messages("demo@example.test")), 1)
+        self.assertEqual(os.listdir(closed), [])
+        log = "\n".join(inst.syslog.lines())
+        self.assertIn(f"no transcript: transcript in {closed}: Permission denied", log)
+
     def test_flag_X_for_one_launcher(self):
         inst = self.site(transcripts=False)
         port = inst.serve_inetd("pop3-in", "-X", self.tdir)
