@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "authc.h"
 #include "conf.h"
 #include "connlimit.h"
 #include "log.h"
@@ -120,15 +121,19 @@ static void wipe_consumed_input(struct session *s)
     sodium_memzero(s->io.in, s->io.in_pos);
 }
 
-/* A failed login: logged, delayed (doubling each time), and fatal after max_auth_failures. */
-static void auth_failed(struct session *s, const char *who, const char *why)
+/* A failed login: logged, delayed, and fatal after max_auth_failures. held_ms: how long
+ * yubin-auth already held the answer back (its delays count across connections); a failure
+ * it never saw (a malformed AUTH) is delayed here, doubling each time. */
+static void auth_failed(struct session *s, const char *who, const char *why, long held_ms)
 {
     s->auth_failures++;
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u", log_field(who),
-            s->client, why, s->auth_failures);
     unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
     unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
-    sleep_ms(delay > 60000 ? 60000 : delay);
+    if (held_ms < 0)
+        sleep_ms(delay > 60000 ? 60000 : delay);
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u delay=%lums",
+            log_field(who), s->client, why, s->auth_failures,
+            held_ms < 0 ? (delay > 60000 ? 60000 : delay) : (unsigned long)held_ms);
     s->have_user = 0;
     if (s->auth_failures >= s->conf.max_auth_failures) {
         reply(s, "-ERR [AUTH] invalid user name or password; too many failures, closing");
@@ -170,34 +175,22 @@ static void open_mailbox(struct session *s, const char *address)
           (unsigned long long)s->list.total_crlf);
 }
 
-/* pop3-in cannot rewrite the users file (root's); it tells the administrator instead. */
-static void note_rehash(struct session *s, const char *address)
-{
-    char hash[USERS_HASH_SIZE];
-    if (users_lookup(s->conf.users_file, address, hash, sizeof hash) == 1 &&
-        users_needs_rehash(hash, s->conf.pwhash_opslimit, s->conf.pwhash_memlimit))
-        log_msg(LOG_NOTICE,
-                "the password hash of <%s> uses other limits than yubin.conf; "
-                "re-key it with yubin-user passwd",
-                log_field(address));
-}
-
-/* Checks a password for address, then opens the mailbox or counts a failure. */
+/* Asks yubin-auth about the password of address, then opens the mailbox or counts a failure. */
 static void login(struct session *s, const char *address, const char *password, size_t pwlen)
 {
-    int ok = users_verify(s->conf.users_file, address, password, pwlen, s->conf.pwhash_opslimit,
-                          s->conf.pwhash_memlimit);
+    struct authc_answer a;
+    int ok = authc_login(&s->conf, "pop3", s->client, address, password, pwlen, &a);
     if (ok < 0) {
-        log_msg(LOG_ERR, "cannot read the users file %s: %s", s->conf.users_file, strerror(errno));
+        log_msg(LOG_ERR, "cannot check a password: user=<%s> client=%s: %s", log_field(address),
+                s->client, a.why);
         reply(s, "-ERR [SYS/TEMP] cannot check passwords now, try again later");
         return;
     }
     if (ok == 0) {
-        auth_failed(s, address, "bad user name or password");
+        auth_failed(s, address, "bad user name or password", (long)a.delay_ms);
         return;
     }
-    note_rehash(s, address);
-    open_mailbox(s, address);
+    open_mailbox(s, a.mailbox);
 }
 
 /* ---- message numbers and sending ---------------------------------------------------- */
@@ -405,9 +398,9 @@ static void auth_plain(struct session *s, const char *initial)
     sodium_memzero(line, sizeof line);
     wipe_consumed_input(s);
     if (bad)
-        auth_failed(s, "?", "malformed AUTH PLAIN response");
+        auth_failed(s, "?", "malformed AUTH PLAIN response", -1);
     else if (c.authzid[0] != '\0' && !str_ieq(c.authzid, c.authcid))
-        auth_failed(s, c.authcid, "authorization identity differs");
+        auth_failed(s, c.authcid, "authorization identity differs", -1);
     else
         login(s, c.authcid, c.passwd, c.passwd_len);
     sasl_creds_wipe(&c);

@@ -43,6 +43,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "authc.h"
 #include "conf.h"
 #include "connlimit.h"
 #include "data.h"
@@ -437,16 +438,20 @@ static void wipe_consumed_input(struct session *s)
     sodium_memzero(s->io.in, s->io.in_pos);
 }
 
-/* A failed login: logged (never the password), delayed (auth_delay_ms, doubling each time),
- * and the end of the session after max_auth_failures. Returns -1. */
-static int auth_failed(struct session *s, const char *who, const char *why)
+/* A failed login: logged (never the password), delayed, and the end of the session after
+ * max_auth_failures. held_ms: how long yubin-auth already held the answer back (its delays
+ * count across connections); a failure it never saw is delayed here (auth_delay_ms, doubling
+ * each time). Returns -1. */
+static int auth_failed(struct session *s, const char *who, const char *why, long held_ms)
 {
     s->auth_failures++;
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u",
-            log_field(who), s->client, why, s->auth_failures);
     unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
     unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
-    sleep_ms(delay > 60000 ? 60000 : delay);
+    delay = delay > 60000 ? 60000 : delay;
+    if (held_ms < 0)
+        sleep_ms(delay);
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u delay=%lums",
+            log_field(who), s->client, why, s->auth_failures, held_ms < 0 ? delay : (unsigned long)held_ms);
     if (s->auth_failures >= s->conf.max_auth_failures) {
         reply(s, "421 4.7.0 %s too many failed logins, closing connection", s->conf.hostname);
         s->done = CLOSE_ERROR;
@@ -463,18 +468,19 @@ static int auth_error(struct session *s, const char *text)
     return reply_error(s, "%s", text);
 }
 
-/* Checks the password of address; the session is authenticated on success. */
+/* Asks yubin-auth about the password of address; the session is authenticated on success. */
 static int auth_check(struct session *s, const char *address, const char *password, size_t len)
 {
-    int ok = users_verify(s->conf.users_file, address, password, len, s->conf.pwhash_opslimit,
-                          s->conf.pwhash_memlimit);
+    struct authc_answer a;
+    int ok = authc_login(&s->conf, "smtp", s->client, address, password, len, &a);
     if (ok < 0) {
-        log_msg(LOG_ERR, "cannot read the users file %s: %s", s->conf.users_file, strerror(errno));
+        log_msg(LOG_ERR, "cannot check a password: user=<%s> client=%s: %s", log_field(address),
+                s->client, a.why);
         return reply_error(s, "454 4.7.0 temporary authentication failure");
     }
     if (ok == 0)
-        return auth_failed(s, address, "bad user name or password");
-    str_copy(s->login, sizeof s->login, address);
+        return auth_failed(s, address, "bad user name or password", (long)a.delay_ms);
+    str_copy(s->login, sizeof s->login, a.mailbox);
     log_msg(LOG_INFO, "login user=<%s> client=%s", log_field(s->login), s->client);
     return reply(s, "235 2.7.0 authentication successful");
 }
@@ -522,7 +528,7 @@ static int auth_plain(struct session *s, const char *initial, char *line, size_t
     if (sasl_plain_decode(initial, &c) != 0)
         rc = auth_error(s, "501 5.5.2 cannot decode the AUTH PLAIN response");
     else if (c.authzid[0] != '\0' && !str_ieq(c.authzid, c.authcid))
-        rc = auth_failed(s, c.authcid, "authorization identity differs");
+        rc = auth_failed(s, c.authcid, "authorization identity differs", -1);
     else
         rc = auth_check(s, c.authcid, c.passwd, c.passwd_len);
     sasl_creds_wipe(&c);

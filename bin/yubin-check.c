@@ -118,20 +118,30 @@ static int count_user(const char *address, const char *hash, void *arg)
     return 0;
 }
 
-/* Who may read the users file. Today: root and the mail account's group (the handlers
- * read it). When the password service of issue 8 §3 lands, the file belongs to that
- * service's account alone: check its owner and mode here. */
+/* Who may read the users file: yubin-auth(8) alone, the users file being root's (or
+ * auth_user's), group auth_user, mode 0640 at most (yubin-users(5)). That the handlers'
+ * account cannot read it is checked as that account (reachable_as_account). */
 static void check_users_mode(const struct stat *st, const struct passwd *pw)
 {
+    uid_t auth_uid;
+    gid_t auth_gid;
+    (void)pw; /* getpwnam's buffer: kept intact for the caller (privs_account reads apart) */
     if (st->st_mode & 0007)
         error("%s: mode %04o: every account can read the password hashes (chmod o-rwx)",
               conf.users_file, (unsigned)(st->st_mode & 07777));
     if (st->st_mode & 0022)
         error("%s: mode %04o: writable by others than its owner", conf.users_file,
               (unsigned)(st->st_mode & 07777));
-    if (pw != NULL && st->st_uid != 0 && st->st_uid != pw->pw_uid)
+    if (privs_account(conf.auth_user, &auth_uid, &auth_gid) != 0)
+        return error("auth_user %s: no such account (useradd --system %s)", conf.auth_user,
+                     conf.auth_user);
+    if (st->st_uid != 0 && st->st_uid != auth_uid)
         warning("%s: owned by uid %u, neither root nor %s", conf.users_file, (unsigned)st->st_uid,
-                conf.user);
+                conf.auth_user);
+    if (!(st->st_uid == auth_uid && (st->st_mode & 0400)) &&
+        !(st->st_gid == auth_gid && (st->st_mode & 0040)))
+        error("%s: %s (the password service) cannot read it (chgrp %s, chmod 0640)",
+              conf.users_file, conf.auth_user, conf.auth_user);
 }
 
 static void check_users(const struct passwd *pw)
@@ -279,9 +289,10 @@ static int reachable_as_account(void)
     if (access(conf.state_dir, R_OK | W_OK | X_OK) != 0 && ++bad)
         printf("error: %s: the account %s cannot use it: %s\n", conf.state_dir, conf.user,
                strerror(errno));
-    if (access(conf.users_file, R_OK) != 0 && errno != ENOENT && ++bad)
-        printf("error: %s: the account %s cannot read it: %s\n", conf.users_file, conf.user,
-               strerror(errno));
+    if (access(conf.users_file, R_OK) == 0 && ++bad)
+        printf("error: %s: the account %s can read the password hashes: only %s may "
+               "(chgrp %s, chmod 0640; see yubin-users(5))\n",
+               conf.users_file, conf.user, conf.auth_user, conf.auth_user);
     if (access(conf.aliases_file, R_OK) != 0 && errno != ENOENT && ++bad)
         printf("error: %s: the account %s cannot read it: %s\n", conf.aliases_file, conf.user,
                strerror(errno));
@@ -562,6 +573,8 @@ static int show_addresses(char **args, int n, int from_stdin)
     char line[1024];
     int rc = 0;
     route_init(&ctx, &conf);
+    if (access(conf.users_file, R_OK) == 0) /* root: no need of yubin-auth to answer */
+        ctx.mailbox_exists = route_read_users_file;
     for (int i = 0; i < n; i++)
         rc = worse(rc, show_address(&ctx, args[i]));
     while (from_stdin && fgets(line, sizeof line, stdin) != NULL) {

@@ -261,9 +261,11 @@ static int check_address(const char *address, char *out, size_t size)
     return 0;
 }
 
-static long mail_gid(void)
+/* A new users file is root's, group auth_user, mode 0640: yubin-auth(8) reads it, the
+ * handlers cannot. */
+static long users_gid(void)
 {
-    struct passwd *pw = getpwnam(conf.user);
+    struct passwd *pw = getpwnam(conf.auth_user);
     return pw != NULL ? (long)pw->pw_gid : -1;
 }
 
@@ -280,7 +282,7 @@ static int cmd_add(const struct options *o)
     if (mailbox_dir(address, rel, sizeof rel, dir, sizeof dir) != 0 ||
         new_hash(o, hash, sizeof hash) != 0 || create_maildir(rel) != 0)
         return 1;
-    if (users_update(conf.users_file, address, hash, mail_gid(), err, sizeof err) < 0)
+    if (users_update(conf.users_file, address, hash, users_gid(), err, sizeof err) < 0)
         return fail("%s; nothing changed", err);
     printf("added %s (Maildir %s)\n", address, dir);
     return 0;

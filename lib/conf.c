@@ -67,6 +67,10 @@ static const struct conf_key conf_keys[] = {
     {NUM(auth_delay_ms, T_UINT, 0, 60000)},
     {NUM(pwhash_opslimit, T_SIZE, 1, 1000)},
     {NUM(pwhash_memlimit, T_SIZE, 8192, UINT64_C(1) << 34)},
+    {STR(auth_socket, T_PATH), 0, 0},
+    {STR(auth_user, T_STRING), 0, 0},
+    {NUM(auth_max_parallel, T_UINT, 1, 64)},
+    {NUM(auth_max_queue, T_UINT, 0, 10000)},
     {STR(dns_resolver, T_STRING), 0, 0},
     {NUM(smtp_port, T_UINT, 1, 65535)},
     {STR(smarthost, T_STRING), 0, 0},
@@ -126,6 +130,10 @@ void conf_defaults(struct yubin_conf *c)
     c->auth_delay_ms = 1000;
     c->pwhash_opslimit = 2;                  /* crypto_pwhash_OPSLIMIT_INTERACTIVE */
     c->pwhash_memlimit = UINT64_C(67108864); /* crypto_pwhash_MEMLIMIT_INTERACTIVE */
+    str_copy(c->auth_socket, sizeof c->auth_socket, "/run/yubin-auth/socket");
+    str_copy(c->auth_user, sizeof c->auth_user, "yubin-auth");
+    c->auth_max_parallel = 2;
+    c->auth_max_queue = 100;
     c->smtp_port = 25;
     c->queue_lifetime = 5 * 86400;
     c->delay_warning = 4 * 3600;

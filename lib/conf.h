@@ -58,6 +58,10 @@ struct yubin_conf {
     unsigned auth_delay_ms;              /* delay after the first failed login; doubles */
     uint64_t pwhash_opslimit;            /* argon2id cost for new hashes */
     uint64_t pwhash_memlimit;
+    char auth_socket[108];               /* yubin-auth's Unix-domain socket (sun_path) */
+    char auth_user[64];                  /* the account yubin-auth runs as */
+    unsigned auth_max_parallel;          /* passwords verified at once by yubin-auth */
+    unsigned auth_max_queue;             /* more waiting checks get a temporary failure */
 
     /* Outbound. */
     char dns_resolver[300];              /* "addr" or "addr:port" or "[v6]:port"; "" = resolv.conf */

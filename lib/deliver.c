@@ -18,7 +18,6 @@
 #include "deliver.h"
 #include "log.h"
 #include "trace.h"
-#include "users.h"
 #include "util.h"
 
 void deliver_init(struct deliver *d, const char *state_dir, const char *host,
@@ -416,7 +415,8 @@ static int local_targets(struct route_ctx *ctx, struct deliver *d, const char *a
     struct route rt;
     if (addr_parse_mailbox(address, &a) != ADDR_OK)
         return str_format(reply, rsize, "5.1.3 bad address syntax"), -1;
-    if (users_exists(ctx->conf->users_file, address) == 1)
+    char why[300];
+    if (ctx->mailbox_exists(ctx->conf, address, why, sizeof why) == 1)
         return deliver_add(d, address, 0, 0, tag) == 0
                    ? 0
                    : (str_copy(reply, rsize, "4.3.0 out of memory"), 1);

@@ -63,6 +63,11 @@ static int find_account(const char *user, uid_t *uid, gid_t *gid)
     return found ? 0 : -1;
 }
 
+int privs_account(const char *user, uid_t *uid, gid_t *gid)
+{
+    return user != NULL && user[0] != '\0' ? find_account(user, uid, gid) : -1;
+}
+
 static int become(const char *user, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
     if (setgroups(1, &gid) != 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "authc.h"
 #include "route.h"
 #include "users.h"
 #include "util.h"
@@ -21,6 +22,22 @@ void route_init(struct route_ctx *ctx, const struct yubin_conf *conf)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->conf = conf;
+    ctx->mailbox_exists = route_ask_service;
+}
+
+int route_ask_service(const struct yubin_conf *conf, const char *address, char *why,
+                      size_t why_size)
+{
+    return authc_user(conf, address, NULL, 0, why, why_size);
+}
+
+int route_read_users_file(const struct yubin_conf *conf, const char *address, char *why,
+                          size_t why_size)
+{
+    int found = users_exists(conf->users_file, address);
+    if (found < 0)
+        snprintf(why, why_size, "%.300s: %s", conf->users_file, strerror(errno));
+    return found;
 }
 
 void route_ctx_free(struct route_ctx *ctx)
@@ -89,11 +106,9 @@ static int add_mailbox(struct route_ctx *ctx, struct route *r, const struct addr
 {
     if (!route_plain_local(a))
         return 0;
-    int found = users_exists(ctx->conf->users_file, a->text);
-    if (found < 0) {
-        snprintf(r->why, sizeof r->why, "%.300s: %s", ctx->conf->users_file, strerror(errno));
+    int found = ctx->mailbox_exists(ctx->conf, a->text, r->why, sizeof r->why);
+    if (found < 0)
         return -1;
-    }
     if (found == 0)
         return 0;
     if (list_add(&r->local, &r->n_local, a->text, 1) != 0) {

@@ -38,9 +38,15 @@ struct route {
                     not relayed: their copy's sender comes from route_forward_sender */
 };
 
+/* Is address a mailbox? 1 yes, 0 no, -1 cannot tell now (why filled). */
+typedef int (*route_lookup_fn)(const struct yubin_conf *conf, const char *address, char *why,
+                               size_t why_size);
+
 /* One per session: the configuration and the aliases table, loaded on first need. */
 struct route_ctx {
     const struct yubin_conf *conf;
+    route_lookup_fn mailbox_exists; /* route_init: ask yubin-auth (the handlers cannot read
+                                     * the users file); root's tools may read it instead */
     int aliases_state; /* 0 not loaded, 1 loaded, -1 failed */
     char aliases_err[300];
     struct aliases aliases;
@@ -51,6 +57,11 @@ struct route_ctx {
 };
 
 void route_init(struct route_ctx *ctx, const struct yubin_conf *conf);
+/* The two lookups: through yubin-auth(8) (the default), or the users file read directly. */
+int route_ask_service(const struct yubin_conf *conf, const char *address, char *why,
+                      size_t why_size);
+int route_read_users_file(const struct yubin_conf *conf, const char *address, char *why,
+                          size_t why_size);
 void route_ctx_free(struct route_ctx *ctx);
 
 /* Routes rcpt (a parsed forward-path; "<Postmaster>" means postmaster@ the first local

@@ -28,6 +28,10 @@ int users_lookup(const char *users_file, const char *address, char *hash, size_t
 int users_verify(const char *users_file, const char *address, const char *password, size_t pwlen,
                  uint64_t opslimit, uint64_t memlimit);
 
+/* A well-formed argon2id hash with these limits that no password matches in practice: what an
+ * unknown user is verified against, so that it costs the same as a known one. 0 or -1. */
+int users_dummy_hash(char *out, size_t size, uint64_t opslimit, uint64_t memlimit);
+
 /* crypto_pwhash_str with the given limits into hash (USERS_HASH_SIZE). 0 or -1 (out of
  * memory or limits out of range). */
 int users_hash(char *hash, size_t hash_size, const char *password, size_t pwlen, uint64_t opslimit,

@@ -8,6 +8,8 @@ A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   !conf KEY VALUE        a yubin.conf setting for this dialog
   !user ADDRESS          one more mailbox in the users file (password "demo")
   !alias ADDR: T1, T2    one more aliases line
+  !noauth                the site runs no yubin-auth (the password service is down; or the
+                         configuration is one it cannot read either)
   !tcp [HOST]            serve the program on a real TCP socket (else pipes); the client
                          connects from HOST: 127.0.0.1 (the default), ::1, or ::ffff:127.0.0.1
                          (an IPv4-mapped address on an IPv6 socket)
@@ -122,7 +124,7 @@ def smtp_match(lines, prefix):
 
 def parse(path):
     setup = {"program": "smtp-in", "args": [], "conf": {}, "users": list(DEFAULT_USERS),
-             "aliases": dict(DEFAULT_ALIASES), "tcp": False, "messages": []}
+             "aliases": dict(DEFAULT_ALIASES), "tcp": False, "messages": [], "auth": True}
     steps = []
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
@@ -144,6 +146,8 @@ def parse(path):
                 setup["aliases"][name.strip()] = [t.strip() for t in targets.split(",")]
             elif word == "!unix":
                 setup["tcp"] = "unix"
+            elif word == "!noauth":
+                setup["auth"] = False
             elif word == "!tcp":
                 setup["tcp"] = rest.strip() or "127.0.0.1"
             elif word == "!message":
@@ -259,7 +263,7 @@ def play(inst, setup, steps, conv, proc=None):
 def main(path):
     setup, steps = parse(path)
     inst = yubintest.Instance(users=setup["users"], aliases=setup["aliases"],
-                              conf=setup["conf"])
+                              conf=setup["conf"], auth=setup["auth"])
     for n, (address, data) in enumerate(setup["messages"]):
         inst.add_message(address, data, when=1700000000 + n)
     proc = None

@@ -62,7 +62,7 @@ class Install(unittest.TestCase):
             self.assertEqual((users.st_size, users.st_mode & 0o777), (0, 0o640))
             self.assertEqual((users.st_uid, users.st_gid), (os.getuid(), os.getgid()),
                              "nothing is chowned under DESTDIR")
-            self.assertIn("chgrp yubin", p.stdout + p.stderr, "install says what to run")
+            self.assertIn("chgrp yubin-auth", p.stdout + p.stderr, "install says what to run")
             aliases = open(os.path.join(etc, "aliases")).read()
             self.assertRegex(aliases, r"(?m)^postmaster@example\.org: ")
             self.assertRegex(aliases, r"(?m)^abuse@example\.org: ")

@@ -126,6 +126,18 @@ class CheckMode(unittest.TestCase):
         os.chmod(self.site.dir, 0o755)
         self.assertEqual(check(self.site)[0], 0)
 
+    @unittest.skipIf(os.geteuid() != 0, "owners and the account's reach need root")
+    def test_users_file_is_for_the_password_service_alone(self):
+        users = self.site.users_file
+        self.assertEqual(check(self.site)[0], 0)
+        os.chown(users, 0, self.site.gid)  # as before yubin-auth: the handlers' group
+        rc, out = check(self.site)
+        self.assertEqual(rc, EX_CONFIG, out)
+        self.assertIn(f"error: {users}: the account {self.site.account} can read the password "
+                      "hashes", out)
+        self.assertIn(f"error: {users}: {self.site.auth_account} (the password service) cannot "
+                      "read it", out)
+
 
 class AddressMode(unittest.TestCase):
     @classmethod

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import yubintest
@@ -23,7 +24,9 @@ import yubintest
 BUILD = yubintest.BUILD
 SRC = yubintest.SRC
 UNITS = ["smtp-in.socket", "smtp-in@.service", "submission.socket", "submission@.service",
-         "pop3-in.socket", "pop3-in@.service", "smtp-local.socket", "smtp-local@.service"]
+         "pop3-in.socket", "pop3-in@.service", "smtp-local.socket", "smtp-local@.service",
+         "yubin-auth.socket", "yubin-auth.service"]
+HANDLER_UNITS = [u for u in UNITS if "@" in u]
 LOCAL_SOCKET = "/run/yubin/smtp.sock"  # the default local_socket of yubin.conf(5)
 INETD_MAX = 2147483647  # the largest nowait.N openbsd-inetd accepts (more is "illegal": 256)
 XINETD = ["yubin-smtp", "yubin-submission", "yubin-pop3"]
@@ -130,7 +133,7 @@ class SystemdUnits(unittest.TestCase):
         self.assertGreaterEqual(int(keys["TriggerLimitBurst"]), 10000)
 
     def test_services_are_hardened(self):
-        for name in UNITS:
+        for name in HANDLER_UNITS:
             if not name.endswith(".service"):
                 continue
             text = read_build(os.path.join("systemd", name))
@@ -147,10 +150,34 @@ class SystemdUnits(unittest.TestCase):
                     self.assertEqual(keys.get(key), value, key)
                 self.assertIn("RestrictAddressFamilies", keys)
                 self.assertNotEqual(keys.get("StandardError"), "socket")
+                # the users file is yubin-auth's: a handler asks it, and cannot open the file
+                self.assertEqual(keys.get("Wants"), "yubin-auth.socket")
+                self.assertIn("InaccessiblePaths", keys)
+
+    def test_auth_service_is_one_process_of_its_own(self):
+        """yubin-auth: one long-lived process (Accept=no) as its own account, on a socket
+        only the handlers' group may use, with no network and nothing writable."""
+        sock = dict(re.findall(r"^(\w+)=(.*)$",
+                               open(os.path.join(SRC, "systemd", "yubin-auth.socket")).read(), re.M))
+        for key, value in (("Accept", "no"), ("SocketUser", "yubin-auth"),
+                           ("SocketGroup", "yubin"), ("SocketMode", "0660"),
+                           ("ListenStream", "/run/yubin-auth/socket")):
+            self.assertEqual(sock.get(key), value, key)
+        keys = {}
+        for k, v in re.findall(r"^(\w+)=(.*)$", read_build("systemd/yubin-auth.service"), re.M):
+            keys.setdefault(k, v)
+        for key, value in (("User", "yubin-auth"), ("NoNewPrivileges", "yes"),
+                           ("ProtectSystem", "strict"), ("PrivateNetwork", "yes"),
+                           ("RestrictAddressFamilies", "AF_UNIX"),
+                           ("SystemCallFilter", "@system-service")):
+            self.assertEqual(keys.get(key), value, key)
+        self.assertNotIn("ReadWritePaths", keys)
+        self.assertNotIn("StandardInput", keys)
 
     def test_documentation_pages_exist(self):
         for name in UNITS:
-            text = open(os.path.join(SRC, "systemd", name + (".in" if "@" in name else ""))).read()
+            templ = "@" in name or name == "yubin-auth.service"
+            text = open(os.path.join(SRC, "systemd", name + (".in" if templ else ""))).read()
             for page, section in re.findall(r"man:([\w.-]+)\((\d)\)", text):
                 with self.subTest(unit=name, page=page):
                     self.assertTrue(os.path.exists(os.path.join(SRC, "man", f"{page}.{section}")),
@@ -284,6 +311,35 @@ class InetdLines(unittest.TestCase):
 
     def test_local_unit_serves(self):
         self.serve_unit("smtp-local@.service", "local")
+
+    def test_auth_unit_serves(self):
+        """yubin-auth.service's ExecStart, given its socket the way yubin-auth.socket does
+        (systemd-socket-activate without --accept: LISTEN_FDS, Accept=no): a POP3 login is
+        checked through it."""
+        argv = re.search(r"^ExecStart=(.*)$", read_build("systemd/yubin-auth.service"),
+                         re.M).group(1).split()
+        self.assertEqual(os.path.dirname(argv[0]), self.vars["sbindir"], argv)
+        built = os.path.join(BUILD, "bin", os.path.basename(argv[0]))
+        self.inst.stop_auth()
+        path = self.inst.settings["auth_socket"]
+        if os.path.exists(path):
+            os.unlink(path)
+        p = subprocess.Popen(["systemd-socket-activate", "-l", path, built, *argv[1:],
+                              "-C", self.inst.conf], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        self.inst.procs.append(p)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bound is not yet listening: wait for both
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(path)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        os.chmod(path, 0o666)  # what SocketMode= and SocketGroup= do in the unit
+        h = self.inst.pipe("pop3-in")
+        out, _ = h.communicate(b"USER demo@example.test\r\nPASS demo\r\nQUIT\r\n", timeout=30)
+        self.assertIn(b"+OK demo@example.test has 0 messages", out)
 
     def serve_all(self, wanted):
         entries = [e for e in self.entries() if e[0] == wanted]

@@ -25,17 +25,7 @@ EX_USAGE, EX_DATAERR, EX_NOUSER, EX_SOFTWARE, EX_TEMPFAIL = 64, 65, 67, 70, 75
 RUN_AS = "nobody"
 
 
-def as_user(name):
-    """preexec_fn that becomes NAME (when we are root); None when we are not root."""
-    if os.geteuid() != 0:
-        return None
-    pw = pwd.getpwnam(name)
-
-    def drop():
-        os.setgroups([])
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    return drop
+as_user = yubintest.as_user
 
 
 def calling_address():

@@ -287,7 +287,7 @@ class OnlyProtocolOnTheSocket(unittest.TestCase):
             self.check_refusal(inst, ["-Z"])
 
     def test_bad_config(self):
-        with yubintest.Instance(conf={"no_such_key": "1"}) as inst:
+        with yubintest.Instance(conf={"no_such_key": "1"}, auth=False) as inst:
             self.check_refusal(inst, [])
 
 

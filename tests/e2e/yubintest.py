@@ -38,6 +38,27 @@ def run_account():
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+def auth_account():
+    """The account yubin-auth serves as: 'yubin-auth' when we are root (./quickstart makes
+    it), else ourselves."""
+    if os.geteuid() == 0:
+        return os.environ.get("YUBIN_TEST_AUTH_USER", "yubin-auth")
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def as_user(name):
+    """preexec_fn that becomes NAME (when we are root); None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    pw = pwd.getpwnam(name)
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return drop
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -93,13 +114,20 @@ class Instance:
     """One yubin site in a temporary directory."""
 
     def __init__(self, domains=("example.test",), users=("demo@example.test",),
-                 aliases=None, conf=None, hostname="mx.example.test", netns=None):
+                 aliases=None, conf=None, hostname="mx.example.test", netns=None,
+                 auth=True):
         self.netns = netns  # a network namespace (ip netns) the launchers run in, or None
         self.dir = tempfile.mkdtemp(prefix="yubin-e2e-")
         os.chmod(self.dir, 0o755)
         self.account = run_account()
         pw = pwd.getpwnam(self.account)
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
+        self.auth_account = auth_account()
+        try:
+            self.auth_gid = pwd.getpwnam(self.auth_account).pw_gid
+        except KeyError:
+            raise RuntimeError(f"no account {self.auth_account!r} for yubin-auth: "
+                               "./quickstart makes it") from None
         self.state_dir = os.path.join(self.dir, "state")
         os.mkdir(self.state_dir, 0o700)
         os.chown(self.state_dir, self.uid, self.gid)
@@ -117,6 +145,8 @@ class Instance:
             "srs_secret_file": self.srs_secret_file,
             "user": self.account,
             "syslog_socket": self.syslog.path,
+            "auth_socket": os.path.join(self.dir, "auth.sock"),
+            "auth_user": self.auth_account,
             "command_timeout": "30",
             "data_timeout": "30",
             # Tests open many connections at once from 127.0.0.1; the default (20) is for
@@ -128,6 +158,9 @@ class Instance:
         self.write_aliases(aliases or {})
         self._write_private(self.srs_secret_file, SRS_TEST_SECRET + "\n")
         self.write_conf()
+        self.auth = None
+        if auth:
+            self.start_auth()
 
     # -- files -------------------------------------------------------------------------
     def write_conf(self):
@@ -137,16 +170,17 @@ class Instance:
                 f.write(f"{key} {value}\n")
         os.chmod(self.conf, 0o644)
 
-    def _write_private(self, path, text):
+    def _write_private(self, path, text, gid=None):
         with open(path, "w") as f:
             f.write(text)
-        os.chown(path, 0, self.gid) if os.geteuid() == 0 else None
+        os.chown(path, 0, self.gid if gid is None else gid) if os.geteuid() == 0 else None
         os.chmod(path, 0o640)
 
     def write_users(self, users):
-        """users: {address: argon2id hash}."""
+        """users: {address: argon2id hash}. Root's, group of yubin-auth, 0640, as
+        yubin-user writes it: the handlers' account cannot read it."""
         self._write_private(self.users_file,
-                            "".join(f"{a}:{h}\n" for a, h in users.items()))
+                            "".join(f"{a}:{h}\n" for a, h in users.items()), self.auth_gid)
 
     def write_aliases(self, aliases):
         """aliases: {address: [target, ...]}."""
@@ -193,6 +227,43 @@ class Instance:
         os.chown(path, self.uid, self.gid)
         os.chmod(path, 0o600)
         return name
+
+    # -- the password service -----------------------------------------------------------
+    def start_auth(self, *extra):
+        """Start yubin-auth on the site's auth_socket (as root it becomes auth_user), and
+        wait until it answers. Stopped by stop(), or by stop_auth(). A yubin.conf it
+        refuses (a test of a configuration error) leaves the site without one."""
+        self.auth = subprocess.Popen([program("yubin-auth"), "-C", self.conf, *extra],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        path = self.settings["auth_socket"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.auth.poll() is not None:
+                err = self.auth.stderr.read().decode("utf-8", "replace")
+                if self.auth.returncode == 78:  # EX_CONFIG: a test of a bad yubin.conf, which
+                    self.auth = None            # the handlers refuse on their own
+                    return None
+                raise RuntimeError("yubin-auth did not start: " + err)
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(path)
+                    return self.auth
+                except OSError:
+                    time.sleep(0.01)
+        raise RuntimeError(f"yubin-auth does not answer on {path}")
+
+    def stop_auth(self):
+        if self.auth is not None and self.auth.poll() is None:
+            self.auth.terminate()
+            try:
+                self.auth.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.auth.kill()
+                self.auth.wait()
+        if self.auth is not None:
+            self.auth.stderr.close()
+        self.auth = None
 
     # -- launchers ---------------------------------------------------------------------
     def _env(self):
@@ -275,6 +346,7 @@ class Instance:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         self.procs = []
+        self.stop_auth()
         self.syslog.close()
         if not os.environ.get("YUBIN_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)

@@ -199,6 +199,7 @@ static void test_forward(void)
     str_copy(conf.local_domains[0], sizeof conf.local_domains[0], "example.test");
     str_copy(conf.srs_secret_file, sizeof conf.srs_secret_file, secret);
     route_init(&ctx, &conf);
+    ctx.mailbox_exists = route_read_users_file; /* no yubin-auth here */
     deliver_init(&d, state, "host.test", DELIVER_QUEUE_RETRY);
     deliver_reset(&d, "author@remote.test");
     route_of(&r, local, 1, remote, 1);
@@ -232,6 +233,7 @@ static void test_forward(void)
     route_ctx_free(&ctx);
     chmod(secret, 0644);
     route_init(&ctx, &conf);
+    ctx.mailbox_exists = route_read_users_file; /* no yubin-auth here */
     r.forward = 1;
     deliver_reset(&d, "author@remote.test");
     CHECK(deliver_add_forward(&d, &ctx, &r, 0, 0, why, sizeof why) == 1 && d.n_targets == 0 &&

@@ -130,6 +130,7 @@ static void check_failures(void)
     write_file("aliases-broken", "x@example.test:\n", path, sizeof path);
     str_copy(broken.aliases_file, sizeof broken.aliases_file, path);
     route_init(&ctx, &broken);
+    ctx.mailbox_exists = route_read_users_file;
     CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_TEMPFAIL, "a broken aliases file: TEMPFAIL");
     CHECK(strncmp(r.reply, "451 4.3.0", 9) == 0, "... answered 451 4.3.0");
     CHECK(strstr(r.why, "an alias without targets") != NULL, "... logged why (%s)", r.why);
@@ -139,6 +140,7 @@ static void check_failures(void)
     broken = conf;
     str_copy(broken.users_file, sizeof broken.users_file, dir); /* a directory: read error */
     route_init(&ctx, &broken);
+    ctx.mailbox_exists = route_read_users_file;
     CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_TEMPFAIL, "an unreadable users file: TEMPFAIL");
     route_free(&r);
     route_ctx_free(&ctx);
@@ -147,7 +149,17 @@ static void check_failures(void)
     snprintf(path, sizeof path, "%s/no-such-users", dir);
     str_copy(broken.users_file, sizeof broken.users_file, path);
     route_init(&ctx, &broken);
+    ctx.mailbox_exists = route_read_users_file;
     CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_REFUSED, "a missing users file has no users");
+    route_free(&r);
+    route_ctx_free(&ctx);
+
+    broken = conf;
+    snprintf(path, sizeof path, "%s/no-such-socket", dir);
+    str_copy(broken.auth_socket, sizeof broken.auth_socket, path);
+    route_init(&ctx, &broken); /* the default: ask yubin-auth, which is not running */
+    CHECK(route_rcpt(&ctx, &a, 0, &r) == ROUTE_TEMPFAIL, "the password service down: TEMPFAIL");
+    CHECK(strstr(r.why, "password service is not reachable") != NULL, "... logged why (%s)", r.why);
     route_free(&r);
     route_ctx_free(&ctx);
 }
@@ -186,6 +198,7 @@ static void check_srs(void)
     chmod(path, 0600);
     str_copy(c.srs_secret_file, sizeof c.srs_secret_file, path);
     route_init(&ctx, &c);
+    ctx.mailbox_exists = route_read_users_file;
     ctx.now = t0;
 
     CHECK(route_forward_sender(&ctx, "Sender@remote.test", srs0, sizeof srs0, why, sizeof why) ==
@@ -249,6 +262,7 @@ static void check_srs(void)
     struct yubin_conf d = c;
     str_copy(d.srs_domain, sizeof d.srs_domain, "srs.example.net");
     route_init(&ctx, &d);
+    ctx.mailbox_exists = route_read_users_file;
     ctx.now = t0;
     route_forward_sender(&ctx, "Sender@remote.test", out, sizeof out, why, sizeof why);
     snprintf(text, sizeof text, "<%s>", out);
@@ -261,6 +275,7 @@ static void check_srs(void)
     snprintf(path, sizeof path, "%s/no-srs-secret", dir);
     str_copy(d.srs_secret_file, sizeof d.srs_secret_file, path);
     route_init(&ctx, &d);
+    ctx.mailbox_exists = route_read_users_file;
     CHECK(route_forward_sender(&ctx, "x@remote.test", out, sizeof out, why, sizeof why) == 0 &&
               strcmp(out, "x@remote.test") == 0 && strstr(why, "SRS is off"),
           "no secret file: SRS is off (%s)", why);
@@ -273,6 +288,7 @@ static void check_srs(void)
     snprintf(path, sizeof path, "%s/srs-secret", dir);
     chmod(path, 0644);
     route_init(&ctx, &c);
+    ctx.mailbox_exists = route_read_users_file;
     CHECK(route_forward_sender(&ctx, "x@remote.test", out, sizeof out, why, sizeof why) == -1 &&
               strstr(why, "0644"),
           "a secret file readable by all: a temporary failure (%s)", why);
@@ -308,6 +324,7 @@ int main(void)
 
     struct route_ctx ctx;
     route_init(&ctx, &conf);
+    ctx.mailbox_exists = route_read_users_file;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check(&ctx, &cases[i]);
 

@@ -1,0 +1,30 @@
+/*
+ * pwcheck: argon2id verification in memory that the caller owns and keeps. Each verifying
+ * thread has one arena, mapped once (with transparent huge pages where the kernel offers them)
+ * and faulted in on first use, then reused by every later check: no mmap, no page fault and no
+ * allocation per login, and never more memory than the arena. Hashes are the
+ * crypto_pwhash_str strings of yubin-users(5); only yubin-auth links this (and libargon2).
+ * It never logs, stores or copies a password.
+ */
+#ifndef YUBIN_PWCHECK_H
+#define YUBIN_PWCHECK_H
+
+#include <stddef.h>
+
+struct pwcheck_arena {
+    unsigned char *mem; /* NULL until first use */
+    size_t size;        /* bytes: the largest m= (in KiB, times 1024) this arena verifies */
+};
+
+/* An arena of size bytes, mapped on first use. */
+void pwcheck_arena_init(struct pwcheck_arena *a, size_t size);
+void pwcheck_arena_free(struct pwcheck_arena *a);
+
+/* Checks password (pwlen bytes) against an "$argon2id$v=19$m=..,t=..,p=..$salt$hash" string,
+ * using a's memory for the whole computation. 1 match, 0 no match, -1 the hash is malformed,
+ * or needs more memory than the arena (why says which). Only one thread may use an arena at a
+ * time. */
+int pwcheck_verify(struct pwcheck_arena *a, const char *encoded, const char *password, size_t pwlen,
+                   const char **why);
+
+#endif
