@@ -3,10 +3,12 @@
  * parser is static in lib/smtpc.c, so it is reached the way queue-run reaches it: the input
  * (after its first octet) is what "the server" sends on a socketpair, then EOF; smtpc_start
  * reads the greeting and says EHLO, smtpc_send sends one message to three recipients (one of
- * them bad), smtpc_quit ends. The first octet picks a 7-bit or 8-bit message and whether a
- * second transaction is tried. Checks: every result has code 0 or 200..599, a
- * NUL-terminated enhanced code and text without control octets; the transcript lines are
- * readable; no descriptor is left open. Timeouts are 1 s; the stream always ends in EOF.
+ * them bad), smtpc_quit ends. The first octet picks a 7-bit or 8-bit message, whether a
+ * second transaction is tried, and whether smtpc_send_all sends it, one or two recipients a
+ * transaction (those refused as too many again in the next). Checks: every result has code
+ * 0 or 200..599, a NUL-terminated enhanced code and text without control octets; the
+ * transcript lines are readable; no descriptor is left open. Timeouts are 1 s; the stream
+ * always ends in EOF.
  */
 #include "config.h"
 
@@ -71,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               .offset = (off_t)skip};
         for (int round = 0; round < (mode & 4 ? 2 : 1); round++) {
             memset(results, 0, sizeof results);
-            int rc = smtpc_send(&conn, &m, results);
+            int rc = mode & 8 ? smtpc_send_all(&conn, &m, results, 1 + (mode >> 4 & 1))
+                              : smtpc_send(&conn, &m, results);
             for (int i = 0; i < 3; i++)
                 check_reply(&results[i], "bad result");
             if (rc != 0)
