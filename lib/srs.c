@@ -202,8 +202,9 @@ static enum srs_result finish(const char *local, const char *domain, char *out, 
     return SRS_OK;
 }
 
-/* SRS1 for an address another forwarder made: "SRS0<rest>@fwd1" or "SRS1=H=fwd1=<rest>@x".
- * SRS_NOT_SRS when it is not in either shape (then it is rewritten like any sender). */
+/* SRS1 for an address another forwarder made: "SRS0<rest>@fwd1" or "SRS1=H=fwd1=<rest>@x",
+ * where <rest> starts with a separator ('=', '+' or '-') as SRS0's does. SRS_NOT_SRS when it
+ * is not in either shape (then it is rewritten like any sender). */
 static enum srs_result forward_srs1(const struct srs *s, const struct addr *a, char *out,
                                     size_t size)
 {
@@ -214,7 +215,8 @@ static enum srs_result forward_srs1(const struct srs *s, const struct addr *a, c
     if (a->local[3] == '1') {
         const char *hash_end = strchr(a->local + 5, '=');
         const char *fwd_end = hash_end ? strchr(hash_end + 1, '=') : NULL;
-        if (fwd_end == NULL || fwd_end == hash_end + 1 || fwd_end[1] == '\0' ||
+        if (fwd_end == NULL || fwd_end == hash_end + 1 || strchr("=+-", fwd_end[1]) == NULL ||
+            fwd_end[1] == '\0' || fwd_end[2] == '\0' ||
             str_copy_n(fwd1, sizeof fwd1, hash_end + 1, (size_t)(fwd_end - hash_end - 1)) != 0)
             return SRS_NOT_SRS;
         rest = fwd_end + 1;

@@ -12,7 +12,7 @@ import unittest
 import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
-         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy"]
+         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy", "fuzz-srs"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -59,6 +59,9 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_proxy(self):
         self.replay("fuzz-proxy")
+
+    def test_srs(self):
+        self.replay("fuzz-srs")
 
 
 if __name__ == "__main__":

@@ -33,14 +33,10 @@ static void check_fields(const struct addr *a, const char *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
-    int flags = data[0] & (ADDR_NULL_OK | ADDR_POSTMASTER_OK);
-    char *s = malloc(size);
+    char *s = fuzz_string_after_first(data, size);
     if (s == NULL)
         return 0;
-    memcpy(s, data + 1, size - 1);
-    s[size - 1] = '\0';
+    int flags = data[0] & (ADDR_NULL_OK | ADDR_POSTMASTER_OK);
     size_t len = strlen(s);
     struct addr a, b;
     const char *end = NULL;

@@ -29,6 +29,9 @@ void fuzz_site_make(struct fuzz_site *fs, const char *extra_conf);
 void fuzz_drop_privs(void);
 /* Removes everything under dir (not dir itself). Aborts on failure. */
 void fuzz_clear_dir(const char *dir);
+/* The input after its first octet (the harness's selector), as a C string (cut at a NUL), in
+ * malloc'd memory; NULL when size is 0 or there is no memory. */
+char *fuzz_string_after_first(const uint8_t *data, size_t size);
 /* Writes len bytes to path (creating it, mode 0600). Aborts on failure. */
 void fuzz_write_file(const char *path, const void *data, size_t len);
 /* A bit mask of the open descriptors 0..63 (to catch descriptor leaks). */

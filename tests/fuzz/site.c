@@ -37,6 +37,16 @@ void fuzz_fail(const char *what, const void *data, size_t len)
     abort();
 }
 
+char *fuzz_string_after_first(const uint8_t *data, size_t size)
+{
+    char *s = size > 0 ? malloc(size) : NULL;
+    if (s != NULL) {
+        memcpy(s, data + 1, size - 1);
+        s[size - 1] = '\0';
+    }
+    return s;
+}
+
 void fuzz_write_file(const char *path, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -196,6 +196,13 @@ static void test_srs1(void)
     str_copy(tmp, sizeof tmp, s1);
     CHECK(srs_reverse(&c, local_of(tmp), t0, back, sizeof back) == SRS_BAD_HASH,
           "another forwarder's SRS1 is not ours");
+    /* found by fuzz-srs: an "SRS1" whose rest has no separator cannot be kept as SRS1 */
+    const char *odd = "SRS1=AB=f.t=hh=x@f2.test";
+    CHECK(srs_forward(&c, odd, t0, s1b, sizeof s1b) == SRS_OK && strncmp(s1b, "SRS0=", 5) == 0,
+          "an SRS1 of another shape is rewritten as any sender: %s", s1b);
+    str_copy(tmp, sizeof tmp, s1b);
+    CHECK(srs_reverse(&c, local_of(tmp), t0, back, sizeof back) == SRS_OK && strcmp(back, odd) == 0,
+          "and reverses to it");
 }
 
 static void test_rotation(void)
