@@ -59,7 +59,12 @@ class ClosedCheckout(unittest.TestCase):
                 self.proc.wait()
         demo = os.path.join(self.top, "demo")
         if os.path.islink(demo):
-            shutil.rmtree(os.path.dirname(os.path.realpath(demo)), ignore_errors=True)
+            base = os.path.dirname(os.path.realpath(demo))
+            shutil.rmtree(base, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(base))  # /var/lib/yubin-quickstart, if now empty
+            except OSError:
+                pass
         subprocess.run(["ip", "netns", "del", self.ns], timeout=20)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
