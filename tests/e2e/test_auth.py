@@ -29,34 +29,6 @@ import yubintest
 MIB = 1024 * 1024
 
 
-def rss_kib(pid, field="VmRSS"):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def children(parent):
-    """The processes whose parent is parent (the handlers one inetd started: other tests on
-    the machine run handlers of their own)."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == parent:
-                out.append(int(pid))
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
 class POP3From(poplib.POP3):
     """poplib.POP3 connecting from a chosen loopback address."""
 
@@ -116,11 +88,11 @@ class Memory(unittest.TestCase):
 
         def sample():
             while not stop.is_set():
-                handlers = children(inetd)
-                sizes = [rss_kib(p, "VmHWM") for p in handlers]
-                h = sum(rss_kib(p) for p in handlers)
+                handlers = yubintest.children(inetd)
+                sizes = [yubintest.rss_kib(p, "VmHWM") for p in handlers]
+                h = sum(yubintest.rss_kib(p) for p in handlers)
                 peak["one"] = max([peak["one"]] + sizes)
-                site = h + rss_kib(inst.auth.pid)
+                site = h + yubintest.rss_kib(inst.auth.pid)
                 peak["site"] = max(peak["site"], site)
                 peak["handlers"] = max(peak["handlers"], h)
                 peak["count"] = max(peak["count"], len(handlers))
@@ -135,7 +107,7 @@ class Memory(unittest.TestCase):
         elapsed = time.monotonic() - started
         stop.set()
         sampler.join()
-        service_peak = rss_kib(inst.auth.pid, "VmHWM")
+        service_peak = yubintest.rss_kib(inst.auth.pid, "VmHWM")
         self.assertEqual([g for g in got if not g.startswith("-ERR [AUTH]")], [])
         print(f"# 200 wrong logins in {elapsed:.1f} s; peak: service {service_peak // 1024} MiB, "
               f"{peak['count']} handlers at once {peak['handlers'] // 1024} MiB, "

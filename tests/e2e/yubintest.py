@@ -59,6 +59,35 @@ def as_user(name):
     return drop
 
 
+def rss_kib(pid, field="VmRSS"):
+    """A memory figure of /proc/PID/status in KiB (VmRSS, VmHWM, ...); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def children(parent):
+    """The processes whose parent is parent (the handlers one inetd started: other tests on
+    the machine run handlers of their own)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                out.append(int(pid))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
