@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -598,20 +599,45 @@ static int usage(void)
     return 64;
 }
 
-/* -D: detach once the socket is bound (for rc scripts at inetd sites). */
+/* -D, for rc scripts at inetd sites: the work goes on in a child of a new session (so the
+ * socket's SO_PEERCRED names the real daemon); the parent exits 0 once the child is serving,
+ * or with the child's own exit status if it could not start. */
+static int ready_fd = -1;
+
 static void detach(void)
 {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        exit(cli_fail("yubin-auth", 71, "pipe: %s", strerror(errno)));
     pid_t pid = fork();
     if (pid < 0)
         exit(cli_fail("yubin-auth", 71, "fork: %s", strerror(errno)));
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        char b;
+        int st;
+        close(p[1]);
+        if (read(p[0], &b, 1) == 1)
+            _exit(0);
+        _exit(waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 70);
+    }
+    close(p[0]);
+    ready_fd = p[1];
     setsid();
+}
+
+/* The detached child is serving: off the terminal, and the parent may go. */
+static void detached_ready(void)
+{
+    if (ready_fd < 0)
+        return;
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
         dup2(null, 0), dup2(null, 1), dup2(null, 2);
         close(null);
     }
+    (void)!write(ready_fd, "", 1);
+    close(ready_fd);
+    ready_fd = -1;
 }
 
 int main(int argc, char **argv)
@@ -629,6 +655,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         return usage();
+    if (background)
+        detach();
     if (sodium_init() < 0)
         return cli_fail("yubin-auth", 70, "libsodium cannot start");
     if (conf_load(&conf, conf_path, err, sizeof err) != 0)
@@ -647,8 +675,6 @@ int main(int argc, char **argv)
     more_files();
     if (privs_drop(conf.auth_user, err, sizeof err) != 0)
         return cli_fail("yubin-auth", 77, "%s", err);
-    if (background)
-        detach();
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
@@ -660,6 +686,7 @@ int main(int argc, char **argv)
         return cli_fail("yubin-auth", 71, "%s", err);
     log_msg(LOG_INFO, "serving %s: %u checks at once, %u waiting at most, users file %s",
             conf.auth_socket, conf.auth_max_parallel, conf.auth_max_queue, conf.users_file);
+    detached_ready();
     serve(listen_fd);
     log_msg(LOG_INFO, "stopping");
     if (bound)

@@ -18,7 +18,9 @@ import base64
 import os
 import poplib
 import smtplib
+import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -233,6 +235,38 @@ class Isolation(unittest.TestCase):
             u, pw = (base64.b64encode(x).decode() for x in (b"demo@example.test", b"demo"))
             s.sendall(f"PASS pop3 local {u} {pw}\n".encode())
             self.assertTrue(s.recv(200).startswith(b"OK demo@example.test "))
+
+
+class Daemon(unittest.TestCase):
+    def test_detached_daemon_binds_serves_and_stops(self):
+        """-D, for inetd sites: returns once the socket is bound, serves from the background,
+        refuses a second copy on the same socket, and removes its socket on SIGTERM."""
+        inst = yubintest.Instance(auth=False)
+        self.addCleanup(inst.stop)
+        path = os.path.join(inst.dir, "run", "auth.sock")  # a directory it makes
+        inst.settings["auth_socket"] = path
+        inst.write_conf()
+        argv = [yubintest.program("yubin-auth"), "-C", inst.conf, "-D"]
+        p = subprocess.run(argv, capture_output=True, timeout=30)
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(30)
+            s.connect(path)
+            pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                   struct.calcsize("3i")))[0]
+            self.addCleanup(lambda: os.path.exists(f"/proc/{pid}") and os.kill(pid, 9))
+            u = base64.b64encode(b"demo@example.test").decode()
+            s.sendall(f"USER {u}\n".encode())
+            self.assertEqual(s.recv(200), b"OK demo@example.test\n")
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        self.assertEqual(again.returncode, 71)
+        self.assertIn("a yubin-auth already answers there", again.stderr)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if os.geteuid() == 0:  # the directory it made is auth_user's: the socket goes
+            self.assertFalse(os.path.exists(path))
 
 
 class ServiceDown(unittest.TestCase):
