@@ -624,50 +624,24 @@ static int report(struct ctx *x, const struct smtpc_reply *res)
     return code;
 }
 
-/* One transaction for the recipients idx[0..n): their results go into res (by recipient).
- * Those refused with 452 (too many recipients, RFC 5321 §4.5.3.1.10) are moved to the front
- * of idx for the next one, their number in *again; *accepted counts the others that got it. */
-static int send_some(struct ctx *x, struct smtpc *c, size_t *idx, size_t n, struct smtpc_reply *res,
-                     size_t *again, size_t *accepted)
-{
-    static const char *list[SMTPC_MAX_RCPTS];
-    static struct smtpc_reply part[SMTPC_MAX_RCPTS];
-    struct smtpc_msg m = {x->sender, list, n, fileno(x->spool), 0};
-    for (size_t k = 0; k < n; k++)
-        list[k] = x->rcpts.a[idx[k]];
-    int rc = smtpc_send(c, &m, part);
-    *again = *accepted = 0;
-    for (size_t k = 0; k < n; k++) {
-        res[idx[k]] = part[k];
-        if (part[k].code == 452)
-            idx[(*again)++] = idx[k];
-        else if (smtpc_reply_result(&part[k]) == SMTPC_OK)
-            (*accepted)++;
-    }
-    return rc;
-}
-
-/* Sends to every recipient, in as many transactions on one connection as the server's limit
- * on recipients asks for, as long as each one gets the message to somebody. */
+/* Sends to every recipient over one connection, in as many transactions as the server's
+ * limit on recipients asks for (lib/smtpc smtpc_send_all, RFC 5321 §4.5.3.1.10). */
 static int submit(struct ctx *x)
 {
     static struct smtpc c;
-    static size_t idx[SMTPC_MAX_RCPTS];
+    static const char *list[SMTPC_MAX_RCPTS];
     struct smtpc_reply *res = calloc(x->rcpts.n, sizeof *res);
-    size_t n = x->rcpts.n, again, accepted;
+    struct smtpc_msg m = {x->sender, list, x->rcpts.n, fileno(x->spool), 0};
     int rc;
     if (res == NULL)
         return cli_fail(prog, EX_TEMPFAIL, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        idx[i] = i;
+    for (size_t i = 0; i < x->rcpts.n; i++)
+        list[i] = x->rcpts.a[i];
     if ((rc = submit_connect(x, &c)) != 0) {
         free(res);
         return rc;
     }
-    while ((rc = send_some(x, &c, idx, n, res, &again, &accepted)) == 0 && again > 0 &&
-           accepted > 0)
-        n = again;
-    if (rc == 0)
+    if ((rc = smtpc_send_all(&c, &m, res, 0)) == 0)
         smtpc_quit(&c);
     else
         smtpc_close(&c);
