@@ -31,6 +31,7 @@
 #include "maildir.h"
 #include "netio.h"
 #include "peer.h"
+#include "proxy.h"
 #include "privs.h"
 #include "sasl.h"
 #include "transcript.h"
@@ -99,14 +100,17 @@ static int junk(struct session *s)
 
 /* ---- logging in ------------------------------------------------------------------- */
 
-/* The client's address for the log (lib/peer, never DNS), and its connection slot: at most
+/* The client's address for the log (lib/peer, never DNS; behind a trusted proxy the one its
+ * PROXY v2 header names, lib/proxy), and its connection slot: at most
  * max_connections_per_client at once from one address, under inetd as under systemd.
- * 0 to serve, 1 refused (-ERR said). */
+ * 0 to serve, 1 refused (-ERR said, or nothing for a refused PROXY header). */
 static int client_address(struct session *s)
 {
     struct peer p;
     if (peer_from_fd(&p, 0) != 0)
         str_copy(p.text, sizeof p.text, "local");
+    if (proxy_accept(&s->io, &s->conf.proxy_networks, &p) != 0)
+        return 1;
     str_copy(s->client, sizeof s->client, p.text);
     if (connlimit_check(&s->slot, &s->conf, &p) == 0)
         return 0;

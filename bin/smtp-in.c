@@ -832,34 +832,6 @@ static void set_client(struct session *s)
     }
 }
 
-/* The PROXY protocol v2, before the greeting: a peer in proxy_networks must send a header,
- * which names the real client (logged, and what relay_networks and the limits look at); a
- * header from any other peer is refused, as is a bad one. 0 to go on, -1 to close (logged,
- * nothing sent). */
-static int proxy_header(struct session *s)
-{
-    const char *why, *early;
-    char proxy[sizeof s->peer.text];
-    struct proxy_info info;
-    if (s->peer.kind != PEER_TCP)
-        return 0;
-    str_copy(proxy, sizeof proxy, s->peer.text);
-    if (!conf_in_networks(&s->conf.proxy_networks, &s->peer.addr)) {
-        size_t n = netio_peek(&s->io, &early);
-        if (!proxy_looks_like(early, n))
-            return 0;
-        why = "not a trusted proxy (proxy_networks)";
-    } else if (proxy_read(&s->io, &info, &why) == 0) {
-        if (!info.local && peer_set_addr(&s->peer, (const struct sockaddr *)&info.src) != 0)
-            return -1;
-        log_msg(LOG_INFO, "client=%s proxy=%s%s", s->peer.text, proxy,
-                info.local ? " (LOCAL: the proxy's own check)" : "");
-        return 0;
-    }
-    log_msg(LOG_NOTICE, "client=%s PROXY header refused: %s: connection closed", proxy, why);
-    return -1;
-}
-
 /* At most max_connections_per_client at once from one address (lib/connlimit), under inetd
  * as under systemd: beyond that, 421 before the greeting. 0 to serve, 1 refused. */
 static int take_slot(struct session *s)
@@ -923,7 +895,7 @@ int main(int argc, char **argv)
     netio_limit(&s->io, s->conf.session_time_limit);
     if (peer_from_fd(&s->peer, 0) != 0)
         return refuse_start(s, "cannot read the local client's uid (SO_PEERCRED)");
-    if (proxy_header(s) != 0)
+    if (proxy_accept(&s->io, &s->conf.proxy_networks, &s->peer) != 0)
         return 1;
     set_client(s);
     if (take_slot(s) != 0)

@@ -7,7 +7,11 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "conf.h"
+#include "log.h"
+#include "peer.h"
 #include "proxy.h"
+#include "util.h"
 
 static const unsigned char signature[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                             0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
@@ -97,6 +101,30 @@ int proxy_parse(const unsigned char *buf, size_t len, struct proxy_info *info, s
     if (cmd == CMD_LOCAL)
         return info->local = 1, PROXY_OK; /* a health check: the address block is ignored */
     return addresses(buf[13], buf + PROXY_FIXED_LEN, body, info, why);
+}
+
+int proxy_accept(struct netio *n, const struct conf_networks *trusted, struct peer *p)
+{
+    const char *why, *early;
+    char proxy[sizeof p->text];
+    struct proxy_info info;
+    if (p->kind != PEER_TCP)
+        return 0;
+    str_copy(proxy, sizeof proxy, p->text);
+    if (!conf_in_networks(trusted, &p->addr)) {
+        size_t len = netio_peek(n, &early);
+        if (!proxy_looks_like(early, len))
+            return 0;
+        why = "not a trusted proxy (proxy_networks)";
+    } else if (proxy_read(n, &info, &why) == 0) {
+        if (!info.local && peer_set_addr(p, (const struct sockaddr *)&info.src) != 0)
+            return -1;
+        log_msg(LOG_INFO, "client=%s proxy=%s%s", p->text, proxy,
+                info.local ? " (LOCAL: the proxy's own check)" : "");
+        return 0;
+    }
+    log_msg(LOG_NOTICE, "client=%s PROXY header refused: %s: connection closed", proxy, why);
+    return -1;
 }
 
 int proxy_read(struct netio *n, struct proxy_info *info, const char **why)

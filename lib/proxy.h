@@ -15,6 +15,9 @@
 
 #include "netio.h"
 
+struct conf_networks;
+struct peer;
+
 #define PROXY_FIXED_LEN 16 /* signature (12), version and command, family, length (2) */
 #define PROXY_MAX_LEN 1040 /* the whole header: addresses and TLVs up to 1024 octets */
 
@@ -40,5 +43,11 @@ int proxy_looks_like(const char *buf, size_t len);
 
 /* Reads one header through netio (under its timeout) and parses it. 0, or -1 with why. */
 int proxy_read(struct netio *n, struct proxy_info *info, const char **why);
+
+/* What a handler calls before its greeting. A TCP peer inside trusted (proxy_networks) must
+ * send a header: the client it names replaces *p (LOCAL keeps the proxy), logged as
+ * "client=REAL proxy=PROXY". Any other peer whose first bytes look like a header is refused,
+ * as is a bad header. 0 to go on, -1 to close without a word (the refusal is logged). */
+int proxy_accept(struct netio *n, const struct conf_networks *trusted, struct peer *p);
 
 #endif

@@ -90,6 +90,7 @@ class Site(unittest.TestCase):
         self.addCleanup(self.site.stop)
         self.port25 = self.site.serve_inetd("smtp-in")
         self.port587 = self.site.serve_inetd("smtp-in", "-s")
+        self.port110 = self.site.serve_inetd("pop3-in")
 
     def forward(self, port, **kw):
         f = Forwarder(("127.0.0.1", port), **kw)
@@ -99,14 +100,14 @@ class Site(unittest.TestCase):
     def log(self):
         return "\n".join(self.site.syslog.lines())
 
-    def wait_log(self, text, timeout=10):
+    def wait_log(self, *parts, timeout=10):
+        """Waits for a log line that holds every one of parts."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.log():
+            if any(all(p in l for p in parts) for l in self.site.syslog.lines()):
                 return
             time.sleep(0.05)
-        self.fail(f"no log line with {text!r}:\n{self.log()}")
-
+        self.fail(f"no log line with {parts!r}:\n{self.log()}")
 
 
 class LoopbackFrontEnd(Site):
@@ -134,12 +135,12 @@ class LoopbackFrontEnd(Site):
 class ProxyProtocol(Site):
     CONF = {"proxy_networks": PROXY_ADDR, "relay_networks": "192.0.2.0/24"}
 
-    def raw(self, data, source="127.0.0.1"):
+    def raw(self, data, source="127.0.0.1", port=None):
         """Connect from source, send data at once; all smtp-in says until it closes."""
         s = socket.socket()
         s.bind((source, 0))
         s.settimeout(15)
-        s.connect(("127.0.0.1", self.port25))
+        s.connect(("127.0.0.1", port or self.port25))
         s.sendall(data)
         got = b""
         try:
@@ -213,6 +214,22 @@ class ProxyProtocol(Site):
             self.assertEqual(c.mail("spammer@outside.test")[0], 250)
             self.assertEqual(c.rcpt("victim@remote.test")[0], 554)  # outside: no relay
         self.wait_log("client=198.51.100.9 proxy=127.0.0.2")
+
+    def test_pop3_behind_the_proxy(self):
+        """pop3-in takes the same header from the same proxies, and refuses it from others."""
+        got = self.raw(v2_header("192.0.2.7", dport=110) + b"CAPA\r\n", port=self.port110)
+        self.assertEqual(got, b"", "no greeting for an untrusted header")
+        self.wait_log("pop3-in[", "client=127.0.0.1 PROXY header refused: not a trusted")
+        port = self.forward(self.port110, source=PROXY_ADDR,
+                            header=lambda addr: v2_header("192.0.2.8", sport=addr[1], dport=110))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            f = s.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"+OK"))
+            s.sendall(b"USER demo@example.test\r\nPASS wrong\r\n")
+            f.readline()
+            f.readline()
+        self.wait_log("client=192.0.2.8 proxy=127.0.0.2")
+        self.wait_log("client=192.0.2.8 reason=")  # the failed login names the real client
 
     def test_local_health_check(self):
         """LOCAL (the proxy's own check) is served as the proxy itself."""
