@@ -14,7 +14,9 @@
  *
  * Checks beyond the sanitizers: every reply line is "DDD " or "DDD-" + text + CRLF, at most
  * 512 octets, and the first one is 220 (or 421 when -s is not known); no descriptor is left
- * open. It must never reach the network: the queue is only written, never run.
+ * open. A stream that opens with a PROXY header (v1 text or the v2 signature) from this peer,
+ * which is not in proxy_networks, may instead get no reply at all: smtp-in closes at once. It must
+ * never reach the network: the queue is only written, never run.
  */
 #define main smtp_in_main
 int smtp_in_main(int argc, char **argv);
@@ -50,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The replies: "DDD[ -]text\r\n" lines, the first a 220. */
-static void check_replies(int fd, int submission)
+static void check_replies(int fd, int submission, int proxy_header)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -59,6 +61,10 @@ static void check_replies(int fd, int submission)
     char *out = malloc(len + 1);
     if (out == NULL || pread(fd, out, len, 0) != (ssize_t)len)
         fuzz_fail("cannot read the replies", NULL, 0);
+    if (len == 0 && proxy_header) {
+        free(out);
+        return;
+    }
     if (len < 5 || (memcmp(out, "220 ", 4) != 0 && !(submission && !memcmp(out, "421 ", 4))))
         fuzz_fail("no 220 greeting", out, len);
     for (size_t pos = 0; pos < len;) {
@@ -96,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_close_abort(client);
     fuzz_check_fds(fds, "smtp-in session");
     fuzz_show_output(out);
-    check_replies(out, mode & 2);
+    check_replies(out, mode & 2, size > 1 && proxy_looks_like((const char *)data + 1, size - 1));
     close(out);
     return 0;
 }
