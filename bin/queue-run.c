@@ -39,6 +39,7 @@
 #include "route.h"
 #include "users.h"
 #include "smtpc.h"
+#include "tlsdest.h"
 #include "tmpsweep.h"
 #include "transcript.h"
 #include "util.h"
@@ -70,6 +71,9 @@ static const char *prog = "queue-run";
 static struct yubin_conf conf;
 static int verbose, force;
 static int new_ids_fd = -1; /* memfd: ids of the entries this run injected, one per line */
+static struct mx_resolver *resolver;
+static struct tlsc_policy tls_policy; /* tls_policy_file */
+static SSL_CTX *tls_ctx;              /* outbound TLS; NULL: none could be made */
 
 /* One recipient to try: entry e (index into the plan's entries), recipient r. */
 struct item {
@@ -107,6 +111,7 @@ struct conn {
     int up;            /* c is connected */
     size_t host, addr; /* the next address to try */
     int exhausted;     /* every address was tried */
+    int in_clear;      /* the next attempt is the one retry in clear after a failed handshake */
     int all_perm;      /* every address refused for good (5xx greeting) */
     char why[SMTPC_TEXT_SIZE];
     char why_host[MX_NAME_SIZE]; /* the host a 5xx greeting came from, else "" */
@@ -123,7 +128,8 @@ struct conn {
 struct outcome {
     int result; /* 0, 1 or -1 */
     char text[SMTPC_TEXT_SIZE];
-    char host[MX_NAME_SIZE]; /* the host that replied, "" if none did */
+    char host[MX_NAME_SIZE];  /* the host that replied, "" if none did */
+    char tls[SMTPC_TLS_SIZE]; /* the TLS of the connection that replied, "" if none did */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -248,6 +254,7 @@ static struct conn *conn_new(const struct dest *d, size_t first_host)
         return NULL;
     }
     k->c->fd = -1;
+    k->c->ssl = NULL;
     return k;
 }
 
@@ -266,6 +273,29 @@ static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
         free(k);
         k = next;
     }
+}
+
+/* The TLS of the next connection to h (lib/tlsdest): 0 to connect, or 1 when h must wait
+ * (k->why says why). */
+static int conn_tls(struct conn *k, const struct mx_host *h, struct smtpc_opts *o)
+{
+    const struct tlsdest td = {tls_ctx, &tls_policy, resolver};
+    int smarthost = conf.smarthost[0] != '\0', in_clear = k->in_clear;
+    char note[200], why[SMTPC_TEXT_SIZE];
+    k->in_clear = 0;
+    if (tlsdest_prepare(&td, smarthost ? h->name : k->d->name, k->d->mx, h, k->d->port, smarthost,
+                        in_clear, o, note, sizeof note, why, sizeof why) == 0) {
+        say("%s: TLS %s%s", h->name, note, in_clear ? ", in clear after a failed handshake" : "");
+        return 0;
+    }
+    k->all_perm = 0;
+    k->why_host[0] = '\0';
+    str_copy(k->why, sizeof k->why, why);
+    say("%s: %s", h->name, why);
+    log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, log_field(why));
+    k->host++; /* the next host: this one cannot take the mail as its policy asks */
+    k->addr = 0;
+    return 1;
 }
 
 /* Connects to the next address of the destination that answers. 0, or -1 when every
@@ -300,6 +330,8 @@ static int conn_open(struct conn *k)
         socklen_t len;
         struct smtpc_reply why;
         set_port(&sa, k->d->port, &len);
+        if (conn_tls(k, h, &o) != 0)
+            continue;
         say("connecting to %s (preference %u)", h->name, h->pref);
         k->tr = transcript_start(conf.transcript_dir, conf.transcript_max_size, prog, h->name);
         int r = smtpc_connect(k->c, (struct sockaddr *)&sa, len, &o, &why);
@@ -316,6 +348,13 @@ static int conn_open(struct conn *k)
         }
         if (r > 0)
             k->all_perm = 0;
+        if (k->c->tls_failed) { /* `may`: the same address once more, in clear */
+            log_msg(LOG_NOTICE, "%s (%s): %s: trying again without TLS", h->name, k->d->name,
+                    log_field(why.text));
+            say("%s: %s: trying again without TLS", h->name, why.text);
+            k->in_clear = 1;
+            k->addr--;
+        }
         str_copy(k->why, sizeof k->why, why.text);
         str_copy(k->why_host, sizeof k->why_host, why.code ? h->name : "");
         say("%s: %s", h->name, why.text);
@@ -330,6 +369,7 @@ static void set_outcome(struct outcome *o, int result, const char *text, const c
     if (str_copy(o->text, sizeof o->text, text) < 0)
         str_copy_n(o->text, sizeof o->text, text, sizeof o->text - 1);
     str_copy(o->host, sizeof o->host, host ? host : "");
+    o->tls[0] = '\0';
 }
 
 static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
@@ -389,6 +429,8 @@ static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, 
             }
             if (!fallback || res->code != 0)
                 set_outcome(&out[pos[i]], rr, res->text, res->code ? k->host_name : NULL);
+            if (res->code != 0)
+                str_copy(out[pos[i]].tls, sizeof out[pos[i]].tls, k->c->tls);
             if (rr == 1 && res->code >= 400)
                 grey[n_grey++] = pos[i];
         }
@@ -421,9 +463,11 @@ static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *
             set_outcome(&out[i], 1, "4.4.0 not attempted", NULL);
         }
         send_some(k, e, idx + s, pos, m, out, 0);
-        for (size_t i = 0; i < m; i++)
+        for (size_t i = 0; i < m; i++) {
+            str_copy(e->rcpts[idx[s + i]].tls, sizeof e->rcpts[idx[s + i]].tls, out[i].tls);
             bounce_record(&bounces, e, idx[s + i], out[i].result, out[i].text,
                           out[i].host[0] ? out[i].host : NULL, now);
+        }
     }
     free(out);
     free(pos);
@@ -580,8 +624,6 @@ static int add_entry(const char *id, void *arg)
         queue_entry_free(e);
     return 0;
 }
-
-static struct mx_resolver *resolver;
 
 static void resolve(struct dest *d)
 {
@@ -823,6 +865,13 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     log_open(prog, conf.syslog_socket);
+    if (tlsc_policy_load(&tls_policy, conf.tls_policy_file, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: tls_policy_file %s\n", prog, err);
+        log_msg(LOG_ERR, "tls_policy_file %s", err);
+        return EX_CONFIG;
+    }
+    if (!(tls_ctx = tlsc_ctx_new(err, sizeof err)))
+        log_msg(LOG_ERR, "%s: no outbound TLS (destinations that require it wait)", err);
     if (privs_drop(conf.user, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         return EX_NOPERM;

@@ -215,12 +215,16 @@ void bounce_record(const struct bounce_ctx *b, struct queue_entry *e, size_t i, 
 {
     queue_set_result(e, i, result, reply, host, now);
     struct queue_rcpt *r = &e->rcpts[i];
-    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u: %s", e->id,
+    char tls[QUEUE_TLS_SIZE]; /* "TLSv1.3/TLS_AES_256_GCM_SHA384/dane": one log field */
+    str_copy(tls, sizeof tls, r->tls);
+    for (char *sp = strchr(tls, ' '); sp; sp = strchr(sp, ' '))
+        *sp = '/';
+    log_msg(result == 0 ? LOG_INFO : LOG_NOTICE, "%s: to=<%s> %s attempt=%u%s%s: %s", e->id,
             log_field(r->addr),
             result == 0  ? "delivered"
             : result < 0 ? "failed"
                          : "deferred",
-            r->attempts, log_field(r->reply));
+            r->attempts, tls[0] ? " tls=" : "", tls[0] ? log_field(tls) : "", log_field(r->reply));
     tell(b, "%s: <%s> %s: %s", e->id, r->addr,
          result == 0  ? "delivered"
          : result < 0 ? "failed"

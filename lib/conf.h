@@ -87,6 +87,7 @@ struct yubin_conf {
     char srs_domain[CONF_DOMAIN_SIZE];   /* domain of the SRS addresses; "" = local_domains[0] */
     char srs_secret_file[PATH_MAX];      /* secrets, one a line, the first signs; missing = off */
     unsigned srs_max_age;                /* days an SRS address stays valid */
+    char tls_policy_file[PATH_MAX];      /* outbound TLS per destination (lib/tlsc); "" = may */
 };
 
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or

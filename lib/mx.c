@@ -38,6 +38,7 @@ struct mx_resolver {
     unsigned timeout_ms;
     struct timespec deadline;  /* of the lookup in progress */
     int temp_seen;             /* a query of the lookup in progress failed temporarily */
+    int ad;                    /* the last answer had the AD bit */
     int got_answer, no_answer; /* in the lookup in progress: some query was answered, or not */
     unsigned silent_lookups;   /* lookups in a row in which no server answered anything */
     size_t n_cache, next_evict;
@@ -276,7 +277,7 @@ struct mx_resolver *mx_resolver_new(const char *dns_resolver, unsigned timeout_s
     ldns_resolver_set_random(r->res, false);
     ldns_resolver_set_fallback(r->res, true); /* TCP when the UDP answer is truncated */
     ldns_resolver_set_usevc(r->res, false);
-    ldns_resolver_set_dnssec(r->res, false);
+    ldns_resolver_set_dnssec(r->res, true); /* DO: a validating resolver then says AD */
     ldns_resolver_set_fail(r->res, false);
     return r;
 }
@@ -354,6 +355,7 @@ static int query(struct mx_resolver *r, const ldns_rdf *name, ldns_rr_type type,
         return 1;
     }
     r->got_answer = 1;
+    r->ad = ldns_pkt_ad(*pkt);
     ldns_pkt_rcode rc = ldns_pkt_get_rcode(*pkt);
     if (rc == LDNS_RCODE_NOERROR)
         return 0;
@@ -401,11 +403,15 @@ static void resolve_host(struct mx_resolver *r, struct mx_host *h, const ldns_pk
     if (str_format(fq, sizeof fq, "%s.", h->name) < 0 ||
         (name = ldns_dname_new_frm_str(fq)) == NULL)
         return;
+    h->dnssec = 1;
     for (size_t t = 0; t < 2; t++) {
-        if (mxpkt != NULL && add_addrs(h, ldns_pkt_additional(mxpkt), types[t], name) > 0)
+        if (mxpkt != NULL && add_addrs(h, ldns_pkt_additional(mxpkt), types[t], name) > 0) {
+            h->dnssec &= ldns_pkt_ad(mxpkt);
             continue;
+        }
         ldns_pkt *pkt;
         int rc = query(r, name, types[t], &pkt, h->name, out);
+        h->dnssec &= rc != 1 && r->ad;
         if (rc == 0)
             add_addrs(h, ldns_pkt_answer(pkt), types[t], NULL);
         ldns_pkt_free(pkt);
@@ -483,6 +489,7 @@ static void implicit_mx(struct mx_resolver *r, const char *domain, struct mx_res
     out->implicit = 1;
     out->n_hosts = 1;
     resolve_host(r, h, NULL, out);
+    out->dnssec = h->dnssec;
     if (h->n_addrs > 0) {
         out->status = MX_OK;
         out->why[0] = '\0';
@@ -511,6 +518,7 @@ static void lookup_dns(struct mx_resolver *r, const char *domain, struct mx_resu
     }
     if (rc > 0)
         return;
+    out->dnssec = r->ad;
     size_t n_mx = 0, n_root = 0;
     const ldns_rr_list *ans = ldns_pkt_answer(pkt);
     for (size_t i = 0; i < ldns_rr_list_rr_count(ans); i++) {
@@ -728,4 +736,57 @@ int mx_drop_self(struct mx_result *out, const char *domain, const char *hostname
     struct sockaddr_storage own[MX_MAX_OWN];
     int n = mx_own_addrs(own, MX_MAX_OWN);
     return mx_drop_self_from(out, domain, hostname, own, n > 0 ? (size_t)n : 0);
+}
+
+/* ---- TLSA (DANE) ------------------------------------------------------------------------ */
+
+static void add_tlsa(struct mx_tlsa *out, const ldns_rr *rr)
+{
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TLSA)
+        return;
+    out->n_seen++;
+    if (ldns_rr_rd_count(rr) != 4 || out->n == MX_MAX_TLSA)
+        return;
+    const ldns_rdf *f[4];
+    for (size_t i = 0; i < 4; i++)
+        f[i] = ldns_rr_rdf(rr, i);
+    if (ldns_rdf_size(f[0]) != 1 || ldns_rdf_size(f[1]) != 1 || ldns_rdf_size(f[2]) != 1 ||
+        ldns_rdf_size(f[3]) > MX_TLSA_DATA)
+        return;
+    out->rr[out->n].usage = *ldns_rdf_data(f[0]);
+    out->rr[out->n].selector = *ldns_rdf_data(f[1]);
+    out->rr[out->n].mtype = *ldns_rdf_data(f[2]);
+    out->rr[out->n].len = ldns_rdf_size(f[3]);
+    memcpy(out->rr[out->n].data, ldns_rdf_data(f[3]), ldns_rdf_size(f[3]));
+    out->n++;
+}
+
+int mx_lookup_tlsa(struct mx_resolver *r, const char *host, unsigned port, struct mx_tlsa *out)
+{
+    char fq[MX_NAME_SIZE + 32];
+    struct mx_result res;
+    ldns_rdf *name = NULL;
+    ldns_pkt *pkt = NULL;
+    memset(out, 0, sizeof *out);
+    out->status = MX_TEMPFAIL;
+    if (str_format(fq, sizeof fq, "_%u._tcp.%s.", port, host) < 0 ||
+        (name = ldns_dname_new_frm_str(fq)) == NULL) {
+        (void)str_copy(out->why, sizeof out->why, "4.4.3 bad name for a TLSA lookup");
+        return out->status;
+    }
+    memset(&res, 0, sizeof res);
+    start_deadline(r);
+    int rc = query(r, name, LDNS_RR_TYPE_TLSA, &pkt, fq, &res);
+    ldns_rdf_deep_free(name);
+    if (rc > 0) {
+        (void)str_copy(out->why, sizeof out->why, res.why);
+        return out->status;
+    }
+    out->dnssec = r->ad;
+    const ldns_rr_list *ans = rc == 0 ? ldns_pkt_answer(pkt) : NULL;
+    for (size_t i = 0; ans != NULL && i < ldns_rr_list_rr_count(ans); i++)
+        add_tlsa(out, ldns_rr_list_rr(ans, i));
+    ldns_pkt_free(pkt);
+    out->status = out->n_seen > 0 ? MX_OK : MX_PERMFAIL;
+    return out->status;
 }

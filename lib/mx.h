@@ -27,6 +27,11 @@
  * Mail for a domain whose MX is this host is found by mx_drop_self (RFC 5321 §5.1: a host
  * that is itself an MX drops the exchanges at and above its own preference).
  *
+ * DNSSEC: every query has the DO bit, and an answer counts as authenticated when the resolver
+ * set AD in it (RFC 4035 §3.2.3). That means something only when dns_resolver is a
+ * validating resolver on a trusted path (loopback), as Postfix's smtp_dns_support_level =
+ * dnssec assumes: the AD bit is all we look at, we validate nothing ourselves.
+ *
  * It never follows an MX to anything but an address, never hands out a port (the caller sets
  * smtp_port), and never prints: errors come back as text in the result.
  */
@@ -45,6 +50,7 @@ enum { MX_OK = 0, MX_TEMPFAIL = 1, MX_PERMFAIL = -1 };
 struct mx_host {
     char name[MX_NAME_SIZE]; /* exchange, lower case, no trailing dot ("[1.2.3.4]" for literals) */
     unsigned pref;           /* MX preference; 0 for implicit MX and literals */
+    int dnssec;              /* every address answer had the AD bit (see "DNSSEC" below) */
     size_t n_addrs;
     struct sockaddr_storage addrs[MX_MAX_ADDRS]; /* AF_INET / AF_INET6, port 0 */
 };
@@ -53,6 +59,7 @@ struct mx_result {
     int status;     /* MX_OK, MX_TEMPFAIL or MX_PERMFAIL */
     char why[256];  /* on failure: "<enhanced code> <text>", e.g. "5.1.10 null MX ..." */
     int implicit;   /* 1 if hosts[0] is the domain itself (no MX records) */
+    int dnssec;     /* the MX answer (for an implicit MX: the domain's addresses) had AD */
     size_t n_hosts; /* > 0 when status is MX_OK */
     struct mx_host hosts[MX_MAX_HOSTS];
 };
@@ -72,6 +79,25 @@ int mx_lookup(struct mx_resolver *r, const char *domain, struct mx_result *out);
  * address is a permanent "5.1.2" failure; cached like mx_lookup, apart from it. */
 int mx_lookup_host(struct mx_resolver *r, const char *host, struct mx_result *out);
 void mx_resolver_free(struct mx_resolver *r);
+
+/* TLSA records of _<port>._tcp.<host> (RFC 6698, for DANE, RFC 7672). */
+#define MX_MAX_TLSA 8
+#define MX_TLSA_DATA 64 /* SHA-256/512 digests; a full certificate (type 0) is skipped */
+struct mx_tlsa {
+    int status; /* MX_OK: n_seen records, n of them kept in rr (the others were too big or
+                 * too many); MX_PERMFAIL: none (NXDOMAIN or NODATA);
+                 * MX_TEMPFAIL: the lookup failed (why) */
+    int dnssec; /* the answer (or the denial) had AD */
+    char why[256];
+    size_t n, n_seen;
+    struct {
+        unsigned char usage, selector, mtype;
+        size_t len;
+        unsigned char data[MX_TLSA_DATA];
+    } rr[MX_MAX_TLSA];
+};
+/* Looks up the TLSA records of host at port (not cached). Returns out->status. */
+int mx_lookup_tlsa(struct mx_resolver *r, const char *host, unsigned port, struct mx_tlsa *out);
 
 /* Mail that would come back here (a loop), as Postfix finds it: when an exchange of out is
  * this host (its name is hostname, or one of its addresses is an address of this host's

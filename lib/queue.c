@@ -271,6 +271,11 @@ int queue_env_format(const struct queue_entry *e, char **buf, size_t *len)
         sb_str(&b, " ");
         sb_str(&b, r->reply);
         sb_str(&b, "\n");
+        if (r->tls[0]) { /* since issue 9; an older envelope has no such lines */
+            sb_str(&b, "tls ");
+            sb_str(&b, r->tls);
+            sb_str(&b, "\n");
+        }
     }
     sb_str(&b, "end\n");
     if (b.failed) {
@@ -377,6 +382,10 @@ static int parse_line(struct queue_entry *e, const char *p, const char *end, int
         return *done = 1, p == end ? 0 : -1;
     if (word_is(key, klen, "rcpt"))
         return parse_rcpt(e, p, end);
+    if (word_is(key, klen, "tls")) /* the TLS of the recipient just before */
+        return e->n_rcpts == 0 ? -1
+                               : str_copy_n(e->rcpts[e->n_rcpts - 1].tls, sizeof e->rcpts[0].tls, p,
+                                            (size_t)(end - p));
     if (word_is(key, klen, "flags"))
         return parse_flags(e, p, end);
     if (word_is(key, klen, "sender"))

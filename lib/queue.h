@@ -30,6 +30,7 @@
 #define QUEUE_REPLY_SIZE 512  /* last reply kept per recipient (longer ones are cut) */
 #define QUEUE_MAX_RCPTS 10000 /* recipients per entry */
 #define QUEUE_HOST_SIZE 256   /* the host that gave the last reply */
+#define QUEUE_TLS_SIZE 160    /* its TLS, as lib/tlsc describes it */
 
 /* A failed recipient is reported to the sender (bounce) and then marked bounced; an entry
  * whose recipients are all done or bounced is removed. */
@@ -46,6 +47,8 @@ struct queue_rcpt {
     time_t next_attempt;          /* pending: not before this time (0 = at once) */
     char reply[QUEUE_REPLY_SIZE]; /* last reply or failure text ("" if none yet) */
     char host[QUEUE_HOST_SIZE];   /* the host that gave it ("" if none: DNS, no connection) */
+    char tls[QUEUE_TLS_SIZE];     /* the TLS of that connection: "none", or "TLSv1.3
+                                   * TLS_AES_256_GCM_SHA384 dane" (lib/tlsc); "" if unknown */
 };
 
 struct queue_entry {

@@ -19,7 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "smtpc.h"
+#include "tlsc.h"
 #include "util.h"
 
 enum { RD_EOF = -1, RD_TIMEOUT = -2, RD_TOOLONG = -3, RD_BARELF = -4, RD_ERROR = -5 };
@@ -116,10 +119,55 @@ static int wait_until(int fd, short events, long long deadline)
 
 static void close_fd(struct smtpc *c)
 {
+    if (c->ssl != NULL) {
+        if (c->fd >= 0 && !c->dead && SSL_is_init_finished(c->ssl))
+            (void)SSL_shutdown(c->ssl); /* close_notify, without waiting for the peer's */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        ERR_clear_error();
+    }
+    c->tls_up = 0;
     if (c->fd >= 0)
         (void)close(c->fd);
     c->fd = -1;
     c->dead = 1;
+}
+
+/* What a failed SSL_read/SSL_write/SSL_connect asks for: 1 wait (*events set), or RD_EOF /
+ * RD_ERROR. */
+static int tls_want(struct smtpc *c, int rc, short *events)
+{
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ)
+        return *events = POLLIN, 1;
+    if (e == SSL_ERROR_WANT_WRITE)
+        return *events = POLLOUT, 1;
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+        return RD_EOF;
+    if (e == SSL_ERROR_SYSCALL && errno == EINTR)
+        return *events = POLLIN | POLLOUT, 1;
+    if (e == SSL_ERROR_SSL)
+        errno = EPROTO;
+    return RD_ERROR;
+}
+
+/* One send or recv, through TLS once it is up: bytes, or -1 with errno (EAGAIN with *events
+ * telling what to wait for), or 0 for EOF on a read. */
+static ssize_t io(struct smtpc *c, int out, void *buf, size_t len, short *events)
+{
+    *events = out ? POLLOUT : POLLIN;
+    if (!c->tls_up)
+        return out ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
+    errno = 0;
+    int n = out ? SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len)
+                : SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int w = tls_want(c, n, events);
+    if (w == RD_EOF && !out)
+        return 0;
+    errno = w == 1 ? EAGAIN : (errno ? errno : EPIPE);
+    return -1;
 }
 
 /* Sends the output buffer within timeout seconds. 0, or RD_TIMEOUT / RD_ERROR. */
@@ -128,7 +176,8 @@ static int out_flush(struct smtpc *c, unsigned timeout)
     long long deadline = deadline_for(c, timeout, 1);
     size_t done = 0;
     while (done < c->out_len) {
-        ssize_t n = send(c->fd, c->out + done, c->out_len - done, MSG_NOSIGNAL);
+        short ev;
+        ssize_t n = io(c, 1, c->out + done, c->out_len - done, &ev);
         if (n > 0) {
             done += (size_t)n;
             continue;
@@ -136,7 +185,7 @@ static int out_flush(struct smtpc *c, unsigned timeout)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int w = wait_until(c->fd, POLLOUT, deadline);
+            int w = wait_until(c->fd, ev, deadline);
             if (w == 0)
                 return RD_TIMEOUT;
             if (w < 0)
@@ -176,7 +225,8 @@ static int in_fill(struct smtpc *c, long long deadline)
         c->in_pos = 0;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        short ev;
+        ssize_t n = io(c, 0, c->in + c->in_len, sizeof c->in - c->in_len, &ev);
         if (n > 0) {
             c->in_len += (size_t)n;
             return (int)n;
@@ -187,7 +237,7 @@ static int in_fill(struct smtpc *c, long long deadline)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return RD_ERROR;
-        int w = wait_until(c->fd, POLLIN, deadline);
+        int w = wait_until(c->fd, ev, deadline);
         if (w == 0)
             return RD_TIMEOUT;
         if (w < 0)
@@ -455,6 +505,8 @@ static int command(struct smtpc *c, const char *cmd, struct smtpc_reply *r, cons
 static void set_opts(struct smtpc *c, const struct smtpc_opts *o)
 {
     c->opts = *o;
+    c->ssl = o->tls; /* c's now, freed by close_fd */
+    c->opts.tls = NULL;
     if (c->opts.connect_timeout == 0)
         c->opts.connect_timeout = 30;
     if (c->opts.command_timeout == 0)
@@ -474,6 +526,9 @@ static void reset_state(struct smtpc *c, int fd)
     c->ext = 0;
     c->max_size = 0;
     c->n_sent = 0;
+    c->tls_failed = 0;
+    c->tls_up = 0;
+    (void)str_copy(c->tls, sizeof c->tls, "none");
     c->in_pos = c->in_len = c->out_len = 0;
 }
 
@@ -495,24 +550,10 @@ static int cmd_safe(const char *s, size_t max)
     return cmd_safe_sp(s, max, 0);
 }
 
-/* Greeting, then EHLO or HELO. 0 ready, 1 temporary, -1 permanent (c closed on failure). */
-static int greet(struct smtpc *c, struct smtpc_reply *why)
+/* EHLO, or HELO after a 5xx to it. 0 ready, 1 temporary, -1 permanent (c closed on failure). */
+static int ehlo(struct smtpc *c, struct smtpc_reply *why)
 {
     char cmd[300];
-    if (!cmd_safe(c->opts.helo, 255)) {
-        made_up(why, 0, "5.3.5", "bad local host name for EHLO");
-        close_fd(c);
-        return -1;
-    }
-    if (read_reply(c, why, c->opts.command_timeout, "greeting") < 0)
-        return 1;
-    if (why->code != 220) {
-        int res = smtpc_reply_result(why) == SMTPC_PERM ? -1 : 1;
-        if (res < 0)
-            smtpc_quit(c);
-        close_fd(c);
-        return res;
-    }
     (void)str_format(cmd, sizeof cmd, "EHLO %s", c->opts.helo);
     int rc = put_cmd(c, cmd);
     if (rc < 0) {
@@ -539,6 +580,123 @@ static int greet(struct smtpc *c, struct smtpc_reply *why)
     int res = (c->fd >= 0 && smtpc_reply_result(why) == SMTPC_PERM) ? -1 : 1;
     smtpc_quit(c);
     return res;
+}
+
+/* The TLS handshake on c->fd within command_timeout, then tlsc_check. 0, or 1 (why made up;
+ * c closed; tls_failed set when TLSC_MAY may try again in clear). */
+static int handshake(struct smtpc *c, struct smtpc_reply *why)
+{
+    char err[256];
+    long long deadline = deadline_for(c, c->opts.command_timeout, 1);
+    const char *what = NULL;
+    tracef(c, "TLS handshake with %s", c->peer);
+    if (SSL_set_fd(c->ssl, c->fd) != 1)
+        what = tlsc_error(err, sizeof err, "SSL_set_fd failed");
+    while (what == NULL) {
+        short ev;
+        errno = 0;
+        int rc = SSL_connect(c->ssl);
+        if (rc == 1)
+            break;
+        int w = tls_want(c, rc, &ev);
+        if (w == 1 && (w = wait_until(c->fd, ev, deadline)) > 0)
+            continue;
+        what = w == 0            ? "timeout"
+               : w == RD_EOF     ? "connection closed"
+               : errno == EPROTO ? tlsc_error(err, sizeof err, "protocol error")
+                                 : strerror(errno);
+    }
+    if (what != NULL) {
+        made_up(why, 0, "4.7.0", "TLS handshake with %s failed: %s", c->peer, what);
+        tracef(c, "%s", why->text);
+        c->dead = 1; /* no close_notify on a broken handshake */
+        close_fd(c);
+        c->tls_failed = c->opts.tls_level == TLSC_MAY && !c->opts.tls_implicit;
+        return 1;
+    }
+    c->tls_up = 1;
+    tlsc_describe(c->ssl, c->tls, sizeof c->tls);
+    tracef(c, "TLS: %s", c->tls);
+    if (tlsc_check(c->ssl, c->opts.tls_level, err, sizeof err) < 0) {
+        made_up(why, 0, "4.7.5", "TLS with %s (%s): %s", c->peer,
+                tlsc_level_name(c->opts.tls_level), err);
+        tracef(c, "%s", why->text);
+        smtpc_quit(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* TLS is not to be had from c: on in clear under TLSC_MAY (0), else QUIT and 1. */
+static int no_tls(struct smtpc *c, struct smtpc_reply *why, const char *what)
+{
+    if (c->opts.tls_level <= TLSC_MAY) {
+        tracef(c, "%s: going on without TLS", what);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return 0;
+    }
+    made_up(why, 0, "4.7.4", "%s (%s), and TLS is required for it (%s)", what, c->peer,
+            tlsc_level_name(c->opts.tls_level));
+    tracef(c, "%s", why->text);
+    smtpc_quit(c);
+    return 1;
+}
+
+/* STARTTLS (RFC 3207) after the first EHLO, the handshake, and EHLO again. 0, 1 or -1. */
+static int starttls(struct smtpc *c, struct smtpc_reply *why)
+{
+    char was[SMTPC_TEXT_SIZE / 2];
+    if (!(c->ext & SMTPC_EXT_STARTTLS))
+        return no_tls(c, why, "no STARTTLS offered");
+    if (command(c, "STARTTLS", why, "STARTTLS") < 0)
+        return 1;
+    if (why->code != 220 && c->fd >= 0) {
+        (void)str_copy_n(was, sizeof was, why->text, strnlen(why->text, sizeof was - 1));
+        char what[sizeof was + 32];
+        (void)str_format(what, sizeof what, "STARTTLS refused: %s", was);
+        return no_tls(c, why, what);
+    }
+    if (why->code != 220)
+        return 1;
+    if (c->in_pos != c->in_len) { /* never read plaintext as if it came through TLS */
+        made_up(why, 0, "4.5.0", "protocol error from %s: data after the 220 to STARTTLS", c->peer);
+        tracef(c, "%s", why->text);
+        close_fd(c);
+        return 1;
+    }
+    if (handshake(c, why) != 0)
+        return 1;
+    c->ext = 0;
+    c->max_size = 0;
+    c->esmtp = 0;
+    return ehlo(c, why);
+}
+
+/* [TLS,] greeting, then EHLO or HELO [, STARTTLS, EHLO]. 0 ready, 1 temporary, -1 permanent (c
+ * closed on failure). */
+static int greet(struct smtpc *c, struct smtpc_reply *why)
+{
+    if (!cmd_safe(c->opts.helo, 255)) {
+        made_up(why, 0, "5.3.5", "bad local host name for EHLO");
+        close_fd(c);
+        return -1;
+    }
+    if (c->ssl != NULL && c->opts.tls_implicit && handshake(c, why) != 0)
+        return 1;
+    if (read_reply(c, why, c->opts.command_timeout, "greeting") < 0)
+        return 1;
+    if (why->code != 220) {
+        int res = smtpc_reply_result(why) == SMTPC_PERM ? -1 : 1;
+        if (res < 0)
+            smtpc_quit(c);
+        close_fd(c);
+        return res;
+    }
+    int rc = ehlo(c, why);
+    if (rc == 0 && c->ssl != NULL && !c->opts.tls_implicit)
+        rc = starttls(c, why);
+    return rc;
 }
 
 static void name_peer(struct smtpc *c, const struct sockaddr *sa)
@@ -599,7 +757,7 @@ int smtpc_connect(struct smtpc *c, const struct sockaddr *sa, socklen_t salen,
     tracef(c, "connecting to %s", c->peer);
     if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
         made_up(why, 0, "4.4.1", "cannot connect: not an IP address");
-        c->dead = 1;
+        close_fd(c);
         return 1;
     }
     if (tcp_connect(c, sa, salen, why) < 0)

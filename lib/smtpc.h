@@ -36,6 +36,13 @@
  * Results follow DESIGN.md: 0 success, 1 temporary, -1 permanent. A missing reply (timeout,
  * connection lost, refused, protocol error) is temporary: the caller tries the next MX.
  *
+ * TLS (opts.tls): after EHLO, STARTTLS (RFC 3207) when the server offers it, the handshake,
+ * tlsc_check against opts.tls_level, and EHLO again (everything learnt before is
+ * forgotten); with tls_implicit the handshake comes first. A level above TLSC_MAY fails
+ * temporarily ("4.7.4 ... offers no STARTTLS", "4.7.5 ... certificate ...") and never goes on
+ * in clear; TLSC_MAY goes on in clear when STARTTLS is not offered or refused, and when the
+ * handshake fails it sets tls_failed (the caller retries in clear, once).
+ *
  * It never prints and never logs: the dialogue goes to the optional transcript callback, the
  * outcome into struct smtpc_reply values. It never sends a command holding a CR or LF (such
  * addresses are refused with a made-up reply). Addresses must be ASCII: there is no SMTPUTF8.
@@ -47,6 +54,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+
+#include <openssl/ssl.h>
 
 #define SMTPC_LINE_MAX 2048  /* one reply line with its CRLF (RFC 5321 asks 512; be lenient) */
 #define SMTPC_MAX_LINES 64   /* lines in one multi-line reply */
@@ -89,6 +98,11 @@ struct smtpc_opts {
                                      * limit): see "Time" above */
     smtpc_transcript_fn transcript; /* may be NULL */
     void *transcript_arg;
+    SSL *tls;         /* NULL: no TLS. Else a fresh SSL object (lib/tlsc's tlsc_ssl_new) that
+                       * the connection takes over: it is freed with it, on failure too */
+    int tls_level;    /* enum tlsc_level: TLSC_MAY takes STARTTLS when offered and goes on in
+                       * clear without it; a higher level requires TLS and tlsc_check */
+    int tls_implicit; /* TLS from the first byte (RFC 8314, port 465), no STARTTLS */
 };
 
 /* Extensions from the EHLO reply (bits of struct smtpc.ext). */
@@ -102,17 +116,24 @@ enum {
     SMTPC_EXT_DSN = 1 << 6,
 };
 
+#define SMTPC_TLS_SIZE 160
+
 /* One connection. Fields are read-only for callers (ext and max_size are useful for -v). It
  * holds two buffers of SMTPC_BUFSIZE: allocate it with malloc or keep it static. */
 struct smtpc {
-    int fd;                /* -1 once closed */
-    int dead;              /* the connection is unusable (421, timeout, protocol error, EOF) */
-    int esmtp;             /* EHLO was accepted (else HELO) */
-    unsigned ext;          /* SMTPC_EXT_* */
-    uint64_t max_size;     /* SIZE n from EHLO; 0 = no limit given */
-    unsigned n_sent;       /* transactions started on this connection (RSET before the next) */
-    long long session_end; /* CLOCK_MONOTONIC ms when session_limit runs out; 0 = never */
-    char peer[80];         /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
+    int fd;                   /* -1 once closed */
+    int dead;                 /* the connection is unusable (421, timeout, protocol error, EOF) */
+    int esmtp;                /* EHLO was accepted (else HELO) */
+    unsigned ext;             /* SMTPC_EXT_* */
+    uint64_t max_size;        /* SIZE n from EHLO; 0 = no limit given */
+    unsigned n_sent;          /* transactions started on this connection (RSET before the next) */
+    long long session_end;    /* CLOCK_MONOTONIC ms when session_limit runs out; 0 = never */
+    char peer[80];            /* "192.0.2.1:25" or "[2001:db8::1]:25" for messages */
+    SSL *ssl;                 /* the TLS layer: opts.tls until the handshake, then in use */
+    int tls_up;               /* the handshake is done: every byte goes through ssl */
+    int tls_failed;           /* under TLSC_MAY, the handshake failed: c is closed, and the caller
+                               * tries the same address once more without TLS */
+    char tls[SMTPC_TLS_SIZE]; /* "none", or "TLSv1.3 TLS_AES_256_GCM_SHA384 dane" (tlsc) */
     struct smtpc_opts opts;
     size_t in_pos, in_len, out_len;
     char in[SMTPC_BUFSIZE];

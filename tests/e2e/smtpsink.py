@@ -9,7 +9,11 @@
     sink.max_rcpts = 100         # too_many_reply to every RCPT of a transaction past this many
     sink.too_many_reply = "552 5.5.3 too many recipients"   # (default: 452 4.5.3 ...)
     ...
-    sink.messages                # [Message(host, sender, rcpts, data)], 2xx-acknowledged only
+    sink.tls = ssl_context       # offer STARTTLS (RFC 3207) with this server context
+    sink.tls_break = True        # ... but answer 220 to STARTTLS and then send junk, not TLS
+    sink.tls_break = "early"     # ... or send a reply right behind the 220 (CVE-2011-0411)
+    sink.messages                # [Message(host, sender, rcpts, data, tls)], 2xx-acknowledged
+                                 # only; tls is (version, cipher) of the session, or None
     sink.connections             # {host: count}
     sink.most_at_once            # the most connections open at the same time (all hosts)
     sink.wait_for(lambda: len(sink.messages) == 3, timeout=10)
@@ -24,11 +28,12 @@ and socket is released by close().
 """
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import namedtuple
 
-Message = namedtuple("Message", "host sender rcpts data")
+Message = namedtuple("Message", "host sender rcpts data tls", defaults=(None,))
 
 
 def common_free_port(addrs):
@@ -62,6 +67,8 @@ class SMTPSink:
         self.drip_interval = 60.0
         self.max_rcpts = None
         self.too_many_reply = "452 4.5.3 too many recipients"
+        self.tls = None
+        self.tls_break = False
         self.stalled = threading.Event()   # set when a final "." is being held
         self.release = threading.Event()
         self.messages = []
@@ -147,7 +154,7 @@ class SMTPSink:
             self._send(f, greeting)
         elif not self._drip(f, sock, greeting):
             return
-        sender, rcpts = None, []
+        sender, rcpts, tls = None, [], None
         while True:
             line = self._line(f)
             if line is None:
@@ -158,8 +165,24 @@ class SMTPSink:
             cmd = line.decode("utf-8", "replace")
             verb = cmd[:4].upper()
             if verb == "EHLO":
+                starttls = "250-STARTTLS\r\n" if self.tls and not tls else ""
                 self._send(f, f"250-{host}\r\n250-PIPELINING\r\n250-SIZE 50000000\r\n"
-                              "250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+                              f"{starttls}250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+            elif cmd.upper() == "STARTTLS" and self.tls and not tls:
+                if self.tls_break == "early":  # plaintext that pretends to come after TLS
+                    f.write(b"220 2.0.0 ready to start TLS\r\n250 injected\r\n")
+                    f.flush()
+                    return
+                self._send(f, "220 2.0.0 ready to start TLS")
+                if self.tls_break:
+                    sock.recv(4096)  # the ClientHello
+                    f.write(b"this is not TLS\r\n" * 4)
+                    f.flush()
+                    return
+                sock = self.tls.wrap_socket(sock, server_side=True)
+                f = sock.makefile("rwb")
+                tls = (sock.version(), sock.cipher()[0])
+                sender, rcpts = None, []
             elif verb == "HELO":
                 self._send(f, f"250 {host}")
             elif verb == "MAIL":
@@ -178,7 +201,7 @@ class SMTPSink:
                     self._send(f, "554 5.5.1 no valid recipients")
                     continue
                 self._send(f, "354 go ahead")
-                if not self._data(f, host, sender, rcpts):
+                if not self._data(f, host, sender, rcpts, tls):
                     return
                 sender, rcpts = None, []
             elif verb == "RSET":
@@ -192,7 +215,7 @@ class SMTPSink:
             else:
                 self._send(f, "502 5.5.1 unknown command")
 
-    def _data(self, f, host, sender, rcpts):
+    def _data(self, f, host, sender, rcpts, tls=None):
         body = []
         while True:
             line = self._line(f)
@@ -201,7 +224,7 @@ class SMTPSink:
             if line == b".":
                 break
             body.append(line[1:] if line.startswith(b".") else line)
-        msg = Message(host, sender, list(rcpts), b"\r\n".join(body) + b"\r\n")
+        msg = Message(host, sender, list(rcpts), b"\r\n".join(body) + b"\r\n", tls)
         if self.stall is True or (self.stall and host in self.stall):
             self.stalled.set()
             while not self.release.wait(0.1):
