@@ -102,7 +102,7 @@ static void show(const struct queue_entry *e, time_t now)
         if (r->reply[0])
             printf("  last%s%s: %s", r->host[0] ? " from " : "", r->host, r->reply);
         if (r->tls[0])
-            printf("  tls: %s", r->tls);
+            printf("\n      tls: %s", r->tls);
         putchar('\n');
     }
 }
