@@ -1,4 +1,5 @@
-"""kill -9 at many points during DATA never leaves a partial message visible (DESIGN.md §4.5).
+"""kill -9 at many points during DATA never leaves a partial message visible (DESIGN.md §4.5);
+SIGTERM during DATA leaves nothing in state_dir/tmp (SigtermDuringData, at the end).
 
 smtp-in runs on pipes and is fed the message a piece at a time. For each kill point the test
 waits until smtp-in has taken every byte fed so far and sits blocked reading (the pipe is
@@ -113,10 +114,21 @@ class Run:
         if not r.startswith(str(code).encode()):
             raise AssertionError(f"{text}: {r!r}")
 
-    def kill(self):
-        """SIGKILL, then collect whatever smtp-in wrote before it died."""
+    def start_data(self, helo, rcpts):
+        """The greeting, EHLO, MAIL, RCPT for each of rcpts, DATA: ready for the message."""
+        if not self.reply().startswith(b"220"):
+            raise AssertionError(f"no greeting: {self.out!r}")
+        self.command(f"EHLO {helo}", 250)
+        self.command(f"MAIL FROM:<{SENDER}>", 250)
+        for a in rcpts:
+            self.command(f"RCPT TO:<{a}>", 250)
+        self.command("DATA", 354)
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        """A signal (SIGKILL), then collect whatever smtp-in wrote before it died."""
         try:
-            os.kill(self.p.pid, signal.SIGKILL)
+            os.kill(self.p.pid, sig)
         except ProcessLookupError:
             pass
         self.p.wait(timeout=DEADLINE)
@@ -130,13 +142,15 @@ class Run:
             f.close()
 
 
-class SigkillDuringData(unittest.TestCase):
+class RunsCase(unittest.TestCase):
+    """A site with two mailboxes (and aliases) and the smtp-in runs of one test."""
+    aliases = None
+
     def setUp(self):
         if ARCH not in WAITING:
             self.skipTest(f"no syscall numbers for {ARCH}")
-        self.inst = yubintest.Instance(users=("demo@example.test", "alice@example.test"))
-        self.outcomes = {}        # run -> "before-dot" | "no-reply" | "250"
-        self.hits = []            # (target, whether the kill landed before the reply)
+        self.inst = yubintest.Instance(users=("demo@example.test", "alice@example.test"),
+                                       aliases=self.aliases)
         self.runs = []
 
     def tearDown(self):
@@ -146,16 +160,17 @@ class SigkillDuringData(unittest.TestCase):
                 r.p.wait(timeout=DEADLINE)
         self.inst.stop()
 
-    def start(self):
+    def start(self, rcpts=RCPTS, helo="killer.test"):
         r = Run(self.inst)
         self.runs.append(r)
-        self.assertTrue(r.reply().startswith(b"220"))
-        r.command("EHLO killer.test", 250)
-        r.command(f"MAIL FROM:<{SENDER}>", 250)
-        for a in RCPTS:
-            r.command(f"RCPT TO:<{a}>", 250)
-        r.command("DATA", 354)
-        return r
+        return r.start_data(helo, rcpts)
+
+
+class SigkillDuringData(RunsCase):
+    def setUp(self):
+        super().setUp()
+        self.outcomes = {}        # run -> "before-dot" | "no-reply" | "250"
+        self.hits = []            # (target, whether the kill landed before the reply)
 
     def kill_inside_data(self, run, offset):
         data = mailcheck.dot_stuff(body(run))
@@ -278,48 +293,15 @@ class SigkillDuringData(unittest.TestCase):
             pop.close()
 
 
-class SigtermDuringData(unittest.TestCase):
+class SigtermDuringData(RunsCase):
     """SIGTERM (systemd's RuntimeMaxSec, a shutdown) in the middle of DATA: smtp-in dies of
     the signal and leaves no file in state_dir/tmp; after the final dot the message is stored
     and acknowledged whole before it dies, or not at all."""
 
-    def setUp(self):
-        if ARCH not in WAITING:
-            self.skipTest(f"no syscall numbers for {ARCH}")
-        self.inst = yubintest.Instance(users=("demo@example.test", "alice@example.test"),
-                                       aliases={"list@example.test": ["demo", "alice"],
-                                                "owner-list@example.test": ["alice"]})
-        self.runs = []
-
-    def tearDown(self):
-        for r in self.runs:
-            if r.p.poll() is None:
-                r.p.kill()
-                r.p.wait(timeout=DEADLINE)
-        self.inst.stop()
-
-    def start(self, rcpts):
-        r = Run(self.inst)
-        self.runs.append(r)
-        self.assertTrue(r.reply().startswith(b"220"))
-        r.command("EHLO terminator.test", 250)
-        r.command(f"MAIL FROM:<{SENDER}>", 250)
-        for a in rcpts:
-            r.command(f"RCPT TO:<{a}>", 250)
-        r.command("DATA", 354)
-        return r
+    aliases = {"list@example.test": ["demo", "alice"], "owner-list@example.test": ["alice"]}
 
     def term(self, r):
-        os.kill(r.p.pid, signal.SIGTERM)
-        r.p.wait(timeout=DEADLINE)
-        fd = r.p.stdout.fileno()
-        while select.select([fd], [], [], 0)[0]:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            r.out += chunk
-        for f in (r.p.stdin, r.p.stdout, r.p.stderr):
-            f.close()
+        r.kill(signal.SIGTERM)
         self.assertEqual(r.p.returncode, -signal.SIGTERM, "smtp-in dies of the signal")
 
     def tmp_files(self):
@@ -330,7 +312,7 @@ class SigtermDuringData(unittest.TestCase):
         data = mailcheck.dot_stuff(body(1))
         for offset in (0, 100, len(data) // 2, len(data) - 3):
             with self.subTest(offset=offset):
-                r = self.start(RCPTS)
+                r = self.start(RCPTS, "terminator.test")
                 r.feed(data[:offset])
                 r.wait_blocked()
                 self.assertNotEqual(self.tmp_files(), [], "DATA has its tmp file")
@@ -343,7 +325,7 @@ class SigtermDuringData(unittest.TestCase):
         """The signal lands while the message is being stored (a list owner's copy too):
         it waits for the 250, or the message is not there at all."""
         for run in range(6):
-            r = self.start(["list@example.test", "demo@example.test"])
+            r = self.start(["list@example.test", "demo@example.test"], "terminator.test")
             r.feed(mailcheck.dot_stuff(body(100 + run)))
             time.sleep(0.002 * run)
             self.term(r)
