@@ -165,20 +165,6 @@ static void reset_envelope(struct session *s)
     deliver_reset(&s->dl, "");
 }
 
-/* Adds the recipient, its mailboxes and its remote addresses (forwarded ones with an SRS
- * sender). 0, 1 temporary failure or -1 out of memory, as deliver_add_forward (why). */
-static int add_rcpt(struct session *s, const char *rcpt, const struct route *r, unsigned group,
-                    char *why, size_t whylen)
-{
-    why[0] = '\0';
-    if (mem_grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0)
-        return snprintf(why, whylen, "malloc"), -1;
-    int rc = deliver_add_forward(&s->dl, &s->route, r, group, s->n_rcpts, why, whylen);
-    if (rc == 0)
-        str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, rcpt);
-    return rc;
-}
-
 /* May this session send to other domains (and, in submission, send at all)? A login, or
  * relay_networks; in submission also submit_networks and the local socket. Relaying without
  * AUTH and submitting without AUTH are two permissions (Postfix's mynetworks and
@@ -306,21 +292,17 @@ static int refuse_rcpt(struct session *s, const char *rcpt, const char *text, co
  * forwarded copies with an SRS sender (lib/deliver). */
 static int accept_routed(struct session *s, const struct addr *a, struct route *r)
 {
-    int group = 0;
+    char why[400];
     if (r->kind == ROUTE_REFUSED || r->kind == ROUTE_TEMPFAIL)
         return refuse_rcpt(s, a->text, r->reply, r->why);
-    if (r->owner[0] != '\0' && s->sender[0] != '\0' &&
-        (group = deliver_group(&s->dl, r->owner)) < 0)
-        return reply(s, "452 4.5.3 too many lists in one message");
-    if (s->dl.n_targets + deliver_new_targets(&s->dl, r) > MAILDIR_MAX_TARGETS)
-        return reply(s, "452 4.5.3 too many recipients");
-    char why[400];
-    int rc = add_rcpt(s, a->text, r, (unsigned)group, why, sizeof why);
-    if (rc != 0)
-        return refuse_rcpt(s, a->text,
-                           rc > 0 ? "451 4.3.0 temporary failure, try again later"
-                                  : "451 4.3.0 out of memory",
-                           why);
+    if (mem_grow(&s->rcpts, &s->cap_rcpts, s->n_rcpts + 1, sizeof *s->rcpts) != 0)
+        return refuse_rcpt(s, a->text, "451 4.3.0 out of memory", "malloc");
+    const char *no = deliver_take(&s->dl, &s->route, r, s->sender, s->n_rcpts, why, sizeof why);
+    if (no != NULL && why[0] == '\0')
+        return reply(s, "%s", no); /* full: the client may go on with what it has */
+    if (no != NULL)
+        return refuse_rcpt(s, a->text, no, why);
+    str_copy(s->rcpts[s->n_rcpts++], ADDR_SIZE, a->text);
     if (why[0] != '\0')
         log_msg(LOG_INFO, "from=<%s> to=<%s> client=%s %s", log_field(s->sender),
                 log_field(a->text), s->client, why);
@@ -753,17 +735,7 @@ static int receive_message(struct session *s)
  * refused, the connection closed without a reply. True when it is one. */
 static int untrusted_proxy_header(struct session *s, long n)
 {
-    const char *rest;
-    size_t more = netio_peek(&s->io, &rest);
-    char start[16];
-    size_t len = (size_t)n < sizeof start ? (size_t)n : sizeof start;
-    memcpy(start, s->line, len);
-    if (len < sizeof start) {
-        size_t add = more < sizeof start - len ? more : sizeof start - len;
-        memcpy(start + len, rest, add);
-        len += add;
-    }
-    if (!proxy_looks_like(start, len))
+    if (!proxy_first_line(&s->io, s->line, (size_t)n))
         return 0;
     log_msg(LOG_NOTICE,
             "client=%s PROXY header refused: not a trusted proxy (proxy_networks): "

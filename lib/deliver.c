@@ -133,6 +133,23 @@ int deliver_add_forward(struct deliver *d, struct route_ctx *ctx, const struct r
     return 0;
 }
 
+const char *deliver_take(struct deliver *d, struct route_ctx *ctx, const struct route *r,
+                         const char *sender, size_t tag, char *why, size_t whylen)
+{
+    int group = 0;
+    why[0] = '\0';
+    if (r->owner[0] != '\0' && sender[0] != '\0' && (group = deliver_group(d, r->owner)) < 0)
+        return "452 4.5.3 too many lists in one message";
+    if (d->n_targets + deliver_new_targets(d, r) > MAILDIR_MAX_TARGETS)
+        return "452 4.5.3 too many recipients";
+    int rc = deliver_add_forward(d, ctx, r, (unsigned)group, tag, why, whylen);
+    if (rc != 0 && why[0] == '\0')
+        str_copy(why, whylen, "malloc");
+    if (rc != 0)
+        return rc > 0 ? "451 4.3.0 temporary failure, try again later" : "451 4.3.0 out of memory";
+    return NULL;
+}
+
 /* ---- the data ---- */
 
 /* Notes the step that failed; returns rc. */

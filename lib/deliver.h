@@ -96,6 +96,15 @@ int deliver_add_route(struct deliver *d, const struct route *r, unsigned group, 
 int deliver_add_forward(struct deliver *d, struct route_ctx *ctx, const struct route *r,
                         unsigned group, size_t tag, char *why, size_t whylen);
 
+/* Takes a routed recipient (ROUTE_LOCAL or ROUTE_RELAY) of a message from sender, as smtp-in
+ * does at RCPT: a list with an owner goes with the owner as sender (unless sender is <>),
+ * copies forwarded to members elsewhere with an SRS sender (deliver_add_forward), at most
+ * MAILDIR_MAX_TARGETS targets in all. NULL when taken (why may then hold a note for the log),
+ * else the reply that refuses it: a 452 when the message is full (why ""), a 451 with why
+ * saying what failed. */
+const char *deliver_take(struct deliver *d, struct route_ctx *ctx, const struct route *r,
+                         const char *sender, size_t tag, char *why, size_t whylen);
+
 /* Opens the data file; with return_path, group 0's "Return-Path: <sender>" line is written
  * first (its length in d->skip). After it, always call deliver_end. */
 int deliver_begin(struct deliver *d, int return_path);

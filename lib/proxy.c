@@ -147,3 +147,18 @@ int proxy_read(struct netio *n, struct proxy_info *info, const char **why)
             return -1;
     }
 }
+
+int proxy_first_line(struct netio *n, const char *line, size_t len)
+{
+    const char *rest;
+    size_t more = netio_peek(n, &rest);
+    char start[PROXY_FIXED_LEN];
+    size_t have = len < sizeof start ? len : sizeof start;
+    memcpy(start, line, have);
+    if (have < sizeof start) {
+        size_t add = more < sizeof start - have ? more : sizeof start - have;
+        memcpy(start + have, rest, add);
+        have += add;
+    }
+    return proxy_looks_like(start, have);
+}

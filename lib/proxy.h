@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "conf.h"
 #include "netio.h"
+#include "peer.h"
 
 struct conf_networks;
 struct peer;
@@ -49,5 +51,9 @@ int proxy_read(struct netio *n, struct proxy_info *info, const char **why);
  * "client=REAL proxy=PROXY". Any other peer whose first bytes look like a header is refused,
  * as is a bad header. 0 to go on, -1 to close without a word (the refusal is logged). */
 int proxy_accept(struct netio *n, const struct conf_networks *trusted, struct peer *p);
+
+/* Does the first command line (len octets of line, and what netio still holds after it)
+ * start like a PROXY header? One that comes after the greeting is never trusted. */
+int proxy_first_line(struct netio *n, const char *line, size_t len);
 
 #endif

@@ -243,6 +243,40 @@ static void test_forward(void)
     deliver_free(&d);
 }
 
+/* smtp-in's RCPT: a list's owner becomes its members' sender (not for <>), and a message
+ * can take only so many lists. */
+static void test_take(void)
+{
+    static struct deliver d;
+    static char member[1][ADDR_SIZE];
+    char why[200];
+    struct route r;
+    deliver_init(&d, top, "host.test", DELIVER_QUEUE_RETRY);
+    deliver_reset(&d, "author@remote.test");
+    route_of(&r, member, 1, NULL, 0);
+    int taken = 0;
+    const char *no = NULL;
+    for (int i = 0; i < DELIVER_MAX_GROUPS + 2 && no == NULL; i++) {
+        str_format(member[0], ADDR_SIZE, "m%d@example.test", i);
+        str_format(r.owner, sizeof r.owner, "owner-%d@example.test", i);
+        if ((no = deliver_take(&d, NULL, &r, "author@remote.test", (size_t)i, why, sizeof why)) ==
+            NULL)
+            taken++;
+    }
+    CHECK(taken == DELIVER_MAX_GROUPS - 1 && d.n_groups == DELIVER_MAX_GROUPS,
+          "a list owner's group each, up to %d senders (%d taken)", DELIVER_MAX_GROUPS, taken);
+    CHECK(no != NULL && strncmp(no, "452 4.5.3", 9) == 0 && why[0] == '\0',
+          "then 452 4.5.3, the message full (%s)", no ? no : "taken");
+    CHECK(d.targets[0].group == 1 && strcmp(d.groups[1], "owner-0@example.test") == 0,
+          "the first list's member goes with its owner as sender");
+    deliver_reset(&d, "");
+    str_copy(member[0], ADDR_SIZE, "m@example.test");
+    CHECK(deliver_take(&d, NULL, &r, "", 0, why, sizeof why) == NULL && d.n_groups == 1 &&
+              d.targets[0].group == 0,
+          "from <> a list keeps <>");
+    deliver_free(&d);
+}
+
 /* maildir-deliver's mode: one blocked mailbox and nothing is delivered at all. */
 static void test_all_or_nothing(void)
 {
@@ -425,6 +459,7 @@ int main(void)
     if (mkdtemp(top) == NULL)
         return 1;
     test_queue_retry();
+    test_take();
     test_forward();
     test_all_or_nothing();
     test_each();
