@@ -229,12 +229,18 @@ class Isolation(unittest.TestCase):
                 s.connect(path)
                 s.sendall(bad)
                 self.assertTrue(s.recv(200).startswith(b"BAD"), bad[:20])
+        # a name with a space is no mailbox, even if a hand edit put it in the file (the
+        # answer names the mailbox in one word)
+        self.inst.write_users({"demo@example.test": yubintest.DEMO_HASH,
+                               "a b@example.test": yubintest.DEMO_HASH})
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(10)
             s.connect(path)
-            u, pw = (base64.b64encode(x).decode() for x in (b"demo@example.test", b"demo"))
-            s.sendall(f"PASS pop3 local {u} {pw}\n".encode())
-            self.assertTrue(s.recv(200).startswith(b"OK demo@example.test "))
+            for user, want in ((b"a b@example.test", b"NO "), (b"demo@example.test",
+                                                              b"OK demo@example.test ")):
+                u, pw = (base64.b64encode(x).decode() for x in (user, b"demo"))
+                s.sendall(f"PASS pop3 local {u} {pw}\n".encode())
+                self.assertTrue(s.recv(200).startswith(want), user)
 
 
 class Daemon(unittest.TestCase):
