@@ -72,8 +72,9 @@ static struct yubin_conf conf;
 static int verbose, force;
 static int new_ids_fd = -1; /* memfd: ids of the entries this run injected, one per line */
 static struct mx_resolver *resolver;
-static struct tlsc_policy tls_policy; /* tls_policy_file */
-static SSL_CTX *tls_ctx;              /* outbound TLS; NULL: none could be made */
+static struct tlsc_policy tls_policy;       /* tls_policy_file */
+static SSL_CTX *tls_ctx;                    /* outbound TLS; NULL: none could be made */
+static char auth_user[256], auth_pass[512]; /* smarthost_auth_file, read as root */
 
 /* One recipient to try: entry e (index into the plan's entries), recipient r. */
 struct item {
@@ -120,7 +121,7 @@ struct conn {
     struct conn *next;       /* lower-preference hosts, for recipients that got a 4xx here */
     struct smtpc_reply *res; /* SMTPC_MAX_RCPTS replies of one transaction */
     unsigned n_conns, n_msgs;
-    struct transcript *tr; /* this connection's dialogue (transcript_dir), or NULL */
+    struct transcript *tr;       /* this connection's dialogue (transcript_dir), or NULL */
     const struct smtpc_msg *msg; /* the message being sent, for the transcript */
 };
 
@@ -306,7 +307,9 @@ static int conn_open(struct conn *k)
     struct smtpc_opts o = {.helo = conf.hostname,
                            .connect_timeout = conf.connect_timeout,
                            .transcript = transcript,
-                           .transcript_arg = k};
+                           .transcript_arg = k,
+                           .auth_user = auth_user[0] ? auth_user : NULL,
+                           .auth_pass = auth_pass};
     while (!k->exhausted) {
         if ((o.session_limit = deadline_left(k->d->deadline, conf.relay_session_limit)) == 0) {
             k->exhausted = 1;
@@ -868,6 +871,13 @@ int main(int argc, char **argv)
     if (tlsc_policy_load(&tls_policy, conf.tls_policy_file, err, sizeof err) != 0) {
         fprintf(stderr, "%s: tls_policy_file %s\n", prog, err);
         log_msg(LOG_ERR, "tls_policy_file %s", err);
+        return EX_CONFIG;
+    }
+    if (conf.smarthost[0] && conf.smarthost_auth_file[0] &&
+        smtpc_auth_load(conf.smarthost_auth_file, auth_user, sizeof auth_user, auth_pass,
+                        sizeof auth_pass, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: smarthost_auth_file %s\n", prog, err);
+        log_msg(LOG_ERR, "smarthost_auth_file %s", err);
         return EX_CONFIG;
     }
     if (!(tls_ctx = tlsc_ctx_new(err, sizeof err)))

@@ -91,6 +91,7 @@ static const struct conf_key conf_keys[] = {
     {STR(srs_secret_file, T_PATH), 0, 0},
     {NUM(srs_max_age, T_UINT, 1, 1000)},
     {STR(tls_policy_file, T_PATH), 0, 0},
+    {STR(smarthost_auth_file, T_PATH), 0, 0},
 };
 
 static void default_hostname(char *dst, size_t size)

@@ -88,6 +88,7 @@ struct yubin_conf {
     char srs_secret_file[PATH_MAX];      /* secrets, one a line, the first signs; missing = off */
     unsigned srs_max_age;                /* days an SRS address stays valid */
     char tls_policy_file[PATH_MAX];      /* outbound TLS per destination (lib/tlsc); "" = may */
+    char smarthost_auth_file[PATH_MAX];  /* "user:password" for AUTH at the smarthost; "" = none */
 };
 
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or

@@ -15,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <sodium.h>
 
 #include "smtpc.h"
 #include "tlsc.h"
@@ -394,6 +397,23 @@ static void failed(struct smtpc *c, struct smtpc_reply *r, int rd, const char *w
     close_fd(c);
 }
 
+/* The mechanisms of "250-AUTH PLAIN LOGIN" (from after the keyword). */
+static void ehlo_auth(struct smtpc *c, const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && s[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && s[i] != ' ')
+            i++;
+        if (i - start == 5 && strncasecmp(s + start, "PLAIN", 5) == 0)
+            c->ext |= SMTPC_EXT_AUTH_PLAIN;
+        else if (i - start == 5 && strncasecmp(s + start, "LOGIN", 5) == 0)
+            c->ext |= SMTPC_EXT_AUTH_LOGIN;
+    }
+}
+
 /* One EHLO keyword line ("250-SIZE 10240000" after the first line): notes the extension. */
 static void ehlo_keyword(struct smtpc *c, const char *line, size_t len)
 {
@@ -406,6 +426,7 @@ static void ehlo_keyword(struct smtpc *c, const char *line, size_t len)
     kw[k] = '\0';
     while (i < len && line[i] == ' ')
         i++;
+    size_t rest = i;
     while (i < len && line[i] != ' ' && a + 1 < sizeof arg)
         arg[a++] = line[i++];
     arg[a] = '\0';
@@ -421,6 +442,8 @@ static void ehlo_keyword(struct smtpc *c, const char *line, size_t len)
         c->ext |= SMTPC_EXT_STARTTLS;
     else if (str_ieq(kw, "DSN"))
         c->ext |= SMTPC_EXT_DSN;
+    else if (str_ieq(kw, "AUTH"))
+        ehlo_auth(c, line + rest, len - rest);
     else if (str_ieq(kw, "SIZE")) {
         uint64_t n = 0;
         c->ext |= SMTPC_EXT_SIZE;
@@ -673,6 +696,74 @@ static int starttls(struct smtpc *c, struct smtpc_reply *why)
     return ehlo(c, why);
 }
 
+/* Sends a command holding a secret: the transcript shows what instead. 0, or -1 (r made up). */
+static int secret_command(struct smtpc *c, const char *cmd, const char *shown,
+                          struct smtpc_reply *r)
+{
+    trace(c, 'C', shown, strlen(shown));
+    int rc = out_put(c, cmd, strlen(cmd), c->opts.command_timeout);
+    if (rc == 0)
+        rc = out_put(c, "\r\n", 2, c->opts.command_timeout);
+    if (rc == 0)
+        rc = out_flush(c, c->opts.command_timeout);
+    if (rc < 0) {
+        failed(c, r, rc, "AUTH");
+        return -1;
+    }
+    return read_reply(c, r, c->opts.command_timeout, "AUTH");
+}
+
+/* "prefix" + base64(data) into out (wiped by the caller). 0 or -1 when it does not fit. */
+static int b64_cmd(char *out, size_t size, const char *prefix, const void *data, size_t len)
+{
+    size_t plen = strlen(prefix);
+    if (plen + sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL) > size)
+        return -1;
+    memcpy(out, prefix, plen);
+    sodium_bin2base64(out + plen, size - plen, data, len, sodium_base64_VARIANT_ORIGINAL);
+    return 0;
+}
+
+/* AUTH PLAIN (RFC 4616) or LOGIN. 0 on 235, 1 (why made up, c closed) otherwise. */
+static int auth(struct smtpc *c, struct smtpc_reply *why)
+{
+    const char *user = c->opts.auth_user, *pass = c->opts.auth_pass ? c->opts.auth_pass : "";
+    size_t ulen = strlen(user), plen = strlen(pass);
+    char raw[1024], cmd[1500];
+    int rc = -1;
+    if (!c->tls_up) {
+        made_up(why, 0, "4.7.10", "%s: no TLS, so the credentials are not sent", c->peer);
+    } else if (!(c->ext & (SMTPC_EXT_AUTH_PLAIN | SMTPC_EXT_AUTH_LOGIN))) {
+        made_up(why, 0, "4.7.8", "%s offers no AUTH PLAIN or LOGIN", c->peer);
+    } else if (ulen + plen + 2 > sizeof raw) {
+        made_up(why, 0, "4.7.8", "credentials too long");
+    } else if (c->ext & SMTPC_EXT_AUTH_PLAIN) {
+        raw[0] = '\0';
+        memcpy(raw + 1, user, ulen);
+        raw[ulen + 1] = '\0';
+        memcpy(raw + ulen + 2, pass, plen);
+        if (b64_cmd(cmd, sizeof cmd, "AUTH PLAIN ", raw, ulen + plen + 2) == 0)
+            rc = secret_command(c, cmd, "AUTH PLAIN <credentials>", why);
+    } else if (command(c, "AUTH LOGIN", why, "AUTH") == 0 && why->code == 334 &&
+               b64_cmd(cmd, sizeof cmd, "", user, ulen) == 0 &&
+               secret_command(c, cmd, "<user name>", why) == 0 && why->code == 334 &&
+               b64_cmd(cmd, sizeof cmd, "", pass, plen) == 0) {
+        rc = secret_command(c, cmd, "<password>", why);
+    }
+    sodium_memzero(raw, sizeof raw);
+    sodium_memzero(cmd, sizeof cmd);
+    if (rc == 0 && why->code == 235)
+        return 0;
+    if (rc == 0 || (c->fd >= 0 && why->code != 0)) {
+        char was[SMTPC_TEXT_SIZE / 2];
+        (void)str_copy_n(was, sizeof was, why->text, strnlen(why->text, sizeof was - 1));
+        made_up(why, 0, "4.7.8", "authentication at %s failed: %s", c->peer, was);
+    }
+    tracef(c, "%s", why->text);
+    smtpc_quit(c);
+    return 1;
+}
+
 /* [TLS,] greeting, then EHLO or HELO [, STARTTLS, EHLO]. 0 ready, 1 temporary, -1 permanent (c
  * closed on failure). */
 static int greet(struct smtpc *c, struct smtpc_reply *why)
@@ -696,6 +787,8 @@ static int greet(struct smtpc *c, struct smtpc_reply *why)
     int rc = ehlo(c, why);
     if (rc == 0 && c->ssl != NULL && !c->opts.tls_implicit)
         rc = starttls(c, why);
+    if (rc == 0 && c->opts.auth_user != NULL)
+        rc = auth(c, why);
     return rc;
 }
 
@@ -1285,5 +1378,40 @@ int smtpc_send_all(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_repl
     free(idx);
     free(list);
     free(part);
+    return rc;
+}
+
+int smtpc_auth_load(const char *path, char *user, size_t usize, char *pass, size_t psize, char *err,
+                    size_t errlen)
+{
+    char buf[1024];
+    struct stat st;
+    ssize_t n = -1;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        (void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)
+        (void)str_format(err, errlen, "%s: must be a file only its owner can read (0600)", path);
+    else if ((n = read(fd, buf, sizeof buf - 1)) < 0)
+        (void)str_format(err, errlen, "%s: %s", path, strerror(errno));
+    close(fd);
+    int rc = -1;
+    if (n >= 0) {
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        char *colon = strchr(buf, ':');
+        if (colon == NULL || colon == buf)
+            (void)str_format(err, errlen, "%s: expected one line \"user:password\"", path);
+        else if (str_copy_n(user, usize, buf, (size_t)(colon - buf)) < 0 ||
+                 str_copy(pass, psize, colon + 1) < 0)
+            (void)str_format(err, errlen, "%s: user name or password too long", path);
+        else
+            rc = 0;
+    }
+    sodium_memzero(buf, sizeof buf);
     return rc;
 }

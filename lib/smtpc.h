@@ -43,6 +43,11 @@
  * in clear; TLSC_MAY goes on in clear when STARTTLS is not offered or refused, and when the
  * handshake fails it sets tls_failed (the caller retries in clear, once).
  *
+ * AUTH (RFC 4954, a smarthost): with opts.auth_user, after the (last) EHLO, AUTH PLAIN when
+ * offered, else AUTH LOGIN; the credentials go out only through TLS (else a temporary "4.7.10",
+ * nothing sent) and never into the transcript ("<credentials>"). A 535 or any other refusal is
+ * a temporary "4.7.8" failure (the password may be fixed before the mail expires).
+ *
  * It never prints and never logs: the dialogue goes to the optional transcript callback, the
  * outcome into struct smtpc_reply values. It never sends a command holding a CR or LF (such
  * addresses are refused with a made-up reply). Addresses must be ASCII: there is no SMTPUTF8.
@@ -98,11 +103,13 @@ struct smtpc_opts {
                                      * limit): see "Time" above */
     smtpc_transcript_fn transcript; /* may be NULL */
     void *transcript_arg;
-    SSL *tls;         /* NULL: no TLS. Else a fresh SSL object (lib/tlsc's tlsc_ssl_new) that
-                       * the connection takes over: it is freed with it, on failure too */
-    int tls_level;    /* enum tlsc_level: TLSC_MAY takes STARTTLS when offered and goes on in
-                       * clear without it; a higher level requires TLS and tlsc_check */
-    int tls_implicit; /* TLS from the first byte (RFC 8314, port 465), no STARTTLS */
+    SSL *tls;              /* NULL: no TLS. Else a fresh SSL object (lib/tlsc's tlsc_ssl_new) that
+                            * the connection takes over: it is freed with it, on failure too */
+    int tls_level;         /* enum tlsc_level: TLSC_MAY takes STARTTLS when offered and goes on in
+                            * clear without it; a higher level requires TLS and tlsc_check */
+    int tls_implicit;      /* TLS from the first byte (RFC 8314, port 465), no STARTTLS */
+    const char *auth_user; /* with auth_pass: AUTH PLAIN (or LOGIN) after EHLO, over TLS only */
+    const char *auth_pass;
 };
 
 /* Extensions from the EHLO reply (bits of struct smtpc.ext). */
@@ -114,6 +121,8 @@ enum {
     SMTPC_EXT_SMTPUTF8 = 1 << 4,
     SMTPC_EXT_STARTTLS = 1 << 5,
     SMTPC_EXT_DSN = 1 << 6,
+    SMTPC_EXT_AUTH_PLAIN = 1 << 7,
+    SMTPC_EXT_AUTH_LOGIN = 1 << 8,
 };
 
 #define SMTPC_TLS_SIZE 160
@@ -203,6 +212,13 @@ int smtpc_send_all(struct smtpc *c, const struct smtpc_msg *m, struct smtpc_repl
 void smtpc_quit(struct smtpc *c);
 /* Closes without QUIT (after a failure). Harmless on a closed connection. */
 void smtpc_close(struct smtpc *c);
+
+/* Reads smarthost credentials from path: one line "user:password" (the password is the rest of
+ * the line). The file must be a regular file that neither its group nor others may read (it is
+ * read as root, before privileges drop). 0, or -1 with the reason in err (never the contents).
+ * The caller wipes pass with sodium_memzero when done. */
+int smtpc_auth_load(const char *path, char *user, size_t usize, char *pass, size_t psize, char *err,
+                    size_t errlen);
 
 /* Measures a stored message from offset to end of file: its size with CRLF line ends, as
  * smtpc_send will send it without the dot-stuffing (RFC 1870 §4), whether it has any byte >=

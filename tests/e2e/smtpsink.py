@@ -12,6 +12,9 @@
     sink.tls = ssl_context       # offer STARTTLS (RFC 3207) with this server context
     sink.tls_break = True        # ... but answer 220 to STARTTLS and then send junk, not TLS
     sink.tls_break = "early"     # ... or send a reply right behind the 220 (CVE-2011-0411)
+    sink.implicit_tls = ssl_ctx  # TLS from the first byte (a smarthost's port 465)
+    sink.auth = ("user", "pw")   # offer AUTH PLAIN LOGIN, require it for MAIL (530 without)
+    sink.logins                  # [(user, password)] of every AUTH tried, in order
     sink.messages                # [Message(host, sender, rcpts, data, tls)], 2xx-acknowledged
                                  # only; tls is (version, cipher) of the session, or None
     sink.connections             # {host: count}
@@ -26,6 +29,7 @@ line over 1000 octets with 500 and a hang-up (as a strict server would), so a cl
 sends one is caught. It only ever listens on the loopback addresses it is given. Every thread
 and socket is released by close().
 """
+import base64
 import select
 import socket
 import ssl
@@ -69,6 +73,9 @@ class SMTPSink:
         self.too_many_reply = "452 4.5.3 too many recipients"
         self.tls = None
         self.tls_break = False
+        self.implicit_tls = None
+        self.auth = None
+        self.logins = []
         self.stalled = threading.Event()   # set when a final "." is being held
         self.release = threading.Event()
         self.messages = []
@@ -134,6 +141,12 @@ class SMTPSink:
 
     def _serve(self, c, host):
         c.settimeout(60)
+        if self.implicit_tls:
+            try:
+                c = self.implicit_tls.wrap_socket(c, server_side=True)
+            except (OSError, ValueError):
+                c.close()
+                return
         f = c.makefile("rwb")
         try:
             self._session(f, host, c)
@@ -154,7 +167,8 @@ class SMTPSink:
             self._send(f, greeting)
         elif not self._drip(f, sock, greeting):
             return
-        sender, rcpts, tls = None, [], None
+        sender, rcpts, authed = None, [], False
+        tls = (sock.version(), sock.cipher()[0]) if self.implicit_tls else None
         while True:
             line = self._line(f)
             if line is None:
@@ -166,8 +180,13 @@ class SMTPSink:
             verb = cmd[:4].upper()
             if verb == "EHLO":
                 starttls = "250-STARTTLS\r\n" if self.tls and not tls else ""
+                auth = "250-AUTH PLAIN LOGIN\r\n" if self.auth else ""
                 self._send(f, f"250-{host}\r\n250-PIPELINING\r\n250-SIZE 50000000\r\n"
-                              f"{starttls}250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+                              f"{starttls}{auth}250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
+            elif verb == "AUTH" and self.auth:
+                authed = self._auth(f, cmd.split()[1:])
+            elif verb == "MAIL" and self.auth and not authed:
+                self._send(f, "530 5.7.0 authentication required")
             elif cmd.upper() == "STARTTLS" and self.tls and not tls:
                 if self.tls_break == "early":  # plaintext that pretends to come after TLS
                     f.write(b"220 2.0.0 ready to start TLS\r\n250 injected\r\n")
@@ -215,6 +234,34 @@ class SMTPSink:
             else:
                 self._send(f, "502 5.5.1 unknown command")
 
+    def _auth(self, f, args):
+        """AUTH PLAIN [initial response] or AUTH LOGIN: True on 235."""
+        def b64(text):
+            return base64.b64decode(text).decode()
+        try:
+            if args[0].upper() == "PLAIN":
+                if len(args) < 2:
+                    self._send(f, "334 ")
+                    args.append(self._line(f).decode())
+                _, user, password = b64(args[1]).split("\0")
+            elif args[0].upper() == "LOGIN":
+                self._send(f, "334 VXNlcm5hbWU6")
+                user = b64(self._line(f).decode())
+                self._send(f, "334 UGFzc3dvcmQ6")
+                password = b64(self._line(f).decode())
+            else:
+                self._send(f, "504 5.5.4 unknown mechanism")
+                return False
+        except (ValueError, IndexError, AttributeError):
+            self._send(f, "501 5.5.2 bad AUTH")
+            return False
+        self.logins.append((user, password))
+        if (user, password) == tuple(self.auth):
+            self._send(f, "235 2.7.0 authenticated")
+            return True
+        self._send(f, "535 5.7.8 bad credentials")
+        return False
+
     def _data(self, f, host, sender, rcpts, tls=None):
         body = []
         while True:
@@ -251,6 +298,10 @@ class SMTPSink:
         self.closing = True
         self.release.set()
         for s in self.listeners:
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # wakes the accept() (else the port stays bound)
+            except OSError:
+                pass
             s.close()
         with self.lock:
             for c in self.conns:

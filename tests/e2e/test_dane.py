@@ -160,10 +160,8 @@ class Dane(unittest.TestCase):
     qdir = test_relay.RelayTest.qdir
     entries = test_relay.RelayTest.entries
     policy = test_tls_out.OutboundTLS.policy
-    env_text = test_tls_out.OutboundTLS.env_text
-
-    def log(self):
-        return "\n".join(self.site.syslog.lines())
+    env_text = test_tls_out.TLSCase.env_text
+    log = test_tls_out.TLSCase.log
 
     def test_resolver_validates(self):
         p = subprocess.run(["dig", "+dnssec", "-p", str(self.unbound_port), f"@{UNBOUND}",

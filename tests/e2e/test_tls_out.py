@@ -36,22 +36,18 @@ def server_context(cert, key):
     return ctx
 
 
-class OutboundTLS(unittest.TestCase):
+class TLSCase(unittest.TestCase):
+    """A certificate for the class; a site (self.site) and a sink (self.sink) per test."""
+    CN = "mx.remote.test"
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        cls.cert, cls.key = make_cert(cls.tmp.name, "mx.remote.test")
+        cls.cert, cls.key = make_cert(cls.tmp.name, cls.CN)
 
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
-
-    def setUp(self):
-        self.dns = test_relay.dns_server(RECORDS)
-        self.sink = SMTPSink(["127.0.0.51"])
-        self.site = yubintest.Instance(users=("demo@example.test",), conf={
-            "dns_resolver": self.dns.resolver, "smtp_port": str(self.sink.port),
-            "connect_timeout": "5", "command_timeout": "10"})
 
     def tearDown(self):
         self.sink.close()
@@ -62,19 +58,29 @@ class OutboundTLS(unittest.TestCase):
     qdir = test_relay.RelayTest.qdir
     entries = test_relay.RelayTest.entries
 
-    def policy(self, text):
-        path = os.path.join(self.site.dir, "tls-policy")
-        with open(path, "w") as f:
-            f.write(text)
-        self.site.settings["tls_policy_file"] = path
-        self.site.write_conf()
-
     def env_text(self, qid):
         with open(os.path.join(self.qdir(), qid + ".env")) as f:
             return f.read()
 
     def log(self):
         return "\n".join(self.site.syslog.lines())
+
+
+class OutboundTLS(TLSCase):
+
+    def setUp(self):
+        self.dns = test_relay.dns_server(RECORDS)
+        self.sink = SMTPSink(["127.0.0.51"])
+        self.site = yubintest.Instance(users=("demo@example.test",), conf={
+            "dns_resolver": self.dns.resolver, "smtp_port": str(self.sink.port),
+            "connect_timeout": "5", "command_timeout": "10"})
+
+    def policy(self, text):
+        path = os.path.join(self.site.dir, "tls-policy")
+        with open(path, "w") as f:
+            f.write(text)
+        self.site.settings["tls_policy_file"] = path
+        self.site.write_conf()
 
     def test_starttls_when_offered(self):
         self.sink.tls = server_context(self.cert, self.key)
@@ -197,3 +203,72 @@ class OutboundTLS(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SmarthostAuth(TLSCase):
+    """A smarthost on port 465 (implicit TLS, RFC 8314) or another port (STARTTLS), with AUTH
+    from smarthost_auth_file: smtpsink.py on 127.0.0.53."""
+    ADDR = "127.0.0.53"
+    CN = "smarthost.test"
+
+    def start(self, port=None, password="s3cret:with colon"):
+        self.sink = SMTPSink([self.ADDR], port=port)
+        self.sink.auth = ("relayuser", "s3cret:with colon")
+        self.site = yubintest.Instance(users=("demo@example.test",), conf={
+            "smarthost": f"{self.ADDR}:{self.sink.port}", "connect_timeout": "5",
+            "command_timeout": "10"})
+        self.auth_file = os.path.join(self.site.dir, "smarthost-auth")
+        fd = os.open(self.auth_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, f"relayuser:{password}\n".encode())
+        os.close(fd)
+        self.site.settings["smarthost_auth_file"] = self.auth_file
+        self.site.write_conf()
+
+    def test_implicit_tls_on_465_with_auth_plain(self):
+        self.start(port=465)
+        self.sink.implicit_tls = server_context(self.cert, self.key)
+        qid = self.inject(["bob@remote.test"])
+        out = self.run_queue("-f")
+        self.assertEqual(self.sink.logins, [("relayuser", "s3cret:with colon")], out)
+        self.assertEqual(len(self.sink.messages), 1, out)
+        self.assertIsNotNone(self.sink.messages[0].tls)
+        self.assertIn("AUTH PLAIN <credentials>", out)
+        self.assertNotIn("s3cret", out + self.log())
+        self.assertIn(f"{qid}: to=<bob@remote.test> delivered", self.log())
+
+    def test_starttls_then_auth(self):
+        self.start()
+        self.sink.tls = server_context(self.cert, self.key)
+        self.inject(["bob@remote.test"])
+        out = self.run_queue("-f")
+        self.assertEqual(len(self.sink.messages), 1, out)
+        self.assertIsNotNone(self.sink.messages[0].tls)
+        self.assertEqual(len(self.sink.logins), 1)
+
+    def test_credentials_never_go_in_clear(self):
+        self.start()  # no TLS at the smarthost
+        qid = self.inject(["bob@remote.test"])
+        out = self.run_queue("-f")
+        self.assertEqual(self.sink.logins, [], out)
+        self.assertEqual(self.sink.messages, [], out)
+        self.assertIn("4.7.10", self.env_text(qid))
+        self.assertIn("no TLS, so the credentials are not sent", self.env_text(qid))
+
+    def test_wrong_password_defers(self):
+        self.start(port=465, password="wrong")
+        self.sink.implicit_tls = server_context(self.cert, self.key)
+        qid = self.inject(["bob@remote.test"])
+        out = self.run_queue("-f")
+        self.assertEqual(self.sink.messages, [], out)
+        self.assertRegex(self.env_text(qid), r"rcpt pending 1 \d+ bob@remote\.test - 4\.7\.8 "
+                         r"authentication at 127\.0\.0\.53:465 failed: 535 5\.7\.8 bad credentials")
+        self.assertNotIn("wrong", self.log())
+
+    def test_auth_file_readable_by_others_is_refused(self):
+        self.start()
+        os.chmod(self.auth_file, 0o644)
+        p = subprocess.run([yubintest.program("queue-run"), "-C", self.site.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("must be a file only its owner can read (0600)", p.stderr)
+        self.assertNotIn("s3cret", p.stderr)
