@@ -28,6 +28,7 @@
 #include "conf.h"
 #include "connlimit.h"
 #include "log.h"
+#include "mailbox.h"
 #include "maildir.h"
 #include "netio.h"
 #include "peer.h"
@@ -40,7 +41,6 @@
 
 #define POP3_LINE_MAX 255       /* RFC 2449: a command line, CRLF included */
 #define POP3_AUTH_LINE_MAX 2048 /* a SASL client response (RFC 5034 lifts the limit) */
-#define UIDL_MAX 70             /* RFC 1939 */
 
 enum state { AUTHORIZATION = 1, TRANSACTION = 2 };
 
@@ -55,7 +55,7 @@ struct session {
     unsigned auth_failures, errors;
     unsigned junk; /* NOOP, RSET, CAPA so far */
     int lock_fd;
-    struct maildir_list list;
+    struct mailbox mb; /* the INBOX, through its UID index (lib/mailbox) */
     unsigned long retrieved;
     int done;
 };
@@ -147,7 +147,8 @@ static void auth_failed(struct session *s, const char *who, const char *why, lon
     reply(s, "-ERR [AUTH] invalid user name or password");
 }
 
-/* The mailbox of address: locked, new/ moved into cur/, listed. Replies either way. */
+/* The mailbox of address: locked, new/ moved into cur/, listed from its UID index (the
+ * special folders made at the first login). Replies either way. */
 static void open_mailbox(struct session *s, const char *address)
 {
     char local[USERS_ADDRESS_SIZE], maildir[PATH_MAX];
@@ -163,7 +164,7 @@ static void open_mailbox(struct session *s, const char *address)
         reply(s, "-ERR [IN-USE] the mailbox is in use by another session");
         return;
     }
-    if (rc != 0 || maildir_list_load(&s->list, maildir) != 0) {
+    if (rc != 0 || mailbox_open(&s->mb, maildir) != 0) {
         log_msg(LOG_ERR, "cannot open the mailbox %s: %s", maildir, strerror(errno));
         if (rc == 0)
             close(s->lock_fd);
@@ -171,12 +172,14 @@ static void open_mailbox(struct session *s, const char *address)
         reply(s, "-ERR [SYS/TEMP] cannot open the mailbox, try again later");
         return;
     }
+    if (s->mb.created && mailbox_ensure_folders(maildir) != 0)
+        log_msg(LOG_ERR, "cannot make the folders of %s: %s", maildir, strerror(errno));
     str_copy(s->user, sizeof s->user, address);
     s->state = TRANSACTION;
     log_msg(LOG_INFO, "login: user=<%s> client=%s messages=%zu", log_field(address), s->client,
-            s->list.count);
-    reply(s, "+OK %s has %zu messages (%llu octets)", address, s->list.count,
-          (unsigned long long)s->list.total_crlf);
+            s->mb.count);
+    reply(s, "+OK %s has %zu messages (%llu octets)", address, s->mb.count,
+          (unsigned long long)s->mb.total_crlf);
 }
 
 /* Asks yubin-auth about the password of address, then opens the mailbox or counts a failure. */
@@ -200,7 +203,7 @@ static void login(struct session *s, const char *address, const char *password, 
 /* ---- message numbers and sending ---------------------------------------------------- */
 
 /* The message named by text (1-based). NULL after an -ERR reply. */
-static struct maildir_entry *message_arg(struct session *s, const char *text)
+static struct mailbox_msg *message_arg(struct session *s, const char *text)
 {
     uint64_t n;
     if (text == NULL || parse_u64(text, &n) != 0) {
@@ -208,34 +211,16 @@ static struct maildir_entry *message_arg(struct session *s, const char *text)
         error_reply(s, digits ? "no such message" : "invalid message number");
         return NULL;
     }
-    if (n == 0 || n > s->list.count) {
+    if (n == 0 || n > s->mb.count) {
         error_reply(s, "no such message");
         return NULL;
     }
-    struct maildir_entry *e = &s->list.entries[n - 1];
+    struct mailbox_msg *e = &s->mb.msgs[n - 1];
     if (e->deleted) {
         error_reply(s, "message already deleted");
         return NULL;
     }
     return e;
-}
-
-/* The UIDL of an entry: its unique name part, or a digest of it when that is not a valid
- * RFC 1939 unique-id (longer than 70 octets or outside 0x21..0x7E). */
-static void uid_of(const struct maildir_entry *e, char out[UIDL_MAX + 1])
-{
-    int ok = e->unique_len <= UIDL_MAX;
-    for (size_t i = 0; ok && i < e->unique_len; i++)
-        ok = e->name[i] > 0x20 && e->name[i] < 0x7f;
-    if (ok) {
-        memcpy(out, e->name, e->unique_len);
-        out[e->unique_len] = '\0';
-        return;
-    }
-    unsigned char digest[16];
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)e->name, e->unique_len, NULL,
-                       0);
-    sodium_bin2hex(out, UIDL_MAX + 1, digest, sizeof digest);
 }
 
 struct sender {
@@ -284,9 +269,9 @@ static int send_chunk(struct sender *t, const char *p, const char *end)
 }
 
 /* RETR (limit -1) and TOP: "+OK", the message, ".". 0, or -1 when the session must end. */
-static int send_message(struct session *s, const struct maildir_entry *e, int64_t limit)
+static int send_message(struct session *s, struct mailbox_msg *e, int64_t limit)
 {
-    int fd = openat(s->list.cur_fd, e->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = mailbox_open_msg(&s->mb, e);
     if (fd < 0) {
         log_msg(LOG_ERR, "cannot open %s for %s: %s", e->name, s->user, strerror(errno));
         reply(s, "-ERR [SYS/TEMP] cannot read that message now");
@@ -436,10 +421,10 @@ static void cmd_stat(struct session *s, char *arg)
     }
     size_t n = 0;
     uint64_t octets = 0;
-    for (size_t i = 0; i < s->list.count; i++)
-        if (!s->list.entries[i].deleted) {
+    for (size_t i = 0; i < s->mb.count; i++)
+        if (!s->mb.msgs[i].deleted) {
             n++;
-            octets += s->list.entries[i].crlf_size;
+            octets += s->mb.msgs[i].crlf_size;
         }
     reply(s, "+OK %zu %llu", n, (unsigned long long)octets);
 }
@@ -447,27 +432,27 @@ static void cmd_stat(struct session *s, char *arg)
 /* LIST and UIDL: one message with an argument, else every message not deleted. */
 static void list_like(struct session *s, char *arg, int uidl)
 {
-    char uid[UIDL_MAX + 1];
+    char uid[MAILBOX_UIDL_MAX + 1];
     if (arg != NULL) {
-        struct maildir_entry *e = message_arg(s, arg);
+        struct mailbox_msg *e = message_arg(s, arg);
         if (e == NULL)
             return;
         if (uidl)
-            uid_of(e, uid);
+            mailbox_uidl(e, uid);
         if (uidl)
-            reply(s, "+OK %zu %s", (size_t)(e - s->list.entries) + 1, uid);
+            reply(s, "+OK %zu %s", (size_t)(e - s->mb.msgs) + 1, uid);
         else
-            reply(s, "+OK %zu %llu", (size_t)(e - s->list.entries) + 1,
+            reply(s, "+OK %zu %llu", (size_t)(e - s->mb.msgs) + 1,
                   (unsigned long long)e->crlf_size);
         return;
     }
     reply(s, "+OK %s follows", uidl ? "unique-id listing" : "scan listing");
-    for (size_t i = 0; i < s->list.count; i++) {
-        const struct maildir_entry *e = &s->list.entries[i];
+    for (size_t i = 0; i < s->mb.count; i++) {
+        const struct mailbox_msg *e = &s->mb.msgs[i];
         if (e->deleted)
             continue;
         if (uidl)
-            uid_of(e, uid);
+            mailbox_uidl(e, uid);
         if (uidl)
             netio_printf(&s->io, "%zu %s\r\n", i + 1, uid);
         else
@@ -488,7 +473,7 @@ static void cmd_uidl(struct session *s, char *arg)
 
 static void cmd_retr(struct session *s, char *arg)
 {
-    struct maildir_entry *e = message_arg(s, arg);
+    struct mailbox_msg *e = message_arg(s, arg);
     if (e == NULL)
         return;
     if (send_message(s, e, -1) != 0)
@@ -506,7 +491,7 @@ static void cmd_top(struct session *s, char *arg)
         return;
     }
     *lines++ = '\0';
-    struct maildir_entry *e = message_arg(s, arg);
+    struct mailbox_msg *e = message_arg(s, arg);
     if (e == NULL)
         return;
     if (parse_u64(lines, &n) != 0 || n > INT64_MAX) {
@@ -519,11 +504,11 @@ static void cmd_top(struct session *s, char *arg)
 
 static void cmd_dele(struct session *s, char *arg)
 {
-    struct maildir_entry *e = message_arg(s, arg);
+    struct mailbox_msg *e = message_arg(s, arg);
     if (e == NULL)
         return;
     e->deleted = 1;
-    reply(s, "+OK message %zu deleted", (size_t)(e - s->list.entries) + 1);
+    reply(s, "+OK message %zu deleted", (size_t)(e - s->mb.msgs) + 1);
 }
 
 static void cmd_rset(struct session *s, char *arg)
@@ -534,10 +519,9 @@ static void cmd_rset(struct session *s, char *arg)
         error_reply(s, "RSET takes no argument");
         return;
     }
-    for (size_t i = 0; i < s->list.count; i++)
-        s->list.entries[i].deleted = 0;
-    reply(s, "+OK %zu messages (%llu octets)", s->list.count,
-          (unsigned long long)s->list.total_crlf);
+    for (size_t i = 0; i < s->mb.count; i++)
+        s->mb.msgs[i].deleted = 0;
+    reply(s, "+OK %zu messages (%llu octets)", s->mb.count, (unsigned long long)s->mb.total_crlf);
 }
 
 static void cmd_noop(struct session *s, char *arg)
@@ -554,18 +538,18 @@ static void cmd_noop(struct session *s, char *arg)
 static void update(struct session *s)
 {
     unsigned long removed = 0, failed = 0;
-    for (size_t i = 0; i < s->list.count; i++) {
-        const struct maildir_entry *e = &s->list.entries[i];
+    for (size_t i = 0; i < s->mb.count; i++) {
+        const struct mailbox_msg *e = &s->mb.msgs[i];
         if (!e->deleted)
             continue;
-        if (unlinkat(s->list.cur_fd, e->name, 0) == 0 || errno == ENOENT) {
+        if (mailbox_expunge(&s->mb, &s->mb.msgs[i]) == 0) {
             removed++;
         } else {
             failed++;
             log_msg(LOG_ERR, "cannot remove %s of %s: %s", e->name, s->user, strerror(errno));
         }
     }
-    if (removed > 0 && fsync(s->list.cur_fd) != 0) {
+    if (removed > 0 && mailbox_sync(&s->mb) != 0) {
         failed += removed;
         log_msg(LOG_ERR, "cannot fsync cur/ of %s: %s", s->user, strerror(errno));
     }
@@ -721,7 +705,7 @@ int main(int argc, char **argv)
     s.state = AUTHORIZATION;
     s.lock_fd = -1;
     s.slot.fd = -1;
-    s.list.cur_fd = -1;
+    s.mb.cur_fd = -1;
     netio_init(&s.io, 0, 1, 300);
     if (start(&s, argc, argv) != 0) {
         reply(&s, "-ERR [SYS/TEMP] the server is not configured correctly");
@@ -738,7 +722,7 @@ int main(int argc, char **argv)
     serve(&s);
     netio_set_transcript(&s.io, NULL);
     transcript_close(tr);
-    maildir_list_free(&s.list);
+    mailbox_close(&s.mb);
     if (s.lock_fd >= 0)
         close(s.lock_fd);
     connlimit_release(&s.slot);

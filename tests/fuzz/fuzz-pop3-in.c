@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(s, 0, sizeof *s);
     s->state = AUTHORIZATION;
     s->lock_fd = -1;
-    s->list.cur_fd = -1;
+    s->mb.cur_fd = -1;
     fuzz_client_stream(data, size, &client, &server);
     if (dup2(server, 0) != 0 || dup2(out, 1) != 1)
         fuzz_fail("dup2", NULL, 0);
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     netio_set_timeout(&s->io, s->conf.command_timeout);
     client_address(s);
     serve(s);
-    maildir_list_free(&s->list);
+    mailbox_close(&s->mb);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     if (dup2(saved_in, 0) != 0 || dup2(saved_out, 1) != 1)

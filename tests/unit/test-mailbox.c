@@ -1,0 +1,216 @@
+/*
+ * test-mailbox: lib/mailbox on a scratch Maildir: the index round trip, reconciling after
+ * files added and removed behind its back, a deleted or damaged index rebuilt with a new
+ * UIDVALIDITY, the mtime shortcut, flags by rename, two sessions interleaved (a rename or an
+ * expunge by one is found by the other), and the Maildir++ folders with SPECIAL-USE.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "mailbox.h"
+#include "maildir.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-mailbox-XXXXXX";
+static char md[300];
+
+static void put(const char *sub, const char *name, const char *data)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
+    FILE *f = fopen(path, "w");
+    fputs(data, f);
+    fclose(f);
+}
+
+static int exists(const char *sub, const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
+    return access(path, F_OK) == 0;
+}
+
+static void index_path(char *path, size_t size)
+{
+    snprintf(path, size, "%s/" MAILBOX_INDEX_NAME, md);
+}
+
+static void set_dirs(const struct timespec t[2])
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/cur", md);
+    utimensat(AT_FDCWD, path, t, 0);
+    snprintf(path, sizeof path, "%s/new", md);
+    utimensat(AT_FDCWD, path, t, 0);
+}
+
+/* Makes the directories' mtimes old enough to be trusted by the next write of the index. */
+static void age_dirs(void)
+{
+    struct timespec old[2] = {{time(NULL) - 10, 123456789}, {time(NULL) - 10, 123456789}};
+    set_dirs(old);
+}
+
+static void test_round_trip(void)
+{
+    struct mailbox mb;
+    char uidl[MAILBOX_UIDL_MAX + 1];
+    put("new", "1700000002.b.host,S=5,W=6", "two\n\n");
+    put("new", "1700000001.a.host,S=4,W=5", "one\n");
+    CHECK(mailbox_open(&mb, md) == 0 && mb.count == 2 && mb.created && mb.scanned,
+          "first open: two messages, index created");
+    uint32_t v = mb.uidvalidity;
+    CHECK(mb.msgs[0].uid == 1 && mb.msgs[1].uid == 2 && mb.uidnext == 3, "UIDs 1, 2");
+    mailbox_uidl(&mb.msgs[0], uidl);
+    CHECK_STR(uidl, "1700000001.a.host", "UIDL is the unique part (as before the index)");
+    CHECK(mb.msgs[1].crlf_size == 6 && mb.total_crlf == 11, "sizes from the names");
+    CHECK(exists("cur", "1700000001.a.host,S=4,W=5:2,"), "moved to cur/ with :2,");
+    mailbox_close(&mb);
+    CHECK(mailbox_open(&mb, md) == 0 && mb.count == 2 && !mb.created && mb.uidvalidity == v &&
+              mb.msgs[1].uid == 2,
+          "reopened: same UIDVALIDITY and UIDs");
+    mailbox_close(&mb);
+    age_dirs();
+    CHECK(mailbox_open(&mb, md) == 0 && mb.scanned, "old directories: scanned once more");
+    mailbox_close(&mb);
+    CHECK(mailbox_open(&mb, md) == 0 && !mb.scanned && mb.count == 2 && mb.msgs[1].uid == 2 &&
+              mb.msgs[1].crlf_size == 6,
+          "unchanged since: listed from the index alone");
+    mailbox_close(&mb);
+}
+
+static void test_behind_back(void)
+{
+    struct mailbox mb;
+    char path[600];
+    put("new", "1700000003.c.host,S=4,W=5", "new\n");
+    put("cur", "1700000000.z.host,S=4,W=5:2,S", "old\n"); /* sorts first, but arrives late */
+    snprintf(path, sizeof path, "%s/cur/1700000001.a.host,S=4,W=5:2,", md);
+    unlink(path);
+    CHECK(mailbox_open(&mb, md) == 0 && mb.count == 3, "one removed, two added behind its back");
+    CHECK(mb.msgs[0].uid == 2 && mb.msgs[1].uid == 3 && mb.msgs[2].uid == 4,
+          "vanished one dropped, UIDs kept");
+    CHECK(strncmp(mb.msgs[1].name, "1700000000.z", 12) == 0 &&
+              strncmp(mb.msgs[2].name, "1700000003.c", 12) == 0,
+          "new files numbered in base-name order");
+    CHECK(mailbox_by_uid(&mb, 3) == &mb.msgs[1] && mailbox_by_uid(&mb, 1) == NULL, "by UID");
+    mailbox_close(&mb);
+    /* The same-second rule: a change in the second the index recorded may leave the mtime
+     * as it was (coarse clocks, 1 s file systems). Simulated by setting the times back. */
+    struct timespec now[2];
+    clock_gettime(CLOCK_REALTIME, &now[0]);
+    now[1] = now[0];
+    set_dirs(now);
+    CHECK(mailbox_open(&mb, md) == 0 && mb.scanned, "changed this second: scanned");
+    mailbox_close(&mb);
+    put("cur", "1700000004.d.host,S=4,W=5:2,", "new\n");
+    set_dirs(now); /* a change that kept the mtime */
+    CHECK(mailbox_open(&mb, md) == 0 && mb.scanned && mb.count == 4,
+          "a same-second time was not trusted: the file is seen");
+    mailbox_close(&mb);
+    put("new", "1700000005.e.host,S=4,W=5", "new\n");
+    CHECK(mailbox_open(&mb, md) == 0 && mailbox_by_uid(&mb, mb.uidnext - 1) != NULL &&
+              strncmp(mailbox_by_uid(&mb, mb.uidnext - 1)->name, "1700000005.e", 12) == 0,
+          "a delivery changes new/'s mtime: seen");
+    mailbox_close(&mb);
+}
+
+static void test_rebuilt(void)
+{
+    struct mailbox mb;
+    char path[600];
+    CHECK(mailbox_open(&mb, md) == 0, "open");
+    uint32_t v = mb.uidvalidity;
+    size_t n = mb.count;
+    mailbox_close(&mb);
+    index_path(path, sizeof path);
+    unlink(path);
+    sleep(1); /* UIDVALIDITY counts seconds */
+    CHECK(mailbox_open(&mb, md) == 0 && mb.created && mb.uidvalidity > v && mb.count == n &&
+              mb.msgs[0].uid == 1,
+          "deleted index: rebuilt with a new UIDVALIDITY");
+    mailbox_close(&mb);
+    FILE *f = fopen(path, "w");
+    fputs("yubin-index 1\nuidvalidity x\n", f);
+    fclose(f);
+    CHECK(mailbox_open(&mb, md) == 0 && mb.created && mb.count == n, "damaged index: rebuilt");
+    mailbox_close(&mb);
+}
+
+static void test_flags_and_sessions(void)
+{
+    struct mailbox a, b;
+    char flags[32];
+    CHECK(mailbox_open(&a, md) == 0 && mailbox_open(&b, md) == 0 && a.count == b.count &&
+              a.count >= 3,
+          "two sessions open at once see the same messages");
+    struct mailbox_msg *ma = &a.msgs[0], *mb0 = mailbox_by_uid(&b, a.msgs[0].uid);
+    CHECK(mailbox_set_flags(&a, ma, "SF", "") == 0 && strstr(ma->name, ":2,FS") != NULL,
+          "flags set by rename, sorted");
+    CHECK(mailbox_set_flags(&b, mb0, "R", "F") == 0, "the other session renames the old name");
+    mailbox_flags(mb0, flags, sizeof flags);
+    CHECK_STR(flags, "RS", "it found the file by base name and merged the flags");
+    CHECK(mailbox_open_msg(&a, ma) >= 0, "the first finds it again to read it");
+    mailbox_flags(ma, flags, sizeof flags);
+    CHECK_STR(flags, "RS", "and sees the other's flags");
+    struct mailbox_msg *gone = &a.msgs[1];
+    CHECK(mailbox_expunge(&b, mailbox_by_uid(&b, gone->uid)) == 0, "expunged by one");
+    CHECK(mailbox_open_msg(&a, gone) < 0 && mailbox_set_flags(&a, gone, "S", "") == 1,
+          "the other is told it is gone");
+    CHECK(mailbox_expunge(&a, gone) == 0 && mailbox_sync(&a) == 0, "expunging it again is fine");
+    mailbox_close(&a);
+    mailbox_close(&b);
+    CHECK(mailbox_open(&a, md) == 0 && mailbox_by_uid(&a, gone->uid) == NULL, "gone next time");
+    mailbox_close(&a);
+}
+
+static void test_folders(void)
+{
+    char path[600];
+    CHECK(mailbox_ensure_folders(md) == 0, "special folders made");
+    snprintf(path, sizeof path, "%s/.Sent/cur", md);
+    CHECK(access(path, F_OK) == 0, ".Sent is a Maildir");
+    snprintf(path, sizeof path, "%s/.Trash/maildirfolder", md);
+    CHECK(access(path, F_OK) == 0, "with a maildirfolder file");
+    CHECK(mailbox_ensure_folders(md) == 0, "again: nothing to do");
+    CHECK_STR(mailbox_special_use("Junk"), "\\Junk", "Junk is \\Junk");
+    CHECK(mailbox_special_use("Lists") == NULL, "Lists has no attribute");
+    CHECK(mailbox_folder_path(path, sizeof path, md, "Lists.yubin") == 0 &&
+              strstr(path, "/.Lists.yubin") != NULL,
+          "nested with '.'");
+    CHECK(mailbox_folder_path(path, sizeof path, md, "inbox") == 0 && strcmp(path, md) == 0,
+          "INBOX is the root");
+    CHECK(mailbox_folder_path(path, sizeof path, md, "a/../b") == -1 &&
+              mailbox_folder_path(path, sizeof path, md, ".x") == -1 &&
+              mailbox_folder_path(path, sizeof path, md, "a..b") == -1 &&
+              mailbox_folder_path(path, sizeof path, md, "") == -1,
+          "unsafe names refused");
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL || sodium_init() < 0)
+        return 99;
+    snprintf(md, sizeof md, "%s/demo", dir);
+    if (maildir_ensure(md) != 0)
+        return 99;
+    test_round_trip();
+    test_behind_back();
+    test_rebuilt();
+    test_flags_and_sessions();
+    test_folders();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 99;
+    return tap_done();
+}
