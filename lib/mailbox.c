@@ -312,7 +312,8 @@ static int scan(struct mailbox *mb, struct mailbox_msg **out, size_t *count)
 static int merge(struct mailbox *mb, struct mailbox_msg *found, size_t nfound)
 {
     int changed = 0;
-    qsort(mb->msgs, mb->count, sizeof *mb->msgs, by_base);
+    if (mb->count > 1)
+        qsort(mb->msgs, mb->count, sizeof *mb->msgs, by_base);
     size_t j = 0;
     for (size_t i = 0; i < nfound; i++) {
         while (j < mb->count && base_cmp(&mb->msgs[j], &found[i]) < 0)
@@ -429,6 +430,8 @@ void mailbox_close(struct mailbox *mb)
 struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
 {
     struct mailbox_msg key = {.uid = uid};
+    if (mb->count == 0)
+        return NULL;
     return bsearch(&key, mb->msgs, mb->count, sizeof *mb->msgs, by_uid);
 }
 

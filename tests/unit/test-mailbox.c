@@ -163,13 +163,14 @@ static void test_flags_and_sessions(void)
     mailbox_flags(ma, flags, sizeof flags);
     CHECK_STR(flags, "RS", "and sees the other's flags");
     struct mailbox_msg *gone = &a.msgs[1];
+    uint32_t gone_uid = gone->uid;
     CHECK(mailbox_expunge(&b, mailbox_by_uid(&b, gone->uid)) == 0, "expunged by one");
     CHECK(mailbox_open_msg(&a, gone) < 0 && mailbox_set_flags(&a, gone, "S", "") == 1,
           "the other is told it is gone");
     CHECK(mailbox_expunge(&a, gone) == 0 && mailbox_sync(&a) == 0, "expunging it again is fine");
     mailbox_close(&a);
     mailbox_close(&b);
-    CHECK(mailbox_open(&a, md) == 0 && mailbox_by_uid(&a, gone->uid) == NULL, "gone next time");
+    CHECK(mailbox_open(&a, md) == 0 && mailbox_by_uid(&a, gone_uid) == NULL, "gone next time");
     mailbox_close(&a);
 }
 
