@@ -43,7 +43,6 @@
 #include <sodium.h>
 
 #include "addr.h"
-#include "authc.h"
 #include "conf.h"
 #include "connlimit.h"
 #include "data.h"
@@ -57,6 +56,7 @@
 #include "proxy.h"
 #include "route.h"
 #include "sasl.h"
+#include "smtpauth.h"
 #include "trace.h"
 #include "transcript.h"
 #include "users.h"
@@ -420,125 +420,6 @@ static void wipe_consumed_input(struct session *s)
     sodium_memzero(s->io.in, s->io.in_pos);
 }
 
-/* A failed login: logged (never the password), delayed, and the end of the session after
- * max_auth_failures. held_ms: how long yubin-auth already held the answer back (its delays
- * count across connections); a failure it never saw is delayed here (auth_delay_ms, doubling
- * each time). Returns -1. */
-static int auth_failed(struct session *s, const char *who, const char *why, long held_ms)
-{
-    s->auth_failures++;
-    unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
-    unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
-    delay = delay > 60000 ? 60000 : delay;
-    if (held_ms < 0)
-        sleep_ms(delay);
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=\"%s\" failures=%u delay=%lums",
-            log_field(who), s->client, why, s->auth_failures, held_ms < 0 ? delay : (unsigned long)held_ms);
-    if (s->auth_failures >= s->conf.max_auth_failures) {
-        reply(s, "421 4.7.0 %s too many failed logins, closing connection", s->conf.hostname);
-        s->done = CLOSE_ERROR;
-        return -1;
-    }
-    return reply_error(s, "535 5.7.8 authentication credentials invalid");
-}
-
-/* An AUTH exchange that ended without a verdict (cancelled, undecodable): the reply, and a log
- * line with the client address. Returns -1. */
-static int auth_error(struct session *s, const char *text)
-{
-    log_msg(LOG_NOTICE, "AUTH ended: client=%s reply=\"%s\"", s->client, text);
-    return reply_error(s, "%s", text);
-}
-
-/* Asks yubin-auth about the password of address; the session is authenticated on success. */
-static int auth_check(struct session *s, const char *address, const char *password, size_t len)
-{
-    struct authc_answer a;
-    int ok = authc_login(&s->conf, "smtp", s->client, address, password, len, &a);
-    if (ok < 0) {
-        log_msg(LOG_ERR, "cannot check a password: user=<%s> client=%s: %s", log_field(address),
-                s->client, a.why);
-        return reply_error(s, "454 4.7.0 temporary authentication failure");
-    }
-    if (ok == 0)
-        return auth_failed(s, address, "bad user name or password", (long)a.delay_ms);
-    str_copy(s->login, sizeof s->login, a.mailbox);
-    log_msg(LOG_INFO, "login user=<%s> client=%s", log_field(s->login), s->client);
-    return reply(s, "235 2.7.0 authentication successful");
-}
-
-/* Sends "334 challenge" and reads the client's response into line (without CR LF).
- * 1 a response; 0 the exchange ended (replied: cancelled, too long, ...); -1 the session
- * ends. */
-static int auth_response(struct session *s, const char *challenge, char *line, size_t size)
-{
-    reply(s, "334 %s", challenge);
-    long n = netio_getline(&s->io, line, size);
-    if (n == NETIO_TIMEOUT) {
-        reply(s, "421 4.4.2 %s timeout, closing connection", s->conf.hostname);
-        s->done = CLOSE_ERROR;
-        return -1;
-    }
-    if (n == NETIO_TOOLONG && s->io.toolong_crlf && !s->io.toolong_bare_cr)
-        return auth_error(s, "500 5.5.6 authentication exchange line is too long"), 0;
-    if (n == NETIO_TOOLONG)
-        return refuse_bare(s, "in AUTH"), -1;
-    if (n <= 0 || line[n - 1] != '\n') {
-        s->done = CLOSE_OK;
-        return -1;
-    }
-    if (n < 2 || line[n - 2] != '\r' || memchr(line, '\r', (size_t)n - 2) != NULL)
-        return refuse_bare(s, "in AUTH"), -1;
-    line[n - 2] = '\0';
-    if (strlen(line) != (size_t)n - 2)
-        return auth_error(s, "501 5.5.2 NUL in the response"), 0;
-    if (sasl_is_cancel(line))
-        return auth_error(s, "501 5.7.0 authentication cancelled"), 0;
-    return 1;
-}
-
-static int auth_plain(struct session *s, const char *initial, char *line, size_t size)
-{
-    struct sasl_creds c;
-    if (initial == NULL) {
-        int rc = auth_response(s, "", line, size);
-        if (rc <= 0)
-            return -1;
-        initial = line;
-    }
-    int rc;
-    if (sasl_plain_decode(initial, &c) != 0)
-        rc = auth_error(s, "501 5.5.2 cannot decode the AUTH PLAIN response");
-    else if (c.authzid[0] != '\0' && !str_ieq(c.authzid, c.authcid))
-        rc = auth_failed(s, c.authcid, "authorization identity differs", -1);
-    else
-        rc = auth_check(s, c.authcid, c.passwd, c.passwd_len);
-    sasl_creds_wipe(&c);
-    return rc;
-}
-
-static int auth_login(struct session *s, const char *initial, char *line, size_t size)
-{
-    struct sasl_creds c;
-    long len;
-    int rc = 1;
-    memset(&c, 0, sizeof c);
-    if (initial == NULL && (rc = auth_response(s, SASL_LOGIN_USER_CHALLENGE, line, size)) > 0)
-        initial = line;
-    if (rc > 0 && sasl_login_decode(initial, c.authcid, sizeof c.authcid) < 0) {
-        auth_error(s, "501 5.5.2 cannot decode the user name");
-        rc = 0;
-    }
-    if (rc > 0 && (rc = auth_response(s, SASL_LOGIN_PASS_CHALLENGE, line, size)) > 0) {
-        if ((len = sasl_login_decode(line, c.passwd, sizeof c.passwd)) < 0)
-            rc = auth_error(s, "501 5.5.2 cannot decode the password");
-        else
-            rc = auth_check(s, c.authcid, c.passwd, (size_t)len);
-    }
-    sasl_creds_wipe(&c);
-    return rc < 0 ? -1 : 0;
-}
-
 static int cmd_auth(struct session *s, char *arg)
 {
     static char line[AUTH_LINE_MAX + 1];
@@ -555,17 +436,24 @@ static int cmd_auth(struct session *s, char *arg)
     char *initial = strchr(arg, ' ');
     if (initial != NULL)
         *initial++ = '\0';
-    int rc;
-    if (str_ieq(arg, "PLAIN"))
-        rc = auth_plain(s, initial, line, sizeof line);
-    else if (str_ieq(arg, "LOGIN"))
-        rc = auth_login(s, initial, line, sizeof line);
+    struct smtpauth a = {
+        .io = &s->io, .conf = &s->conf, .client = s->client, .failures = s->auth_failures};
+    enum smtpauth_result rc = smtpauth_run(&a, arg, initial, line, sizeof line);
+    s->auth_failures = a.failures;
+    if (rc == SMTPAUTH_OK)
+        str_copy(s->login, sizeof s->login, a.login);
+    else if (rc == SMTPAUTH_REFUSED)
+        s->errors++;
+    else if (rc == SMTPAUTH_CLOSE)
+        s->done = CLOSE_ERROR;
+    else if (rc == SMTPAUTH_EOF)
+        s->done = CLOSE_OK;
     else
-        rc = reply_error(s, "504 5.5.4 unrecognized authentication mechanism (PLAIN and LOGIN)");
+        refuse_bare(s, "in AUTH");
     sodium_memzero(line, sizeof line);
     sodium_memzero(s->line, sizeof s->line);
     wipe_consumed_input(s);
-    return rc;
+    return rc == SMTPAUTH_OK ? 0 : -1;
 }
 
 struct command {
