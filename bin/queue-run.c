@@ -36,18 +36,15 @@
 #include "mx.h"
 #include "privs.h"
 #include "queue.h"
+#include "relay.h"
 #include "route.h"
 #include "users.h"
 #include "smtpc.h"
-#include "tlsdest.h"
 #include "tmpsweep.h"
-#include "transcript.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -105,34 +102,6 @@ struct job {
     size_t dest, first, count;
 };
 
-/* What one worker holds while it talks to one destination. */
-struct conn {
-    const struct dest *d;
-    struct smtpc *c;
-    int up;            /* c is connected */
-    size_t host, addr; /* the next address to try */
-    int exhausted;     /* every address was tried */
-    int in_clear;      /* the next attempt is the one retry in clear after a failed handshake */
-    int all_perm;      /* every address refused for good (5xx greeting) */
-    char why[SMTPC_TEXT_SIZE];
-    char why_host[MX_NAME_SIZE]; /* the host a 5xx greeting came from, else "" */
-    char host_name[MX_NAME_SIZE];
-    size_t cur_host;         /* the host c is connected to */
-    struct conn *next;       /* lower-preference hosts, for recipients that got a 4xx here */
-    struct smtpc_reply *res; /* SMTPC_MAX_RCPTS replies of one transaction */
-    unsigned n_conns, n_msgs;
-    struct transcript *tr;       /* this connection's dialogue (transcript_dir), or NULL */
-    const struct smtpc_msg *msg; /* the message being sent, for the transcript */
-};
-
-/* What one recipient's attempt came to, across the MX hosts tried. */
-struct outcome {
-    int result; /* 0, 1 or -1 */
-    char text[SMTPC_TEXT_SIZE];
-    char host[MX_NAME_SIZE];  /* the host that replied, "" if none did */
-    char tls[SMTPC_TLS_SIZE]; /* the TLS of the connection that replied, "" if none did */
-};
-
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void say(const char *fmt, ...)
@@ -145,19 +114,6 @@ static void say(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-}
-
-static void transcript(void *arg, char dir, const char *line, size_t len)
-{
-    struct conn *k = arg;
-    if (k->tr != NULL && dir == 'C' && k->msg != NULL && len > 10 &&
-        memcmp(line, "<message: ", 10) == 0)
-        transcript_file(k->tr, 'C', k->msg->fd, (uint64_t)k->msg->offset,
-                        strtoull(line + 10, NULL, 10)); /* smtpc's "<message: N octets>" */
-    else if (k->tr != NULL)
-        transcript_line(k->tr, dir, line, len);
-    if (verbose)
-        fprintf(stderr, "%s[%ld]: %c: %.*s\n", prog, (long)getpid(), dir, (int)len, line);
 }
 
 /* Room for element n of the array *p; out of memory ends the run (the queue stays). */
@@ -225,257 +181,6 @@ static void deliver_local(struct route_ctx *ctx, struct queue_entry *e, const si
     deliver_queued(&d, ctx, e, idx, n, record_local, &j);
 }
 
-/* ---------------- remote delivery ---------------- */
-
-static void set_port(struct sockaddr_storage *sa, unsigned port, socklen_t *len)
-{
-    if (sa->ss_family == AF_INET6) {
-        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
-        *len = sizeof(struct sockaddr_in6);
-    } else {
-        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
-        *len = sizeof(struct sockaddr_in);
-    }
-}
-
-static struct conn *conn_new(const struct dest *d, size_t first_host)
-{
-    struct conn *k = calloc(1, sizeof *k);
-    if (!k)
-        return NULL;
-    k->d = d;
-    k->all_perm = 1;
-    k->host = first_host;
-    k->c = malloc(sizeof *k->c);
-    k->res = malloc(SMTPC_MAX_RCPTS * sizeof *k->res);
-    if (!k->c || !k->res) {
-        free(k->c);
-        free(k->res);
-        free(k);
-        return NULL;
-    }
-    k->c->fd = -1;
-    k->c->ssl = NULL;
-    return k;
-}
-
-/* Says QUIT where connected and frees the chain; adds its counts to *conns and *msgs. */
-static void conn_free(struct conn *k, unsigned *conns, unsigned *msgs)
-{
-    while (k) {
-        struct conn *next = k->next;
-        if (k->up)
-            smtpc_quit(k->c);
-        transcript_close(k->tr);
-        *conns += k->n_conns;
-        *msgs += k->n_msgs;
-        free(k->c);
-        free(k->res);
-        free(k);
-        k = next;
-    }
-}
-
-/* The TLS of the next connection to h (lib/tlsdest): 0 to connect, or 1 when h must wait
- * (k->why says why). */
-static int conn_tls(struct conn *k, const struct mx_host *h, struct smtpc_opts *o)
-{
-    const struct tlsdest td = {tls_ctx, &tls_policy, resolver};
-    int smarthost = conf.smarthost[0] != '\0', in_clear = k->in_clear;
-    char note[200], why[SMTPC_TEXT_SIZE];
-    k->in_clear = 0;
-    if (tlsdest_prepare(&td, smarthost ? h->name : k->d->name, k->d->mx, h, k->d->port, smarthost,
-                        in_clear, o, note, sizeof note, why, sizeof why) == 0) {
-        say("%s: TLS %s%s", h->name, note, in_clear ? ", in clear after a failed handshake" : "");
-        return 0;
-    }
-    k->all_perm = 0;
-    k->why_host[0] = '\0';
-    str_copy(k->why, sizeof k->why, why);
-    say("%s: %s", h->name, why);
-    log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, log_field(why));
-    k->host++; /* the next host: this one cannot take the mail as its policy asks */
-    k->addr = 0;
-    return 1;
-}
-
-/* Connects to the next address of the destination that answers. 0, or -1 when every
- * address has been tried or the destination's time is up (k->why says why). */
-static int conn_open(struct conn *k)
-{
-    const struct mx_result *mx = k->d->mx;
-    struct smtpc_opts o = {.helo = conf.hostname,
-                           .connect_timeout = conf.connect_timeout,
-                           .transcript = transcript,
-                           .transcript_arg = k,
-                           .auth_user = auth_user[0] ? auth_user : NULL,
-                           .auth_pass = auth_pass};
-    while (!k->exhausted) {
-        if ((o.session_limit = deadline_left(k->d->deadline, conf.relay_session_limit)) == 0) {
-            k->exhausted = 1;
-            k->all_perm = 0;
-            k->why_host[0] = '\0';
-            str_format(k->why, sizeof k->why, "4.4.2 time limit for %s in this pass (%u s) reached",
-                       k->d->name, conf.relay_destination_limit);
-            break;
-        }
-        if (k->host >= mx->n_hosts) {
-            k->exhausted = 1;
-            break;
-        }
-        const struct mx_host *h = &mx->hosts[k->host];
-        if (k->addr >= h->n_addrs) {
-            k->host++;
-            k->addr = 0;
-            continue;
-        }
-        struct sockaddr_storage sa = h->addrs[k->addr++];
-        socklen_t len;
-        struct smtpc_reply why;
-        set_port(&sa, k->d->port, &len);
-        if (conn_tls(k, h, &o) != 0)
-            continue;
-        say("connecting to %s (preference %u)", h->name, h->pref);
-        k->tr = transcript_start(conf.transcript_dir, conf.transcript_max_size, prog, h->name);
-        int r = smtpc_connect(k->c, (struct sockaddr *)&sa, len, &o, &why);
-        if (r != 0) {
-            transcript_close(k->tr); /* a file per attempt: it shows why it failed */
-            k->tr = NULL;
-        }
-        if (r == 0) {
-            k->up = 1;
-            k->n_conns++;
-            k->cur_host = k->host;
-            str_copy(k->host_name, sizeof k->host_name, h->name);
-            return 0;
-        }
-        if (r > 0)
-            k->all_perm = 0;
-        if (k->c->tls_failed) { /* `may`: the same address once more, in clear */
-            log_msg(LOG_NOTICE, "%s (%s): %s: trying again without TLS", h->name, k->d->name,
-                    log_field(why.text));
-            say("%s: %s: trying again without TLS", h->name, why.text);
-            k->in_clear = 1;
-            k->addr--;
-        }
-        str_copy(k->why, sizeof k->why, why.text);
-        str_copy(k->why_host, sizeof k->why_host, why.code ? h->name : "");
-        say("%s: %s", h->name, why.text);
-        log_msg(LOG_NOTICE, "%s (%s): %s", h->name, k->d->name, log_field(why.text));
-    }
-    return -1;
-}
-
-static void set_outcome(struct outcome *o, int result, const char *text, const char *host)
-{
-    o->result = result;
-    if (str_copy(o->text, sizeof o->text, text) < 0)
-        str_copy_n(o->text, sizeof o->text, text, sizeof o->text - 1);
-    str_copy(o->host, sizeof o->host, host ? host : "");
-    o->tls[0] = '\0';
-}
-
-static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
-                      size_t n, struct outcome *out, int fallback);
-
-/* Recipients pos[0..n) got a 4xx at k's host: the lower-preference MX hosts get a try
- * (RFC 5321 §5.1) over one more connection, kept for the job's other messages. */
-static void try_next_mx(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
-                        size_t n, struct outcome *out)
-{
-    if (k->cur_host + 1 >= k->d->mx->n_hosts)
-        return;
-    if (!k->next && !(k->next = conn_new(k->d, k->cur_host + 1)))
-        return;
-    say("%zu recipient(s) deferred by %s: trying the next MX", n, k->host_name);
-    send_some(k->next, e, idx, pos, n, out, 1);
-}
-
-/* Sends recipients idx[pos[0..n)] of e over k (n <= SMTPC_MAX_RCPTS) and sets out[pos[i]].
- * On a lost connection the recipients that got no answer go to the next address; a 4xx goes
- * to the next MX host. fallback: k is such a next host, and not reaching it (or losing it)
- * leaves the better host's answer in out. */
-static void send_some(struct conn *k, struct queue_entry *e, const size_t *idx, size_t *pos,
-                      size_t n, struct outcome *out, int fallback)
-{
-    const char *rcpts[SMTPC_MAX_RCPTS];
-    size_t grey[SMTPC_MAX_RCPTS];
-    while (n > 0) {
-        if (!k->up && conn_open(k) != 0) {
-            for (size_t i = 0; i < n && !fallback; i++)
-                set_outcome(&out[pos[i]], k->all_perm ? -1 : 1, k->why, k->why_host);
-            return;
-        }
-        uint64_t size;
-        int fd = queue_open_data(e, &size);
-        if (fd < 0) {
-            for (size_t i = 0; i < n; i++)
-                set_outcome(&out[pos[i]], 1, "4.3.0 cannot read the queued message", NULL);
-            return;
-        }
-        for (size_t i = 0; i < n; i++)
-            rcpts[i] = e->rcpts[idx[pos[i]]].addr;
-        struct smtpc_msg m = {
-            .sender = e->sender, .rcpts = rcpts, .n_rcpts = n, .fd = fd, .offset = (off_t)e->skip};
-        k->msg = &m;
-        int r = smtpc_send_all(k->c, &m, k->res, conf.relay_max_rcpts);
-        k->msg = NULL;
-        close(fd);
-        k->n_msgs++;
-        size_t again = 0, n_grey = 0;
-        for (size_t i = 0; i < n; i++) {
-            const struct smtpc_reply *res = &k->res[i];
-            int rr = smtpc_reply_result(res);
-            if (r == 1 && rr == 1 && res->code == 0) {
-                pos[again++] = pos[i];
-                continue;
-            }
-            if (!fallback || res->code != 0)
-                set_outcome(&out[pos[i]], rr, res->text, res->code ? k->host_name : NULL);
-            if (res->code != 0)
-                str_copy(out[pos[i]].tls, sizeof out[pos[i]].tls, k->c->tls);
-            if (rr == 1 && res->code >= 400)
-                grey[n_grey++] = pos[i];
-        }
-        if (r == 1)
-            k->up = 0;
-        if (n_grey > 0)
-            try_next_mx(k, e, idx, grey, n_grey, out);
-        n = again;
-    }
-}
-
-static void deliver_remote(struct conn *k, struct queue_entry *e, const size_t *idx, size_t n,
-                           time_t now)
-{
-    const struct mx_result *mx = k->d->mx;
-    size_t chunk = n < SMTPC_MAX_RCPTS ? n : SMTPC_MAX_RCPTS;
-    struct outcome *out = mx->status == MX_OK ? calloc(chunk, sizeof *out) : NULL;
-    size_t *pos = out ? malloc(chunk * sizeof *pos) : NULL;
-    if (!pos) {
-        for (size_t i = 0; i < n; i++)
-            bounce_record(&bounces, e, idx[i], mx->status == MX_PERMFAIL ? -1 : 1,
-                          mx->status == MX_OK ? "4.3.0 out of memory" : mx->why, NULL, now);
-        free(out);
-        return;
-    }
-    for (size_t s = 0; s < n; s += chunk) {
-        size_t m = n - s < chunk ? n - s : chunk;
-        for (size_t i = 0; i < m; i++) {
-            pos[i] = i;
-            set_outcome(&out[i], 1, "4.4.0 not attempted", NULL);
-        }
-        send_some(k, e, idx + s, pos, m, out, 0);
-        for (size_t i = 0; i < m; i++) {
-            str_copy(e->rcpts[idx[s + i]].tls, sizeof e->rcpts[idx[s + i]].tls, out[i].tls);
-            bounce_record(&bounces, e, idx[s + i], out[i].result, out[i].text,
-                          out[i].host[0] ? out[i].host : NULL, now);
-        }
-    }
-    free(out);
-    free(pos);
-}
-
 /* ---------------- workers ---------------- */
 
 static int rcpt_due(const struct queue_entry *e, const struct queue_rcpt *r, time_t now)
@@ -486,7 +191,7 @@ static int rcpt_due(const struct queue_entry *e, const struct queue_rcpt *r, tim
 
 /* Locks the entry of items[s..t) and delivers what is still pending and due. 1 if another
  * process holds the entry (try again later), else 0. */
-static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, size_t s, size_t t)
+static int work_entry(struct plan *p, struct relay *k, struct route_ctx *ctx, size_t s, size_t t)
 {
     const struct queue_entry *pe = &p->entries[p->items[s].e];
     struct queue_entry e;
@@ -505,10 +210,10 @@ static int work_entry(struct plan *p, struct conn *k, struct route_ctx *ctx, siz
             idx[n++] = i;
     }
     if (n > 0) {
-        if (k->d->local)
+        if (k == NULL)
             deliver_local(ctx, &e, idx, n, now);
         else
-            deliver_remote(k, &e, idx, n, now);
+            relay_deliver(k, &e, idx, n, now);
         save_results(&e);
     }
     bounce_finish(&bounces, &e, time(NULL));
@@ -525,14 +230,25 @@ static void run_job(struct plan *p, const struct job *j)
     struct dest *d = &p->dests[j->dest];
     if (!d->local && !d->mx)
         resolve(d); /* in the worker: a slow lookup holds up only this destination */
-    struct conn *k = conn_new(d, 0);
+    const struct relay_env env = {.conf = &conf,
+                                  .prog = prog,
+                                  .verbose = verbose,
+                                  .say = say_line,
+                                  .tls_ctx = tls_ctx,
+                                  .tls_policy = &tls_policy,
+                                  .resolver = resolver,
+                                  .bounces = &bounces,
+                                  .auth_user = auth_user,
+                                  .auth_pass = auth_pass};
+    const struct relay_dest rd = {d->name, d->port, d->mx, d->deadline};
+    struct relay *k = d->local ? NULL : relay_new(&env, &rd);
     struct route_ctx ctx;
     size_t end = j->first + j->count, n_deferred = 0;
     size_t *deferred = malloc(j->count * 2 * sizeof *deferred);
     unsigned conns = 0, msgs = 0;
-    if (!k || !deferred) {
+    if ((!k && !d->local) || !deferred) {
         log_msg(LOG_ERR, "%s: out of memory", d->name);
-        conn_free(k, &conns, &msgs);
+        relay_free(k, &conns, &msgs);
         free(deferred);
         return;
     }
@@ -558,7 +274,7 @@ static void run_job(struct plan *p, const struct job *j)
             }
         n_deferred = left;
     }
-    conn_free(k, &conns, &msgs);
+    relay_free(k, &conns, &msgs);
     if (!d->local) {
         log_msg(LOG_INFO, "%s: %u messages over %u connections", d->name, msgs, conns);
         say("%s: %u messages over %u connections", d->name, msgs, conns);
