@@ -624,6 +624,8 @@ static int lex(struct lexer *x)
     } else {
         while (*x->s && !strchr(" \t()<>@,;:\"[", *x->s))
             x->s++;
+        if (x->s == b) /* a stray ')' is a word of its own: always move on */
+            x->s++;
     }
     text_add(&x->tok, b, (size_t)(x->s - b));
     return T_WORD;
