@@ -45,7 +45,6 @@
 #include "addr.h"
 #include "conf.h"
 #include "connlimit.h"
-#include "data.h"
 #include "deliver.h"
 #include "esmtp.h"
 #include "log.h"
@@ -57,7 +56,7 @@
 #include "route.h"
 #include "sasl.h"
 #include "smtpauth.h"
-#include "trace.h"
+#include "smtpdata.h"
 #include "transcript.h"
 #include "users.h"
 #include "util.h"
@@ -480,74 +479,6 @@ static int dispatch(struct session *s, char *line)
 
 /* ---- DATA ------------------------------------------------------------------------------- */
 
-/* Return-Path (lib/deliver) and our Received line. */
-static int write_headers(struct session *s, const char *id)
-{
-    char buf[2048];
-    struct trace_received t = {
-        .helo = s->helo,
-        .client = s->client_trace,
-        .hostname = s->conf.hostname,
-        .protocol = s->login[0]       ? "ESMTPA"
-                    : s->greeted == 2 ? "ESMTP"
-                                      : "SMTP",
-        .id = id,
-        .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL,
-        .when = time(NULL),
-    };
-    if (deliver_begin(&s->dl, 1) != 0)
-        return -1;
-    int n = trace_received(buf, sizeof buf, &t);
-    if (n < 0 || deliver_write(&s->dl, buf, (size_t)n) != 0)
-        return -1;
-    return 0;
-}
-
-static void log_queued(struct session *s, const char *id)
-{
-    for (size_t i = 0; i < s->dl.n_queued; i++)
-        log_msg(LOG_INFO, "id=%s queued=%s", id, s->dl.queued[i]);
-}
-
-/* What lib/data needs of the configuration. */
-static struct data_opts data_opts(const struct session *s)
-{
-    return (struct data_opts){.max_size = s->conf.max_message_size,
-                              .max_hops = s->conf.max_hops,
-                              .submission = s->submission,
-                              .hostname = s->conf.hostname};
-}
-
-/* The reply to the end of DATA; stores the message when nothing refused it. */
-static void finish_message(struct session *s, const struct data_state *d, const char *id,
-                           char *result, size_t size)
-{
-    struct data_opts o = data_opts(s);
-    const char *refusal = data_refusal(d, &o);
-    int stored = 0;
-    maildir_hold_signals(1); /* a SIGTERM now waits for the message and its 250 */
-    if (refusal != NULL)
-        str_copy(result, size, refusal);
-    else if (d->store_errno)
-        str_copy(result, size, deliver_failure_reply(d->store_errno));
-    else if (deliver_commit(&s->dl) != 0)
-        str_copy(result, size, deliver_failure_reply(errno));
-    else
-        stored = str_format(result, size, "250 2.0.0 Ok: queued as %s", id) > 0;
-    deliver_end(&s->dl, !stored);
-    if (stored) {
-        s->messages++;
-        s->junk = 0; /* as Postfix: the count starts again after mail is accepted */
-        reply(s, "%s", result);
-        netio_flush(&s->io);
-        log_queued(s, id);
-        deliver_start_runs(&s->dl, s->conf.path);
-    } else {
-        reply_error(s, "%s", result);
-    }
-    maildir_hold_signals(0);
-}
-
 static void log_message(struct session *s, const char *id, uint64_t size, const char *result)
 {
     char to[900];
@@ -580,39 +511,36 @@ static void timed_out(struct session *s, const char *limit, const char *where)
 
 static int receive_message(struct session *s)
 {
-    struct data_state d = {0};
-    struct data_opts o = data_opts(s);
-    char result[200], id[17];
-    random_hex16(id);
-    if (write_headers(s, id) != 0) {
-        str_copy(result, sizeof result, deliver_failure_reply(errno));
-        deliver_end(&s->dl, 1);
-        log_message(s, id, 0, result);
-        return reply_error(s, "%s", result);
+    struct smtpdata m = {
+        .io = &s->io,
+        .dl = &s->dl,
+        .conf = &s->conf,
+        .submission = s->submission,
+        .received = {.helo = s->helo,
+                     .client = s->client_trace,
+                     .hostname = s->conf.hostname,
+                     .protocol = s->login[0]       ? "ESMTPA"
+                                 : s->greeted == 2 ? "ESMTP"
+                                                   : "SMTP",
+                     .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL},
+    };
+    struct smtpdata_result r;
+    enum smtpdata_end end = smtpdata_receive(&m, &r);
+    if (end == SMTPDATA_STORED) {
+        s->messages++;
+        s->junk = 0; /* as Postfix: the count starts again after mail is accepted */
+    } else if (end == SMTPDATA_REFUSED || end == SMTPDATA_NOT_BEGUN) {
+        s->errors++;
+    } else if (end == SMTPDATA_BARE) {
+        refuse_bare(s, "in DATA");
+    } else if (end == SMTPDATA_TIMEOUT) {
+        timed_out(s, r.limit, "in DATA");
     }
-    reply(s, "354 end data with <CR><LF>.<CR><LF>");
-    netio_set_timeout(&s->io, s->conf.data_timeout);
-    long long session_limit = netio_limit(&s->io, s->conf.data_time_limit);
-    enum data_end end = data_read(&s->io, &s->dl, &o, &d);
-    int data_limit = end == DATA_TIMEOUT && netio_limit_passed(&s->io);
-    netio_limit_restore(&s->io, session_limit);
-    netio_set_timeout(&s->io, s->conf.command_timeout);
-    if (end == DATA_END) {
-        finish_message(s, &d, id, result, sizeof result);
-    } else {
-        deliver_end(&s->dl, 1);
-        str_copy(result, sizeof result,
-                 end == DATA_BARE      ? "554 5.5.2 bare CR or LF"
-                 : end == DATA_TIMEOUT ? "421 4.4.2 timeout in DATA"
-                                       : "connection lost in DATA");
-        if (end == DATA_BARE)
-            refuse_bare(s, "in DATA");
-        else if (end == DATA_TIMEOUT)
-            timed_out(s, data_limit ? (netio_limit_passed(&s->io) ? "session" : "DATA") : NULL,
-                      "in DATA");
+    if (end >= SMTPDATA_BARE)
         s->done = CLOSE_ERROR;
-    }
-    log_message(s, id, d.size, result);
+    log_message(s, r.id, r.size, r.text);
+    if (end == SMTPDATA_NOT_BEGUN)
+        return -1;
     reset_envelope(s);
     return 0;
 }
