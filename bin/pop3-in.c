@@ -122,7 +122,7 @@ static int client_address(struct session *s)
 /* Wipes what the input buffer already handed out (it held a password). */
 static void wipe_consumed_input(struct session *s)
 {
-    sodium_memzero(s->io.in, s->io.in_pos);
+    netio_wipe_consumed(&s->io);
 }
 
 /* A failed login: logged, delayed, and fatal after max_auth_failures. held_ms: how long

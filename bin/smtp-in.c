@@ -416,7 +416,7 @@ static int cmd_help(struct session *s, char *arg)
 /* Wipes what the input buffer already handed out (it held a password). */
 static void wipe_consumed_input(struct session *s)
 {
-    sodium_memzero(s->io.in, s->io.in_pos);
+    netio_wipe_consumed(&s->io);
 }
 
 static int cmd_auth(struct session *s, char *arg)

@@ -92,6 +92,11 @@ static const struct conf_key conf_keys[] = {
     {NUM(srs_max_age, T_UINT, 1, 1000)},
     {STR(tls_policy_file, T_PATH), 0, 0},
     {STR(smarthost_auth_file, T_PATH), 0, 0},
+    {STR(tls_cert_file, T_PATH), 0, 0},
+    {STR(tls_key_file, T_PATH), 0, 0},
+    {STR(tls_protocols, T_STRING), 0, 0},
+    {STR(tls_ciphers, T_STRING), 0, 0},
+    {NUM(require_tls_submission, T_BOOL, 0, 1)},
 };
 
 static void default_hostname(char *dst, size_t size)
@@ -150,6 +155,10 @@ void conf_defaults(struct yubin_conf *c)
     c->transcript_max_size = 1048576;
     str_copy(c->srs_secret_file, sizeof c->srs_secret_file, YUBIN_SYSCONFDIR "/srs-secret");
     c->srs_max_age = 21; /* libsrs2 and postsrsd */
+    c->require_tls_submission = 1;
+    str_copy(c->tls_protocols, sizeof c->tls_protocols, "TLSv1.2 TLSv1.3");
+    /* forward secret (ECDHE) and AEAD only; TLS 1.3's suites all are */
+    str_copy(c->tls_ciphers, sizeof c->tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL");
 }
 
 /* Parses "addr/prefix" (or a bare address) into n. 0 or -1. */

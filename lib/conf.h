@@ -76,6 +76,7 @@ struct yubin_conf {
     unsigned queue_run_limit;            /* seconds after which a pass stops waiting and exits */
     unsigned relay_max_rcpts;            /* recipients per outbound transaction (<= 1024) */
     int auth_without_tls;                /* offer AUTH on a connection without TLS */
+    int require_tls_submission;          /* -s: no MAIL before STARTTLS (a certificate set) */
     int sender_login_match;              /* submission: MAIL FROM must be the login or its alias */
     char submission_address[300];        /* "host:port" sendmail(8) submits to instead of
                                             local_socket; "" = local_socket */
@@ -89,6 +90,11 @@ struct yubin_conf {
     unsigned srs_max_age;                /* days an SRS address stays valid */
     char tls_policy_file[PATH_MAX];      /* outbound TLS per destination (lib/tlsc); "" = may */
     char smarthost_auth_file[PATH_MAX];  /* "user:password" for AUTH at the smarthost; "" = none */
+    /* TLS (lib/tls). No certificate: no STARTTLS, no STLS, -T refuses to serve. */
+    char tls_cert_file[PATH_MAX];        /* PEM: the certificate, then its chain; "" = none */
+    char tls_key_file[PATH_MAX];         /* PEM private key, read as root; "" = cert file */
+    char tls_protocols[64];              /* "TLSv1.2 TLSv1.3": the versions allowed */
+    char tls_ciphers[512];               /* OpenSSL cipher list for TLS 1.2 (1.3: all FS) */
 };
 
 /* Fills c with the defaults, then reads path (NULL: the compiled-in default). Returns 0, or

@@ -6,12 +6,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
 
 #include "netio.h"
 #include "transcript.h"
@@ -25,6 +30,7 @@ void netio_init(struct netio *n, int in_fd, int out_fd, unsigned timeout_seconds
     n->write_failed = 0;
     n->toolong_crlf = 0;
     n->toolong_bare_cr = 0;
+    n->ssl = NULL;
     n->transcript = NULL;
     n->limit_ms = 0;
     netio_set_timeout(n, timeout_seconds);
@@ -101,10 +107,50 @@ static ssize_t write_some(int fd, const char *buf, size_t len)
     return w;
 }
 
+/* After an OpenSSL call returned r <= 0: waits for what it wants (WANT_READ, WANT_WRITE)
+ * until deadline. 0 to call it again, NETIO_EOF (the peer closed), NETIO_TIMEOUT or
+ * NETIO_ERROR. */
+static int tls_wait(struct netio *n, int r, long long deadline)
+{
+    int e = SSL_get_error(n->ssl, r);
+    if (e == SSL_ERROR_WANT_READ)
+        return wait_fd(n->in_fd, POLLIN, deadline);
+    if (e == SSL_ERROR_WANT_WRITE)
+        return wait_fd(n->out_fd, POLLOUT, deadline);
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return NETIO_EOF;
+    if (e == SSL_ERROR_SYSCALL && errno == EINTR)
+        return 0;
+    if (e == SSL_ERROR_SYSCALL && errno == 0 && ERR_peek_error() == 0)
+        return NETIO_EOF; /* closed without close_notify */
+    return NETIO_ERROR;
+}
+
+/* One TLS write of what is owed; the same arguments again after a WANT_ (OpenSSL asks it). */
+static ssize_t tls_write_some(struct netio *n, const char *buf, size_t len, long long deadline)
+{
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int w = SSL_write(n->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
+        if (w > 0)
+            return w;
+        if (tls_wait(n, w, deadline) != 0)
+            return -1;
+    }
+}
+
 int netio_flush(struct netio *n)
 {
     size_t done = 0;
     long long deadline = deadline_of(n);
+    while (n->ssl != NULL && !n->write_failed && done < n->out_len) {
+        ssize_t w = tls_write_some(n, n->out + done, n->out_len - done, deadline);
+        if (w <= 0)
+            n->write_failed = 1;
+        else
+            done += (size_t)w;
+    }
     while (!n->write_failed && done < n->out_len) {
         ssize_t w = write_some(n->out_fd, n->out + done, n->out_len - done);
         if (w > 0) {
@@ -122,11 +168,32 @@ int netio_flush(struct netio *n)
     return n->write_failed ? -1 : 0;
 }
 
+/* Refills the input buffer from TLS: OpenSSL may hold decrypted bytes already, so it is
+ * asked first and the descriptor waited for only when it wants more. */
+static long tls_fill(struct netio *n, long long deadline)
+{
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_read(n->ssl, n->in, sizeof n->in);
+        if (r > 0) {
+            n->in_pos = 0;
+            n->in_len = (size_t)r;
+            return r;
+        }
+        int rc = tls_wait(n, r, deadline);
+        if (rc != 0)
+            return rc;
+    }
+}
+
 /* Refills the input buffer; flushes owed output first. >0 bytes, or a NETIO_ code. */
 static long fill(struct netio *n, long long deadline)
 {
     if (n->out_len > 0 && netio_flush(n) != 0)
         return NETIO_ERROR;
+    if (n->ssl != NULL)
+        return n->write_failed ? NETIO_ERROR : tls_fill(n, deadline);
     int rc = wait_fd(n->in_fd, POLLIN, deadline);
     if (rc != 0)
         return rc;
@@ -295,6 +362,10 @@ int netio_printf(struct netio *n, const char *fmt, ...)
 void netio_linger(struct netio *n)
 {
     char junk[4096];
+    if (n->ssl != NULL && !n->write_failed) {
+        ERR_clear_error();
+        (void)SSL_shutdown(n->ssl); /* our close_notify, once; no waiting for theirs */
+    }
     if (shutdown(n->out_fd, SHUT_WR) != 0)
         close(n->out_fd);
     struct pollfd p = {.fd = n->in_fd, .events = POLLIN};
@@ -302,4 +373,75 @@ void netio_linger(struct netio *n)
         if (poll(&p, 1, 200) <= 0 || read(n->in_fd, junk, sizeof junk) <= 0)
             return;
     }
+}
+
+void netio_wipe_consumed(struct netio *n)
+{
+    sodium_memzero(n->in, n->in_pos);
+}
+
+/* Both descriptors non-blocking: OpenSSL's reads and writes must come back with WANT_ for
+ * poll rather than block past a deadline. */
+static int set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int netio_tls_start(struct netio *n, SSL *ssl)
+{
+    if (n->ssl != NULL)
+        SSL_free(n->ssl);
+    n->ssl = ssl;
+    if (n->in_pos < n->in_len) {
+        n->write_failed = 1; /* plaintext that came before TLS: never read as TLS */
+        errno = EPROTO;
+        return NETIO_ERROR;
+    }
+    if (netio_flush(n) != 0 || set_nonblocking(n->in_fd) != 0 || set_nonblocking(n->out_fd) != 0 ||
+        SSL_set_rfd(ssl, n->in_fd) != 1 || SSL_set_wfd(ssl, n->out_fd) != 1) {
+        n->write_failed = 1;
+        return NETIO_ERROR;
+    }
+    long long deadline = deadline_of(n);
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_do_handshake(ssl);
+        if (r == 1)
+            return 0;
+        int rc = tls_wait(n, r, deadline);
+        if (rc != 0) {
+            n->write_failed = 1;
+            return rc;
+        }
+    }
+}
+
+int netio_tls_accept(struct netio *n, SSL_CTX *ctx)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL) {
+        n->write_failed = 1;
+        return NETIO_ERROR;
+    }
+    SSL_set_accept_state(ssl);
+    return netio_tls_start(n, ssl);
+}
+
+SSL *netio_tls(const struct netio *n)
+{
+    return n->ssl;
+}
+
+void netio_free(struct netio *n)
+{
+    if (n->ssl == NULL)
+        return;
+    if (!n->write_failed) {
+        ERR_clear_error();
+        (void)SSL_shutdown(n->ssl);
+    }
+    SSL_free(n->ssl);
+    n->ssl = NULL;
 }

@@ -6,6 +6,12 @@
  * The timeout is a deadline for a whole line (netio_getline) and for a whole flush, not for
  * each read or write: a client that sends one byte a second, or stops reading our replies,
  * is timed out all the same. Writes to a socket never block (MSG_DONTWAIT).
+ *
+ * The transport is the plain descriptors or, after netio_tls_start, TLS (lib/tls, OpenSSL)
+ * over the same descriptors, made non-blocking: the same bounded lines, deadlines and
+ * flush-before-read, with OpenSSL's WANT_READ/WANT_WRITE waited for with poll. Every byte a
+ * handler reads or writes goes through here; plaintext buffered before TLS starts is never
+ * handed out as if it had come through TLS (netio_tls_start refuses).
  */
 #ifndef YUBIN_NETIO_H
 #define YUBIN_NETIO_H
@@ -16,13 +22,15 @@
 #define NETIO_BUFSIZE 16384
 
 enum {
-    NETIO_EOF = 0,       /* the peer closed the connection */
-    NETIO_ERROR = -1,    /* a read or write failed (errno set) */
-    NETIO_TIMEOUT = -2,  /* nothing arrived within the timeout */
-    NETIO_TOOLONG = -3,  /* the line did not fit; it was read and discarded through its LF */
+    NETIO_EOF = 0,      /* the peer closed the connection */
+    NETIO_ERROR = -1,   /* a read or write failed (errno set) */
+    NETIO_TIMEOUT = -2, /* nothing arrived within the timeout */
+    NETIO_TOOLONG = -3, /* the line did not fit; it was read and discarded through its LF */
 };
 
 struct transcript;
+struct ssl_st;
+struct ssl_ctx_st;
 
 struct netio {
     int in_fd, out_fd;
@@ -34,6 +42,7 @@ struct netio {
     int write_failed;
     int toolong_crlf; /* after NETIO_TOOLONG: the discarded line ended in CR LF (not a bare LF) */
     int toolong_bare_cr; /* after NETIO_TOOLONG: it held a CR not right before LF */
+    struct ssl_st *ssl; /* NULL: plain; else every byte goes through this TLS connection */
     char in[NETIO_BUFSIZE];
     char out[NETIO_BUFSIZE];
 };
@@ -78,9 +87,27 @@ int netio_puts(struct netio *n, const char *s);
 int netio_printf(struct netio *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *n);
 
-/* After an error close: stops sending (shutdown), then reads and drops what the client still
+/* After an error close: stops sending (a TLS close_notify, then shutdown), then reads and drops what the client still
  * sends for a moment (at most 64 reads, 200 ms apart), so the last reply is not lost to a TCP
  * reset. */
 void netio_linger(struct netio *n);
+
+/* Wipes the input already handed out (a password went through it); the pending rest stays. */
+void netio_wipe_consumed(struct netio *n);
+
+/* TLS from now on, over the same descriptors: flushes what is owed in plaintext (the "220
+ * ready to start TLS"), then runs the handshake of ssl (SSL_set_accept_state or
+ * SSL_set_connect_state already called; SNI, DANE and verification set by the caller) under
+ * the timeout. netio owns ssl from here on (netio_free). Returns 0; NETIO_ERROR (the
+ * handshake failed: tls_error_text says why; or plaintext input was still buffered, which
+ * is never read as TLS: errno EPROTO), NETIO_TIMEOUT or NETIO_EOF. After a failure nothing
+ * more is read or written. */
+int netio_tls_start(struct netio *n, struct ssl_st *ssl);
+/* The server side of netio_tls_start with a new SSL of ctx (lib/tls tls_server_ctx). */
+int netio_tls_accept(struct netio *n, struct ssl_ctx_st *ctx);
+/* The TLS connection, or NULL while plain. */
+struct ssl_st *netio_tls(const struct netio *n);
+/* Frees the TLS connection (after a close_notify when it is still up). */
+void netio_free(struct netio *n);
 
 #endif
