@@ -3,7 +3,13 @@
  * connection on stdin/stdout, started by inetd or systemd. It reads top to bottom as the
  * protocol: start-up, the command table, one function per command (check, then act).
  *
- * It must never read a byte of input as root, never log or keep a password, never show a
+ * With tls_cert_file it offers STLS (RFC 2595); -T is implicit TLS (RFC 8314, port 995). USER,
+ * PASS and AUTH are taken only over TLS, from loopback (127.0.0.0/8, ::1) or a pipe, or with
+ * auth_without_tls; before that CAPA does not list them and they get -ERR [AUTH].
+ *
+ * It must never read a byte of input as root (nor the TLS key after root is gone), never take
+ * plaintext pipelined after STLS as if it had come through TLS, never log or keep a password,
+ * never show a
  * message that arrived after the login, never delete anything unless the client says QUIT in
  * the TRANSACTION state, and never hold a message in memory: RETR and TOP stream the file.
  */
@@ -35,6 +41,7 @@
 #include "proxy.h"
 #include "privs.h"
 #include "sasl.h"
+#include "tls.h"
 #include "transcript.h"
 #include "users.h"
 #include "util.h"
@@ -58,6 +65,10 @@ struct session {
     struct mailbox mb; /* the INBOX, through its UID index (lib/mailbox) */
     unsigned long retrieved;
     int done;
+    int local_client; /* loopback or a pipe: plaintext logins allowed */
+    int implicit_tls; /* -T */
+    SSL_CTX *tls_ctx; /* a certificate is configured: STLS offered; else NULL */
+    char tls[160];    /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
 };
 
 static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -109,13 +120,37 @@ static int client_address(struct session *s)
     struct peer p;
     if (peer_from_fd(&p, 0) != 0)
         str_copy(p.text, sizeof p.text, "local");
-    if (proxy_accept(&s->io, &s->conf.proxy_networks, &p) != 0)
+    /* -T: no peeking for an untrusted PROXY header (the ClientHello must stay unread) */
+    if ((!s->implicit_tls || conf_in_networks(&s->conf.proxy_networks, &p.addr)) &&
+        proxy_accept(&s->io, &s->conf.proxy_networks, &p) != 0)
         return 1;
     str_copy(s->client, sizeof s->client, p.text);
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&p.addr;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p.addr;
+    s->local_client = p.kind != PEER_TCP ||
+                      (p.addr.ss_family == AF_INET && (ntohl(v4->sin_addr.s_addr) >> 24) == 127) ||
+                      (p.addr.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr));
     if (connlimit_check(&s->slot, &s->conf, &p) == 0)
         return 0;
     reply(s, "-ERR [SYS/TEMP] too many connections from your address, try again later");
     netio_flush(&s->io);
+    return 1;
+}
+
+/* May the client log in now: over TLS, from loopback or a pipe, or with auth_without_tls
+ * (RFC 2595 §4: a server may refuse plaintext logins). */
+static int login_allowed(const struct session *s)
+{
+    return s->tls[0] != '\0' || s->local_client || s->conf.auth_without_tls;
+}
+
+/* Refuses a login command before TLS: -ERR [AUTH]. True when refused. */
+static int needs_tls(struct session *s)
+{
+    if (login_allowed(s))
+        return 0;
+    error_reply(s, s->tls_ctx != NULL ? "[AUTH] TLS required: send STLS first"
+                                      : "[AUTH] logins need TLS, and none is configured");
     return 1;
 }
 
@@ -308,13 +343,23 @@ static void cmd_capa(struct session *s, char *arg)
         error_reply(s, "CAPA takes no argument");
         return;
     }
+    int login = login_allowed(s);
     reply(s, "+OK capability list follows");
-    netio_puts(&s->io, "TOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-                       "SASL PLAIN\r\nIMPLEMENTATION yubin\r\n.\r\n");
+    netio_puts(&s->io, "TOP\r\nUIDL\r\n");
+    if (login)
+        netio_puts(&s->io, "USER\r\n");
+    if (s->tls_ctx != NULL && s->tls[0] == '\0' && s->state == AUTHORIZATION)
+        netio_puts(&s->io, "STLS\r\n");
+    netio_puts(&s->io, "RESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
+    if (login)
+        netio_puts(&s->io, "SASL PLAIN\r\n");
+    netio_puts(&s->io, "IMPLEMENTATION yubin\r\n.\r\n");
 }
 
 static void cmd_user(struct session *s, char *arg)
 {
+    if (needs_tls(s))
+        return;
     if (arg == NULL || arg[0] == '\0' || str_copy(s->user, sizeof s->user, arg) != 0) {
         error_reply(s, "USER needs a mailbox name (user@domain)");
         return;
@@ -325,6 +370,8 @@ static void cmd_user(struct session *s, char *arg)
 
 static void cmd_pass(struct session *s, char *arg)
 {
+    if (needs_tls(s))
+        return;
     if (!s->have_user) {
         error_reply(s, "send USER first");
         return;
@@ -397,6 +444,8 @@ static void auth_plain(struct session *s, const char *initial)
 
 static void cmd_auth(struct session *s, char *arg)
 {
+    if (needs_tls(s))
+        return;
     if (arg == NULL) {
         reply(s, "+OK SASL mechanisms follow");
         netio_puts(&s->io, "PLAIN\r\n.\r\n");
@@ -570,6 +619,36 @@ static void cmd_quit(struct session *s, char *arg)
     s->done = 1;
 }
 
+/* The handshake, on STLS or at once with -T. 0, or -1: logged, the session ends. */
+static int start_tls(struct session *s)
+{
+    if (tls_serve(&s->io, s->tls_ctx, s->client, s->tls, sizeof s->tls) == 0)
+        return 0;
+    s->done = 1;
+    return -1;
+}
+
+/* STLS (RFC 2595 §4): TLS, then the AUTHORIZATION state afresh. */
+static void cmd_stls(struct session *s, char *arg)
+{
+    if (arg != NULL) {
+        error_reply(s, "STLS takes no argument");
+    } else if (s->tls[0] != '\0') {
+        error_reply(s, "TLS already active");
+    } else if (s->tls_ctx == NULL) {
+        error_reply(s, "STLS not available (no certificate)");
+    } else if (netio_pending(&s->io)) { /* plaintext must never pass for TLS */
+        reply(s, "-ERR commands pipelined after STLS refused, closing the connection");
+        log_msg(LOG_NOTICE, "client=%s commands pipelined after STLS: connection closed",
+                s->client);
+        s->done = 1;
+    } else {
+        reply(s, "+OK begin TLS negotiation");
+        if (start_tls(s) == 0)
+            s->have_user = 0;
+    }
+}
+
 struct command {
     const char *name;
     int states; /* where it is allowed */
@@ -581,6 +660,7 @@ static const struct command commands[] = {
     {"USER", AUTHORIZATION, cmd_user},
     {"PASS", AUTHORIZATION, cmd_pass},
     {"AUTH", AUTHORIZATION, cmd_auth},
+    {"STLS", AUTHORIZATION, cmd_stls},
     {"QUIT", AUTHORIZATION | TRANSACTION, cmd_quit},
     {"STAT", TRANSACTION, cmd_stat},
     {"LIST", TRANSACTION, cmd_list},
@@ -662,18 +742,20 @@ static int start(struct session *s, int argc, char **argv)
     int opt;
     log_open("pop3-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:X:")) != -1) {
-        if (opt == 'C') {
+    while ((opt = getopt(argc, argv, "C:TX:")) != -1) {
+        if (opt == 'T') {
+            s->implicit_tls = 1;
+        } else if (opt == 'C') {
             conf_path = optarg;
         } else if (opt == 'X') {
             transcript_dir = optarg;
         } else {
-            log_startup("usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
+            log_startup("usage: pop3-in [-T] [-C yubin.conf] [-X transcript-dir]");
             return -1;
         }
     }
     if (optind != argc) {
-        log_startup("usage: pop3-in [-C yubin.conf] [-X transcript-dir]");
+        log_startup("usage: pop3-in [-T] [-C yubin.conf] [-X transcript-dir]");
         return -1;
     }
     if (sodium_init() < 0) {
@@ -690,9 +772,17 @@ static int start(struct session *s, int argc, char **argv)
         return -1;
     }
     log_open("pop3-in", s->conf.syslog_socket); /* now the configured socket */
+    char tls_err[700];
+    s->tls_ctx = tls_server_ctx(&s->conf, tls_err, sizeof tls_err); /* as root: the key */
     if (privs_drop(s->conf.user, err, sizeof err) != 0) {
         log_startup("%s", err);
         return -1;
+    }
+    if (s->implicit_tls && s->tls_ctx == NULL && tls_err[0] == '\0')
+        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
+    if (tls_err[0] != '\0') {
+        log_startup("cannot serve: %s", tls_err);
+        return s->implicit_tls ? -2 : -1; /* -T: no plaintext -ERR can reach a TLS client */
     }
     return 0;
 }
@@ -707,7 +797,10 @@ int main(int argc, char **argv)
     s.slot.fd = -1;
     s.mb.cur_fd = -1;
     netio_init(&s.io, 0, 1, 300);
-    if (start(&s, argc, argv) != 0) {
+    int rc = start(&s, argc, argv);
+    if (rc == -2)
+        return 1;
+    if (rc != 0) {
         reply(&s, "-ERR [SYS/TEMP] the server is not configured correctly");
         netio_flush(&s.io);
         return 1;
@@ -719,9 +812,12 @@ int main(int argc, char **argv)
     struct transcript *tr =
         transcript_start(s.conf.transcript_dir, s.conf.transcript_max_size, "pop3-in", s.client);
     netio_set_transcript(&s.io, tr);
-    serve(&s);
+    if (!s.implicit_tls || start_tls(&s) == 0)
+        serve(&s);
     netio_set_transcript(&s.io, NULL);
     transcript_close(tr);
+    netio_free(&s.io);
+    SSL_CTX_free(s.tls_ctx);
     mailbox_close(&s.mb);
     if (s.lock_fd >= 0)
         close(s.lock_fd);

@@ -7,7 +7,7 @@
  * (remote, or a local delivery that failed for now) in a queue entry that links the same
  * data. After the 250 it starts queue-run for the new entries, detached.
  *
- *     smtp-in [-s] [-C yubin.conf] [-X transcript-dir]
+ *     smtp-in [-s] [-T] [-C yubin.conf] [-X transcript-dir]
  *
  * -s is message submission (RFC 6409, port 587): AUTH PLAIN or LOGIN (RFC 4954) is required
  * before MAIL, except from submit_networks or relay_networks (RFC 6409 §6.1 allows other ways
@@ -15,15 +15,20 @@
  * Message-ID: are added when the header section lacks them. On a Unix-domain socket (the
  * local_socket sendmail(8) uses) it is submission without AUTH, the caller's uid from the
  * kernel (SO_PEERCRED) in the Received header and the log. Without -s (port 25) only a login
- * or relay_networks (empty by default: a proxy on loopback must not make everyone a relay
- * client) may relay, and AUTH is offered only with auth_without_tls (yubin speaks no TLS: that
- * is for a TLS proxy in front).
+ * or relay_networks (empty by default) may relay.
  *
- * It must never: read a byte of input before dropping root; write anything but the protocol
- * to stdout, or anything at all to stderr (under inetd both are the socket); accept a bare CR
- * or LF, or end DATA on anything but <CRLF>.<CRLF>; cut an over-long line instead of refusing
- * it; hold a whole message in memory; relay for a session that is neither authenticated nor
- * allowed to relay by relay_networks (or, in submission, submit_networks); log or keep a
+ * With tls_cert_file, STARTTLS (RFC 3207) is offered; after it everything the client said is
+ * forgotten and it must EHLO again. -T is implicit TLS (RFC 8314, port 465). AUTH is offered
+ * only over TLS (or on the local socket, or with auth_without_tls), and with
+ * require_tls_submission -s takes MAIL only over TLS (but from submit_networks and
+ * relay_networks). Received says ESMTPS / ESMTPSA (RFC 3848) with the protocol and cipher.
+ *
+ * It must never: read a byte of input before dropping root, or read the key after it; take
+ * plaintext pipelined after STARTTLS as if it had come through TLS; write anything but the
+ * protocol to stdout, or anything at all to stderr (under inetd both are the socket); accept a
+ * bare CR or LF, or end DATA on anything but <CRLF>.<CRLF>; cut an over-long line instead of
+ * refusing it; hold a whole message in memory; relay for a session that is neither authenticated
+ * nor allowed to relay by relay_networks (or, in submission, submit_networks); log or keep a
  * password; resolve a name.
  */
 #include "config.h"
@@ -57,6 +62,8 @@
 #include "sasl.h"
 #include "smtpauth.h"
 #include "smtpdata.h"
+#include "tls.h"
+#include "trace.h"
 #include "transcript.h"
 #include "users.h"
 #include "util.h"
@@ -70,9 +77,9 @@ struct session {
     struct yubin_conf conf;
     struct netio io;
     struct route_ctx route;
-    struct peer peer;                  /* TCP, the local socket (uid) or a pipe */
-    struct connlimit slot;             /* this client's connection slot (lib/connlimit) */
-    char client[INET6_ADDRSTRLEN + 8]; /* "192.0.2.1", "2001:db8::1" or "local" */
+    struct peer peer;                         /* TCP, the local socket (uid) or a pipe */
+    struct connlimit slot;                    /* this client's connection slot (lib/connlimit) */
+    char client[INET6_ADDRSTRLEN + 8];        /* "192.0.2.1", "2001:db8::1" or "local" */
     char client_trace[INET6_ADDRSTRLEN + 16]; /* "[192.0.2.1]", "[IPv6:...]" or "local" */
     char helo[ESMTP_HELO_MAX + 1];
     int greeted; /* 0 not yet, 1 HELO, 2 EHLO */
@@ -86,6 +93,9 @@ struct session {
     char uid_field[32];         /* " uid=1000" on the local socket, for the log; else "" */
     char login[SASL_NAME_SIZE]; /* the authenticated address, or "" */
     unsigned auth_failures;
+    SSL_CTX *tls_ctx; /* a certificate is configured: STARTTLS offered; else NULL */
+    int implicit_tls; /* -T: TLS from the first byte (RFC 8314, port 465) */
+    char tls[160];    /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
 
     /* The envelope of the current transaction. */
     int in_mail;
@@ -173,10 +183,18 @@ static int may_relay(const struct session *s)
     return s->login[0] != '\0' || s->relay_client || (s->submission && s->submit_client);
 }
 
-/* Is AUTH offered: always in submission, on port 25 only with auth_without_tls. */
+/* Is AUTH offered: over TLS (either port), on the local socket, or with auth_without_tls. */
 static int auth_offered(const struct session *s)
 {
-    return s->submission || s->conf.auth_without_tls;
+    return s->tls[0] != '\0' || s->peer.kind == PEER_UNIX || s->conf.auth_without_tls;
+}
+
+/* Submission with require_tls_submission and a certificate: MAIL only over TLS, but for
+ * submit_networks, relay_networks and the local socket. */
+static int needs_tls(const struct session *s)
+{
+    return s->submission && s->conf.require_tls_submission && s->tls_ctx != NULL &&
+           s->tls[0] == '\0' && !s->submit_client && !s->relay_client;
 }
 
 /* ---- command arguments ------------------------------------------------------------------ */
@@ -208,6 +226,8 @@ static int cmd_ehlo(struct session *s, char *arg)
     reply(s, "250-PIPELINING");
     reply(s, "250-SIZE %llu", (unsigned long long)s->conf.max_message_size);
     reply(s, "250-8BITMIME");
+    if (s->tls_ctx != NULL && s->tls[0] == '\0')
+        reply(s, "250-STARTTLS");
     if (auth_offered(s))
         reply(s, "250-AUTH PLAIN LOGIN");
     return reply(s, "250 ENHANCEDSTATUSCODES");
@@ -255,6 +275,8 @@ static int cmd_mail(struct session *s, char *arg)
         return reply_error(s, "503 5.5.1 send EHLO or HELO first");
     if (s->in_mail)
         return reply_error(s, "503 5.5.1 nested MAIL command");
+    if (needs_tls(s))
+        return reply_error(s, "530 5.7.0 must issue a STARTTLS command first");
     if (s->submission && !may_relay(s))
         return reply_error(s, "530 5.7.0 authentication required");
     if (path == NULL)
@@ -407,7 +429,8 @@ static int cmd_help(struct session *s, char *arg)
 {
     if (junk(s) != 0)
         return -1;
-    return reply(s, "214 2.0.0 commands: EHLO HELO %sMAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+    return reply(s, "214 2.0.0 commands: EHLO HELO %s%sMAIL RCPT DATA RSET NOOP QUIT VRFY HELP",
+                 s->tls_ctx != NULL && s->tls[0] == '\0' ? "STARTTLS " : "",
                  auth_offered(s) ? "AUTH " : "");
 }
 
@@ -423,7 +446,9 @@ static int cmd_auth(struct session *s, char *arg)
 {
     static char line[AUTH_LINE_MAX + 1];
     if (!auth_offered(s))
-        return reply_error(s, "502 5.5.1 AUTH not available here: use the submission port");
+        return reply_error(s, s->tls_ctx != NULL
+                                  ? "538 5.7.11 encryption required: send STARTTLS first"
+                                  : "502 5.5.1 AUTH not available without TLS");
     if (s->greeted != 2)
         return reply_error(s, "503 5.5.1 send EHLO first");
     if (s->login[0] != '\0')
@@ -455,15 +480,53 @@ static int cmd_auth(struct session *s, char *arg)
     return rc == SMTPAUTH_OK ? 0 : -1;
 }
 
+/* ---- STARTTLS (RFC 3207) ----------------------------------------------------------------- */
+
+/* The handshake, on STARTTLS or at once with -T. 0, or -1: logged, the session ends (nothing
+ * more can be said in plaintext, nor through a TLS that did not come up). */
+static int start_tls(struct session *s)
+{
+    if (tls_serve(&s->io, s->tls_ctx, s->client, s->tls, sizeof s->tls) == 0)
+        return 0;
+    s->done = CLOSE_ERROR;
+    return -1;
+}
+
+static int cmd_starttls(struct session *s, char *arg)
+{
+    if (arg != NULL)
+        return reply_error(s, "501 5.5.4 syntax: STARTTLS");
+    if (s->tls[0] != '\0')
+        return reply_error(s, "503 5.5.1 TLS already active");
+    if (s->tls_ctx == NULL)
+        return reply_error(s, "502 5.5.1 STARTTLS not available (no certificate)");
+    if (netio_pending(&s->io)) { /* CVE-2011-0411: plaintext must not pass for TLS */
+        reply(s, "554 5.5.1 commands pipelined after STARTTLS refused, closing connection");
+        log_msg(LOG_NOTICE, "client=%s commands pipelined after STARTTLS: connection closed",
+                s->client);
+        s->done = CLOSE_ERROR;
+        return -1;
+    }
+    reply(s, "220 2.0.0 ready to start TLS");
+    if (start_tls(s) != 0)
+        return -1;
+    reset_envelope(s); /* RFC 3207 §4.2: forget everything the client said before */
+    s->greeted = 0;
+    s->helo[0] = '\0';
+    s->login[0] = '\0';
+    return 0;
+}
+
 struct command {
     const char *verb;
     int (*run)(struct session *s, char *arg); /* arg: after "VERB ", or NULL */
 };
 
 static const struct command commands[] = {
-    {"EHLO", cmd_ehlo}, {"HELO", cmd_helo}, {"MAIL", cmd_mail}, {"RCPT", cmd_rcpt},
-    {"DATA", cmd_data}, {"RSET", cmd_rset}, {"NOOP", cmd_noop}, {"QUIT", cmd_quit},
-    {"VRFY", cmd_vrfy}, {"EXPN", cmd_expn}, {"HELP", cmd_help}, {"AUTH", cmd_auth},
+    {"EHLO", cmd_ehlo},         {"HELO", cmd_helo}, {"MAIL", cmd_mail}, {"RCPT", cmd_rcpt},
+    {"DATA", cmd_data},         {"RSET", cmd_rset}, {"NOOP", cmd_noop}, {"QUIT", cmd_quit},
+    {"VRFY", cmd_vrfy},         {"EXPN", cmd_expn}, {"HELP", cmd_help}, {"AUTH", cmd_auth},
+    {"STARTTLS", cmd_starttls},
 };
 
 static int dispatch(struct session *s, char *line)
@@ -483,8 +546,9 @@ static void log_message(struct session *s, const char *id, uint64_t size, const 
 {
     char to[900];
     rcpt_list(s, to, sizeof to);
-    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"", id,
-            log_field(s->sender), to, s->client, s->uid_field, (unsigned long long)size, result);
+    log_msg(LOG_INFO, "id=%s from=<%s> to=%s client=%s%s size=%llu result=\"%s\"%s%s%s", id,
+            log_field(s->sender), to, s->client, s->uid_field, (unsigned long long)size, result,
+            s->tls[0] ? " tls=\"using " : "", s->tls, s->tls[0] ? "\"" : "");
 }
 
 /* Answers a bare CR or LF: refused, and the connection is closed (SMTP smuggling). */
@@ -519,9 +583,10 @@ static int receive_message(struct session *s)
         .received = {.helo = s->helo,
                      .client = s->client_trace,
                      .hostname = s->conf.hostname,
-                     .protocol = s->login[0]       ? "ESMTPA"
-                                 : s->greeted == 2 ? "ESMTP"
+                     .protocol = s->login[0]       ? (s->tls[0] ? "ESMTPSA" : "ESMTPA")
+                                 : s->greeted == 2 ? (s->tls[0] ? "ESMTPS" : "ESMTP")
                                                    : "SMTP",
+                     .tls = s->tls[0] ? s->tls : NULL,
                      .rcpt = s->n_rcpts == 1 ? s->rcpts[0] : NULL},
     };
     struct smtpdata_result r;
@@ -645,6 +710,27 @@ static int refuse_start(struct session *s, const char *why)
 
 static struct session session;
 
+#define USAGE "usage: smtp-in [-s] [-T] [-C yubin.conf] [-X transcript-dir]"
+
+/* The certificate and key, read while still root (the key may be root's alone); then root
+ * goes. A certificate that cannot be used is one log line and 421 for every client until it
+ * is fixed; with -T (no plaintext greeting can reach a TLS client) the connection just
+ * closes. 0 to go on, 1 refused. */
+static int load_tls_and_drop(struct session *s, char *err, size_t errlen)
+{
+    char tls_err[700];
+    s->tls_ctx = tls_server_ctx(&s->conf, tls_err, sizeof tls_err);
+    if (privs_drop(s->conf.user, err, errlen) != 0)
+        return refuse_start(s, err);
+    if (s->implicit_tls && s->tls_ctx == NULL && tls_err[0] == '\0')
+        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
+    if (tls_err[0] == '\0')
+        return 0;
+    if (s->implicit_tls)
+        return log_startup("cannot serve: %s", tls_err), 1;
+    return refuse_start(s, tls_err);
+}
+
 int main(int argc, char **argv)
 {
     struct session *s = &session;
@@ -657,18 +743,20 @@ int main(int argc, char **argv)
     netio_init(&s->io, 0, 1, 300);
     log_open("smtp-in", NULL);
     opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:sX:")) != -1) {
+    while ((opt = getopt(argc, argv, "C:sTX:")) != -1) {
         if (opt == 's')
             s->submission = 1;
+        else if (opt == 'T')
+            s->implicit_tls = 1;
         else if (opt == 'C')
             conf_path = optarg;
         else if (opt == 'X')
             transcript_dir = optarg;
         else
-            return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf] [-X transcript-dir]");
+            return refuse_start(s, USAGE);
     }
     if (optind != argc)
-        return refuse_start(s, "usage: smtp-in [-s] [-C yubin.conf] [-X transcript-dir]");
+        return refuse_start(s, USAGE);
     if (conf_load(&s->conf, conf_path, err, sizeof err) != 0)
         return refuse_start(s, err);
     if (transcript_dir != NULL &&
@@ -677,13 +765,16 @@ int main(int argc, char **argv)
     log_open("smtp-in", s->conf.syslog_socket); /* now the configured socket */
     if (sodium_init() < 0)
         return refuse_start(s, "libsodium cannot start");
-    if (privs_drop(s->conf.user, err, sizeof err) != 0)
-        return refuse_start(s, err);
+    if (load_tls_and_drop(s, err, sizeof err) != 0)
+        return 1;
     netio_set_timeout(&s->io, s->conf.command_timeout);
     netio_limit(&s->io, s->conf.session_time_limit);
     if (peer_from_fd(&s->peer, 0) != 0)
         return refuse_start(s, "cannot read the local client's uid (SO_PEERCRED)");
-    if (proxy_accept(&s->io, &s->conf.proxy_networks, &s->peer) != 0)
+    /* -T: no peeking for an untrusted PROXY header (the ClientHello must stay unread; the
+     * handshake fails on such a header anyway) */
+    if ((!s->implicit_tls || conf_in_networks(&s->conf.proxy_networks, &s->peer.addr)) &&
+        proxy_accept(&s->io, &s->conf.proxy_networks, &s->peer) != 0)
         return 1;
     set_client(s);
     if (take_slot(s) != 0)
@@ -695,14 +786,17 @@ int main(int argc, char **argv)
     struct transcript *tr = transcript_start(s->conf.transcript_dir, s->conf.transcript_max_size,
                                              s->submission ? "smtp-in-587" : "smtp-in", s->client);
     netio_set_transcript(&s->io, tr);
-    serve(s);
+    if (!s->implicit_tls || start_tls(s) == 0)
+        serve(s);
     netio_flush(&s->io);
     netio_set_transcript(&s->io, NULL);
     transcript_close(tr);
-    log_msg(LOG_INFO, "disconnect from %s messages=%u errors=%u", s->client, s->messages,
-            s->errors);
+    log_msg(LOG_INFO, "disconnect from %s messages=%u errors=%u%s%s%s", s->client, s->messages,
+            s->errors, s->tls[0] ? " tls=\"using " : "", s->tls, s->tls[0] ? "\"" : "");
     if (s->done == CLOSE_ERROR)
         netio_linger(&s->io);
+    netio_free(&s->io);
+    SSL_CTX_free(s->tls_ctx);
     connlimit_release(&s->slot);
     route_ctx_free(&s->route);
     free(s->rcpts);

@@ -108,19 +108,19 @@ static ssize_t write_some(int fd, const char *buf, size_t len)
 }
 
 /* After an OpenSSL call returned r <= 0: waits for what it wants (WANT_READ, WANT_WRITE)
- * until deadline. 0 to call it again, NETIO_EOF (the peer closed), NETIO_TIMEOUT or
+ * until deadline. 1 to call it again, or NETIO_EOF (0: the peer closed), NETIO_TIMEOUT or
  * NETIO_ERROR. */
 static int tls_wait(struct netio *n, int r, long long deadline)
 {
-    int e = SSL_get_error(n->ssl, r);
+    int e = SSL_get_error(n->ssl, r), rc;
     if (e == SSL_ERROR_WANT_READ)
-        return wait_fd(n->in_fd, POLLIN, deadline);
+        return (rc = wait_fd(n->in_fd, POLLIN, deadline)) == 0 ? 1 : rc;
     if (e == SSL_ERROR_WANT_WRITE)
-        return wait_fd(n->out_fd, POLLOUT, deadline);
+        return (rc = wait_fd(n->out_fd, POLLOUT, deadline)) == 0 ? 1 : rc;
     if (e == SSL_ERROR_ZERO_RETURN)
         return NETIO_EOF;
     if (e == SSL_ERROR_SYSCALL && errno == EINTR)
-        return 0;
+        return 1;
     if (e == SSL_ERROR_SYSCALL && errno == 0 && ERR_peek_error() == 0)
         return NETIO_EOF; /* closed without close_notify */
     return NETIO_ERROR;
@@ -135,7 +135,7 @@ static ssize_t tls_write_some(struct netio *n, const char *buf, size_t len, long
         int w = SSL_write(n->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
         if (w > 0)
             return w;
-        if (tls_wait(n, w, deadline) != 0)
+        if (tls_wait(n, w, deadline) != 1)
             return -1;
     }
 }
@@ -182,7 +182,7 @@ static long tls_fill(struct netio *n, long long deadline)
             return r;
         }
         int rc = tls_wait(n, r, deadline);
-        if (rc != 0)
+        if (rc != 1)
             return rc;
     }
 }
@@ -390,6 +390,7 @@ static int set_nonblocking(int fd)
 
 int netio_tls_start(struct netio *n, SSL *ssl)
 {
+    int flushed = n->ssl == NULL ? netio_flush(n) : -1; /* the last plaintext reply */
     if (n->ssl != NULL)
         SSL_free(n->ssl);
     n->ssl = ssl;
@@ -398,7 +399,7 @@ int netio_tls_start(struct netio *n, SSL *ssl)
         errno = EPROTO;
         return NETIO_ERROR;
     }
-    if (netio_flush(n) != 0 || set_nonblocking(n->in_fd) != 0 || set_nonblocking(n->out_fd) != 0 ||
+    if (flushed != 0 || set_nonblocking(n->in_fd) != 0 || set_nonblocking(n->out_fd) != 0 ||
         SSL_set_rfd(ssl, n->in_fd) != 1 || SSL_set_wfd(ssl, n->out_fd) != 1) {
         n->write_failed = 1;
         return NETIO_ERROR;
@@ -411,8 +412,10 @@ int netio_tls_start(struct netio *n, SSL *ssl)
         if (r == 1)
             return 0;
         int rc = tls_wait(n, r, deadline);
-        if (rc != 0) {
+        if (rc != 1) {
             n->write_failed = 1;
+            if (rc == NETIO_EOF) /* 0 would say success */
+                errno = ECONNRESET, rc = NETIO_ERROR;
             return rc;
         }
     }

@@ -42,7 +42,7 @@ struct netio {
     int write_failed;
     int toolong_crlf; /* after NETIO_TOOLONG: the discarded line ended in CR LF (not a bare LF) */
     int toolong_bare_cr; /* after NETIO_TOOLONG: it held a CR not right before LF */
-    struct ssl_st *ssl; /* NULL: plain; else every byte goes through this TLS connection */
+    struct ssl_st *ssl;  /* NULL: plain; else every byte goes through this TLS connection */
     char in[NETIO_BUFSIZE];
     char out[NETIO_BUFSIZE];
 };
@@ -87,9 +87,9 @@ int netio_puts(struct netio *n, const char *s);
 int netio_printf(struct netio *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int netio_flush(struct netio *n);
 
-/* After an error close: stops sending (a TLS close_notify, then shutdown), then reads and drops what the client still
- * sends for a moment (at most 64 reads, 200 ms apart), so the last reply is not lost to a TCP
- * reset. */
+/* After an error close: stops sending (a TLS close_notify, then shutdown), then reads and drops
+ * what the client still sends for a moment (at most 64 reads, 200 ms apart), so the last reply is
+ * not lost to a TCP reset. */
 void netio_linger(struct netio *n);
 
 /* Wipes the input already handed out (a password went through it); the pending rest stays. */
@@ -98,10 +98,10 @@ void netio_wipe_consumed(struct netio *n);
 /* TLS from now on, over the same descriptors: flushes what is owed in plaintext (the "220
  * ready to start TLS"), then runs the handshake of ssl (SSL_set_accept_state or
  * SSL_set_connect_state already called; SNI, DANE and verification set by the caller) under
- * the timeout. netio owns ssl from here on (netio_free). Returns 0; NETIO_ERROR (the
- * handshake failed: tls_error_text says why; or plaintext input was still buffered, which
- * is never read as TLS: errno EPROTO), NETIO_TIMEOUT or NETIO_EOF. After a failure nothing
- * more is read or written. */
+ * the timeout. netio owns ssl from here on (netio_free). Returns 0, NETIO_TIMEOUT or
+ * NETIO_ERROR: the handshake failed (tls_error_text says why), the peer closed (errno
+ * ECONNRESET), or plaintext input was still buffered, which is never read as TLS (errno
+ * EPROTO). After a failure nothing more is read or written. */
 int netio_tls_start(struct netio *n, struct ssl_st *ssl);
 /* The server side of netio_tls_start with a new SSL of ctx (lib/tls tls_server_ctx). */
 int netio_tls_accept(struct netio *n, struct ssl_ctx_st *ctx);

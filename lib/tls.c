@@ -15,6 +15,8 @@
 #include <openssl/x509.h>
 
 #include "conf.h"
+#include "log.h"
+#include "netio.h"
 #include "tls.h"
 #include "util.h"
 
@@ -198,4 +200,21 @@ void tls_describe(const SSL *ssl, char *out, size_t size)
     int bits = cipher != NULL ? SSL_CIPHER_get_bits(cipher, &alg_bits) : 0;
     str_format(out, size, "%s with cipher %s (%d/%d bits)", SSL_get_version(ssl),
                cipher != NULL ? SSL_CIPHER_get_name(cipher) : "none", bits, alg_bits);
+}
+
+int tls_serve(struct netio *n, SSL_CTX *ctx, const char *client, char *desc, size_t size)
+{
+    char why[256];
+    errno = 0;
+    int rc = netio_tls_accept(n, ctx);
+    if (rc != 0) {
+        log_msg(LOG_NOTICE, "client=%s TLS handshake failed: %s", client,
+                rc == NETIO_TIMEOUT   ? "timeout"
+                : errno == ECONNRESET ? "the client closed the connection"
+                                      : tls_error_text(why, sizeof why, "connection error"));
+        return -1;
+    }
+    tls_describe(netio_tls(n), desc, size);
+    log_msg(LOG_INFO, "client=%s TLS: using %s", client, desc);
+    return 0;
 }

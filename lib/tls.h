@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 struct yubin_conf;
+struct netio;
 
 /* The house policy on any context, server or client: the protocol versions named in
  * `protocols` ("TLSv1.2 TLSv1.3": the lowest and highest given bound the range), the TLS 1.2
@@ -37,6 +38,11 @@ SSL_CTX *tls_server_ctx(const struct yubin_conf *c, char *err, size_t errlen);
 /* What a finished handshake chose, as Postfix writes it in Received:
  * "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)". */
 void tls_describe(const SSL *ssl, char *out, size_t size);
+
+/* A handler's side of a handshake on n (STARTTLS, STLS, or -T at once), logged either way:
+ * "client=C TLS: using <tls_describe>" into desc as well, or "client=C TLS handshake failed:
+ * why" (timeout, the client closed, OpenSSL's reason). 0, or -1: the session must end. */
+int tls_serve(struct netio *n, SSL_CTX *ctx, const char *client, char *desc, size_t size);
 
 /* The oldest queued OpenSSL error as text (and the queue cleared), or `fallback`. */
 const char *tls_error_text(char *buf, size_t size, const char *fallback);

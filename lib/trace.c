@@ -44,16 +44,21 @@ int trace_received(char *buf, size_t size, const struct trace_received *t)
     char date[64];
     if (!clean(t->helo) || !clean(t->client) || !clean(t->hostname) || !clean(t->protocol) ||
         !clean(t->id) || (t->rcpt != NULL && !clean(t->rcpt)) ||
-        trace_date(date, sizeof date, t->when) < 0)
+        (t->tls != NULL && !clean(t->tls)) || trace_date(date, sizeof date, t->when) < 0)
         return -1;
+    const char *u1 = t->tls != NULL ? "\n\t(using " : "", *u2 = t->tls != NULL ? ")" : "";
+    const char *tls = t->tls != NULL ? t->tls : "";
     int n;
     if (t->rcpt != NULL)
         n = str_format(buf, size,
-                       "Received: from %s (%s)\n\tby %s (yubin) with %s id %s\n\tfor <%s>; %s\n",
-                       t->helo, t->client, t->hostname, t->protocol, t->id, t->rcpt, date);
+                       "Received: from %s (%s)%s%s%s\n\tby %s (yubin) with %s id %s\n"
+                       "\tfor <%s>; %s\n",
+                       t->helo, t->client, u1, tls, u2, t->hostname, t->protocol, t->id, t->rcpt,
+                       date);
     else
-        n = str_format(buf, size, "Received: from %s (%s)\n\tby %s (yubin) with %s id %s;\n\t%s\n",
-                       t->helo, t->client, t->hostname, t->protocol, t->id, date);
+        n = str_format(buf, size,
+                       "Received: from %s (%s)%s%s%s\n\tby %s (yubin) with %s id %s;\n\t%s\n",
+                       t->helo, t->client, u1, tls, u2, t->hostname, t->protocol, t->id, date);
     if (n < 0 || !lines_fit(buf))
         return -1;
     return n;

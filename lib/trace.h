@@ -14,13 +14,15 @@ struct trace_received {
     const char *helo;     /* the client's EHLO/HELO argument */
     const char *client;   /* "[192.0.2.1]", "[IPv6:2001:db8::1]" or "local" */
     const char *hostname; /* our name */
-    const char *protocol; /* "ESMTP", "SMTP" (and later "ESMTPA", "ESMTPSA") */
+    const char *protocol; /* "SMTP", "ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" (RFC 3848) */
     const char *id;       /* the message id in our logs */
     const char *rcpt;     /* the one recipient, or NULL when there are several */
     time_t when;
+    const char *tls; /* "TLSv1.3 with cipher ... (256/256 bits)" (lib/tls), or NULL */
 };
 
-/* "Received: from ...\n\tby ...\n\t...; <date>\n". Returns the length, or -1 (does not fit,
+/* "Received: from ...\n\t(using TLS...)\n\tby ...\n\t...; <date>\n" (the "using" line, as
+ * Postfix writes it, only over TLS). Returns the length, or -1 (does not fit,
  * or an input holds a CR, LF or another control character). */
 int trace_received(char *buf, size_t size, const struct trace_received *t);
 /* "Return-Path: <sender>\n" (sender "" for the null path). Length or -1. */

@@ -25,7 +25,8 @@ BUILD = yubintest.BUILD
 SRC = yubintest.SRC
 UNITS = ["smtp-in.socket", "smtp-in@.service", "submission.socket", "submission@.service",
          "pop3-in.socket", "pop3-in@.service", "smtp-local.socket", "smtp-local@.service",
-         "yubin-auth.socket", "yubin-auth.service"]
+         "yubin-auth.socket", "yubin-auth.service", "submissions.socket", "submissions@.service",
+         "pop3s.socket", "pop3s@.service"]
 HANDLER_UNITS = [u for u in UNITS if "@" in u]
 LOCAL_SOCKET = "/run/yubin/smtp.sock"  # the default local_socket of yubin.conf(5)
 INETD_MAX = 2147483647  # the largest nowait.N openbsd-inetd accepts (more is "illegal": 256)
@@ -115,7 +116,8 @@ class SystemdUnits(unittest.TestCase):
 
     def test_sockets_accept_and_survive_bursts(self):
         for name, port in (("smtp-in.socket", "25"), ("submission.socket", "587"),
-                           ("pop3-in.socket", "110")):
+                           ("pop3-in.socket", "110"), ("submissions.socket", "465"),
+                           ("pop3s.socket", "995")):
             text = open(os.path.join(SRC, "systemd", name)).read()
             keys = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
             self.assertEqual(keys["ListenStream"], port, name)
@@ -395,4 +397,4 @@ class InetdLines(unittest.TestCase):
 
     def test_all_services_present(self):
         self.assertEqual(sorted({e[0] for e in self.entries()}),
-                         ["local", "pop3", "smtp", "submission"])
+                         ["local", "pop3", "pop3s", "smtp", "submission", "submissions"])

@@ -255,10 +255,10 @@ class Submission(unittest.TestCase):
 
 
 class Port25(unittest.TestCase):
-    """Without -s: no AUTH, unless auth_without_tls (a TLS proxy in front)."""
+    """Without -s and without TLS: no AUTH, unless auth_without_tls."""
 
     def test_no_auth_on_port_25(self):
-        with yubintest.Instance() as site:
+        with yubintest.Instance(conf={"auth_without_tls": "no"}) as site:
             port = site.serve_inetd("smtp-in")
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
                 c.ehlo()

@@ -181,6 +181,9 @@ class Instance:
             # Tests open many connections at once from 127.0.0.1; the default (20) is for
             # the tests of the limit itself (test_connlimit) to set.
             "max_connections_per_client": "1000",
+            # The plaintext tests log in without TLS, as a site without a certificate may
+            # choose to; the TLS tests (test_tls_smtp, test_tls_pop3) set it back to "no".
+            "auth_without_tls": "yes",
         }
         self.settings.update(conf or {})
         self.write_users({u: DEMO_HASH for u in users})
@@ -192,6 +195,57 @@ class Instance:
             self.start_auth()
 
     # -- files -------------------------------------------------------------------------
+    def make_certificate(self, name="mx.example.test", days=30, prefix="tls"):
+        """A self-signed P-256 certificate for NAME (and 127.0.0.1, ::1) made with openssl
+        req; the key 0600 and root's when we are root (the handlers read it before they drop
+        privileges). Returns (cert path, key path); yubin.conf is not changed."""
+        cert = os.path.join(self.dir, f"{prefix}-cert.pem")
+        key = os.path.join(self.dir, f"{prefix}-key.pem")
+        if days < 0:  # expired: openssl req cannot date back, openssl ca -selfsign can
+            self._expired_certificate(name, cert, key)
+            return cert, key
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", str(days), "-subj",
+                        f"/CN={name}", "-addext",
+                        f"subjectAltName=DNS:{name},IP:127.0.0.1,IP:::1",
+                        "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o600)
+        os.chmod(cert, 0o644)
+        return cert, key
+
+    def _expired_certificate(self, name, cert, key):
+        ca = os.path.join(self.dir, "expired-ca")
+        os.mkdir(ca)
+        cnf = os.path.join(ca, "ca.cnf")
+        with open(cnf, "w") as f:
+            f.write(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {ca}/index\n"
+                    f"new_certs_dir = {ca}\nserial = {ca}/serial\ndefault_md = sha256\n"
+                    "policy = p\n[p]\ncommonName = supplied\n")
+        open(os.path.join(ca, "index"), "w").close()
+        with open(os.path.join(ca, "serial"), "w") as f:
+            f.write("01\n")
+        csr = os.path.join(ca, "req.pem")
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={name}",
+                        "-keyout", key, "-out", csr], check=True, capture_output=True, timeout=60)
+        subprocess.run(["openssl", "ca", "-batch", "-config", cnf, "-selfsign", "-keyfile", key,
+                        "-in", csr, "-out", cert, "-notext", "-startdate", "20200101000000Z",
+                        "-enddate", "20200201000000Z"],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o600)
+        os.chmod(cert, 0o644)
+
+    def use_tls(self, cert=None, key=None, **settings):
+        """tls_cert_file and tls_key_file (a new certificate by default), auth_without_tls
+        no, and any other settings, into yubin.conf. Returns the certificate's path."""
+        if cert is None:
+            cert, key = self.make_certificate()
+        self.settings.update({"tls_cert_file": cert, "tls_key_file": key,
+                              "auth_without_tls": "no", **settings})
+        self.write_conf()
+        return cert
+
     def write_conf(self):
         self.conf = os.path.join(self.dir, "yubin.conf")
         with open(self.conf, "w") as f:

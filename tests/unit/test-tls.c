@@ -126,6 +126,10 @@ static void client(int fd, int version, const char *hello, size_t want_bytes)
     }
     SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, fd);
+    char greeting[14];
+    if (read(fd, greeting, sizeof greeting) != sizeof greeting ||
+        memcmp(greeting, "220 go ahead\r\n", 14) != 0)
+        _exit(6);
     if (SSL_connect(ssl) != 1)
         _exit(3);
     if (SSL_write(ssl, hello, (int)strlen(hello)) <= 0)
@@ -160,6 +164,7 @@ static void test_transport(SSL_CTX *ctx, int version, const char *what)
     }
     close(sv[1]);
     netio_init(&n, sv[0], sv[0], 10);
+    netio_puts(&n, "220 go ahead\r\n"); /* owed in plaintext: out before the handshake */
     CHECK(netio_tls_accept(&n, ctx) == 0 && netio_tls(&n) != NULL, "%s: the handshake", what);
     CHECK(netio_getline(&n, line, sizeof line) == 13 && memcmp(line, "EHLO client\r\n", 13) == 0,
           "%s: a line through TLS", what);
@@ -214,6 +219,21 @@ static void test_handshake_timeout(SSL_CTX *ctx)
     close(sv[1]);
 }
 
+/* A client that goes away in the middle of the handshake (or before it): an end, not a spin. */
+static void test_handshake_eof(SSL_CTX *ctx)
+{
+    int sv[2];
+    struct netio n;
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    netio_init(&n, sv[0], sv[0], 5);
+    close(sv[1]);
+    errno = 0;
+    int rc = netio_tls_accept(&n, ctx);
+    CHECK(rc == NETIO_ERROR && errno == ECONNRESET, "the client closed before its hello: %d", rc);
+    netio_free(&n);
+    close(sv[0]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -231,6 +251,7 @@ int main(void)
         test_transport(ctx, TLS1_2_VERSION, "TLS 1.2");
         test_pending_plaintext(ctx);
         test_handshake_timeout(ctx);
+        test_handshake_eof(ctx);
         SSL_CTX_free(ctx);
     }
     for (int i = 0; i < 7; i++)

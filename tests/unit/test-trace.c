@@ -15,7 +15,7 @@ static void check_received(void)
 {
     char buf[2048];
     struct trace_received t = {"client.test",      "[192.0.2.1]",       "mx.example.test", "ESMTP",
-                               "0123456789abcdef", "demo@example.test", 1700000000};
+                               "0123456789abcdef", "demo@example.test", 1700000000,        NULL};
     CHECK(trace_received(buf, sizeof buf, &t) > 0, "Received with one recipient");
     CHECK_STR(buf,
               "Received: from client.test ([192.0.2.1])\n"
@@ -31,6 +31,16 @@ static void check_received(void)
               "\tby mx.example.test (yubin) with SMTP id 0123456789abcdef;\n"
               "\tTue, 14 Nov 2023 22:13:20 +0000\n",
               "its text");
+    t.protocol = "ESMTPS";
+    t.tls = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)";
+    CHECK(trace_received(buf, sizeof buf, &t) > 0, "Received over TLS");
+    CHECK_STR(buf,
+              "Received: from client.test (local)\n"
+              "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n"
+              "\tby mx.example.test (yubin) with ESMTPS id 0123456789abcdef;\n"
+              "\tTue, 14 Nov 2023 22:13:20 +0000\n",
+              "the protocol and cipher as Postfix names them");
+    t.tls = NULL;
     t.helo = "evil\r\nX-Injected: yes";
     CHECK(trace_received(buf, sizeof buf, &t) == -1, "a CR LF in HELO is refused");
     t.helo = "tab\there";

@@ -1,0 +1,215 @@
+"""TLS in smtp-in (issue 9 §3) with real clients: openssl s_client -starttls smtp, smtplib's
+starttls()+login() and SMTP_SSL (verified against the test certificate), swaks --tls with
+AUTH on 587, under openbsd-inetd and systemd-socket-activate; and the refusals: AUTH before
+STARTTLS on 587 and 25, MAIL before STARTTLS on 587 (require_tls_submission), STARTTLS with
+plaintext pipelined after it (CVE-2011-0411), STARTTLS twice, MAIL before the second EHLO (the
+session restarts), a bad certificate or key at start-up (421 and one log line), a client that
+never starts its handshake on 465. Only 127.0.0.1 is ever contacted.
+"""
+import os
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import time
+import unittest
+
+import mailcheck
+import yubintest
+
+DEMO = "demo@example.test"
+USING = re.compile(rb"\(using TLSv1\.[23] with cipher [A-Z0-9_-]+ \(\d+/\d+ bits\)\)")
+
+
+def client_context(cafile):
+    """A client context that verifies our test certificate (for 127.0.0.1)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    return ctx
+
+
+def lines_until_final(f):
+    """One SMTP reply (all its lines) from a file object."""
+    out = []
+    while True:
+        line = f.readline()
+        if not line:
+            return out
+        out.append(line.decode())
+        if len(line) < 4 or line[3:4] != b"-":
+            return out
+
+
+class TlsSmtp(unittest.TestCase):
+    def site(self, **conf):
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        self.cert = inst.use_tls(**conf)
+        return inst
+
+    def received(self, inst):
+        msgs = inst.messages(DEMO)
+        self.assertEqual(len(msgs), 1)
+        return msgs[0].split(b"\n\n", 1)[0]
+
+    def test_s_client_starttls_smtp(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in")
+        p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
+                            f"127.0.0.1:{port}", "-crlf", "-ign_eof", "-CAfile", self.cert,
+                            "-verify_return_error", "-servername", "mx.example.test"],
+                           input=b"EHLO client.test\nQUIT\n", capture_output=True, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out + p.stderr.decode(errors="replace"))
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertRegex(out, r"New, TLSv1\.3, Cipher is TLS_")
+        ehlo = out[out.index("250-mx.example.test Hello client.test"):]
+        self.assertIn("250-AUTH PLAIN LOGIN", ehlo, "AUTH is offered over TLS")
+        self.assertNotIn("STARTTLS", ehlo, "EHLO over TLS no longer lists STARTTLS")
+        self.assertIn("221 2.0.0", out)
+        log = "\n".join(inst.syslog.lines())
+        self.assertRegex(log, r"client=127\.0\.0\.1 TLS: using TLSv1\.3 with cipher")
+
+    def test_starttls_login_submission(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in", "-s")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.ehlo("client.test")
+            self.assertTrue(c.has_extn("starttls"))
+            self.assertFalse(c.has_extn("auth"), "no AUTH before TLS")
+            code, text = c.mail("demo@example.test")
+            self.assertEqual(code, 530, text)
+            self.assertIn(b"5.7.0", text)
+            code, text = c.docmd("AUTH", "PLAIN AGRlbW9AZXhhbXBsZS50ZXN0AGRlbW8=")
+            self.assertEqual(code, 538, text)
+            c.starttls(context=client_context(self.cert))
+            code, text = c.docmd("MAIL", "FROM:<demo@example.test>")
+            self.assertEqual(code, 503, "the session restarted: EHLO first")
+            c.ehlo("client.test")
+            self.assertFalse(c.has_extn("starttls"))
+            self.assertTrue(c.has_extn("auth"))
+            code, text = c.docmd("STARTTLS")
+            self.assertEqual((code, text[:5]), (503, b"5.5.1"), "STARTTLS twice")
+            c.login(DEMO, "demo")
+            c.sendmail(DEMO, [DEMO], b"Subject: tls\r\n\r\nover TLS\r\n")
+        head = self.received(inst)
+        self.assertIn(b"with ESMTPSA id", head)
+        self.assertRegex(head, USING)
+        log = "\n".join(inst.syslog.lines())
+        self.assertRegex(log, r"id=\w+ .*result=\"250 [^\"]*\" tls=\"using TLSv1\.3 with cipher")
+
+    def test_implicit_tls_465_systemd(self):
+        inst = self.site()
+        port = inst.serve_systemd("smtp-in", "-s", "-T")
+        with smtplib.SMTP_SSL("127.0.0.1", port, timeout=30,
+                              context=client_context(self.cert)) as c:
+            c.ehlo("client.test")
+            self.assertFalse(c.has_extn("starttls"))
+            c.login(DEMO, "demo")
+            c.sendmail(DEMO, [DEMO], b"Subject: 465\r\n\r\nimplicit TLS\r\n")
+        head = self.received(inst)
+        self.assertIn(b"with ESMTPSA id", head)
+        self.assertRegex(head, USING)
+
+    def test_port_25_starttls_esmtps(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+            c.ehlo("client.test")
+            self.assertFalse(c.has_extn("auth"))
+            code, text = c.docmd("AUTH", "PLAIN AGRlbW9AZXhhbXBsZS50ZXN0AGRlbW8=")
+            self.assertEqual(code, 538, "AUTH before STARTTLS on 25")
+            c.starttls(context=client_context(self.cert))
+            c.ehlo("client.test")
+            c.sendmail("someone@remote.test", [DEMO], b"Subject: 25\r\n\r\nSTARTTLS\r\n")
+        head = self.received(inst)
+        self.assertIn(b"with ESMTPS id", head)
+        self.assertRegex(head, USING)
+
+    @unittest.skipUnless(shutil.which("swaks"), "swaks is not installed")
+    def test_swaks_tls_auth_587(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in", "-s")
+        p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port), "--tls",
+                            "--auth", "LOGIN", "--auth-user", DEMO, "--auth-password", "demo",
+                            "--from", DEMO, "--to", DEMO, "--helo", "client.test",
+                            "--timeout", "30"], capture_output=True, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out[-3000:])
+        self.assertRegex(out, r"(?m)^<~ +235 2\.7\.0")
+        self.assertRegex(out, r"(?m)^<~ +250 2\.0\.0 Ok: queued as ")
+        self.assertIn(b"with ESMTPSA id", self.received(inst))
+
+    def raw(self, port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        self.assertTrue(lines_until_final(f)[0].startswith("220 "))
+        s.sendall(b"EHLO client.test\r\n")
+        self.assertIn("250-STARTTLS\r\n", lines_until_final(f))
+        return s, f
+
+    def test_plaintext_pipelined_after_starttls_is_refused(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in")
+        s, f = self.raw(port)
+        s.sendall(b"STARTTLS\r\nRSET\r\n")
+        reply = lines_until_final(f)
+        self.assertTrue(reply[0].startswith("554 5.5.1"), reply)
+        self.assertEqual(f.read(), b"", "and the connection is closed")
+        log = "\n".join(inst.syslog.lines())
+        self.assertIn("commands pipelined after STARTTLS: connection closed", log)
+
+    def test_silent_client_on_465_times_out(self):
+        inst = self.site(command_timeout="2")
+        port = inst.serve_inetd("smtp-in", "-s", "-T")
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.addCleanup(s.close)
+        start = time.monotonic()
+        self.assertEqual(s.recv(100), b"", "nothing in plaintext, closed at the timeout")
+        self.assertLess(time.monotonic() - start, 20)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                "TLS handshake failed: timeout" in l for l in inst.syslog.lines()):
+            time.sleep(0.1)
+        self.assertTrue(any("TLS handshake failed: timeout" in l for l in inst.syslog.lines()))
+
+    def greeting_with(self, inst, **conf):
+        inst.settings.update(conf)
+        inst.write_conf()
+        port = inst.serve_inetd("smtp-in")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            return s.makefile("rb").readline().decode()
+
+    def test_bad_certificate_or_key_gives_421(self):
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        good_cert, good_key = inst.make_certificate()
+        other_cert, other_key = inst.make_certificate(prefix="other")
+        old_cert, old_key = inst.make_certificate(prefix="old", days=-1)
+        junk = os.path.join(inst.dir, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        cases = [
+            ({"tls_cert_file": os.path.join(inst.dir, "missing.pem"),
+              "tls_key_file": good_key}, "No such file or directory"),
+            ({"tls_cert_file": junk, "tls_key_file": good_key}, "no PEM certificate"),
+            ({"tls_cert_file": good_cert, "tls_key_file": other_key}, "does not match"),
+            ({"tls_cert_file": old_cert, "tls_key_file": old_key}, "expired on"),
+        ]
+        for conf, why in cases:
+            with self.subTest(why=why):
+                greeting = self.greeting_with(inst, **conf)
+                self.assertTrue(greeting.startswith("421 4.3.0 "), greeting)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not any(
+                        why in l for l in inst.syslog.lines()):
+                    time.sleep(0.1)
+                lines = [l for l in inst.syslog.lines() if why in l]
+                self.assertTrue(lines, why)
+                self.assertIn("cannot serve: tls_", lines[-1])
+
+
+if __name__ == "__main__":
+    unittest.main()
