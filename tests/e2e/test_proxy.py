@@ -154,15 +154,21 @@ class ProxyProtocol(Site):
         s.close()
         return got
 
+    def assert_no_reply(self, got):
+        """Closed with no reply to anything: smtp-in looks for the header before its greeting
+        in what has already arrived, and else in the first line, so under load the greeting
+        may have gone out first; nothing after it ever does."""
+        self.assertIn(got, (b"", b"220 mx.example.test ESMTP yubin\r\n"))
+
     def test_header_from_an_untrusted_peer_is_refused(self):
         got = self.raw(v2_header("192.0.2.7") + b"EHLO x\r\nMAIL FROM:<a@b.test>\r\n")
-        self.assertEqual(got, b"", "no greeting, no reply: closed")
+        self.assert_no_reply(got)
         self.wait_log("client=127.0.0.1 PROXY header refused: not a trusted proxy")
         self.assertNotIn("client=192.0.2.7", self.log())
 
     def test_v1_from_an_untrusted_peer_is_refused(self):
         got = self.raw(b"PROXY TCP4 192.0.2.7 127.0.0.1 4000 25\r\nEHLO x\r\n")
-        self.assertEqual(got, b"")
+        self.assert_no_reply(got)
         self.wait_log("client=127.0.0.1 PROXY header refused")
 
     def test_malformed_header_from_the_proxy_is_refused(self):
