@@ -4,12 +4,16 @@
  * tls_ciphers, a good pair) and netio's TLS transport over a socketpair with a real OpenSSL
  * client in a child process: lines both ways, a reply bigger than the socket buffers (partial
  * writes, WANT_WRITE), a pipelined plaintext line before TLS refused, the handshake timeout,
- * and what tls_describe names. Certificates are made here with OpenSSL (P-256, self-signed).
+ * what tls_describe names, and over TCP on 127.0.0.1 that the client's TLS 1.3 Finished is
+ * acknowledged at once (not left to the delayed-ACK timer, which Nagle makes the client wait
+ * for before its next command). Certificates are made here with OpenSSL (P-256, self-signed).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +238,55 @@ static void test_handshake_eof(SSL_CTX *ctx)
     close(sv[0]);
 }
 
+/* A connected TCP pair on 127.0.0.1 (sv[0] the server's end). 0, or -1. */
+static int tcp_pair(int sv[2])
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &len) != 0)
+        return -1;
+    sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+    if (sv[1] < 0 || connect(sv[1], (struct sockaddr *)&a, sizeof a) != 0)
+        return -1;
+    sv[0] = accept(l, NULL, NULL);
+    close(l);
+    return sv[0] < 0 ? -1 : 0;
+}
+
+/* After the TLS 1.3 handshake the server owes the client an ACK of its Finished and has
+ * nothing to send with it (no tickets): netio sends it at once. Linux says whether the socket
+ * would delay its next ACK (interactive "pingpong" mode) as TCP_QUICKACK 0. */
+static void test_finished_acked(SSL_CTX *ctx)
+{
+    int sv[2], quick = 0;
+    socklen_t len = sizeof quick;
+    struct netio n;
+    if (tcp_pair(sv) != 0) {
+        CHECK(0, "a TCP pair on 127.0.0.1: %s", strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        client(sv[1], TLS1_3_VERSION, "QUIT\r\n", 5);
+    }
+    close(sv[1]);
+    netio_init(&n, sv[0], sv[0], 10);
+    netio_puts(&n, "220 go ahead\r\n");
+    CHECK(netio_tls_accept(&n, ctx) == 0, "TCP: the handshake");
+    CHECK(getsockopt(sv[0], IPPROTO_TCP, TCP_QUICKACK, &quick, &len) == 0 && quick == 1,
+          "TCP: the client's Finished is acknowledged at once (TCP_QUICKACK %d)", quick);
+    char line[64];
+    CHECK(netio_getline(&n, line, sizeof line) == 6, "TCP: a line through TLS");
+    CHECK(netio_puts(&n, "END\r\n") == 0 && netio_flush(&n) == 0, "TCP: the reply");
+    netio_free(&n);
+    close(sv[0]);
+    int rc = wait_child(pid);
+    CHECK(rc == 0, "TCP: the client got the reply (%d)", rc);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -252,6 +305,7 @@ int main(void)
         test_pending_plaintext(ctx);
         test_handshake_timeout(ctx);
         test_handshake_eof(ctx);
+        test_finished_acked(ctx);
         SSL_CTX_free(ctx);
     }
     for (int i = 0; i < 7; i++)
