@@ -204,17 +204,6 @@ static void sb_xtext(struct sbuf *b, const char *s)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static int unxtext(char *dst, size_t size, const char *s, size_t len)
 {
     size_t o = 0;
@@ -225,7 +214,7 @@ static int unxtext(char *dst, size_t size, const char *s, size_t len)
         if (c == '+') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = hex_value((unsigned char)s[i + 1]), lo = hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = hi * 16 + lo;

@@ -88,6 +88,17 @@ int str_iprefix(const char *s, const char *prefix)
     return 1;
 }
 
+int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
 int cli_fail(const char *prog, int code, const char *fmt, ...)
 {
     va_list ap;

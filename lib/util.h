@@ -28,6 +28,8 @@ void str_lower(char *s);
 /* ASCII case-insensitive comparisons. */
 int str_ieq(const char *a, const char *b);
 int str_iprefix(const char *s, const char *prefix);
+/* The value of a hexadecimal digit (either case), or -1. */
+int hex_value(int c);
 
 /* For command-line tools: prints "prog: <message>" and a newline on stderr and returns code
  * (a <sysexits.h> exit status), so a caller can `return cli_fail(...)`. */
