@@ -1,8 +1,10 @@
 """test_runner: tests/run itself counts what it runs, whatever the tests print.
 
 A unit test that prints bytes that are not UTF-8 (memory, say) is a failure shown with the
-bytes escaped; the runner never crashes on it, and the rest of the tally still counts.
+bytes escaped; the runner never crashes on it, and the rest of the tally still counts. An e2e
+test whose subtests fail counts as failed (it once counted as nothing at all).
 """
+import json
 import os
 import stat
 import subprocess
@@ -46,6 +48,35 @@ class NotUtf8(unittest.TestCase):
     def test_utf8_output_is_counted_as_before(self):
         p = self.run_unit({"test-kana": "echo 'ok 1 - 郵便'; echo 'not ok 2 - 郵便'\n"})
         self.assertEqual(p.stdout.strip().splitlines()[-1], "1 passed, 1 failed", p.stdout)
+
+
+SUBTESTS = """import unittest
+
+class T(unittest.TestCase):
+    def test_one_subtest_fails(self):
+        for i in range(3):
+            with self.subTest(i=i):
+                self.assertNotEqual(i, 1)
+
+    def test_subtests_pass(self):
+        for i in range(2):
+            with self.subTest(i=i):
+                self.assertTrue(True)
+"""
+
+
+class E2eModule(unittest.TestCase):
+    def test_failed_subtest_is_a_failure(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "runner_subtests_probe.py"), "w") as f:
+                f.write(SUBTESTS)
+            p = subprocess.run([sys.executable, RUNNER, "--e2e-module",
+                                "runner_subtests_probe"], capture_output=True, text=True,
+                               timeout=60, cwd=d, env=dict(os.environ, PYTHONPATH=d))
+        outcomes = json.loads(p.stdout.strip().splitlines()[-1])
+        states = sorted((test_id.rsplit(".", 1)[-1], state) for test_id, state, _ in outcomes)
+        self.assertEqual(states, [("test_one_subtest_fails (i=1)", "fail"),
+                                  ("test_subtests_pass", "ok")], p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
