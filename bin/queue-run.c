@@ -596,7 +596,7 @@ int main(int argc, char **argv)
         log_msg(LOG_ERR, "smarthost_auth_file %s", err);
         return EX_CONFIG;
     }
-    if (!(tls_ctx = tlsc_ctx_new(err, sizeof err)))
+    if (!(tls_ctx = tlsc_ctx_new(conf.tls_protocols, conf.tls_ciphers, err, sizeof err)))
         log_msg(LOG_ERR, "%s: no outbound TLS (destinations that require it wait)", err);
     if (privs_drop(conf.user, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "smtpc.h"
+#include "tls.h"
 #include "tlsc.h"
 #include "util.h"
 
@@ -614,7 +615,7 @@ static int handshake(struct smtpc *c, struct smtpc_reply *why)
     const char *what = NULL;
     tracef(c, "TLS handshake with %s", c->peer);
     if (SSL_set_fd(c->ssl, c->fd) != 1)
-        what = tlsc_error(err, sizeof err, "SSL_set_fd failed");
+        what = tls_error_text(err, sizeof err, "SSL_set_fd failed");
     while (what == NULL) {
         short ev;
         errno = 0;
@@ -626,7 +627,7 @@ static int handshake(struct smtpc *c, struct smtpc_reply *why)
             continue;
         what = w == 0            ? "timeout"
                : w == RD_EOF     ? "connection closed"
-               : errno == EPROTO ? tlsc_error(err, sizeof err, "protocol error")
+               : errno == EPROTO ? tls_error_text(err, sizeof err, "protocol error")
                                  : strerror(errno);
     }
     if (what != NULL) {

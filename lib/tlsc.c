@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
+#include "tls.h"
 #include "tlsc.h"
 #include "util.h"
 
@@ -31,16 +32,6 @@ const char *tlsc_level_name(int level)
     if (level < 0 || (size_t)level >= sizeof level_names / sizeof level_names[0])
         return "?";
     return level_names[level];
-}
-
-const char *tlsc_error(char *buf, size_t size, const char *fallback)
-{
-    unsigned long e = ERR_get_error();
-    ERR_clear_error();
-    if (e == 0)
-        return fallback;
-    ERR_error_string_n(e, buf, size);
-    return buf;
 }
 
 /* ---- the policy file ---- */
@@ -128,19 +119,23 @@ int tlsc_policy_level(const struct tlsc_policy *p, const char *domain)
 
 /* ---- contexts and connections ---- */
 
-SSL_CTX *tlsc_ctx_new(char *err, size_t errlen)
+SSL_CTX *tlsc_ctx_new(const char *protocols, const char *ciphers, char *err, size_t errlen)
 {
-    char buf[256];
+    char buf[256], why[256];
+    /* not openssl.cnf: the policy is ours, the same both ways */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_dane_enable(ctx) <= 0) {
+    if (ctx == NULL || SSL_CTX_dane_enable(ctx) <= 0) {
         (void)str_format(err, errlen, "TLS client context: %s",
-                         tlsc_error(buf, sizeof buf, "failed"));
+                         tls_error_text(buf, sizeof buf, "failed"));
         SSL_CTX_free(ctx);
         return NULL;
     }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (tls_policy(ctx, protocols, ciphers, why, sizeof why) != 0) {
+        (void)str_format(err, errlen, "TLS client context: %s", why);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     /* The chain is checked by tlsc_check after the handshake, so that a failure gives the
      * reason and the level decides; the handshake itself never stops at verification. */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
@@ -170,7 +165,7 @@ SSL *tlsc_ssl_new(SSL_CTX *ctx, int level, const char *host, const char *nexthop
     }
     if (!ok) {
         (void)str_format(err, errlen, "TLS for %s: %s", host,
-                         tlsc_error(buf, sizeof buf, "failed"));
+                         tls_error_text(buf, sizeof buf, "failed"));
         SSL_free(ssl);
         return NULL;
     }

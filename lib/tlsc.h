@@ -50,9 +50,10 @@ int tlsc_policy_load(struct tlsc_policy *p, const char *path, char *err, size_t 
  * else TLSC_MAY. */
 int tlsc_policy_level(const struct tlsc_policy *p, const char *domain);
 
-/* The client context: TLS 1.2 and 1.3, the system trust store (for verify), DANE enabled.
- * NULL with err set. */
-SSL_CTX *tlsc_ctx_new(char *err, size_t errlen);
+/* The client context: the house policy of lib/tls (tls_policy) with yubin.conf's
+ * tls_protocols and tls_ciphers, as smtp-in has it; the system trust store (for verify),
+ * DANE enabled. NULL with err set. */
+SSL_CTX *tlsc_ctx_new(const char *protocols, const char *ciphers, char *err, size_t errlen);
 
 /* One connection's SSL object for host (the MX host name: SNI, and the name PKIX and DANE-TA
  * check; nexthop, the mail domain, is a second name DANE-TA accepts, RFC 7672 §3.2.2). With
@@ -71,8 +72,5 @@ int tlsc_check(SSL *ssl, int level, char *why, size_t whylen);
 const char *tlsc_trust(SSL *ssl);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384 dane" for a finished handshake. */
 void tlsc_describe(SSL *ssl, char *out, size_t size);
-
-/* The oldest queued OpenSSL error as text (the queue cleared), or fallback. */
-const char *tlsc_error(char *buf, size_t size, const char *fallback);
 
 #endif

@@ -200,9 +200,30 @@ class OutboundTLS(TLSCase):
         self.assertEqual(p.returncode, 78, p.stderr)  # EX_CONFIG
         self.assertIn("tls-policy:1: unknown level \"sometimes\"", p.stderr)
 
-
-if __name__ == "__main__":
-    unittest.main()
+    def test_tls_protocols_and_ciphers_apply_outbound(self):
+        """yubin.conf's tls_protocols and tls_ciphers bound what queue-run offers, as they
+        do for smtp-in: an MX that stops at TLS 1.2 fails a site that allows only TLS 1.3,
+        and one with no cipher in common fails at TLS 1.2 (encrypt: the mail waits)."""
+        self.policy("remote.test encrypt\n")
+        self.sink.tls = server_context(self.cert, self.key)
+        self.sink.tls.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.sink.tls.set_ciphers("ECDHE+AESGCM")
+        for key, value in (("tls_protocols", "TLSv1.3"), ("tls_ciphers", "ECDHE+CHACHA20")):
+            with self.subTest(key=key):
+                self.site.settings.pop("tls_protocols", None)
+                self.site.settings.pop("tls_ciphers", None)
+                self.site.settings[key] = value
+                self.site.write_conf()
+                qid = self.inject(["bob@remote.test"])
+                out = self.run_queue("-f", "-i", qid)
+                self.assertEqual(self.sink.messages, [], out)
+                env = test_relay.parse_env(os.path.join(self.qdir(), qid + ".env"))
+                self.assertIn("4.7.0 TLS handshake with", env["rcpts"][0]["reply"])
+        del self.site.settings["tls_ciphers"]
+        self.site.write_conf()
+        out = self.run_queue("-f")
+        self.assertEqual(len(self.sink.messages), 2, out)
+        self.assertEqual([m.tls[0] for m in self.sink.messages], ["TLSv1.2"] * 2)
 
 
 class SmarthostAuth(TLSCase):
@@ -272,3 +293,7 @@ class SmarthostAuth(TLSCase):
         self.assertEqual(p.returncode, 78, p.stderr)
         self.assertIn("must be a file only its owner can read (0600)", p.stderr)
         self.assertNotIn("s3cret", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
