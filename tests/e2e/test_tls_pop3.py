@@ -101,7 +101,10 @@ class TlsPop3(unittest.TestCase):
                     f.write(f"account default\nhost 127.0.0.1\nport {port}\nuser {DEMO}\n"
                             f"password demo\nauth user\ntls on\ntls_starttls {starttls}\n"
                             f"tls_trust_file {self.cert}\ntls_host_override 127.0.0.1\n"
-                            f"keep on\ndelivery maildir {maildir}\n")
+                            f"keep on\ndelivery maildir {maildir}\n"
+                            # its own UIDL list: with mpop's default (~/.mpop_uidls/USER_at_HOST)
+                            # the second run took the message for one it had already fetched
+                            f"uidls_file {rc}.uidls\n")
                 os.chmod(rc, 0o600)
                 p = subprocess.run(["mpop", "-C", rc, "-q"], capture_output=True, timeout=60)
                 self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
