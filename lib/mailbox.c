@@ -20,18 +20,13 @@
 
 #include <sodium.h>
 
+#include "mailbox-int.h"
 #include "mailbox.h"
 #include "maildir.h"
 #include "util.h"
 
 #define INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
 #define INDEX_MAGIC "yubin-index 1"
-
-const struct mailbox_special mailbox_special_folders[] = {
-    {"Sent", "\\Sent"}, {"Drafts", "\\Drafts"},   {"Trash", "\\Trash"},
-    {"Junk", "\\Junk"}, {"Archive", "\\Archive"},
-};
-const size_t mailbox_special_count = ARRAY_LEN(mailbox_special_folders);
 
 /* The directory times an index records: trusted only when older than the scan's second. */
 struct dirtimes {
@@ -40,7 +35,7 @@ struct dirtimes {
 
 /* ---- messages ---- */
 
-static int set_name(struct mailbox_msg *m, const char *name)
+int mbx_set_name(struct mailbox_msg *m, const char *name)
 {
     char *copy = strdup(name);
     if (copy == NULL)
@@ -52,7 +47,7 @@ static int set_name(struct mailbox_msg *m, const char *name)
     return 0;
 }
 
-static void free_msgs(struct mailbox_msg *msgs, size_t count)
+void mbx_free_msgs(struct mailbox_msg *msgs, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         free(msgs[i].name);
@@ -71,7 +66,7 @@ static int by_base(const void *a, const void *b)
     return base_cmp(a, b);
 }
 
-static int by_uid(const void *a, const void *b)
+int mbx_by_uid(const void *a, const void *b)
 {
     uint32_t x = ((const struct mailbox_msg *)a)->uid, y = ((const struct mailbox_msg *)b)->uid;
     return (x > y) - (x < y);
@@ -103,7 +98,7 @@ static int parse_entry(char *line, struct mailbox_msg *m, uint32_t uidnext)
     m->uid = (uint32_t)uid;
     m->size = size;
     m->crlf_size = crlf;
-    return set_name(m, line + off);
+    return mbx_set_name(m, line + off);
 }
 
 /* The header lines: magic, uidvalidity, uidnext, cur and new times. */
@@ -186,7 +181,7 @@ static int index_read(struct mailbox *mb, struct dirtimes *t)
     free(lines);
     free(text);
     if (rc) {
-        free_msgs(mb->msgs, mb->count);
+        mbx_free_msgs(mb->msgs, mb->count);
         mb->msgs = NULL;
         mb->count = 0;
     }
@@ -288,8 +283,8 @@ static int scan(struct mailbox *mb, struct mailbox_msg **out, size_t *count)
     for (size_t i = 0; msgs != NULL && i < l.count; i++) {
         if (strchr(l.entries[i].name, '\n') != NULL)
             continue; /* cannot be an index line: not served */
-        if (set_name(&msgs[n], l.entries[i].name) != 0) {
-            free_msgs(msgs, n);
+        if (mbx_set_name(&msgs[n], l.entries[i].name) != 0) {
+            mbx_free_msgs(msgs, n);
             msgs = NULL;
             break;
         }
@@ -328,6 +323,7 @@ static int merge(struct mailbox *mb, struct mailbox_msg *found, size_t nfound)
     for (size_t i = 0; i < nfound; i++)
         if (found[i].uid == 0 && (i == 0 || base_cmp(&found[i - 1], &found[i]) != 0)) {
             found[i].uid = mb->uidnext++;
+            found[i].recent = 1;
             changed = 1;
         }
     size_t kept = 0;
@@ -338,10 +334,10 @@ static int merge(struct mailbox *mb, struct mailbox_msg *found, size_t nfound)
         }
         found[kept++] = found[i];
     }
-    free_msgs(mb->msgs, mb->count);
+    mbx_free_msgs(mb->msgs, mb->count);
     mb->msgs = found;
     mb->count = kept;
-    qsort(mb->msgs, mb->count, sizeof *mb->msgs, by_uid);
+    qsort(mb->msgs, mb->count, sizeof *mb->msgs, mbx_by_uid);
     return changed;
 }
 
@@ -352,9 +348,11 @@ static uint32_t new_uidvalidity(void)
 }
 
 /* Under the lock: the index, and the directories unless their times say nothing changed. */
-static int load_locked(struct mailbox *mb)
+int mbx_load_locked(struct mailbox *mb)
 {
     struct dirtimes seen, recorded = {{0, 0}, {0, 0}};
+    if (mbx_journal_finish(mb->path) != 0)
+        return -1;
     int fresh = index_read(mb, &recorded) != 0;
     if (fresh) {
         mb->created = 1;
@@ -378,10 +376,10 @@ static int load_locked(struct mailbox *mb)
     return index_write(mb, &seen);
 }
 
-static int lock_index(const char *maildir)
+int mbx_lock_file(const char *dir, const char *name)
 {
     char path[PATH_MAX];
-    if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME ".lock", maildir) < 0)
+    if (str_format(path, sizeof path, "%s/%s", dir, name) < 0)
         return errno = ENAMETOOLONG, -1;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
@@ -393,22 +391,52 @@ static int lock_index(const char *maildir)
     return fd;
 }
 
+int mbx_lock_index(const char *maildir)
+{
+    return mbx_lock_file(maildir, MAILBOX_INDEX_NAME ".lock");
+}
+
+int mbx_replace_file(const char *dir, const char *name, const char *data, size_t len)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    if (str_format(tmp, sizeof tmp, "%s/%s.new", dir, name) < 0 ||
+        str_format(path, sizeof path, "%s/%s", dir, name) < 0)
+        return errno = ENAMETOOLONG, -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = write_all(fd, data, len) != 0 || fsync(fd) != 0;
+    int saved = errno;
+    if (close(fd) != 0 && !rc)
+        rc = 1, saved = errno;
+    if (rc || rename(tmp, path) != 0) {
+        saved = rc ? saved : errno;
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    return fsync_dir(dir);
+}
+
 int mailbox_open(struct mailbox *mb, const char *maildir)
 {
     char path[PATH_MAX];
     memset(mb, 0, sizeof *mb);
     mb->cur_fd = -1;
+    mb->watch_fd = -1;
     if (str_copy(mb->path, sizeof mb->path, maildir) != 0 ||
         str_format(path, sizeof path, "%s/cur", maildir) < 0)
         return errno = ENAMETOOLONG, -1;
     mb->cur_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int lock = mb->cur_fd >= 0 ? lock_index(maildir) : -1;
-    int rc = lock >= 0 ? load_locked(mb) : -1;
+    int lock = mb->cur_fd >= 0 ? mbx_lock_index(maildir) : -1;
+    int rc = lock >= 0 ? mbx_load_locked(mb) : -1;
     int saved = errno;
     if (lock >= 0)
         close(lock);
     for (size_t i = 0; rc == 0 && i < mb->count; i++)
         mb->total_crlf += mb->msgs[i].crlf_size;
+    if (rc == 0)
+        mbx_keywords_load(mb->path, &mb->kw);
     if (rc != 0) {
         mailbox_close(mb);
         errno = saved;
@@ -418,9 +446,13 @@ int mailbox_open(struct mailbox *mb, const char *maildir)
 
 void mailbox_close(struct mailbox *mb)
 {
-    free_msgs(mb->msgs, mb->count);
+    mbx_free_msgs(mb->msgs, mb->count);
     if (mb->cur_fd >= 0)
         close(mb->cur_fd);
+    if (mb->watch_fd >= 0)
+        close(mb->watch_fd);
+    mbx_keywords_free(&mb->kw);
+    mb->watch_fd = -1;
     mb->msgs = NULL;
     mb->count = 0;
     mb->total_crlf = 0;
@@ -432,7 +464,7 @@ struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
     struct mailbox_msg key = {.uid = uid};
     if (mb->count == 0)
         return NULL;
-    return bsearch(&key, mb->msgs, mb->count, sizeof *mb->msgs, by_uid);
+    return bsearch(&key, mb->msgs, mb->count, sizeof *mb->msgs, mbx_by_uid);
 }
 
 void mailbox_uidl(const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1])
@@ -455,9 +487,10 @@ void mailbox_uidl(const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1])
 
 /* Finds the message's file again by its base name (another session changed its flags). 0 with
  * m->name updated, 1 if no file has that base, -1 on error. */
-static int refind(struct mailbox *mb, struct mailbox_msg *m)
+int mbx_find_base(int dirfd, const char *name, char *found, size_t size)
 {
-    int fd = dup(mb->cur_fd);
+    size_t blen = strcspn(name, ":");
+    int fd = dup(dirfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (d == NULL) {
         if (fd >= 0)
@@ -468,11 +501,18 @@ static int refind(struct mailbox *mb, struct mailbox_msg *m)
     struct dirent *e;
     int rc = 1;
     while (rc == 1 && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, m->name, m->base_len) == 0 &&
-            (e->d_name[m->base_len] == ':' || e->d_name[m->base_len] == '\0'))
-            rc = set_name(m, e->d_name) != 0 ? -1 : 0;
+        if (strncmp(e->d_name, name, blen) == 0 &&
+            (e->d_name[blen] == ':' || e->d_name[blen] == '\0'))
+            rc = str_copy(found, size, e->d_name) != 0 ? -1 : 0;
     closedir(d);
     return rc;
+}
+
+int mbx_refind(struct mailbox *mb, struct mailbox_msg *m)
+{
+    char found[NAME_MAX + 1];
+    int rc = mbx_find_base(mb->cur_fd, m->name, found, sizeof found);
+    return rc == 0 && mbx_set_name(m, found) != 0 ? -1 : rc;
 }
 
 int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m)
@@ -481,7 +521,7 @@ int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m)
         int fd = openat(mb->cur_fd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0 || errno != ENOENT)
             return fd;
-        int rc = refind(mb, m);
+        int rc = mbx_refind(mb, m);
         if (rc != 0)
             return errno = rc > 0 ? ENOENT : errno, -1;
     }
@@ -547,10 +587,10 @@ int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add
         if (strcmp(target, m->name) == 0)
             return 0;
         if (renameat(mb->cur_fd, m->name, mb->cur_fd, target) == 0)
-            return set_name(m, target);
+            return mbx_set_name(m, target);
         if (errno != ENOENT)
             return -1;
-        int rc = refind(mb, m);
+        int rc = mbx_refind(mb, m);
         if (rc != 0)
             return rc;
     }
@@ -564,7 +604,7 @@ int mailbox_expunge(struct mailbox *mb, struct mailbox_msg *m)
             return 0;
         if (errno != ENOENT)
             return -1;
-        int rc = refind(mb, m);
+        int rc = mbx_refind(mb, m);
         if (rc != 0)
             return rc > 0 ? 0 : -1;
     }
@@ -576,42 +616,21 @@ int mailbox_sync(struct mailbox *mb)
     return fsync(mb->cur_fd);
 }
 
-/* ---- folders ---- */
+/* ---- IMAP message attributes ---- */
 
-const char *mailbox_special_use(const char *folder)
+int mailbox_internaldate(struct mailbox *mb, struct mailbox_msg *m, time_t *when)
 {
-    for (size_t i = 0; i < mailbox_special_count; i++)
-        if (strcmp(folder, mailbox_special_folders[i].name) == 0)
-            return mailbox_special_folders[i].attr;
-    return NULL;
-}
-
-int mailbox_folder_path(char *dst, size_t size, const char *root, const char *folder)
-{
-    size_t len = strlen(folder);
-    if (str_ieq(folder, "INBOX"))
-        return str_copy(dst, size, root) == 0 ? 0 : (errno = ENAMETOOLONG, -1);
-    int ok = len > 0 && len <= 200 && folder[0] != '.' && folder[len - 1] != '.' &&
-             strstr(folder, "..") == NULL;
-    for (size_t i = 0; ok && i < len; i++)
-        ok = folder[i] != '/' && (unsigned char)folder[i] >= 0x20 && folder[i] != 0x7f;
-    if (!ok)
-        return errno = EINVAL, -1;
-    return str_format(dst, size, "%s/.%s", root, folder) < 0 ? (errno = ENAMETOOLONG, -1) : 0;
-}
-
-int mailbox_ensure_folders(const char *root)
-{
-    char path[PATH_MAX], marker[PATH_MAX];
-    for (size_t i = 0; i < mailbox_special_count; i++) {
-        if (mailbox_folder_path(path, sizeof path, root, mailbox_special_folders[i].name) != 0 ||
-            str_format(marker, sizeof marker, "%s/maildirfolder", path) < 0)
+    struct stat st;
+    for (int tries = 0; tries < 5; tries++) {
+        if (fstatat(mb->cur_fd, m->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            *when = st.st_mtime;
+            return 0;
+        }
+        if (errno != ENOENT)
             return -1;
-        if (maildir_ensure(path) != 0)
-            return -1;
-        int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0 || close(fd) != 0)
-            return -1;
+        int rc = mbx_refind(mb, m);
+        if (rc != 0)
+            return rc;
     }
-    return 0;
+    return errno = EAGAIN, -1;
 }

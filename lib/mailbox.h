@@ -33,6 +33,18 @@ struct mailbox_msg {
     uint64_t size;      /* S=: bytes on disk */
     uint64_t crlf_size; /* W=: bytes with CRLF line ends (RFC822.SIZE, POP3 octets) */
     int deleted;        /* marked by the session (POP3 DELE), not yet expunged */
+    int recent;         /* 1 if this session gave it its UID (it is \Recent here only) */
+    int gone;           /* its file was removed by another session; the removal is not yet
+                         * reported (mailbox_refresh with MAILBOX_REFRESH_KEEP_GONE) */
+};
+
+/* Keywords (IMAP flags without a backslash, RFC 3501 §2.3.2) of one folder: the lower-case
+ * letters a-z in the file names, each mapped to a name by <folder>/dovecot-keywords (Dovecot's
+ * format: "<n> <name>" lines, n 0 for 'a' ... 25 for 'z'; yubin-index(5)). */
+#define MAILBOX_KEYWORDS 26
+#define MAILBOX_KEYWORD_MAX 64 /* octets of one keyword name */
+struct mailbox_keywords {
+    char *names[MAILBOX_KEYWORDS]; /* NULL where a letter is unused */
 };
 
 struct mailbox {
@@ -42,8 +54,10 @@ struct mailbox {
     struct mailbox_msg *msgs;
     size_t count;
     uint64_t total_crlf;
-    int scanned; /* 1 if open read the directories, 0 if the index was enough */
-    int created; /* 1 if there was no usable index (a first login, or it was deleted) */
+    int scanned;  /* 1 if open read the directories, 0 if the index was enough */
+    int created;  /* 1 if there was no usable index (a first login, or it was deleted) */
+    int watch_fd; /* inotify descriptor from mailbox_watch, or -1 */
+    struct mailbox_keywords kw; /* loaded at open, extended by mailbox_keyword_letter */
 };
 
 /* Opens a folder (a Maildir that exists, see maildir_ensure): takes the index lock, moves
@@ -80,6 +94,143 @@ int mailbox_expunge(struct mailbox *mb, struct mailbox_msg *m);
 /* fsyncs cur/ after renames or removals. 0 / -1. */
 int mailbox_sync(struct mailbox *mb);
 
+/* ---- IMAP: one open folder during a session (sequence number n is mb->msgs[n - 1]) ---- */
+
+/* INTERNALDATE (RFC 3501 §2.3.3): the file's mtime (set by APPEND, the delivery time
+ * otherwise). A file renamed by another session is found again. 0, 1 if the message is gone,
+ * -1 (errno set). */
+int mailbox_internaldate(struct mailbox *mb, struct mailbox_msg *m, time_t *when);
+
+/* The maildir letter of an IMAP system flag or keyword, case-insensitively: \Seen S,
+ * \Answered R, \Flagged F, \Deleted T, \Draft D, $Forwarded P; any other atom is a keyword,
+ * given (create = 1: allocated in dovecot-keywords, written atomically under the index lock)
+ * or looked up (create = 0) in mb->kw. The letter, or 0: \Recent or another \name (not
+ * storable, errno EINVAL), an unknown keyword with create = 0 (ENOENT), all 26 keyword
+ * letters in use (ENOSPC), a name that is not an IMAP atom or too long (EINVAL). */
+char mailbox_flag_letter(struct mailbox *mb, const char *flag, int create);
+/* The IMAP flag list of a message, without parentheses, space-separated, in letter order:
+ * "\Seen \Flagged $Forwarded work" (keyword letters with no name are left out); \Recent
+ * is added first when m->recent. 0, or -1 (ENAMETOOLONG) if size is too small. */
+int mailbox_flags_imap(const struct mailbox *mb, const struct mailbox_msg *m, char *out,
+                       size_t size);
+
+/* What changed in an open folder since it was opened or last refreshed, for untagged
+ * responses. Free with mailbox_changes_free. */
+struct mailbox_changes {
+    uint32_t *expunged; /* sequence numbers for untagged EXPUNGE, to be sent in this order:
+                         * decreasing, so that each is right when it is sent */
+    size_t n_expunged;
+    uint32_t *expunged_uids; /* the UIDs of the same messages, in the same order (VANISHED) */
+    uint32_t *flags;         /* sequence numbers (in the new numbering) of messages whose flags
+                              * another session changed: untagged FETCH (FLAGS) for each */
+    size_t n_flags;
+    size_t exists;           /* mb->count afterwards: untagged EXISTS if it differs from the
+                              * count the client was last told (after the EXPUNGEs) */
+    size_t added;            /* messages new since the last refresh (at the end of mb->msgs) */
+    int uidvalidity_changed; /* the index was rebuilt meanwhile: the session's UIDs are void;
+                              * the list was reloaded whole (send BYE or re-SELECT) */
+};
+void mailbox_changes_free(struct mailbox_changes *ch);
+
+/* Keep messages removed by others in mb->msgs with gone = 1 instead of reporting them now
+ * (during FETCH, STORE and SEARCH no EXPUNGE may be sent, RFC 3501 §7.4.1). A later refresh
+ * without the flag reports them. */
+#define MAILBOX_REFRESH_KEEP_GONE 1
+
+/* Brings an open folder up to date, as mailbox_open does (lock, new/ into cur/, reconcile,
+ * index rewritten if needed), and tells what differs from the session's list: messages
+ * removed by others (reported once, then dropped from mb->msgs), flags changed by others
+ * (by file name; this session's own mailbox_set_flags are not reported), and messages added
+ * (by delivery, another session's APPEND/COPY/MOVE, or this session's own APPEND into this
+ * folder), appended in UID order. Sessions share one index, so UIDs agree between them.
+ * ch is filled (also when nothing changed). 0, or -1 (errno set; mb unchanged). */
+int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch);
+
+/* An inotify descriptor (non-blocking, close-on-exec) that becomes readable when a file is
+ * added to, removed from or renamed in new/ or cur/ of the open folder: poll it with the
+ * client's socket during IDLE, then call mailbox_watch_drain and mailbox_refresh. Made once
+ * per folder (mailbox_close closes it). fd, or -1 (errno set). */
+int mailbox_watch(struct mailbox *mb);
+/* Reads away the pending events (this session's own changes also cause some). 0 / -1. */
+int mailbox_watch_drain(struct mailbox *mb);
+
+/* EXPUNGE, CLOSE, UID EXPUNGE (RFC 4315), the end of MOVE: removes every message of the
+ * session's list whose file has the T flag (\Deleted) now, found by base name, limited to
+ * the uids given (sorted or not) unless uids is NULL. Each removal is recorded in a journal
+ * under the index lock first, so a kill -9 leaves all of them removed or none (the next open
+ * finishes the journal). The messages leave mb->msgs; ch->expunged lists their sequence
+ * numbers in the order to send them (ch's other fields are zero, exists the new count).
+ * 0, or -1 (errno set; nothing removed). */
+int mailbox_expunge_deleted(struct mailbox *mb, const uint32_t *uids, size_t n,
+                            struct mailbox_changes *ch);
+
+/* ---- IMAP: STATUS, APPEND, COPY, MOVE ---- */
+
+struct mailbox_status {
+    uint32_t messages, recent, uidnext, uidvalidity, unseen;
+    uint64_t size; /* RFC 8438 STATUS SIZE: the sum of RFC822.SIZE (W=) */
+};
+/* STATUS of a folder (a Maildir that exists) without keeping it open: the index is read and
+ * reconciled as by mailbox_open (cheap when the directories have not changed). recent is
+ * always 0 (the messages new since the last session cannot be told apart; IMAP4rev2 drops
+ * \Recent). 0, or -1 (errno ENOENT: no such folder). */
+int mailbox_status(const char *maildir, struct mailbox_status *st);
+
+/* A message being stored by APPEND, streamed from the client's literal. */
+struct mailbox_append {
+    int fd;
+    int failed_errno; /* the first error; later calls fail with it */
+    int pending_cr;   /* the last chunk ended in CR */
+    time_t date;      /* INTERNALDATE (0: now) */
+    uint64_t size, crlf_size;
+    char maildir[PATH_MAX];
+    char tmp_path[PATH_MAX];
+    char unique[160];
+    char flags[MAILBOX_KEYWORDS + 8]; /* maildir letters */
+    size_t buf_len;
+    char buf[8192];
+};
+/* Starts a message for the folder maildir (which must exist: ENOENT means TRYCREATE) with the
+ * flags (maildir letters, e.g. "S" or "FSa"; from mailbox_flag_letter on the target folder)
+ * and INTERNALDATE date (0 for now). The data goes to <maildir>/tmp/. 0, or -1 (errno). */
+int mailbox_append_begin(struct mailbox_append *a, const char *maildir, const char *flags,
+                         time_t date);
+/* Appends a chunk of the message as received (CRLF line ends, chunks split anywhere): CRLF
+ * is stored as LF; a bare LF or CR is kept. 0, or -1 (errno; ENOSPC/EDQUOT: the disk). */
+int mailbox_append_write(struct mailbox_append *a, const void *data, size_t len);
+/* Finishes it: flushed, mtime set to the date, fsynced, linked into cur/ as
+ * <unique>,S=<s>,W=<w>:2,<flags>, cur/ fsynced, and given its UID under the index lock.
+ * *uidvalidity and *uid are what APPENDUID (RFC 4315) reports. The tmp file is removed
+ * either way. 0, or -1 (errno; nothing stored). A kill -9 before the link leaves nothing;
+ * after it, the message, which the next open numbers. */
+int mailbox_append_commit(struct mailbox_append *a, uint32_t *uidvalidity, uint32_t *uid);
+/* Drops an unfinished message (the client went away, the literal was too large). */
+void mailbox_append_abort(struct mailbox_append *a);
+
+/* What COPY and MOVE report (COPYUID, RFC 4315): src[i] was copied to dst[i]. */
+struct mailbox_copyuid {
+    uint32_t uidvalidity; /* of the destination */
+    uint32_t *src, *dst;
+    size_t count;
+};
+void mailbox_copyuid_free(struct mailbox_copyuid *c);
+
+/* COPY: the messages with these UIDs (in the order given) into the folder dst_maildir (which
+ * must exist: ENOENT means TRYCREATE; it may be the open folder itself). Each copy is a hard
+ * link (a copy of the data across file systems) under a new unique name, with its flags
+ * (keywords mapped to the destination's). All or nothing: the copies wait in dst's tmp/ and
+ * a journal under dst's index lock moves them into cur/ at once, finished by the next open
+ * after a kill -9. 0 with cu filled, 1 if one of the messages was expunged meanwhile (errno
+ * ENOENT; nothing copied: NO [EXPUNGEISSUED]), -1 (errno set; nothing copied). */
+int mailbox_copy(struct mailbox *mb, const uint32_t *uids, size_t n, const char *dst_maildir,
+                 struct mailbox_copyuid *cu);
+/* MOVE (RFC 6851): as mailbox_copy, then the originals are removed from the open folder
+ * (the same journal removes them, so no message is ever lost or left in both after the next
+ * open) and leave mb->msgs; ch->expunged lists their sequence numbers, to be sent after the
+ * untagged OK [COPYUID]. Returns as mailbox_copy. */
+int mailbox_move(struct mailbox *mb, const uint32_t *uids, size_t n, const char *dst_maildir,
+                 struct mailbox_copyuid *cu, struct mailbox_changes *ch);
+
 /* ---- folders (Maildir++) ---- */
 
 /* A folder with a SPECIAL-USE attribute (RFC 6154), created at first login. */
@@ -101,5 +252,50 @@ int mailbox_folder_path(char *dst, size_t size, const char *root, const char *fo
 /* Creates the special folders (each a Maildir with a "maildirfolder" file) that are missing.
  * 0, or -1 (errno set). */
 int mailbox_ensure_folders(const char *root);
+
+/* One folder of a user, for LIST and LSUB. Names are stored as the client sent them (modified
+ * UTF-7, RFC 3501 §5.1.3); the hierarchy delimiter is '.'. */
+struct mailbox_folder {
+    char *name;          /* "INBOX", "Sent", "Lists.yubin" */
+    int noselect;        /* a parent implied by a child's name (".a.b" without ".a") */
+    int children;        /* 1 if another folder is below it (\HasChildren, else \HasNoChildren) */
+    int subscribed;      /* named in the subscriptions file (\Subscribed, RFC 5258) */
+    const char *special; /* its SPECIAL-USE attribute, or NULL */
+};
+struct mailbox_folders {
+    struct mailbox_folder *items; /* INBOX first, then the others in byte order of name */
+    size_t count;
+};
+/* Every folder of the user whose Maildir is root: INBOX, each .<name> sub-Maildir, the parents
+ * their names imply (noselect), with children and subscribed set. 0, or -1 (errno set). */
+int mailbox_folders_list(const char *root, struct mailbox_folders *out);
+void mailbox_folders_free(struct mailbox_folders *f);
+
+/* CREATE: the folder (a Maildir with a "maildirfolder" file) and every missing parent
+ * ("a.b.c" makes a and a.b too). A trailing '.' (RFC 3501 §6.3.3) is dropped first.
+ * 0, or -1: EEXIST (INBOX or an existing folder), EINVAL (a name mailbox_folder_path
+ * refuses), or another errno. */
+int mailbox_folder_create(const char *root, const char *name);
+/* DELETE: removes the folder and its messages (renamed into root's tmp/ first, so a kill -9
+ * leaves it whole or gone; then removed). 0, or -1: EPERM (INBOX), ENOENT (no such folder),
+ * ENOTEMPTY (it has children: refused, RFC 3501 §6.3.4 allows this), EINVAL, or another errno.
+ * Its subscription stays (RFC 3501 §6.3.4). */
+int mailbox_folder_delete(const char *root, const char *name);
+/* RENAME: the folder and its children ("a" -> "b" renames a.x to b.x too), keeping their
+ * UIDs and UIDVALIDITY; missing parents of the new name are created. Renaming INBOX makes the
+ * new folder and moves INBOX's messages into it, leaving INBOX empty (its children stay,
+ * RFC 3501 §6.3.5). 0, or -1: ENOENT (no such folder), EEXIST (the new name exists),
+ * EINVAL (a bad name, or a folder into its own child), or another errno. */
+int mailbox_folder_rename(const char *root, const char *from, const char *to);
+
+/* SUBSCRIBE (on = 1) and UNSUBSCRIBE (0): the name (which need not exist) in the root's
+ * "subscriptions" file (yubin-subscriptions(5): one name per line, as Dovecot keeps it),
+ * rewritten as write-new + fsync + rename under flock on subscriptions.lock. Subscribing twice
+ * or unsubscribing a name not there is not an error. 0, or -1 (errno; EINVAL: a bad name). */
+int mailbox_subscribe(const char *root, const char *name, int on);
+/* The subscribed names (LSUB, LIST (SUBSCRIBED)), in file order; free with
+ * mailbox_names_free. A missing file is no subscription. 0, or -1 (errno set). */
+int mailbox_subscriptions(const char *root, char ***names, size_t *count);
+void mailbox_names_free(char **names, size_t count);
 
 #endif

@@ -1,0 +1,71 @@
+/*
+ * mailbox-int: what the files of lib/mailbox share among themselves (mailbox.c, the index;
+ * mailbox-flags.c, keywords; mailbox-refresh.c; mailbox-store.c, APPEND/COPY/MOVE and the
+ * journal; mailbox-folders.c). Never included outside lib/mailbox*.c.
+ */
+#ifndef YUBIN_MAILBOX_INT_H
+#define YUBIN_MAILBOX_INT_H
+
+#include <stdio.h>
+
+#include "mailbox.h"
+
+#define MBX_JOURNAL_NAME "yubin-journal"
+
+/* A message's name and its base/unique lengths. 0, or -1 out of memory. */
+int mbx_set_name(struct mailbox_msg *m, const char *name);
+void mbx_free_msgs(struct mailbox_msg *msgs, size_t count);
+/* qsort comparison by UID. */
+int mbx_by_uid(const void *a, const void *b);
+/* Takes an exclusive flock on dir/name (created if missing): its descriptor, or -1. */
+int mbx_lock_file(const char *dir, const char *name);
+/* Replaces dir/name with data: dir/name.new written, fsynced, renamed, dir fsynced. 0 / -1. */
+int mbx_replace_file(const char *dir, const char *name, const char *data, size_t len);
+/* The file in the directory dirfd with name's base name (before ':'), into found: 0, 1 if
+ * there is none, -1 on error. */
+int mbx_find_base(int dirfd, const char *name, char *found, size_t size);
+/* Takes the index lock of a folder: the lock's descriptor (close to release), or -1. */
+int mbx_lock_index(const char *maildir);
+/* Under the lock: the journal finished, the index read, reconciled and rewritten if needed,
+ * into mb (path and cur_fd set, msgs empty). 0 / -1. */
+int mbx_load_locked(struct mailbox *mb);
+/* Finds m's file again by base name. 0 (m->name updated), 1 gone, -1 error. */
+int mbx_refind(struct mailbox *mb, struct mailbox_msg *m);
+/* Under the lock: completes a journal left by a killed COPY, MOVE or EXPUNGE. 0 / -1. */
+int mbx_journal_finish(const char *maildir);
+/* A journal (<folder>/yubin-journal, under the folder's index lock): lines of
+ *   L\t<tmp name>\t<cur name>           rename tmp/<tmp name> to cur/<cur name>
+ *   M\t<cur name>\t<src maildir>\t<src name>  once cur/<cur name> is there, remove the
+ *                                       source (MOVE), found by base name
+ *   X\t<name>                          remove cur/<name> of this folder (found by base name,
+ *                                       removed only if it still has the T flag)
+ * written whole (write-new + fsync + rename) before any of it is done, then done and removed.
+ * Doing it twice is harmless, so a kill -9 at any step is finished by the next open. */
+struct mbx_journal {
+    FILE *f;
+    char maildir[PATH_MAX];
+};
+int mbx_journal_begin(struct mbx_journal *j, const char *maildir);
+/* One line: kind and its fields (NULL ends them). 0 / -1. */
+int mbx_journal_add(struct mbx_journal *j, char kind, const char *a, const char *b, const char *c);
+/* Makes the journal durable and does it. 0 / -1 (-1 before the rename: nothing done). */
+int mbx_journal_commit(struct mbx_journal *j);
+void mbx_journal_abort(struct mbx_journal *j);
+/* The test hook: YUBIN_TEST_STORE_KILL=<n> kills the process with SIGKILL at the n-th call
+ * (counting from 0) of every step of APPEND, COPY, MOVE and EXPUNGE. */
+void mbx_kill_point(void);
+
+/* ch with room for n expunges and flag changes. 0 / -1. */
+int mbx_changes_alloc(struct mailbox_changes *ch, size_t n);
+/* Drops the messages marked deleted = 2 from mb's list, recording them in ch. */
+void mbx_drop_marked(struct mailbox *mb, struct mailbox_changes *ch);
+
+/* Keywords of a folder (a missing or bad file is no keyword). */
+void mbx_keywords_load(const char *maildir, struct mailbox_keywords *kw);
+void mbx_keywords_free(struct mailbox_keywords *kw);
+/* Removes a directory tree (rm -rf; never follows a link; depth-bounded). 0 / -1. */
+int mbx_remove_tree(const char *path);
+/* The host part of unique names. */
+const char *mbx_host(void);
+
+#endif

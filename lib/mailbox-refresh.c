@@ -1,0 +1,291 @@
+/*
+ * mailbox-refresh: an open folder kept up to date during an IMAP session (see mailbox.h):
+ * what other sessions and deliveries changed (for untagged EXPUNGE, EXISTS and FETCH FLAGS),
+ * the inotify watch for IDLE, and EXPUNGE of the \Deleted messages through the journal.
+ * It must never renumber a message without reporting it (sequence numbers change only by the
+ * EXPUNGEs it reports), never report a message twice or lose one, and never remove a file
+ * whose \Deleted flag another session has cleared.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mailbox-int.h"
+#include "mailbox.h"
+#include "util.h"
+
+void mailbox_changes_free(struct mailbox_changes *ch)
+{
+    free(ch->expunged);
+    free(ch->expunged_uids);
+    free(ch->flags);
+    memset(ch, 0, sizeof *ch);
+}
+
+/* Room for n expunges and n flag changes. */
+int mbx_changes_alloc(struct mailbox_changes *ch, size_t n)
+{
+    ch->expunged = calloc(n + 1, sizeof *ch->expunged);
+    ch->expunged_uids = calloc(n + 1, sizeof *ch->expunged_uids);
+    ch->flags = calloc(n + 1, sizeof *ch->flags);
+    if (ch->expunged == NULL || ch->expunged_uids == NULL || ch->flags == NULL) {
+        mailbox_changes_free(ch);
+        return errno = ENOMEM, -1;
+    }
+    return 0;
+}
+
+/* The expunges were recorded in increasing order; IMAP wants them sent highest first. */
+static void reverse_expunged(struct mailbox_changes *ch)
+{
+    for (size_t i = 0, k = ch->n_expunged; i < k / 2; i++) {
+        uint32_t t = ch->expunged[i], u = ch->expunged_uids[i];
+        ch->expunged[i] = ch->expunged[k - 1 - i];
+        ch->expunged_uids[i] = ch->expunged_uids[k - 1 - i];
+        ch->expunged[k - 1 - i] = t;
+        ch->expunged_uids[k - 1 - i] = u;
+    }
+}
+
+static void totals(struct mailbox *mb)
+{
+    mb->total_crlf = 0;
+    for (size_t i = 0; i < mb->count; i++)
+        mb->total_crlf += mb->msgs[i].crlf_size;
+}
+
+/* The session's list (old) merged with the index's (fresh), both in UID order, into out. */
+static size_t merge_lists(struct mailbox *mb, struct mailbox *fresh, struct mailbox_msg *out,
+                          int flags, struct mailbox_changes *ch)
+{
+    size_t i = 0, j = 0, n = 0;
+    uint32_t last = mb->count > 0 ? mb->msgs[mb->count - 1].uid : 0;
+    while (i < mb->count || j < fresh->count) {
+        struct mailbox_msg *o = i < mb->count ? &mb->msgs[i] : NULL;
+        struct mailbox_msg *f = j < fresh->count ? &fresh->msgs[j] : NULL;
+        if (o != NULL && f != NULL && o->uid == f->uid) {
+            if (strcmp(o->name, f->name) != 0) {
+                free(o->name);
+                o->name = f->name;
+                o->base_len = f->base_len;
+                o->unique_len = f->unique_len;
+                ch->flags[ch->n_flags++] = (uint32_t)n + 1;
+            } else {
+                free(f->name);
+            }
+            o->gone = 0;
+            out[n++] = *o;
+            i++, j++;
+        } else if (o != NULL && (f == NULL || o->uid < f->uid)) {
+            if (flags & MAILBOX_REFRESH_KEEP_GONE) {
+                o->gone = 1;
+                out[n++] = *o;
+            } else {
+                ch->expunged[ch->n_expunged] = (uint32_t)i + 1;
+                ch->expunged_uids[ch->n_expunged++] = o->uid;
+                free(o->name);
+            }
+            i++;
+        } else {
+            if (f->uid > last) { /* always so: UIDs only grow */
+                out[n++] = *f;
+                ch->added++;
+            } else {
+                free(f->name);
+            }
+            j++;
+        }
+    }
+    return n;
+}
+
+/* The folder reloaded under its lock into fresh (sharing mb's cur/ descriptor). */
+static int reload(struct mailbox *mb, struct mailbox *fresh)
+{
+    memset(fresh, 0, sizeof *fresh);
+    memcpy(fresh->path, mb->path, sizeof fresh->path);
+    fresh->cur_fd = mb->cur_fd;
+    fresh->watch_fd = -1;
+    int lock = mbx_lock_index(mb->path);
+    int rc = lock >= 0 ? mbx_load_locked(fresh) : -1;
+    int saved = errno;
+    if (lock >= 0)
+        close(lock);
+    if (rc != 0) {
+        mbx_free_msgs(fresh->msgs, fresh->count);
+        errno = saved;
+    }
+    return rc;
+}
+
+int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
+{
+    struct mailbox fresh;
+    memset(ch, 0, sizeof *ch);
+    if (reload(mb, &fresh) != 0)
+        return -1;
+    if (mbx_changes_alloc(ch, mb->count + fresh.count) != 0) {
+        mbx_free_msgs(fresh.msgs, fresh.count);
+        return -1;
+    }
+    mbx_keywords_free(&mb->kw);
+    mbx_keywords_load(mb->path, &mb->kw);
+    if (fresh.uidvalidity != mb->uidvalidity) { /* the index was rebuilt: start again */
+        mbx_free_msgs(mb->msgs, mb->count);
+        mb->msgs = fresh.msgs;
+        mb->count = fresh.count;
+        mb->uidvalidity = fresh.uidvalidity;
+        ch->uidvalidity_changed = 1;
+    } else {
+        struct mailbox_msg *out = calloc(mb->count + fresh.count + 1, sizeof *out);
+        if (out == NULL) {
+            mbx_free_msgs(fresh.msgs, fresh.count);
+            mailbox_changes_free(ch);
+            return errno = ENOMEM, -1;
+        }
+        size_t n = merge_lists(mb, &fresh, out, flags, ch);
+        free(mb->msgs);
+        free(fresh.msgs);
+        mb->msgs = out;
+        mb->count = n;
+        reverse_expunged(ch);
+    }
+    mb->uidnext = fresh.uidnext;
+    ch->exists = mb->count;
+    totals(mb);
+    return 0;
+}
+
+/* ---- IDLE ---- */
+
+int mailbox_watch(struct mailbox *mb)
+{
+    static const char *const subs[] = {"new", "cur"};
+    char path[PATH_MAX];
+    if (mb->watch_fd >= 0)
+        return mb->watch_fd;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    for (size_t i = 0; i < ARRAY_LEN(subs); i++) {
+        if (str_format(path, sizeof path, "%s/%s", mb->path, subs[i]) < 0 ||
+            inotify_add_watch(
+                fd, path, IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR) < 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+    }
+    return mb->watch_fd = fd;
+}
+
+int mailbox_watch_drain(struct mailbox *mb)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    if (mb->watch_fd < 0)
+        return errno = EBADF, -1;
+    for (;;) {
+        ssize_t n = read(mb->watch_fd, buf, sizeof buf);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && errno != EAGAIN ? -1 : 0;
+    }
+}
+
+/* ---- EXPUNGE ---- */
+
+static int wanted(uint32_t uid, const uint32_t *uids, size_t n)
+{
+    if (uids == NULL)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (uids[i] == uid)
+            return 1;
+    return 0;
+}
+
+/* Does m's file have the T flag now? (its name found again if another session renamed it) */
+static int deleted_now(struct mailbox *mb, struct mailbox_msg *m)
+{
+    struct stat st;
+    char flags[64];
+    if (fstatat(mb->cur_fd, m->name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+        (errno != ENOENT || mbx_refind(mb, m) != 0))
+        return 0;
+    mailbox_flags(m, flags, sizeof flags);
+    return strchr(flags, 'T') != NULL;
+}
+
+/* Marks (deleted = 2) the messages to remove and writes their journal lines. */
+static int journal_deleted(struct mailbox *mb, struct mbx_journal *j, const uint32_t *uids,
+                           size_t n, size_t *count)
+{
+    *count = 0;
+    for (size_t i = 0; i < mb->count; i++) {
+        struct mailbox_msg *m = &mb->msgs[i];
+        if (m->gone || !wanted(m->uid, uids, n) || !deleted_now(mb, m))
+            continue;
+        if (mbx_journal_add(j, 'X', m->name, NULL, NULL) != 0)
+            return -1;
+        m->deleted = 2;
+        (*count)++;
+    }
+    return 0;
+}
+
+/* Drops the messages marked 2 from the list, recording their numbers. */
+void mbx_drop_marked(struct mailbox *mb, struct mailbox_changes *ch)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < mb->count; i++) {
+        if (mb->msgs[i].deleted == 2) {
+            ch->expunged[ch->n_expunged] = (uint32_t)i + 1;
+            ch->expunged_uids[ch->n_expunged++] = mb->msgs[i].uid;
+            free(mb->msgs[i].name);
+            continue;
+        }
+        mb->msgs[kept++] = mb->msgs[i];
+    }
+    mb->count = kept;
+    reverse_expunged(ch);
+    ch->exists = mb->count;
+    totals(mb);
+}
+
+int mailbox_expunge_deleted(struct mailbox *mb, const uint32_t *uids, size_t n,
+                            struct mailbox_changes *ch)
+{
+    struct mbx_journal j;
+    size_t count = 0;
+    memset(ch, 0, sizeof *ch);
+    if (mbx_changes_alloc(ch, mb->count) != 0)
+        return -1;
+    int lock = mbx_lock_index(mb->path);
+    int rc = lock >= 0 ? mbx_journal_begin(&j, mb->path) : -1;
+    if (rc == 0 && (rc = journal_deleted(mb, &j, uids, n, &count)) == 0)
+        rc = count > 0 ? mbx_journal_commit(&j) : (mbx_journal_abort(&j), 0);
+    else if (rc != 0 && lock >= 0)
+        mbx_journal_abort(&j);
+    int saved = errno;
+    if (lock >= 0)
+        close(lock);
+    for (size_t i = 0; rc != 0 && i < mb->count; i++)
+        if (mb->msgs[i].deleted == 2)
+            mb->msgs[i].deleted = 0;
+    if (rc != 0) {
+        mailbox_changes_free(ch);
+        errno = saved;
+        return -1;
+    }
+    mbx_drop_marked(mb, ch);
+    return 0;
+}
