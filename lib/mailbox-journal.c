@@ -160,8 +160,9 @@ static int journal_line(char *line, int tmpfd, int curfd, int *srcfd, char *srcd
         char *tab = strchr(fields, '\t');
         if (tab == NULL)
             return 0;
-        *tab = '\0';
-        return renameat(tmpfd, fields, curfd, tab + 1) == 0 || errno == ENOENT ? 0 : -1;
+        *tab = '\0'; /* no tmp/: nothing was linked there */
+        return tmpfd < 0 || renameat(tmpfd, fields, curfd, tab + 1) == 0 || errno == ENOENT ? 0
+                                                                                            : -1;
     }
     if (line[0] == 'M')
         return move_source(curfd, fields, srcfd, srcdir, size);
@@ -183,7 +184,7 @@ static int journal_run(FILE *f, const char *maildir)
         return errno = ENAMETOOLONG, -1;
     int curfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     ssize_t n = getline(&line, &cap, f);
-    if (tmpfd < 0 || curfd < 0)
+    if (curfd < 0)
         rc = -1;
     else if (n <= 0 || strcmp(line, JOURNAL_MAGIC "\n") != 0)
         rc = 0; /* not ours (it is renamed into place whole): nothing to do */
