@@ -351,8 +351,38 @@ static void test_refresh(void)
               ch.expunged[0] == 5 && ch.expunged[3] == 1,
           "a sees four expunges, highest first");
     mailbox_changes_free(&ch);
+    mailbox_watch_drain(&a);
+    CHECK(poll(&pfd, 1, 0) == 0, "drained: the watch is quiet");
+    put(p, "new", "1800000000.x.h,S=2,W=3", "d\n");
+    CHECK(poll(&pfd, 1, 1000) == 1, "a delivery into new/ wakes the watch");
+    CHECK(mailbox_refresh(&a, 0, &ch) == 0 && ch.added == 1 && a.count == 2 && a.msgs[1].recent &&
+              ch.exists == 2,
+          "the delivery: EXISTS 2, \\Recent for the session that numbered it");
+    mailbox_changes_free(&ch);
+    CHECK(mailbox_refresh(&b, 0, &ch) == 0 && ch.added == 1 && !b.msgs[b.count - 1].recent &&
+              b.msgs[b.count - 1].uid == a.msgs[1].uid,
+          "the other session: the same UID, not \\Recent");
+    mailbox_changes_free(&ch);
     mailbox_close(&a);
     mailbox_close(&b);
+}
+
+/* A rebuilt index (deleted by hand): the session is told its UIDs are void. */
+static void test_uidvalidity_change(void)
+{
+    char p[600], idx[700];
+    struct mailbox a;
+    struct mailbox_changes ch;
+    path_of(p, sizeof p, "Refresh");
+    CHECK(mailbox_open(&a, p) == 0, "open");
+    snprintf(idx, sizeof idx, "%s/yubin-index", p);
+    unlink(idx);
+    sleep(1); /* UIDVALIDITY counts seconds */
+    CHECK(mailbox_refresh(&a, 0, &ch) == 0 && ch.uidvalidity_changed && a.count == 2 &&
+              a.msgs[0].uid == 1,
+          "index rebuilt: uidvalidity_changed, the list reloaded");
+    mailbox_changes_free(&ch);
+    mailbox_close(&a);
 }
 
 int main(void)
@@ -369,6 +399,7 @@ int main(void)
     test_keywords();
     test_copy_move();
     test_refresh();
+    test_uidvalidity_change();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
