@@ -33,13 +33,11 @@
 #include "authc.h"
 #include "conf.h"
 #include "connlimit.h"
+#include "handler.h"
 #include "log.h"
 #include "mailbox.h"
 #include "maildir.h"
 #include "netio.h"
-#include "peer.h"
-#include "proxy.h"
-#include "privs.h"
 #include "sasl.h"
 #include "tls.h"
 #include "transcript.h"
@@ -111,27 +109,15 @@ static int junk(struct session *s)
 
 /* ---- logging in ------------------------------------------------------------------- */
 
-/* The client's address for the log (lib/peer, never DNS; behind a trusted proxy the one its
- * PROXY v2 header names, lib/proxy), and its connection slot: at most
+/* The client's address for the log and its connection slot (lib/handler): at most
  * max_connections_per_client at once from one address, under inetd as under systemd.
  * 0 to serve, 1 refused (-ERR said, or nothing for a refused PROXY header). */
 static int client_address(struct session *s)
 {
-    struct peer p;
-    if (peer_from_fd(&p, 0) != 0)
-        str_copy(p.text, sizeof p.text, "local");
-    /* -T: no peeking for an untrusted PROXY header (the ClientHello must stay unread) */
-    if ((!s->implicit_tls || conf_in_networks(&s->conf.proxy_networks, &p.addr)) &&
-        proxy_accept(&s->io, &s->conf.proxy_networks, &p) != 0)
-        return 1;
-    str_copy(s->client, sizeof s->client, p.text);
-    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&p.addr;
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p.addr;
-    s->local_client = p.kind != PEER_TCP ||
-                      (p.addr.ss_family == AF_INET && (ntohl(v4->sin_addr.s_addr) >> 24) == 127) ||
-                      (p.addr.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr));
-    if (connlimit_check(&s->slot, &s->conf, &p) == 0)
-        return 0;
+    int rc = handler_client(&s->io, &s->conf, s->implicit_tls, &s->slot, s->client,
+                            sizeof s->client, &s->local_client);
+    if (rc != 2)
+        return rc;
     reply(s, "-ERR [SYS/TEMP] too many connections from your address, try again later");
     netio_flush(&s->io);
     return 1;
@@ -735,56 +721,14 @@ static void serve(struct session *s)
     netio_flush(&s->io);
 }
 
+/* Options, configuration, TLS context, privileges (lib/handler). 0, -1, -2 (-T: no reply). */
 static int start(struct session *s, int argc, char **argv)
 {
-    const char *conf_path = NULL, *transcript_dir = NULL;
-    char err[512];
-    int opt;
-    log_open("pop3-in", NULL);
-    opterr = 0; /* getopt must not print to stderr: under inetd it is the socket */
-    while ((opt = getopt(argc, argv, "C:TX:")) != -1) {
-        if (opt == 'T') {
-            s->implicit_tls = 1;
-        } else if (opt == 'C') {
-            conf_path = optarg;
-        } else if (opt == 'X') {
-            transcript_dir = optarg;
-        } else {
-            log_startup("usage: pop3-in [-T] [-C yubin.conf] [-X transcript-dir]");
-            return -1;
-        }
-    }
-    if (optind != argc) {
-        log_startup("usage: pop3-in [-T] [-C yubin.conf] [-X transcript-dir]");
-        return -1;
-    }
-    if (sodium_init() < 0) {
-        log_startup("libsodium cannot start");
-        return -1;
-    }
-    if (conf_load(&s->conf, conf_path, err, sizeof err) != 0) {
-        log_startup("configuration: %s", err);
-        return -1;
-    }
-    if (transcript_dir != NULL &&
-        str_copy(s->conf.transcript_dir, sizeof s->conf.transcript_dir, transcript_dir) != 0) {
-        log_startup("-X: path too long");
-        return -1;
-    }
-    log_open("pop3-in", s->conf.syslog_socket); /* now the configured socket */
-    char tls_err[700];
-    s->tls_ctx = tls_server_ctx(&s->conf, tls_err, sizeof tls_err); /* as root: the key */
-    if (privs_drop(s->conf.user, err, sizeof err) != 0) {
-        log_startup("%s", err);
-        return -1;
-    }
-    if (s->implicit_tls && s->tls_ctx == NULL && tls_err[0] == '\0')
-        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
-    if (tls_err[0] != '\0') {
-        log_startup("cannot serve: %s", tls_err);
-        return s->implicit_tls ? -2 : -1; /* -T: no plaintext -ERR can reach a TLS client */
-    }
-    return 0;
+    struct handler_start h = {0};
+    int rc = handler_start("pop3-in", argc, argv, &s->conf, &h);
+    s->implicit_tls = h.implicit_tls;
+    s->tls_ctx = h.tls_ctx;
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -61,6 +61,7 @@ static const struct conf_key conf_keys[] = {
     {NUM(session_time_limit, T_UINT, 1, 604800)},
     {NUM(data_time_limit, T_UINT, 1, 604800)},
     {NUM(pop3_timeout, T_UINT, 1, 86400)},
+    {NUM(imap_timeout, T_UINT, 1, 86400)},
     {NUM(max_connections_per_client, T_UINT, 0, 100000)},
     {STR(syslog_socket, T_PATH), 0, 0},
     {NUM(max_auth_failures, T_UINT, 1, 100)},
@@ -131,6 +132,7 @@ void conf_defaults(struct yubin_conf *c)
     c->session_time_limit = 3600;
     c->data_time_limit = 1800;
     c->pop3_timeout = 600; /* RFC 1939 §3: an autologout timer of at least 10 minutes */
+    c->imap_timeout = 1800; /* RFC 3501 §5.4: an autologout timer of at least 30 minutes */
     c->max_connections_per_client = 20; /* as the systemd units' MaxConnectionsPerSource */
     str_copy(c->syslog_socket, sizeof c->syslog_socket, "/dev/log");
     c->max_auth_failures = 3;

@@ -50,6 +50,7 @@ struct yubin_conf {
     unsigned session_time_limit;         /* seconds a whole SMTP or POP3 session may last */
     unsigned data_time_limit;            /* seconds a whole DATA transfer may last */
     unsigned pop3_timeout;               /* seconds pop3-in waits for a command */
+    unsigned imap_timeout;               /* seconds imap4-in waits for a command, or in IDLE */
     unsigned max_connections_per_client; /* at once from one address (lib/connlimit); 0 = any */
     char syslog_socket[PATH_MAX];        /* the syslog datagram socket, /dev/log */
 

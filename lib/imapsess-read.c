@@ -46,7 +46,7 @@ int imapsess_take_tag(struct imapsess *s, struct imaptok *t)
     return 0;
 }
 
-/* Reads and drops n octets of a literal. 0, or a NETIO_* code. */
+/* Reads and drops n octets of a literal. 0, NETIO_TIMEOUT or NETIO_ERROR. */
 static long skip(struct imapsess *s, uint64_t n)
 {
     char buf[4096];
@@ -54,14 +54,14 @@ static long skip(struct imapsess *s, uint64_t n)
         size_t k = n > sizeof buf ? sizeof buf : (size_t)n;
         long r = netio_read(&s->io, buf, k);
         if (r <= 0)
-            return r == 0 ? NETIO_EOF : r;
+            return r == 0 ? NETIO_ERROR : r;
         n -= (uint64_t)r;
     }
     return 0;
 }
 
 /* One line of a command: CRLF removed, *len set. 1, 0 when the session must end (BYE sent:
- * too long, a bare CR or LF), or a NETIO_* code. */
+ * too long, a bare CR or LF), NETIO_TIMEOUT, or NETIO_ERROR (also when the client closed). */
 static long command_line(struct imapsess *s, char *line, size_t size, size_t *len)
 {
     long r = netio_getline(&s->io, line, size);
@@ -72,10 +72,10 @@ static long command_line(struct imapsess *s, char *line, size_t size, size_t *le
         return 0;
     }
     if (r <= 0)
-        return r;
+        return r == NETIO_EOF ? NETIO_ERROR : r;
     size_t l = (size_t)r;
     if (line[l - 1] != '\n')
-        return NETIO_EOF; /* a last line without its CRLF: the client is gone */
+        return NETIO_ERROR; /* a last line without its CRLF: the client is gone */
     if (l < 2 || line[l - 2] != '\r' || memchr(line, '\r', l - 2) != NULL) {
         imapsess_untagged(s, "BYE bare CR or LF in a command line, closing the connection");
         log_msg(LOG_NOTICE, "client=%s bare CR or LF in a command: closing", s->client);
@@ -249,7 +249,7 @@ int imapsess_read_command(struct imapsess *s, char *buf, size_t size, size_t *le
         if (n > 0) {
             r = netio_read(&s->io, buf + used, n);
             if (r <= 0)
-                return r == 0 ? NETIO_EOF : (int)r;
+                return r == 0 ? NETIO_ERROR : (int)r;
         }
         used += n;
     }
@@ -274,7 +274,7 @@ long imapsess_literal_read(struct imapsess *s, char *buf, size_t size)
     size_t k = s->lit.left < size ? (size_t)s->lit.left : size;
     long r = netio_read(&s->io, buf, k);
     if (r <= 0)
-        return r == 0 ? NETIO_EOF : r;
+        return r == 0 ? NETIO_ERROR : r;
     s->lit.left -= (uint64_t)r;
     return r;
 }

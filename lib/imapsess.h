@@ -176,7 +176,7 @@ void imapsess_unselect(struct imapsess *s);
 /* Sends "+ Ready for literal data" for a synchronising literal (nothing for {n+}). 0 / -1. */
 int imapsess_literal_begin(struct imapsess *s);
 /* Reads up to size octets of the literal into buf. The number read (> 0), 0 at its end, or
- * a NETIO_* error (the session must end). */
+ * NETIO_TIMEOUT or NETIO_ERROR (the session must end). */
 long imapsess_literal_read(struct imapsess *s, char *buf, size_t size);
 /* After the literal: reads the rest of its command line. 0 when it ended there (CRLF), 1 when
  * more followed (discarded: reply BAD), -1 when the session must end. */
@@ -192,9 +192,10 @@ int imapsess_literal_finish(struct imapsess *s);
  * literal data" first. stream: the table entry of the command named by the first line, when
  * it is an IMAPCMD_STREAM one (looked up through the callback), so that its message literal
  * is left unread (s->lit).
- * Returns 1 with a command, 0 when a reply was already sent for a bad one (too long, bare
- * CR or LF, NUL, a literal too large: "<tag> BAD ..." or "NO [TOOBIG]", the rest of the
- * command discarded) and the session goes on, or a NETIO_* code (EOF, timeout, error). */
+ * Returns 1 with a command; 0 when a reply was already sent for a bad one (NUL, a bad tag, a
+ * literal too large: "<tag> BAD ..." or "NO [TOOBIG]", the rest of the command discarded;
+ * or, with s->done set, * BYE for a line too long or a bare CR or LF); NETIO_TIMEOUT; or
+ * NETIO_ERROR (the client closed, or the connection failed). */
 int imapsess_read_command(struct imapsess *s, char *buf, size_t size, size_t *len,
                           const struct imapcmd *(*lookup)(const char *name, int uid));
 

@@ -31,6 +31,7 @@ struct transcript {
     char prog[32];
     /* what the protocol has said so far */
     int secret_next; /* the next client line answers a challenge */
+    int imap_login;  /* the next client line continues an IMAP LOGIN after its literal */
     int retr_sent;   /* the last client command was RETR or TOP */
     char body_dir;   /* 'C' or 'S' while a message body goes by, else 0 */
     uint64_t body_lines, body_octets;
@@ -143,6 +144,35 @@ static int verb_is(const char *text, size_t len, const char *verb)
     return 1;
 }
 
+/* The length of "tag LOGIN" or "tag AUTHENTICATE" at the start of an IMAP line, or 0. */
+static size_t imap_login_prefix(const char *text, size_t shown)
+{
+    const char *sp = memchr(text, ' ', shown);
+    if (sp == NULL || verb_is(text, shown, "AUTH"))
+        return 0;
+    size_t tag = (size_t)(sp + 1 - text), rest = shown - tag;
+    if (verb_is(sp + 1, rest, "LOGIN"))
+        return tag + 5;
+    if (verb_is(sp + 1, rest, "AUTHENTICATE"))
+        return tag + 12;
+    return 0;
+}
+
+/* IMAP (imap4-in): "tag LOGIN user password" and "tag AUTHENTICATE mech response" are shown
+ * as far as the command name; the lines after a LOGIN line's literal are masked too. */
+static int imap_secret(struct transcript *t, const char *text, size_t shown)
+{
+    size_t prefix = t->imap_login ? 0 : imap_login_prefix(text, shown);
+    if (t->imap_login)
+        emit(t, 'C', MASK, strlen(MASK), strlen(MASK));
+    else if (prefix > 0)
+        emitf(t, 'C', "%.*s %s", (int)prefix, text, MASK);
+    else
+        return 0;
+    t->imap_login = shown > 0 && text[shown - 1] == '}';
+    return 1;
+}
+
 static void client_line(struct transcript *t, const char *text, size_t shown, uint64_t total)
 {
     t->retr_sent = verb_is(text, shown, "RETR") || verb_is(text, shown, "TOP");
@@ -154,6 +184,8 @@ static void client_line(struct transcript *t, const char *text, size_t shown, ui
             emit(t, 'C', MASK, strlen(MASK), strlen(MASK));
         return;
     }
+    if (imap_secret(t, text, shown))
+        return;
     if (verb_is(text, shown, "PASS")) {
         emitf(t, 'C', "%.4s %s", text, MASK);
         return;

@@ -26,11 +26,12 @@ SRC = yubintest.SRC
 UNITS = ["smtp-in.socket", "smtp-in@.service", "submission.socket", "submission@.service",
          "pop3-in.socket", "pop3-in@.service", "smtp-local.socket", "smtp-local@.service",
          "yubin-auth.socket", "yubin-auth.service", "submissions.socket", "submissions@.service",
-         "pop3s.socket", "pop3s@.service"]
+         "pop3s.socket", "pop3s@.service", "imap4-in.socket", "imap4-in@.service",
+         "imaps.socket", "imaps@.service"]
 HANDLER_UNITS = [u for u in UNITS if "@" in u]
 LOCAL_SOCKET = "/run/yubin/smtp.sock"  # the default local_socket of yubin.conf(5)
 INETD_MAX = 2147483647  # the largest nowait.N openbsd-inetd accepts (more is "illegal": 256)
-XINETD = ["yubin-smtp", "yubin-submission", "yubin-pop3"]
+XINETD = ["yubin-smtp", "yubin-submission", "yubin-pop3", "yubin-imap"]
 
 
 def make_vars():
@@ -117,7 +118,8 @@ class SystemdUnits(unittest.TestCase):
     def test_sockets_accept_and_survive_bursts(self):
         for name, port in (("smtp-in.socket", "25"), ("submission.socket", "587"),
                            ("pop3-in.socket", "110"), ("submissions.socket", "465"),
-                           ("pop3s.socket", "995")):
+                           ("pop3s.socket", "995"), ("imap4-in.socket", "143"),
+                           ("imaps.socket", "993")):
             text = open(os.path.join(SRC, "systemd", name)).read()
             keys = dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
             self.assertEqual(keys["ListenStream"], port, name)
@@ -257,6 +259,12 @@ class InetdLines(unittest.TestCase):
     def converse(self, service, port):
         with self.connect(port) as s:
             buf = [b""]
+            if service == "imap":
+                self.assertTrue(recv_line(s, buf).startswith("* OK [CAPABILITY IMAP4rev1"))
+                s.sendall(b"a LOGOUT\r\n")
+                self.assertTrue(recv_line(s, buf).startswith("* BYE"))
+                self.assertTrue(recv_line(s, buf).startswith("a OK"))
+                return None
             if service == "pop3":
                 self.assertTrue(recv_line(s, buf).startswith("+OK"))
                 s.sendall(b"QUIT\r\n")
@@ -311,6 +319,9 @@ class InetdLines(unittest.TestCase):
     def test_pop3_unit_serves(self):
         self.serve_unit("pop3-in@.service", "pop3")
 
+    def test_imap_unit_serves(self):
+        self.serve_unit("imap4-in@.service", "imap")
+
     def test_local_unit_serves(self):
         self.serve_unit("smtp-local@.service", "local")
 
@@ -363,6 +374,9 @@ class InetdLines(unittest.TestCase):
     def test_pop3_entries_serve(self):
         self.serve_all("pop3")
 
+    def test_imap_entries_serve(self):
+        self.serve_all("imap")
+
     def test_local_entry_serves(self):
         """The unix line, on a socket path of the test's own (LOCAL_SOCKET is the system's)."""
         entries = [e for e in self.entries() if e[0] == "local"]
@@ -397,4 +411,5 @@ class InetdLines(unittest.TestCase):
 
     def test_all_services_present(self):
         self.assertEqual(sorted({e[0] for e in self.entries()}),
-                         ["local", "pop3", "pop3s", "smtp", "submission", "submissions"])
+                         ["imap", "imaps", "local", "pop3", "pop3s", "smtp", "submission",
+                          "submissions"])

@@ -31,7 +31,7 @@ SRC = yubintest.SRC
 MAN = os.path.join(SRC, "man")
 FORMATS = ("yubin.conf.5", "yubin-users.5", "yubin-aliases.5", "yubin-queue.5")
 # Programs whose stderr is the client's socket under inetd: the getopt string in the source.
-SILENT = ("smtp-in", "pop3-in")
+SILENT = ("smtp-in", "pop3-in", "imap4-in")
 
 
 def programs():
@@ -76,6 +76,8 @@ def usage_options(name):
     """The option tokens ("-f", "--stdin", "-bp") the program's usage text names."""
     if name in SILENT:
         src = read(os.path.join(SRC, "bin", name + ".c"))
+        if "handler_start(" in src:  # pop3-in and imap4-in take their options there
+            src = read(os.path.join(SRC, "lib", "handler.c"))
         m = re.search(r'getopt\(\s*argc\s*,\s*argv\s*,\s*"([^"]*)"', src)
         assert m, f"{name}: no getopt string in the source"
         return sorted("-" + ch for ch in m.group(1) if ch != ":")

@@ -81,7 +81,7 @@ static void test_plain_and_literals(void)
           "lines and literals joined");
     CHECK(strcmp(output(), "+ Ready for literal data\r\n") == 0,
           "one + for the {3}, none for {4+}");
-    CHECK(read_cmd(&len) == NETIO_EOF, "then the end");
+    CHECK(read_cmd(&len) == NETIO_ERROR, "then the end");
     stop();
 }
 

@@ -1,6 +1,7 @@
 /*
  * test-transcript: lib/transcript on made-up dialogues, the file read back without its
- * timestamps: secrets masked (PASS, AUTH initial responses, answers to 334 and "+ "), a body
+ * timestamps: secrets masked (PASS, AUTH initial responses, answers to 334 and "+ ", IMAP's
+ * LOGIN and AUTHENTICATE with the lines after their literals), a body
  * cut to its first lines with its size, output written in pieces cut into lines at LF, control
  * bytes shown as \xNN, an over-long line cut with a note, the size bound, and the file's
  * mode and O_EXCL name.
@@ -140,6 +141,31 @@ static void test_pop3_pieces(void)
     CHECK(strstr(got, "S: + \nC: ********\n") != NULL, "the answer to '+ ' masked");
 }
 
+static void test_imap(void)
+{
+    struct transcript *t = open_one(1 << 20);
+    if (t == NULL)
+        return;
+    line(t, 'C', "a1 login demo@example.test hunter2\r\n");
+    line(t, 'C', "a2 LOGIN {4}\r\n");
+    transcript_write(t, 'S', "+ Ready for literal data\r\n", 26);
+    line(t, 'C', " {7+}\r\n");
+    line(t, 'C', "\r\n");
+    line(t, 'C', "a3 AUTHENTICATE PLAIN AGRlbW8AZGVtbw==\r\n");
+    line(t, 'C', "a4 SELECT INBOX\r\n");
+    transcript_close(t);
+    size_t size;
+    const char *got = read_back(&size);
+    CHECK(strstr(got, "C: a1 login ********\n") != NULL, "LOGIN masked after its name");
+    CHECK(strstr(got, "hunter2") == NULL, "no password left");
+    CHECK(strstr(got, "C: a2 LOGIN ********\nS: + Ready for literal data\nC: ********\n"
+                      "C: ********\n") != NULL,
+          "the lines after LOGIN's literals masked");
+    CHECK(strstr(got, "C: a3 AUTHENTICATE ********\n") != NULL && strstr(got, "AGRlbW8") == NULL,
+          "AUTHENTICATE's initial response masked");
+    CHECK(strstr(got, "C: a4 SELECT INBOX\n") != NULL, "other commands shown");
+}
+
 static void test_long_line_and_bound(void)
 {
     struct transcript *t = open_one(2000);
@@ -231,6 +257,7 @@ int main(void)
         return 2;
     test_smtp();
     test_pop3_pieces();
+    test_imap();
     test_long_line_and_bound();
     test_body_from_a_file();
     test_file();
