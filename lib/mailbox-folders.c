@@ -191,7 +191,8 @@ static int add_parents(struct mailbox_folders *f, size_t *cap)
             return errno = ENOMEM, -1;
         for (char *dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
             *dot = '\0';
-            int rc = find_folder(f, name) == NULL ? add_folder(f, cap, name, strlen(name), 1) : 0;
+            int known = find_folder(f, name) != NULL || str_ieq(name, "INBOX");
+            int rc = known ? 0 : add_folder(f, cap, name, strlen(name), 1);
             *dot = '.';
             if (rc != 0) {
                 free(name);

@@ -29,6 +29,9 @@ int mbx_lock_index(const char *maildir);
 /* Under the lock: the journal finished, the index read, reconciled and rewritten if needed,
  * into mb (path and cur_fd set, msgs empty). 0 / -1. */
 int mbx_load_locked(struct mailbox *mb);
+/* 1 if nothing in cur/, new/ or the index changed since mb's last reconcile (then a refresh
+ * has nothing to find), else 0. No lock needed. */
+int mbx_unchanged(struct mailbox *mb);
 /* Finds m's file again by base name. 0 (m->name updated), 1 gone, -1 error. */
 int mbx_refind(struct mailbox *mb, struct mailbox_msg *m);
 /* Under the lock: completes a journal left by a killed COPY, MOVE or EXPUNGE. 0 / -1. */

@@ -128,6 +128,13 @@ int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
 {
     struct mailbox fresh;
     memset(ch, 0, sizeof *ch);
+    int gone = 0;
+    for (size_t i = 0; i < mb->count && !gone; i++)
+        gone = mb->msgs[i].gone;
+    if (!gone && mbx_unchanged(mb)) { /* three stats, no lock: nothing can have changed */
+        ch->exists = mb->count;
+        return 0;
+    }
     if (reload(mb, &fresh) != 0)
         return -1;
     if (mbx_changes_alloc(ch, mb->count + fresh.count) != 0) {
@@ -157,6 +164,9 @@ int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
         reverse_expunged(ch);
     }
     mb->uidnext = fresh.uidnext;
+    mb->seen_cur = fresh.seen_cur;
+    mb->seen_new = fresh.seen_new;
+    mb->seen_index = fresh.seen_index;
     ch->exists = mb->count;
     totals(mb);
     return 0;

@@ -348,9 +348,48 @@ static uint32_t new_uidvalidity(void)
 }
 
 /* Under the lock: the index, and the directories unless their times say nothing changed. */
+/* What the session's next refresh compares: the directory times taken before the scan, and
+ * the index file as it now is. */
+static void remember(struct mailbox *mb, const struct dirtimes *seen)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    mb->seen_cur = seen->cur;
+    mb->seen_new = seen->new_;
+    mb->seen_index = 0;
+    if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) >= 0 &&
+        stat(path, &st) == 0)
+        mb->seen_index = (unsigned long long)st.st_ino;
+}
+
+/* The directory times are taken before the scan, so that a change made while it reads is
+ * newer than what the index records (and seen by the next open); our own moves from new/ to
+ * cur/ make that next open scan once more. */
+static int load_dirs(struct mailbox *mb, const struct dirtimes *recorded, int fresh)
+{
+    struct dirtimes seen;
+    if (dir_times(mb, &seen, 1) != 0)
+        return -1;
+    if (!fresh && same_time(seen.cur, recorded->cur) && same_time(seen.new_, recorded->new_)) {
+        remember(mb, &seen);
+        return 0;
+    }
+    struct mailbox_msg *found;
+    size_t nfound;
+    if (scan(mb, &found, &nfound) != 0)
+        return -1;
+    mb->scanned = 1;
+    int changed = merge(mb, found, nfound) || fresh;
+    if (changed || !same_time(seen.cur, recorded->cur) || !same_time(seen.new_, recorded->new_))
+        if (index_write(mb, &seen) != 0)
+            return -1;
+    remember(mb, &seen);
+    return 0;
+}
+
 int mbx_load_locked(struct mailbox *mb)
 {
-    struct dirtimes seen, recorded = {{0, 0}, {0, 0}};
+    struct dirtimes recorded = {{0, 0}, {0, 0}};
     if (mbx_journal_finish(mb->path) != 0)
         return -1;
     int fresh = index_read(mb, &recorded) != 0;
@@ -359,21 +398,20 @@ int mbx_load_locked(struct mailbox *mb)
         mb->uidvalidity = new_uidvalidity();
         mb->uidnext = 1;
     }
-    if (dir_times(mb, &seen, 0) != 0)
-        return -1;
-    if (!fresh && same_time(seen.cur, recorded.cur) && same_time(seen.new_, recorded.new_))
+    return load_dirs(mb, &recorded, fresh);
+}
+
+int mbx_unchanged(struct mailbox *mb)
+{
+    struct dirtimes now;
+    char path[PATH_MAX];
+    struct stat st;
+    if (dir_times(mb, &now, 0) != 0 || !same_time(now.cur, mb->seen_cur) ||
+        !same_time(now.new_, mb->seen_new) ||
+        str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0 ||
+        stat(path, &st) != 0)
         return 0;
-    struct mailbox_msg *found;
-    size_t nfound;
-    if (scan(mb, &found, &nfound) != 0)
-        return -1;
-    mb->scanned = 1;
-    int changed = merge(mb, found, nfound) || fresh;
-    if (dir_times(mb, &seen, 1) != 0)
-        return -1;
-    if (!changed && same_time(seen.cur, recorded.cur) && same_time(seen.new_, recorded.new_))
-        return 0;
-    return index_write(mb, &seen);
+    return (unsigned long long)st.st_ino == mb->seen_index;
 }
 
 int mbx_lock_file(const char *dir, const char *name)

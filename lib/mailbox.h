@@ -57,6 +57,11 @@ struct mailbox {
     int scanned;  /* 1 if open read the directories, 0 if the index was enough */
     int created;  /* 1 if there was no usable index (a first login, or it was deleted) */
     int watch_fd; /* inotify descriptor from mailbox_watch, or -1 */
+    /* cur/ and new/ mtimes before the last reconcile (0: not to be trusted) and the index
+     * file's inode after it: mailbox_refresh skips the lock and the index when all three are
+     * unchanged (nothing can have changed then). */
+    struct timespec seen_cur, seen_new;
+    unsigned long long seen_index;
     struct mailbox_keywords kw; /* loaded at open, extended by mailbox_keyword_letter */
 };
 

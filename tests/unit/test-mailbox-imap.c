@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -367,6 +368,32 @@ static void test_refresh(void)
     mailbox_close(&b);
 }
 
+/* Nothing changed: a refresh needs neither the lock nor the index (IDLE and NOOP are cheap).
+ * Another descriptor holds the lock; a refresh that took it would block (alarm ends that). */
+static void test_refresh_unchanged(void)
+{
+    char p[600], lockpath[700];
+    struct mailbox a;
+    struct mailbox_changes ch;
+    struct timespec old[2] = {{time(NULL) - 10, 5}, {time(NULL) - 10, 5}};
+    path_of(p, sizeof p, "Refresh");
+    for (int i = 0; i < 2; i++) { /* directories changed in this second are never trusted */
+        snprintf(lockpath, sizeof lockpath, "%s/%s", p, i ? "new" : "cur");
+        utimensat(AT_FDCWD, lockpath, old, 0);
+    }
+    CHECK(mailbox_open(&a, p) == 0, "open");
+    snprintf(lockpath, sizeof lockpath, "%s/yubin-index.lock", p);
+    int fd = open(lockpath, O_RDWR);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0, "someone holds the index lock");
+    alarm(10);
+    CHECK(mailbox_refresh(&a, 0, &ch) == 0 && ch.exists == a.count && ch.n_expunged == 0,
+          "unchanged: refreshed without the lock");
+    alarm(0);
+    mailbox_changes_free(&ch);
+    close(fd);
+    mailbox_close(&a);
+}
+
 /* A rebuilt index (deleted by hand): the session is told its UIDs are void. */
 static void test_uidvalidity_change(void)
 {
@@ -389,6 +416,7 @@ int main(void)
 {
     if (mkdtemp(dir) == NULL || sodium_init() < 0)
         return 99;
+    setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(root, sizeof root, "%s/demo", dir);
     if (maildir_ensure(root) != 0)
         return 99;
@@ -399,6 +427,7 @@ int main(void)
     test_keywords();
     test_copy_move();
     test_refresh();
+    test_refresh_unchanged();
     test_uidvalidity_change();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
