@@ -273,14 +273,28 @@ static int link_copy(struct mailbox *mb, struct mailbox_msg *m, int dst_tmpfd, c
 }
 
 /* One copy of the message with this UID in dst's tmp/, its name into *name. */
-static int one_copy(struct mailbox *mb, uint32_t uid, struct mailbox *dst, int tmpfd, char **name)
+/* A unique name that sorts after prev (names are numbered in base-name order, so the copies
+ * get increasing UIDs in the order given, as COPYUID's sets are read). */
+static int unique_after(char *dst, size_t size, const char *prev)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        if (unique_name(dst, size, mbx_host()) != 0)
+            return -1;
+        if (prev == NULL || strcmp(dst, prev) > 0)
+            return 0;
+    }
+    return errno = EAGAIN, -1;
+}
+
+static int one_copy(struct mailbox *mb, uint32_t uid, struct mailbox *dst, int tmpfd,
+                    const char *prev, char **name)
 {
     char info[64], unique[160], buf[NAME_MAX + 1];
     struct mailbox_msg *m = mailbox_by_uid(mb, uid);
     if (m == NULL || m->gone)
         return errno = ENOENT, 1;
     if (dest_flags(mb, m, dst, info, sizeof info) != 0 ||
-        unique_name(unique, sizeof unique, mbx_host()) != 0 ||
+        unique_after(unique, sizeof unique, prev) != 0 ||
         str_format(buf, sizeof buf, "%s,S=%llu,W=%llu:2,%s", unique, (unsigned long long)m->size,
                    (unsigned long long)m->crlf_size, info) < 0)
         return errno = errno ? errno : ENAMETOOLONG, -1;
@@ -349,7 +363,7 @@ static int store_copies(struct mailbox *mb, const uint32_t *uids, size_t n, cons
     int rc = names == NULL || cu->src == NULL || cu->dst == NULL ? (errno = ENOMEM, -1) : 0;
     size_t made = 0;
     for (; rc == 0 && made < n; made++) {
-        rc = one_copy(mb, uids[made], &dm, tmpfd, &names[made]);
+        rc = one_copy(mb, uids[made], &dm, tmpfd, made > 0 ? names[made - 1] : NULL, &names[made]);
         if (rc == 0)
             cu->src[made] = uids[made];
     }

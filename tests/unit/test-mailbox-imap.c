@@ -283,6 +283,21 @@ static void test_copy_move(void)
     mailbox_close(&mb);
     mailbox_status(sent, &st);
     CHECK(st.messages == 3, "Sent has three");
+    /* many at once: the copies are numbered in the order given */
+    uint32_t uv, all[40];
+    mailbox_folder_create(root, "Many");
+    mailbox_folder_create(root, "Many2");
+    path_of(work, sizeof work, "Many");
+    path_of(sent, sizeof sent, "Many2");
+    for (int i = 0; i < 40; i++)
+        all[i] = append(work, "m\r\n", 10, "", 0, &uv);
+    CHECK(mailbox_open(&mb, work) == 0 && mb.count == 40, "40 messages");
+    int ordered = mailbox_copy(&mb, all, 40, sent, &cu) == 0 && cu.count == 40;
+    for (size_t i = 1; ordered && i < cu.count; i++)
+        ordered = cu.dst[i] == cu.dst[i - 1] + 1 && cu.src[i] == all[i];
+    CHECK(ordered, "COPY of 40: destination UIDs in the order of the sources");
+    mailbox_copyuid_free(&cu);
+    mailbox_close(&mb);
 }
 
 static void test_refresh(void)
