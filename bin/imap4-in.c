@@ -30,6 +30,7 @@
 #include "connlimit.h"
 #include "handler.h"
 #include "imapauth.h"
+#include "imapcmd.h"
 #include "imapsess.h"
 #include "log.h"
 #include "tls.h"
@@ -240,6 +241,20 @@ static const struct imapcmd commands[] = {
     {"AUTHENTICATE", IMAP_NOT_AUTH, cmd_authenticate, 0},
     {"ENABLE", IMAP_AUTH, cmd_enable, 0},
     {"NAMESPACE", IMAP_LOGGED_IN, cmd_namespace, IMAPCMD_JUNK},
+    {"LIST", IMAP_LOGGED_IN, imapcmd_list, 0},
+    {"LSUB", IMAP_LOGGED_IN, imapcmd_lsub, 0},
+    {"STATUS", IMAP_LOGGED_IN, imapcmd_status, 0},
+    {"CREATE", IMAP_LOGGED_IN, imapcmd_create, 0},
+    {"DELETE", IMAP_LOGGED_IN, imapcmd_delete, 0},
+    {"RENAME", IMAP_LOGGED_IN, imapcmd_rename, 0},
+    {"SUBSCRIBE", IMAP_LOGGED_IN, imapcmd_subscribe, 0},
+    {"UNSUBSCRIBE", IMAP_LOGGED_IN, imapcmd_unsubscribe, 0},
+    {"APPEND", IMAP_LOGGED_IN, imapcmd_append, IMAPCMD_STREAM},
+    {"FETCH", IMAP_SELECTED, imapcmd_fetch, IMAPCMD_UID | IMAPCMD_NO_EXPUNGE},
+    {"STORE", IMAP_SELECTED, imapcmd_store, IMAPCMD_UID | IMAPCMD_NO_EXPUNGE},
+    {"SEARCH", IMAP_SELECTED, imapcmd_search, IMAPCMD_UID | IMAPCMD_NO_EXPUNGE},
+    {"COPY", IMAP_SELECTED, imapcmd_copy, IMAPCMD_UID},
+    {"MOVE", IMAP_SELECTED, imapcmd_move, IMAPCMD_UID},
 };
 
 static const struct imapcmd *lookup(const char *name, int uid)
