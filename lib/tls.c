@@ -175,7 +175,14 @@ SSL_CTX *tls_server_ctx(const struct yubin_conf *c, char *err, size_t errlen)
     err[0] = '\0';
     if (c->tls_cert_file[0] == '\0')
         return NULL;
-    /* not openssl.cnf: the policy is ours, and the handler starts faster without it */
+    /* Not openssl.cnf: the policy is ours, and the handler starts faster without it. Not the
+     * legacy tables of every cipher and digest by name (EVP_get_cipherbyname) either: libssl
+     * fetches what it uses from the provider, and filling them was a third of the CPU time of
+     * a handler's TLS set-up (bench/README.md). The first call decides; OPENSSL_init_ssl's
+     * own request for them is then a no-op. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
+                            OPENSSL_INIT_NO_LOAD_CONFIG,
+                        NULL);
     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
