@@ -143,6 +143,8 @@ struct imapsearch_found *imapsearch_found_reset(struct imapsearch *q)
         return NULL;
     unsigned char *found = s->f.found;
     memset(found, 0, s->n ? s->n : 1);
+    memset(s->k, 0, (s->n ? s->n : 1) * sizeof *s->k); /* TEXT needles start with the header */
+    memset(s->prev, 0, s->n ? s->n : 1);
     s->f = (struct imapsearch_found){.found = found};
     return &s->f;
 }
