@@ -66,9 +66,10 @@ long imapsearch_days(long y, int m, int d)
 /* ---- the scanner ---- */
 
 /* Where decoded octets go: the top-level header's field values (TEXT needles and the FIELD
- * needles of the current field), its field names and line ends (TEXT needles only), or the
- * body (BODY and TEXT needles; an attached message's header goes there too). */
-enum sink { SINK_TOP, SINK_TOP_NAME, SINK_BODY };
+ * needles of the current field), TEXT needles only (the top-level field names and line ends,
+ * the headers of MIME parts), or the body (BODY and TEXT needles; an attached message's
+ * header goes there too). */
+enum sink { SINK_TOP, SINK_TEXT, SINK_BODY };
 
 /* The header parser's state: one field at a time. */
 struct hdr {
@@ -422,7 +423,7 @@ static void field_start(struct scanner *s, struct hdr *h)
         s->cap_len = 0;
     }
     /* TEXT sees "Name: value" lines */
-    enum sink text = h->sink == SINK_TOP ? SINK_TOP_NAME : h->sink;
+    enum sink text = h->sink == SINK_TOP ? SINK_TEXT : h->sink;
     for (size_t i = 0; i < h->name_len; i++)
         out_byte(s, text, (unsigned char)h->name[i]);
     for (int i = 0; i < 2; i++)
@@ -445,7 +446,7 @@ static void field_end(struct scanner *s, struct hdr *h)
     if (!h->in_field)
         return;
     field_flush(s, h);
-    enum sink text = h->sink == SINK_TOP ? SINK_TOP_NAME : h->sink;
+    enum sink text = h->sink == SINK_TOP ? SINK_TEXT : h->sink;
     out_byte(s, text, '\n');
     out_flush(s, text);
     if (h->sink == SINK_TOP) {
@@ -803,11 +804,11 @@ static int read_tree(struct scanner *s, int fd, const struct mime_tree *t)
     for (size_t i = 0; i < t->n && !body_found(s); i++) {
         const struct mime_part *p = &t->parts[i];
         char type[300];
-        if (p->is_message && i > 0) {
+        if (i > 0) { /* an attached message's header is its body's, a part's is TEXT's */
             uint64_t after;
             body_reset(s);
-            if (read_header(s, fd, p->header.off, p->header.off + p->header.len, SINK_BODY,
-                            &after) != 0)
+            if (read_header(s, fd, p->header.off, p->header.off + p->header.len,
+                            p->is_message ? SINK_BODY : SINK_TEXT, &after) != 0)
                 return -1;
         }
         if (p->kind == MIME_MULTIPART || (p->kind == MIME_MESSAGE && p->child >= 0))

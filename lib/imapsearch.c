@@ -20,8 +20,9 @@ enum key {
     K_AND,     /* a list: children a, then their next */
     K_OR,      /* a OR b */
     K_NOT,     /* NOT a */
-    K_ALL,     /* ALL, OLD */
-    K_NONE,    /* RECENT, NEW: \Recent is never set */
+    K_ALL,     /* ALL */
+    K_RECENT,  /* RECENT (neg: OLD) */
+    K_NEW,     /* RECENT UNSEEN */
     K_FLAG,    /* has (neg: has not) the maildir flag letter */
     K_KEYWORD, /* has (neg: has not) the keyword */
     K_LARGER,
@@ -75,12 +76,12 @@ static const struct keydef {
     {"HEADER", K_TEXT, A_HEADER, 0, 0, NULL, NEEDLE_FIELD},
     {"KEYWORD", K_KEYWORD, A_KEYWORD, 0, 0, NULL, 0},
     {"LARGER", K_LARGER, A_NUMBER, 0, 0, NULL, 0},
-    {"NEW", K_NONE, A_NONE, 0, 0, NULL, 0},
+    {"NEW", K_NEW, A_NONE, 0, 0, NULL, 0},
     {"NOT", K_NOT, A_NOT, 0, 0, NULL, 0},
-    {"OLD", K_ALL, A_NONE, 0, 0, NULL, 0},
+    {"OLD", K_RECENT, A_NONE, 1, 0, NULL, 0},
     {"ON", K_ON, A_DATE, 0, 0, NULL, 0},
     {"OR", K_OR, A_OR, 0, 0, NULL, 0},
-    {"RECENT", K_NONE, A_NONE, 0, 0, NULL, 0},
+    {"RECENT", K_RECENT, A_NONE, 0, 0, NULL, 0},
     {"SEEN", K_FLAG, A_NONE, 0, 'S', NULL, 0},
     {"SENTBEFORE", K_SENTBEFORE, A_DATE, 0, 0, NULL, 0},
     {"SENTON", K_SENTON, A_DATE, 0, 0, NULL, 0},
@@ -593,8 +594,10 @@ static int eval_node(struct eval *e, int i, int io)
         return v == 0 || v == 1 ? !v : v;
     case K_ALL:
         return 1;
-    case K_NONE:
-        return 0;
+    case K_RECENT:
+        return (m->recent != 0) != n->neg;
+    case K_NEW:
+        return m->recent != 0 && !has_flag(m->flags, 'S');
     case K_FLAG:
         return has_flag(m->flags, n->flag) != n->neg;
     case K_KEYWORD:

@@ -18,9 +18,10 @@
  * every text part (text/..., or no Content-Type) with its base64 or quoted-printable decoded
  * and its charset (as above) turned into UTF-8, in the headers of attached messages, and in
  * non-text parts sent as 7bit/8bit/binary (not base64 or quoted-printable ones: those are
- * binary attachments); TEXT looks in the header (every "Name: value" line, decoded) and where
- * BODY looks. The body is streamed in bounded chunks: a 50 MB message costs no more memory
- * than a small one, and a string found across two chunks is found.
+ * binary attachments); TEXT looks in the header (every "Name: value" line, decoded), in the
+ * MIME headers of the parts (an attachment's file name) and where BODY looks. The body is streamed
+ * in bounded chunks: a 50 MB message costs no more memory than a small one, and a string found
+ * across two chunks is found.
  *
  * It never allocates more than bounds derived from the command (IMAPSEARCH_MAX_* below), never
  * recurses deeper than IMAPSEARCH_MAX_DEPTH, never writes to a message file and never holds
@@ -76,8 +77,9 @@ struct imapsearch_msg {
     uint32_t seq, uid;         /* its message sequence number and UID */
     uint32_t max_seq, max_uid; /* for "*": messages in the folder, the highest UID (0: empty) */
     const char *flags;         /* maildir(5) letters, any order: D \Draft, F \Flagged, P (no IMAP
-                                * flag), R \Answered, S \Seen, T \Deleted. \Recent is never set in
-                                * yubin (RFC 9051 dropped it): RECENT and NEW match nothing, OLD all */
+                                * flag), R \Answered, S \Seen, T \Deleted */
+    int recent;                /* \Recent in this session (mailbox_msg.recent): RECENT, NEW (recent
+                                * and not seen) and OLD (not recent) read it */
     time_t internaldate;       /* INTERNALDATE; BEFORE/ON/SINCE take its day in the local time zone
                                 * (TZ), the zone FETCH INTERNALDATE is shown in */
     uint64_t size;             /* RFC822.SIZE: octets with CRLF line ends (mailbox_msg.crlf_size) */
@@ -89,9 +91,9 @@ struct imapsearch_msg {
     int fd;
     int (*open)(void *open_arg);
     void *open_arg;
-    /* KEYWORD/UNKEYWORD: 1 if the message has the keyword (len octets, case-insensitive per
-     * RFC 3501 §2.3.2 is the callee's choice), else 0. NULL: lib/mailbox keeps no keywords
-     * yet, so KEYWORD never matches and UNKEYWORD always does. */
+    /* KEYWORD/UNKEYWORD: 1 if the message has the keyword (NUL-terminated, len octets; RFC
+     * 3501 §2.3.2 leaves its case to the server: mailbox_flag_letter ignores it), else 0. NULL: the
+     * message has no keywords: KEYWORD never matches, UNKEYWORD always. */
     int (*has_keyword)(void *kw_arg, const char *kw, size_t len);
     void *kw_arg;
     /* "$" (RFC 5182): the UIDs of the last SAVE, resolved (imap_seqset_resolve); NULL: none

@@ -109,7 +109,13 @@ static void test_flags(void)
     m.flags = "DT";
     CHECK(search("deleted draft", &m) == 1, "keys without case, T and D");
     CHECK(search("RECENT", &m) == 0 && search("NEW", &m) == 0 && search("OLD", &m) == 1,
-          "no \\Recent: RECENT and NEW match nothing, OLD everything");
+          "not \\Recent: RECENT and NEW do not match, OLD does");
+    m.recent = 1;
+    CHECK(search("RECENT", &m) == 1 && search("NEW", &m) == 1 && search("OLD", &m) == 0,
+          "\\Recent and not \\Seen: RECENT, NEW");
+    m.flags = "S";
+    CHECK(search("RECENT", &m) == 1 && search("NEW", &m) == 0, "\\Recent and \\Seen: not NEW");
+    m.recent = 0;
     CHECK(search("KEYWORD $Junk", &m) == 0 && search("UNKEYWORD $Junk", &m) == 1,
           "no keywords kept: KEYWORD never, UNKEYWORD always");
 }
@@ -524,6 +530,8 @@ static void test_multipart(void)
     CHECK(body_search(mixed, "BODY \"part--b\"") == 0, "nor the boundaries, nor across parts");
     CHECK(body_search(mixed, "TEXT parts") == 1 && body_search(mixed, "TEXT \"inner body\"") == 1,
           "TEXT: header and parts");
+    CHECK(body_search(mixed, "TEXT image/png") == 1 && body_search(mixed, "BODY image/png") == 0,
+          "a part's MIME header: TEXT sees it, BODY does not");
 }
 
 /* The golden messages of lib/mime's tests. */
