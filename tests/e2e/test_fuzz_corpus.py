@@ -12,7 +12,8 @@ import unittest
 import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
-         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy", "fuzz-srs"]
+         "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy", "fuzz-srs",
+         "fuzz-imapsearch"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -62,6 +63,9 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_srs(self):
         self.replay("fuzz-srs")
+
+    def test_imapsearch(self):
+        self.replay("fuzz-imapsearch")
 
 
 if __name__ == "__main__":
