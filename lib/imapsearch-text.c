@@ -17,6 +17,7 @@
 
 #include "imapsearch-int.h"
 #include "mime.h"
+#include "util.h"
 
 #define IMAPSEARCH_CHUNK 16384
 #define PIECE 8192    /* octets of one field value decoded at once */
@@ -270,13 +271,6 @@ static void out_char(struct scanner *s, enum sink sink, enum cs cs, unsigned cha
     out_byte(s, sink, (unsigned char)(0x80 | (u & 0x3F)));
 }
 
-static int hexval(unsigned char c)
-{
-    static const char digits[] = "0123456789abcdef";
-    const char *d = c > ' ' && c < 0x7f ? strchr(digits, c | 0x20) : NULL;
-    return d != NULL ? (int)(d - digits) : -1;
-}
-
 static int b64val(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -331,8 +325,8 @@ static void decode_word(struct scanner *s, enum sink sink, const unsigned char *
             int h, l;
             if (t[i] == '_')
                 out_char(s, sink, cs, ' ');
-            else if (t[i] == '=' && i + 2 < tl && (h = hexval(t[i + 1])) >= 0 &&
-                     (l = hexval(t[i + 2])) >= 0)
+            else if (t[i] == '=' && i + 2 < tl && (h = hex_value(t[i + 1])) >= 0 &&
+                     (l = hex_value(t[i + 2])) >= 0)
                 out_char(s, sink, cs, (unsigned char)(h << 4 | l)), i += 2;
             else
                 out_char(s, sink, cs, t[i]);
@@ -679,7 +673,7 @@ static void qp_byte(struct scanner *s, struct decoder *d, unsigned char c)
     int v;
     switch (d->state) {
     case 1:
-        if ((v = hexval(c)) >= 0) {
+        if ((v = hex_value(c)) >= 0) {
             d->h = c;
             d->state = 2;
         } else if (c == '\n') {
@@ -694,8 +688,8 @@ static void qp_byte(struct scanner *s, struct decoder *d, unsigned char c)
         return;
     case 2:
         d->state = 0;
-        if ((v = hexval(c)) >= 0) {
-            out_char(s, SINK_BODY, d->cs, (unsigned char)(hexval(d->h) << 4 | v));
+        if ((v = hex_value(c)) >= 0) {
+            out_char(s, SINK_BODY, d->cs, (unsigned char)(hex_value(d->h) << 4 | v));
             return;
         }
         out_char(s, SINK_BODY, d->cs, '=');
