@@ -269,10 +269,10 @@ struct render {
     const struct imapfetch_msg *m;
     struct mime_tree tree;
     int have_tree;
-    struct body body[IMAPFETCH_MAX_ITEMS];
     mime_writer w;
     void *arg;
     int err;
+    struct body body[IMAPFETCH_MAX_ITEMS]; /* last: not cleared for a fetch without bodies */
 };
 
 static enum cte part_cte(const struct mime_tree *t, int part)
@@ -334,6 +334,7 @@ static int measure(struct render *r, size_t i)
     struct body *b = &r->body[i];
     size_t len;
     const char *spec = item_section(r->f, it, &len);
+    memset(b, 0, sizeof *b);
     b->exists = mime_section(&r->tree, spec, len, &b->s) == 0;
     if (!b->exists)
         return 0;
@@ -546,8 +547,8 @@ static int has_kind(const struct imapfetch *f, unsigned kind)
 int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, mime_writer w,
                       void *arg)
 {
-    struct render r;
-    memset(&r, 0, sizeof r);
+    struct render r; /* body[i] is set by measure() for the body items only */
+    memset(&r, 0, offsetof(struct render, body));
     r.f = f;
     r.m = m;
     r.w = w;

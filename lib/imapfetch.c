@@ -442,3 +442,30 @@ int imapfetch_parse_flags(struct imaptok *t, struct imapfetch_flags *fl, char *e
     *t = save;
     return bad(err, errlen, "Invalid flag list");
 }
+
+int imapfetch_parse_store(struct imaptok *t, struct imapfetch_store *st, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        enum imapfetch_store_op op;
+        int silent;
+    } items[] = {
+        {"FLAGS", IMAPFETCH_STORE_SET, 0},     {"FLAGS.SILENT", IMAPFETCH_STORE_SET, 1},
+        {"+FLAGS", IMAPFETCH_STORE_ADD, 0},    {"+FLAGS.SILENT", IMAPFETCH_STORE_ADD, 1},
+        {"-FLAGS", IMAPFETCH_STORE_REMOVE, 0}, {"-FLAGS.SILENT", IMAPFETCH_STORE_REMOVE, 1},
+    };
+    size_t k = 0;
+    while (k < sizeof items / sizeof items[0] && imaptok_word(t, items[k].name) != 0)
+        k++;
+    if (k == sizeof items / sizeof items[0])
+        return bad(err, errlen, "Invalid STORE data item %.*s", show(t->p, t->end), t->p);
+    st->op = items[k].op;
+    st->silent = items[k].silent;
+    if (imaptok_space(t) != 0)
+        return bad(err, errlen, "Missing STORE flags");
+    if (imapfetch_parse_flags(t, &st->flags, err, errlen) != 0)
+        return -1;
+    if (!imaptok_at_end(t))
+        return bad(err, errlen, "Junk after STORE flags");
+    return 0;
+}

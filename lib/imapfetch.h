@@ -81,7 +81,8 @@ struct imapfetch_msg {
                           ("\\Seen \\Flagged $Junk", "" for none; see imapfetch_flags_imap) */
     time_t internaldate;
     uint64_t crlf_size; /* RFC822.SIZE: lib/mailbox's crlf_size (W=) */
-    int fd;             /* the message file, open for reading (read with pread; not closed) */
+    int fd;             /* the message file, open for reading (read with pread; not closed);
+                           may be -1 when !(needs & IMAPFETCH_NEED_FILE): then it is not read */
     int uid_command;    /* UID FETCH (or a FETCH answering STORE under UID): UID is always sent */
     int read_only;      /* EXAMINE'd folder: \Seen is not added */
 };
@@ -134,5 +135,17 @@ struct imapfetch_flags {
  * \Flag, or more than IMAPFETCH_MAX_KEYWORDS keywords are refused. 0, or -1 with the BAD
  * text in err; the cursor is after the list on 0. */
 int imapfetch_parse_flags(struct imaptok *t, struct imapfetch_flags *fl, char *err, size_t errlen);
+
+/* STORE's data item (RFC 3501 store-att-flags), what follows "STORE <set> " (after any
+ * CONDSTORE modifier the caller took): FLAGS, +FLAGS or -FLAGS, optionally .SILENT (any case),
+ * SP, then the flags as imapfetch_parse_flags reads them, up to the end of the arguments.
+ * 0, or -1 with the BAD text in err ("Invalid STORE data item X", "Junk after STORE flags"). */
+enum imapfetch_store_op { IMAPFETCH_STORE_SET, IMAPFETCH_STORE_ADD, IMAPFETCH_STORE_REMOVE };
+struct imapfetch_store {
+    enum imapfetch_store_op op;
+    int silent; /* .SILENT: no untagged FETCH FLAGS for the changed messages */
+    struct imapfetch_flags flags;
+};
+int imapfetch_parse_store(struct imaptok *t, struct imapfetch_store *st, char *err, size_t errlen);
 
 #endif

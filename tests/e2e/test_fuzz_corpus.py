@@ -13,7 +13,7 @@ import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
          "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy", "fuzz-srs",
-         "fuzz-imapsearch"]
+         "fuzz-imapsearch", "fuzz-mime", "fuzz-imapfetch"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -66,6 +66,12 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_imapsearch(self):
         self.replay("fuzz-imapsearch")
+
+    def test_mime(self):
+        self.replay("fuzz-mime")
+
+    def test_imapfetch(self):
+        self.replay("fuzz-imapfetch")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,33 @@ static void check_flags(void)
         CHECK(imapfetch_parse_flags(&t, &fl, err, sizeof err) == -1 && t.p == bads[k],
               "\"%s\" is refused (%s), the cursor unmoved", bads[k], err);
     }
+    struct imapfetch_store st;
+    static const struct {
+        const char *args;
+        int rc, op, silent;
+        const char *letters, *bad;
+    } stores[] = {
+        {"+FLAGS (\\Seen)", 0, IMAPFETCH_STORE_ADD, 0, "S", ""},
+        {"-flags.silent \\Deleted \\Draft", 0, IMAPFETCH_STORE_REMOVE, 1, "DT", ""},
+        {"FLAGS ()", 0, IMAPFETCH_STORE_SET, 0, "", ""},
+        {"FLAGS.SILENT (\\Answered)", 0, IMAPFETCH_STORE_SET, 1, "R", ""},
+        {"+FLAGS", -1, 0, 0, "", "Missing STORE flags"},
+        {"*FLAGS (\\Seen)", -1, 0, 0, "", "Invalid STORE data item *FLAGS"},
+        {"+FLAGS (\\Seen) x", -1, 0, 0, "", "Junk after STORE flags"},
+        {"+FLAGS.LOUD (\\Seen)", -1, 0, 0, "", "Invalid STORE data item +FLAGS.LOUD"},
+        {"FLAGS (\\Recent)", -1, 0, 0, "", "Invalid system flag \\Recent"},
+    };
+    for (size_t k = 0; k < sizeof stores / sizeof stores[0]; k++) {
+        imaptok_init(&t, stores[k].args, strlen(stores[k].args));
+        int rc = imapfetch_parse_store(&t, &st, err, sizeof err);
+        if (stores[k].rc == 0)
+            CHECK(rc == 0 && (int)st.op == stores[k].op && st.silent == stores[k].silent &&
+                      strcmp(st.flags.letters, stores[k].letters) == 0,
+                  "STORE %s", stores[k].args);
+        else
+            CHECK(rc == -1 && strcmp(err, stores[k].bad) == 0, "STORE %s is refused: %s",
+                  stores[k].args, err);
+    }
     CHECK(imapfetch_flags_imap("FRSTa", 0, buf, sizeof buf) == 0, "letters to IMAP");
     CHECK_STR(buf, "\\Flagged \\Answered \\Seen \\Deleted", "letters to IMAP flags");
     CHECK(imapfetch_flags_imap("", 1, buf, sizeof buf) == 0 && strcmp(buf, "\\Recent") == 0,
@@ -332,6 +359,64 @@ static void check_binary(void)
     close(fd);
 }
 
+/* The golden cases: tests/unit/imapfetch/NAME.ref holds, for tests/unit/mime/NAME.eml, each
+ * FETCH below as "== FETCH <args>" and the response as it goes on the wire (one over 4096
+ * octets by its first 2048 and its length). IMAPFETCH_REGEN=1
+ * rewrites them (review the diff against RFC 3501 before committing it). */
+static const char *golden_fetches[] = {
+    "FULL",
+    "(UID BODYSTRUCTURE)",
+    "BODY.PEEK[HEADER.FIELDS (From To Subject Content-Type)]",
+    "(BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2]<0.20> BODY.PEEK[TEXT]<10.30>)",
+    "(BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[1.1] BODY.PEEK[2.1.MIME])",
+    "(BINARY.SIZE[1] BINARY.PEEK[1] BINARY.SIZE[2] BINARY.PEEK[1.1]<0.40>)",
+    "RFC822.HEADER",
+    "BODY[]",
+};
+
+static void check_golden(const char *name)
+{
+    char eml[256], ref[256];
+    snprintf(eml, sizeof eml, "mime/%s.eml", name);
+    snprintf(ref, sizeof ref, "imapfetch/%s.ref", name);
+    int fd = open(eml, O_RDONLY);
+    CHECK(fd >= 0, "%s opens", eml);
+    struct imapfetch_msg m = msg(fd);
+    m.flags = "\\Seen";
+    m.crlf_size = 0;
+    char c;
+    while (fd >= 0 && read(fd, &c, 1) == 1)
+        m.crlf_size += c == '\n' ? 2 : 1;
+    static char got[1 << 18];
+    size_t len = 0;
+    for (size_t k = 0; k < sizeof golden_fetches / sizeof golden_fetches[0]; k++) {
+        const char *r = fetch(golden_fetches[k], &m);
+        size_t rl = r == out ? strlen(r) : 0;
+        len += (size_t)snprintf(got + len, sizeof got - len, "== FETCH %s\n", golden_fetches[k]);
+        size_t keep = rl > 4096 ? 2048 : rl; /* a long one: its start and its length */
+        if (keep < sizeof got - len) {
+            memcpy(got + len, r, keep);
+            len += keep;
+        }
+        if (keep < rl)
+            len += (size_t)snprintf(got + len, sizeof got - len, "\n... %zu octets in all\n", rl);
+    }
+    close(fd);
+    if (getenv("IMAPFETCH_REGEN")) {
+        FILE *w = fopen(ref, "wb");
+        if (w) {
+            fwrite(got, 1, len, w);
+            fclose(w);
+        }
+    }
+    static char want[1 << 18];
+    FILE *f = fopen(ref, "rb");
+    size_t wl = f ? fread(want, 1, sizeof want, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(f != NULL && wl == len && memcmp(want, got, len) == 0, "%s renders as %s", name, ref);
+}
+
 /* The writer of the big test: counts and keeps the start. */
 struct counter {
     uint64_t n;
@@ -406,6 +491,12 @@ int main(void)
     check_flags();
     check_rfc3501();
     check_binary();
+    static const char *goldens[] = {
+        "8bit",        "alternative-in-mixed", "bad-headers",      "deep-nesting",
+        "long-header", "missing-boundary",     "no-body",          "no-headers-part",
+        "rfc2231",     "rfc3501-envelope",     "rfc822-attachment"};
+    for (size_t k = 0; k < sizeof goldens / sizeof goldens[0]; k++)
+        check_golden(goldens[k]);
     check_big();
     return tap_done();
 }
