@@ -31,9 +31,26 @@ struct sink {
     mime_writer w;
     void *arg;
     uint64_t pos, lo, hi;
-    int nul; /* a NUL was seen (inside [lo, hi)) */
+    int nonul; /* NUL goes out as 0x80: IMAP strings hold no NUL (only BINARY's literal8) */
+    int nul;   /* a NUL was seen (inside [lo, hi)) */
     int err;
 };
+
+/* Writes p[0..n) with each NUL as 0x80, through a small buffer. */
+static int write_nonul(struct sink *s, const char *p, size_t n)
+{
+    char b[4096];
+    while (n > 0) {
+        size_t k = n < sizeof b ? n : sizeof b;
+        for (size_t i = 0; i < k; i++)
+            b[i] = p[i] == '\0' ? (char)0x80 : p[i];
+        if (s->w(s->arg, b, k) != 0)
+            return -1;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
 
 static void sink_put(struct sink *s, const char *p, size_t n)
 {
@@ -43,9 +60,12 @@ static void sink_put(struct sink *s, const char *p, size_t n)
         return;
     size_t skip = from < s->lo ? (size_t)(s->lo - from) : 0;
     size_t end = to > s->hi ? (size_t)(s->hi - from) : n;
-    if (memchr(p + skip, '\0', end - skip) != NULL)
-        s->nul = 1;
-    if (s->w != NULL && s->w(s->arg, p + skip, end - skip) != 0)
+    int nul = memchr(p + skip, '\0', end - skip) != NULL;
+    s->nul |= nul;
+    if (s->w == NULL)
+        return;
+    if (nul && s->nonul ? write_nonul(s, p + skip, end - skip) != 0
+                        : s->w(s->arg, p + skip, end - skip) != 0)
         s->err = 1;
 }
 
@@ -342,7 +362,7 @@ static int measure(struct render *r, size_t i)
     b->cte = binary && len > 0 ? part_cte(&r->tree, b->s.part) : CTE_IDENTITY;
     if (b->cte == CTE_UNKNOWN)
         return IMAPFETCH_UNKNOWN_CTE;
-    struct sink count = {NULL, NULL, 0, 0, UINT64_MAX, 0, 0};
+    struct sink count = {NULL, NULL, 0, 0, UINT64_MAX, 0, 0, 0};
     if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT) {
         if (mime_header_fields(r->m->fd, &b->s.span, b->s.rest, strlen(b->s.rest),
                                b->s.kind == MIME_SECT_HEADER_FIELDS_NOT, sink_write, &count) != 0)
@@ -490,7 +510,7 @@ static void out_body(struct render *r, const struct imapfetch_item *it, const st
     outs(r, head);
     if (r->err || hi == lo)
         return;
-    struct sink s = {r->w, r->arg, 0, lo, hi, 0, 0};
+    struct sink s = {r->w, r->arg, 0, lo, hi, it->kind != IMAPFETCH_BINARY, 0, 0};
     int rc;
     if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT)
         rc = mime_header_fields(r->m->fd, &b->s.span, b->s.rest, strlen(b->s.rest),

@@ -119,7 +119,7 @@ static void check_whole(const struct imapfetch *all, size_t i, const struct imap
             k++;
         }
         if (k < count) {
-            if (k >= n || (uint8_t)lit[k] != m[b])
+            if (k >= n || (uint8_t)lit[k] != (m[b] ? m[b] : 0x80))
                 fuzz_fail("BODY[] differs from the message", o.p, o.len);
             k++;
         }

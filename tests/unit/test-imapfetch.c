@@ -354,6 +354,18 @@ static void check_binary(void)
     CHECK_STR(fetch("(UID BINARY.SIZE[3])", &m), "(rc -3)", "BINARY.SIZE too");
     CHECK_STR(fetch("(UID BODY[3])", &m), "* 12 FETCH (UID 4827 BODY[3] {5}\r\nbegin)\r\n",
               "BODY[3] is sent encoded (the LF before the boundary is the boundary's)");
+    static const char nul[] = "Subject: nul\n\na\0b\n";
+    int fd2 = file_fd(nul, sizeof nul - 1);
+    struct imapfetch_msg m2 = msg(fd2);
+    m2.flags = "\\Seen";
+    b = (struct mime_buf){out, 0, sizeof out, 0};
+    parse(&f, "(BODY[TEXT] BINARY[1])");
+    CHECK(imapfetch_message(&f, &m2, mime_buf_write, &b) == 0 && b.len == 58 &&
+              memcmp(out,
+                     "* 12 FETCH (BODY[TEXT] {5}\r\na\x80\x62\r\n BINARY[1] ~{5}\r\na\0b\r\n)\r\n",
+                     58) == 0,
+          "a NUL: 0x80 in BODY[], as it is in BINARY's literal8");
+    close(fd2);
     CHECK_STR(fetch("BINARY[]<0.12>", &m), "* 12 FETCH (BINARY[]<0> {12}\r\nContent-Type)\r\n",
               "BINARY[]: the message as it is");
     close(fd);
