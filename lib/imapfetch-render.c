@@ -222,18 +222,60 @@ static void qp_octet(struct decoder *d, char c)
         emit(d, c);
 }
 
+/* LF as CRLF, runs copied whole: buf has room for 2 * n (stream() reads at most MIME_CHUNK). */
+static void crlf_runs(struct decoder *d, const char *p, size_t n)
+{
+    flush(d);
+    const char *end = p + n;
+    while (p < end) {
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        size_t run = lf ? (size_t)(lf - p) : (size_t)(end - p);
+        memcpy(d->buf + d->n, p, run);
+        d->n += run;
+        p += run;
+        if (lf) {
+            memcpy(d->buf + d->n, "\r\n", 2);
+            d->n += 2;
+            p++;
+        }
+    }
+}
+
+/* Whole groups of four alphabet octets decoded in a row; anything else one octet at a time. */
+static void b64_runs(struct decoder *d, const unsigned char *p, size_t n)
+{
+    static signed char val[256];
+    if (val['B'] == 0) {
+        for (int c = 0; c < 256; c++)
+            val[c] = (signed char)b64_value((unsigned char)c);
+    }
+    flush(d);
+    size_t i = 0;
+    while (i < n) {
+        if (d->q_n == 0 && !d->done && i + 4 <= n) {
+            int a = val[p[i]], b = val[p[i + 1]], c = val[p[i + 2]], e = val[p[i + 3]];
+            if ((a | b | c | e) >= 0) {
+                uint32_t q = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)e;
+                d->buf[d->n++] = (char)(q >> 16);
+                d->buf[d->n++] = (char)(q >> 8);
+                d->buf[d->n++] = (char)q;
+                i += 4;
+                continue;
+            }
+        }
+        b64_octet(d, p[i++]);
+    }
+}
+
 static void decode(struct decoder *d, const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (d->cte == CTE_BASE64)
-            b64_octet(d, (unsigned char)p[i]);
-        else if (d->cte == CTE_QP)
+    if (d->cte == CTE_IDENTITY) {
+        crlf_runs(d, p, n);
+    } else if (d->cte == CTE_BASE64) {
+        b64_runs(d, (const unsigned char *)p, n);
+    } else {
+        for (size_t i = 0; i < n; i++)
             qp_octet(d, p[i]);
-        else {
-            if (p[i] == '\n')
-                emit(d, '\r');
-            emit(d, p[i]);
-        }
     }
 }
 
