@@ -528,7 +528,7 @@ static void out_name(struct render *r, const struct imapfetch_item *it)
     }
 }
 
-/* A body item: its name, then NIL, or the literal with the clipped octets. */
+/* A body item: its name, then the literal with the clipped octets. */
 static void out_body(struct render *r, const struct imapfetch_item *it, const struct body *b)
 {
     out_name(r, it);
@@ -537,8 +537,8 @@ static void out_body(struct render *r, const struct imapfetch_item *it, const st
         out_u64(r, b->exists ? b->size : 0);
         return;
     }
-    if (!b->exists) {
-        outs(r, "NIL");
+    if (!b->exists) { /* an empty string, as Dovecot answers it */
+        outs(r, "{0}\r\n");
         return;
     }
     uint64_t lo = it->partial ? it->origin : 0, hi = b->size;

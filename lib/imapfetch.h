@@ -104,11 +104,12 @@ struct imapfetch_msg {
  * INTERNALDATE in local time as "17-Jul-1996 02:44:25 -0700". Body sections go out as
  * literals "{n}\r\n" + n octets (LF sent as CRLF); a partial <origin.count> is answered as
  * "BODY[section]<origin>", an origin past the end as an empty literal; a section naming no
- * part (BODY[9], BODY[1.HEADER] of a text part) as NIL; a NUL in the file goes out as 0x80
- * (as Dovecot does: IMAP's CHAR8 excludes NUL). BINARY decodes base64 and quoted-printable
- * (of a leaf part; others are sent as they are), as literal8 "~{n}" when the result holds a
- * NUL (sent as it is). 0, or IMAPFETCH_BROKEN, IMAPFETCH_READ_ERROR, IMAPFETCH_UNKNOWN_CTE.
- * Memory: one lib/mime tree and a few MIME_CHUNK buffers, whatever the message's size. */
+ * part (BODY[9], BODY[1.HEADER] of a text part) as an empty literal too (as Dovecot does); a NUL in
+ * the file goes out as 0x80 (as Dovecot does: IMAP's CHAR8 excludes NUL). BINARY decodes base64 and
+ * quoted-printable (of a leaf part; others are sent as they are), as literal8 "~{n}" when the
+ * result holds a NUL (sent as it is). 0, or IMAPFETCH_BROKEN, IMAPFETCH_READ_ERROR,
+ * IMAPFETCH_UNKNOWN_CTE. Memory: one lib/mime tree and a few MIME_CHUNK buffers, whatever the
+ * message's size. */
 int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, mime_writer w,
                       void *arg);
 

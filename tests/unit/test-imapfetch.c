@@ -281,7 +281,8 @@ static void check_rfc3501(void)
               "HEADER.FIELDS.NOT with a partial");
     m.flags = "";
     CHECK_STR(fetch("(BODY[9] BODY[1.HEADER] BINARY.SIZE[2])", &m),
-              "* 12 FETCH (BODY[9] NIL BODY[1.HEADER] NIL BINARY.SIZE[2] 0 FLAGS (\\Seen))\r\n",
+              "* 12 FETCH (BODY[9] {0}\r\n BODY[1.HEADER] {0}\r\n BINARY.SIZE[2] 0 FLAGS "
+              "(\\Seen))\r\n",
               "sections naming no part");
     CHECK_STR(fetch("(RFC822.HEADER)", &m),
               "* 12 FETCH (RFC822.HEADER {346}\r\nDate: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n"
