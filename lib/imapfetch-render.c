@@ -331,9 +331,11 @@ struct render {
     const struct imapfetch_msg *m;
     struct mime_tree tree;
     int have_tree;
-    mime_writer w;
+    mime_writer w; /* the caller's writer, reached through ob */
     void *arg;
     int err;
+    size_t ob_len;
+    char ob[2048]; /* small pieces gathered: one writer call for a FLAGS/UID/SIZE response */
     struct body body[IMAPFETCH_MAX_ITEMS]; /* last: not cleared for a fetch without bodies */
 };
 
@@ -445,10 +447,35 @@ static int prepare(struct render *r)
 
 /* ---- output ---- */
 
+static void ob_flush(struct render *r)
+{
+    if (!r->err && r->ob_len > 0 && r->w(r->arg, r->ob, r->ob_len) != 0)
+        r->err = 1;
+    r->ob_len = 0;
+}
+
+/* The writer every rendering goes through: small pieces into ob, big ones straight on. */
+static int render_write(void *arg, const void *data, size_t n)
+{
+    struct render *r = arg;
+    if (r->err)
+        return -1;
+    if (n > sizeof r->ob - r->ob_len) {
+        ob_flush(r);
+        if (n >= sizeof r->ob) {
+            if (!r->err && r->w(r->arg, data, n) != 0)
+                r->err = 1;
+            return r->err ? -1 : 0;
+        }
+    }
+    memcpy(r->ob + r->ob_len, data, n);
+    r->ob_len += n;
+    return r->err ? -1 : 0;
+}
+
 static void out(struct render *r, const char *s, size_t n)
 {
-    if (!r->err && n > 0 && r->w(r->arg, s, n) != 0)
-        r->err = 1;
+    render_write(r, s, n);
 }
 
 static void outs(struct render *r, const char *s)
@@ -552,7 +579,7 @@ static void out_body(struct render *r, const struct imapfetch_item *it, const st
     outs(r, head);
     if (r->err || hi == lo)
         return;
-    struct sink s = {r->w, r->arg, 0, lo, hi, it->kind != IMAPFETCH_BINARY, 0, 0};
+    struct sink s = {render_write, r, 0, lo, hi, it->kind != IMAPFETCH_BINARY, 0, 0};
     int rc;
     if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT)
         rc = mime_header_fields(r->m->fd, &b->s.span, b->s.rest, strlen(b->s.rest),
@@ -582,14 +609,14 @@ static void out_item(struct render *r, size_t i)
         break;
     case IMAPFETCH_ENVELOPE:
         outs(r, "ENVELOPE ");
-        if (!r->err && mime_envelope(&r->tree, 0, r->w, r->arg) != 0)
+        if (!r->err && mime_envelope(&r->tree, 0, render_write, r) != 0)
             r->err = 1;
         break;
     case IMAPFETCH_BODYSTRUCTURE:
     case IMAPFETCH_BODY:
         outs(r, it->kind == IMAPFETCH_BODY ? "BODY " : "BODYSTRUCTURE ");
-        if (!r->err &&
-            mime_bodystructure(&r->tree, 0, it->kind == IMAPFETCH_BODYSTRUCTURE, r->w, r->arg) != 0)
+        if (!r->err && mime_bodystructure(&r->tree, 0, it->kind == IMAPFETCH_BODYSTRUCTURE,
+                                          render_write, r) != 0)
             r->err = 1;
         break;
     default:
@@ -610,7 +637,7 @@ int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, 
                       void *arg)
 {
     struct render r; /* body[i] is set by measure() for the body items only */
-    memset(&r, 0, offsetof(struct render, body));
+    memset(&r, 0, offsetof(struct render, ob));
     r.f = f;
     r.m = m;
     r.w = w;
@@ -644,6 +671,7 @@ int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, 
         out_flags(&r, 1);
     }
     outs(&r, ")\r\n");
+    ob_flush(&r);
     if (r.have_tree)
         mime_free(&r.tree);
     return r.err ? IMAPFETCH_BROKEN : 0;
