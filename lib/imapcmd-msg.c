@@ -455,6 +455,7 @@ static int search_run(struct imapsess *s, struct imapsearch *q, struct imapsearc
                                    .max_seq = (uint32_t)mb->count,
                                    .max_uid = highest_uid(mb),
                                    .flags = sm.letters,
+                                   .recent = sm.m->recent,
                                    .size = sm.m->crlf_size,
                                    .fd = -1,
                                    .open = search_open,

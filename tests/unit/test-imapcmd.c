@@ -337,6 +337,10 @@ static void test_search(void)
     CHECK(has(o, "* SEARCH 1\r\n"), "SEARCH FLAGGED");
     o = run(imapcmd_search, 0, "KEYWORD work");
     CHECK(has(o, "* SEARCH 2\r\n"), "SEARCH KEYWORD");
+    s.mb.msgs[1].recent = 1;
+    o = run(imapcmd_search, 0, "RECENT");
+    CHECK(has(o, "* SEARCH 2\r\n"), "SEARCH RECENT: the session's \\Recent");
+    s.mb.msgs[1].recent = 0;
     o = run(imapcmd_search, 0, "CHARSET KOI8-R ALL");
     CHECK(has(o, "A1 NO [BADCHARSET"), "SEARCH with an unknown charset");
     o = run(imapcmd_search, 0, "FOO");
