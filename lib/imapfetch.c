@@ -364,26 +364,6 @@ static const struct {
 };
 #define N_SYSTEM (sizeof system_flags / sizeof system_flags[0])
 
-int imapfetch_flags_imap(const char *letters, int recent, char *out, size_t size)
-{
-    size_t len = 0;
-    if (size == 0)
-        return -1;
-    out[0] = '\0';
-    for (size_t k = 0; k <= N_SYSTEM; k++) {
-        const char *name = k < N_SYSTEM ? system_flags[k].name : "\\Recent";
-        if (k < N_SYSTEM ? strchr(letters, system_flags[k].letter) == NULL : !recent)
-            continue;
-        int n = snprintf(out + len, size - len, "%s%s", len ? " " : "", name);
-        if (n < 0 || (size_t)n >= size - len) {
-            out[0] = '\0';
-            return -1;
-        }
-        len += (size_t)n;
-    }
-    return 0;
-}
-
 static void add_letter(struct imapfetch_flags *fl, char c)
 {
     size_t n = strlen(fl->letters);

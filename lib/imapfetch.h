@@ -3,7 +3,7 @@
  * 3516 BINARY): the attribute list parsed from a struct imaptok into a bounded struct, and one
  * message's "* <seq> FETCH (...)" response rendered to a writer, body sections streamed from
  * the message file (stored with LF line ends; IMAP sends CRLF, as lib/mime's crlf spans
- * count). Also the STORE/APPEND flag-list parser and the Maildir letters <-> IMAP flags map.
+ * count). Also the STORE/APPEND flag-list parser (system flags to Maildir letters).
  *
  * It never holds a message whole in memory (a 50 MB BODY[] costs the same as 5 KB: the file
  * is read in MIME_CHUNK pieces), never writes a literal whose length it has not counted
@@ -78,7 +78,8 @@ int imapfetch_sets_seen(const struct imapfetch *f);
 struct imapfetch_msg {
     uint32_t seq, uid;
     const char *flags; /* IMAP flags before this FETCH, space-separated, no parentheses
-                          ("\\Seen \\Flagged $Junk", "" for none; see imapfetch_flags_imap) */
+                          ("\\Seen \\Flagged $Junk", "" for none: lib/mailbox's
+                           mailbox_flags_imap) */
     time_t internaldate;
     uint64_t crlf_size; /* RFC822.SIZE: lib/mailbox's crlf_size (W=) */
     int fd;             /* the message file, open for reading (read with pread; not closed);
@@ -114,12 +115,6 @@ int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, 
                       void *arg);
 
 /* ---- flags ---- */
-
-/* Maildir letters (lib/mailbox_flags: "DFPRST", lower-case keywords ignored) as IMAP flags:
- * D \Draft, F \Flagged, P $Forwarded, R \Answered, S \Seen, T \Deleted, space-separated, in
- * that order, with " \Recent" (or "\Recent") appended when recent. 0, or -1 when it does not
- * fit in size (out is then ""). */
-int imapfetch_flags_imap(const char *letters, int recent, char *out, size_t size);
 
 #define IMAPFETCH_MAX_KEYWORDS 32
 

@@ -148,7 +148,6 @@ static void check_flags(void)
 {
     struct imapfetch_flags fl;
     struct imaptok t;
-    char buf[128];
     const char *s = "(\\Seen $Junk \\flagged \\SEEN $junk $Forwarded)";
     imaptok_init(&t, s, strlen(s));
     CHECK(imapfetch_parse_flags(&t, &fl, err, sizeof err) == 0 && imaptok_at_end(&t),
@@ -199,12 +198,6 @@ static void check_flags(void)
             CHECK(rc == -1 && strcmp(err, stores[k].bad) == 0, "STORE %s is refused: %s",
                   stores[k].args, err);
     }
-    CHECK(imapfetch_flags_imap("FRSTa", 0, buf, sizeof buf) == 0, "letters to IMAP");
-    CHECK_STR(buf, "\\Flagged \\Answered \\Seen \\Deleted", "letters to IMAP flags");
-    CHECK(imapfetch_flags_imap("", 1, buf, sizeof buf) == 0 && strcmp(buf, "\\Recent") == 0,
-          "\\Recent alone");
-    CHECK(imapfetch_flags_imap("DS", 0, buf, 8) == -1 && buf[0] == '\0',
-          "flags that do not fit are refused");
 }
 
 static int open_golden(const char *name)
