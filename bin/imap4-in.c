@@ -3,7 +3,8 @@
  * connection on stdin/stdout, started by inetd or systemd. It reads top to bottom as the
  * protocol: start-up, the commands of the session itself (one function each: check, then
  * act), the command table, the loop. The session's plumbing (replies, reading commands with
- * their literals) is lib/imapsess; logging in lib/imapauth; the selected folder lib/imapsel;
+ * their literals) is lib/imapsess; logging in lib/imapauth; the selected folder and IDLE
+ * lib/imapsel;
  * the folder and message commands lib/imapcmd-*.c.
  *
  * With tls_cert_file it offers STARTTLS; -T is implicit TLS (RFC 8314, port 993). LOGIN and
@@ -31,6 +32,7 @@
 #include "handler.h"
 #include "imapauth.h"
 #include "imapcmd.h"
+#include "imapsel.h"
 #include "imapsess.h"
 #include "log.h"
 #include "tls.h"
@@ -48,15 +50,45 @@ static void append(char *out, size_t size, const char *w)
     str_copy(out + n, size - n, w);
 }
 
-/* What CAPABILITY lists now: only what works, and the login forms only where they may be
- * used. */
+/* Are all the commands named (space-separated) in the table? */
+static int have(const char *names)
+{
+    char name[32];
+    while (*names != '\0') {
+        size_t n = strcspn(names, " ");
+        if (n >= sizeof name)
+            return 0;
+        memcpy(name, names, n);
+        name[n] = '\0';
+        if (lookup(name, 0) == NULL)
+            return 0;
+        names += n + (names[n] == ' ');
+    }
+    return 1;
+}
+
+/* What CAPABILITY lists now: only what works (an extension is listed when the commands that
+ * implement it are in the table), and the login forms only where they may be used. */
 static void capabilities(const struct imapsess *s, char *out, size_t size)
 {
     static const struct {
-        const char *name, *needs; /* listed when the command `needs` is in the table */
+        const char *name, *needs;
     } ext[] = {
-        {"LITERAL+", NULL},         {"ENABLE", "ENABLE"}, {"ID", "ID"},
-        {"NAMESPACE", "NAMESPACE"}, {"IDLE", "IDLE"},     {"UNSELECT", "UNSELECT"},
+        {"IMAP4rev2", "ENABLE LIST STATUS SEARCH FETCH STORE COPY MOVE APPEND IDLE UNSELECT"},
+        {"LITERAL+", ""},
+        {"ENABLE", "ENABLE"},
+        {"ID", "ID"},
+        {"NAMESPACE", "NAMESPACE"},
+        {"IDLE", "IDLE"},
+        {"UNSELECT", "UNSELECT"},
+        {"UIDPLUS", "EXPUNGE APPEND COPY"},
+        {"MOVE", "MOVE"},
+        {"SPECIAL-USE", "LIST"},
+        {"LIST-EXTENDED", "LIST"},
+        {"LIST-STATUS", "LIST STATUS"},
+        {"CHILDREN", "LIST"},
+        {"ESEARCH", "SEARCH"},
+        {"STATUS=SIZE", "STATUS"},
     };
     str_copy(out, size, "IMAP4rev1");
     if (s->tls_ctx != NULL && s->tls[0] == '\0' && s->state == IMAP_NOT_AUTH)
@@ -64,7 +96,7 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
     if (s->state == IMAP_NOT_AUTH)
         append(out, size, imapauth_allowed(s) ? " AUTH=PLAIN SASL-IR" : " LOGINDISABLED");
     for (size_t i = 0; i < ARRAY_LEN(ext); i++)
-        if (ext[i].needs == NULL || lookup(ext[i].needs, 0) != NULL) {
+        if (have(ext[i].needs)) {
             append(out, size, " ");
             append(out, size, ext[i].name);
         }
@@ -241,6 +273,13 @@ static const struct imapcmd commands[] = {
     {"AUTHENTICATE", IMAP_NOT_AUTH, cmd_authenticate, 0},
     {"ENABLE", IMAP_AUTH, cmd_enable, 0},
     {"NAMESPACE", IMAP_LOGGED_IN, cmd_namespace, IMAPCMD_JUNK},
+    {"SELECT", IMAP_LOGGED_IN, imapsel_select, 0},
+    {"EXAMINE", IMAP_LOGGED_IN, imapsel_select, 0},
+    {"IDLE", IMAP_LOGGED_IN, imapsel_idle, 0},
+    {"CHECK", IMAP_SELECTED, cmd_noop, IMAPCMD_JUNK},
+    {"CLOSE", IMAP_SELECTED, imapsel_close, 0},
+    {"UNSELECT", IMAP_SELECTED, imapsel_unselect, 0},
+    {"EXPUNGE", IMAP_SELECTED, imapsel_expunge, IMAPCMD_UID},
     {"LIST", IMAP_LOGGED_IN, imapcmd_list, 0},
     {"LSUB", IMAP_LOGGED_IN, imapcmd_lsub, 0},
     {"STATUS", IMAP_LOGGED_IN, imapcmd_status, 0},
@@ -290,6 +329,18 @@ static const struct imapcmd *command_name(struct imapsess *s, struct imaptok *t)
     return c;
 }
 
+/* Why a command is refused in this state. */
+static const char *wrong_state(const struct imapcmd *c, unsigned state)
+{
+    if (state == IMAP_NOT_AUTH)
+        return "needs a login first";
+    if (c->states == IMAP_NOT_AUTH)
+        return "is not valid after the login";
+    if (state == IMAP_AUTH && (c->states & IMAP_SELECTED))
+        return "needs a selected folder (SELECT first)";
+    return "is not valid in this state";
+}
+
 /* One assembled command. */
 static void dispatch(struct imapsess *s, char *buf, size_t len)
 {
@@ -304,10 +355,7 @@ static void dispatch(struct imapsess *s, char *buf, size_t len)
         return;
     s->cmd_flags = c->flags;
     if ((c->states & s->state) == 0) {
-        imapsess_bad(s, "%s %s", s->cmd,
-                     s->state == IMAP_NOT_AUTH ? "needs a login first"
-                     : s->state == IMAP_AUTH   ? "needs a selected folder (SELECT first)"
-                                               : "is not valid in this state");
+        imapsess_bad(s, "%s %s", s->cmd, wrong_state(c, s->state));
         return;
     }
     if (!(c->flags & IMAPCMD_JUNK))

@@ -24,7 +24,7 @@ void imapsess_init(struct imapsess *s, int in_fd, int out_fd)
     netio_init(&s->io, in_fd, out_fd, 1800);
     s->state = IMAP_NOT_AUTH;
     s->slot.fd = -1;
-    s->mb.cur_fd = -1;
+    s->mb.cur_fd = s->mb.watch_fd = -1;
     str_copy(s->tag, sizeof s->tag, "*");
 }
 
@@ -38,7 +38,7 @@ void imapsess_unselect(struct imapsess *s)
     if (s->mb.cur_fd >= 0 || s->mb.msgs != NULL)
         mailbox_close(&s->mb);
     memset(&s->mb, 0, sizeof s->mb);
-    s->mb.cur_fd = -1;
+    s->mb.cur_fd = s->mb.watch_fd = -1;
     s->folder[0] = '\0';
     s->readonly = 0;
     s->exists_told = 0;
@@ -199,11 +199,55 @@ int imapsess_astring(struct imapsess *s, const char *str, size_t len)
     return imapsess_string(s, str, len);
 }
 
-/* ---- the selected folder ----
- * The refresh of an open folder (mailbox_refresh) is imapbox's, still on its branch: until it
- * lands the updates are only what this session did itself, so there is nothing to send. */
+/* ---- the selected folder ---- */
+
+int imapsess_report(struct imapsess *s, const struct mailbox_changes *ch)
+{
+    char flags[2048];
+    for (size_t i = 0; i < ch->n_expunged; i++) {
+        imapsess_untagged(s, "%u EXPUNGE", ch->expunged[i]);
+        if (s->exists_told > 0)
+            s->exists_told--;
+    }
+    for (size_t i = 0; i < ch->n_flags; i++) {
+        uint32_t seq = ch->flags[i];
+        if (seq == 0 || seq > s->mb.count)
+            continue;
+        const struct mailbox_msg *m = &s->mb.msgs[seq - 1];
+        if (mailbox_flags_imap(&s->mb, m, flags, sizeof flags) == 0)
+            imapsess_untagged(s, "%u FETCH (UID %u FLAGS (%s))", seq, m->uid, flags);
+    }
+    if (s->mb.count != s->exists_told) {
+        size_t recent = 0;
+        for (size_t i = 0; i < s->mb.count; i++)
+            recent += s->mb.msgs[i].recent != 0;
+        imapsess_untagged(s, "%zu EXISTS", s->mb.count);
+        if (!(s->enabled & IMAP_EN_REV2))
+            imapsess_untagged(s, "%zu RECENT", recent);
+        s->exists_told = s->mb.count;
+    }
+    return s->io.write_failed ? -1 : 0;
+}
+
 int imapsess_updates(struct imapsess *s, int no_expunge)
 {
-    (void)no_expunge;
-    return s->state == IMAP_SELECTED && s->done ? -1 : 0;
+    struct mailbox_changes ch;
+    if (s->state != IMAP_SELECTED)
+        return 0;
+    if (mailbox_refresh(&s->mb, no_expunge ? MAILBOX_REFRESH_KEEP_GONE : 0, &ch) != 0) {
+        log_msg(LOG_ERR, "cannot refresh %s of %s: %s", s->folder, s->user, strerror(errno));
+        return 0; /* the client sees the changes at the next command */
+    }
+    int rc;
+    if (ch.uidvalidity_changed) {
+        log_msg(LOG_WARNING, "client=%s the index of %s was rebuilt: UIDVALIDITY changed",
+                s->client, s->folder);
+        imapsess_untagged(s, "BYE the folder was rebuilt (new UIDVALIDITY), please reconnect");
+        s->done = 1;
+        rc = -1;
+    } else {
+        rc = imapsess_report(s, &ch);
+    }
+    mailbox_changes_free(&ch);
+    return rc;
 }

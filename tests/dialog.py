@@ -3,7 +3,8 @@
 
 A dialog is a conversation a person can read (DESIGN.md §7). Lines:
   # text                 a comment (the first one says what the dialog shows)
-  !program NAME          the program to run (default smtp-in; pop3-in speaks POP3)
+  !program NAME          the program to run (default smtp-in; pop3-in and imap4-in read
+                         replies line by line: S: and L: as for POP3)
   !args ARG ...          extra arguments after "-C yubin.conf"
   !conf KEY VALUE        a yubin.conf setting for this dialog
   !user ADDRESS          one more mailbox in the users file (password "demo")
@@ -199,7 +200,7 @@ def message_bytes(inst, where, rest):
 
 
 def play(inst, setup, steps, conv, proc=None):
-    pop3 = setup["program"].startswith("pop3")
+    pop3 = setup["program"].startswith(("pop3", "imap"))  # one reply is one line
     lines = []
     for lineno, word, rest in steps:
         where = f"line {lineno}: {word} {rest}"

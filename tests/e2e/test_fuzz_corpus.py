@@ -13,7 +13,7 @@ import yubintest
 
 NAMES = ["fuzz-addr", "fuzz-aliases", "fuzz-conf", "fuzz-sasl", "fuzz-smtpc", "fuzz-dsn",
          "fuzz-smtp-in", "fuzz-pop3-in", "fuzz-users", "fuzz-proxy", "fuzz-srs",
-         "fuzz-imapsearch", "fuzz-mime", "fuzz-imapfetch"]
+         "fuzz-imapsearch", "fuzz-mime", "fuzz-imapfetch", "fuzz-imap4-in"]
 
 
 class FuzzCorpus(unittest.TestCase):
@@ -72,6 +72,9 @@ class FuzzCorpus(unittest.TestCase):
 
     def test_imapfetch(self):
         self.replay("fuzz-imapfetch")
+
+    def test_imap4_in(self):
+        self.replay("fuzz-imap4-in")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ namespace), failed logins delayed and counted, the autologout. Only 127.0.0.1 an
 own namespaces are contacted.
 """
 import imaplib
+import os
+import smtplib
 import socket
 import ssl
 import time
@@ -192,6 +194,133 @@ class ImapSession(unittest.TestCase):
         t0 = time.monotonic()
         self.assertTrue(r.line().startswith(b"* BYE autologout"))
         self.assertLess(time.monotonic() - t0, 10)
+
+
+class ImapFolder(unittest.TestCase):
+    """SELECT, EXAMINE, EXPUNGE, UID EXPUNGE, CLOSE, UNSELECT and IDLE, two sessions at once."""
+
+    def setUp(self):
+        self.inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(self.inst.stop)
+        self.port = self.inst.serve_inetd("imap4-in")
+
+    def login(self):
+        c = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
+        self.addCleanup(quietly_logout, c)
+        c.login(DEMO, "demo")
+        return c
+
+    def raw_login(self):
+        r = Raw(self.port)
+        self.addCleanup(r.close)
+        r.send(b"l LOGIN demo@example.test demo\r\n")
+        self.assertTrue(r.until(b"l")[-1].startswith(b"l OK"))
+        return r
+
+    def add(self, n, flags=""):
+        """n messages in cur/ with these maildir flags ("T": \\Deleted)."""
+        cur = os.path.join(self.inst.maildir(DEMO), "cur")
+        for i in range(n):
+            name = self.inst.add_message(DEMO, b"Subject: %d\n\nbody\n" % i, sub="cur")
+            if flags:
+                os.rename(os.path.join(cur, name), os.path.join(cur, name + flags))
+
+    def test_select_and_examine(self):
+        self.add(2)
+        self.add(1, "S")
+        c = self.login()
+        typ, data = c.select("inbox")
+        self.assertEqual((typ, data), ("OK", [b"3"]))
+        u = c.untagged_responses
+        self.assertEqual(u["RECENT"], [b"3"], "new to the index: \\Recent here")
+        self.assertIn(b"\\Seen", u["FLAGS"][0])
+        self.assertEqual(u["UNSEEN"], [b"1"])
+        self.assertRegex(u["UIDVALIDITY"][0].decode(), r"^\d+$")
+        self.assertEqual(u["UIDNEXT"], [b"4"])
+        self.assertIn(b"\\*", u["PERMANENTFLAGS"][0])
+        self.assertIn("READ-WRITE", u, "the tagged OK's response code")
+        typ, data = c.select("INBOX", readonly=True)
+        self.assertEqual(typ, "OK")
+        self.assertEqual(c.untagged_responses["PERMANENTFLAGS"], [b"()"])
+        self.assertEqual(c.select("Sent")[1], [b"0"], "the special folders made at login")
+        typ, data = c.select("Nonesuch")
+        self.assertEqual(typ, "NO")
+        self.assertIn(b"[NONEXISTENT]", data[0])
+        self.assertEqual(c.state, "AUTH", "a failed SELECT leaves no folder selected")
+
+    def test_examine_is_read_only(self):
+        self.add(1, "T")
+        r = self.raw_login()
+        r.send(b"e EXAMINE INBOX\r\n")
+        lines = r.until(b"e")
+        self.assertTrue(lines[-1].startswith(b"e OK [READ-ONLY] EXAMINE completed"), lines)
+        r.send(b"x EXPUNGE\r\nc CLOSE\r\n")
+        self.assertTrue(r.until(b"x")[-1].startswith(b"x NO [READ-ONLY]"))
+        self.assertTrue(r.until(b"c")[-1].startswith(b"c OK"))
+        self.assertEqual(len(self.inst.message_names(DEMO, "cur")), 1, "nothing expunged")
+
+    def test_expunge_in_order_and_seen_by_another_session(self):
+        self.add(1)
+        self.add(2, "T")
+        self.add(1)
+        self.add(1, "T")
+        a, b = self.raw_login(), self.raw_login()
+        for r in (a, b):
+            r.send(b"s SELECT INBOX\r\n")
+            self.assertIn(b"* 5 EXISTS\r\n", r.until(b"s"))
+        a.send(b"x EXPUNGE\r\n")
+        lines = a.until(b"x")
+        self.assertEqual([l for l in lines if l.endswith(b"EXPUNGE\r\n")],
+                         [b"* 5 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n", b"* 2 EXPUNGE\r\n"],
+                         "each number right when it is sent (RFC 3501 §7.4.1)")
+        self.assertTrue(lines[-1].startswith(b"x OK"))
+        self.assertEqual(len(self.inst.message_names(DEMO, "cur")), 2)
+        b.send(b"n NOOP\r\n")
+        got = b.until(b"n")
+        self.assertEqual(got, [b"* 5 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n", b"* 2 EXPUNGE\r\n",
+                               b"n OK NOOP completed\r\n"], "the other session is told too")
+        self.assertTrue(got[-1].startswith(b"n OK"))
+
+    def test_uid_expunge_close_unselect(self):
+        self.add(3, "T")
+        r = self.raw_login()
+        r.send(b"s SELECT INBOX\r\nu UID EXPUNGE 2\r\n")
+        r.until(b"s")
+        lines = r.until(b"u")
+        self.assertEqual(lines, [b"* 2 EXPUNGE\r\n", b"u OK UID EXPUNGE completed\r\n"])
+        r.send(b"b UID EXPUNGE x\r\nn UNSELECT\r\n")
+        self.assertTrue(r.until(b"b")[-1].startswith(b"b BAD"))
+        self.assertTrue(r.until(b"n")[-1].startswith(b"n OK"))
+        self.assertEqual(len(self.inst.message_names(DEMO, "cur")), 2, "UNSELECT keeps them")
+        r.send(b"s SELECT INBOX\r\nc CLOSE\r\n")
+        r.until(b"s")
+        self.assertEqual(r.until(b"c"), [b"c OK CLOSE completed\r\n"], "CLOSE is silent")
+        self.assertEqual(self.inst.message_names(DEMO, "cur"), [])
+        r.send(b"e EXPUNGE\r\n")
+        self.assertTrue(r.until(b"e")[-1].startswith(b"e BAD EXPUNGE needs a selected folder"))
+
+    def test_idle_announces_a_delivery(self):
+        self.add(1)
+        smtp = self.inst.serve_inetd("smtp-in")
+        r = self.raw_login()
+        r.send(b"s SELECT INBOX\r\ni IDLE\r\n")
+        r.until(b"s")
+        self.assertEqual(r.line(), b"+ idling\r\n")
+        with smtplib.SMTP("127.0.0.1", smtp, timeout=30) as s:
+            s.sendmail("sender@remote.test", [DEMO], b"Subject: new\r\n\r\nhi\r\n")
+            sent = time.monotonic()
+        r.s.settimeout(5)
+        got = []
+        while not any(l.endswith(b" EXISTS\r\n") for l in got):
+            got.append(r.line())
+        self.assertLess(time.monotonic() - sent, 1.0, "announced within a second")
+        self.assertIn(b"* 2 EXISTS\r\n", got)
+        r.send(b"DONE\r\n")
+        self.assertTrue(r.until(b"i")[-1].startswith(b"i OK IDLE terminated"))
+        r.send(b"j IDLE\r\n")
+        self.assertEqual(r.line(), b"+ idling\r\n")
+        r.send(b"NOPE\r\n")
+        self.assertTrue(r.until(b"j")[-1].startswith(b"j BAD IDLE ends with DONE"))
 
 
 class ImapRemote(unittest.TestCase):

@@ -3,16 +3,18 @@ reach (issue 11 §1).
 
 The checkout is copied into a directory of mode 0700 (as /root is, and many CI work
 directories), and quickstart is started as root there, inside a network namespace of its own
-(so its fixed ports 2525/2587/2110 never meet anything else). QUICKSTART_BUILT points it at the
+(so its fixed ports 2525/2587/2110/2143/2993 never meet anything else). QUICKSTART_BUILT points it at the
 build under test, so nothing is built again. A message to demo@example.test must be stored
-and then fetched over POP3: before the fix every RCPT got 451 4.3.0, because the handlers,
+and then fetched over POP3 (and seen over IMAP, STARTTLS and implicit TLS): before the fix every RCPT got 451 4.3.0, because the handlers,
 dropped to the yubin account, could not reach ./demo.
 """
+import imaplib
 import os
 import poplib
 import shutil
 import signal
 import smtplib
+import ssl
 import subprocess
 import tempfile
 import time
@@ -109,6 +111,15 @@ class ClosedCheckout(unittest.TestCase):
                 lines = p.retr(1)[1]
             finally:
                 p.quit()
+            # the same message over IMAP: STARTTLS on 2143, implicit TLS on 2993
+            ctx = ssl.create_default_context(cafile=os.path.join(demo, "tls-cert.pem"))
+            with imaplib.IMAP4("127.0.0.1", 2143, timeout=30) as i:
+                i.starttls(ssl_context=ctx)
+                i.login("demo@example.test", "demo")
+                self.assertEqual(i.select("INBOX"), ("OK", [b"1"]))
+            with imaplib.IMAP4_SSL("127.0.0.1", 2993, ssl_context=ctx, timeout=30) as i:
+                i.login("demo@example.test", "demo")
+                self.assertEqual(i.select("INBOX", readonly=True), ("OK", [b"1"]))
         text = b"\n".join(lines).decode()
         self.assertIn(body.split("token ")[1].strip(), text)
         new = os.path.join(demo, "state", "mail", "example.test", "demo")
