@@ -74,7 +74,8 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
     static const struct {
         const char *name, *needs;
     } ext[] = {
-        {"IMAP4rev2", "ENABLE LIST STATUS SEARCH FETCH STORE COPY MOVE APPEND IDLE UNSELECT"},
+        {"IMAP4rev2",
+         "ENABLE LIST STATUS SEARCH FETCH STORE COPY MOVE APPEND IDLE UNSELECT"}, /* first */
         {"LITERAL+", ""},
         {"ENABLE", "ENABLE"},
         {"ID", "ID"},
@@ -91,11 +92,13 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
         {"STATUS=SIZE", "STATUS"},
     };
     str_copy(out, size, "IMAP4rev1");
+    if (have(ext[0].needs))
+        append(out, size, " IMAP4rev2");
     if (s->tls_ctx != NULL && s->tls[0] == '\0' && s->state == IMAP_NOT_AUTH)
         append(out, size, " STARTTLS");
     if (s->state == IMAP_NOT_AUTH)
         append(out, size, imapauth_allowed(s) ? " AUTH=PLAIN SASL-IR" : " LOGINDISABLED");
-    for (size_t i = 0; i < ARRAY_LEN(ext); i++)
+    for (size_t i = 1; i < ARRAY_LEN(ext); i++)
         if (have(ext[i].needs)) {
             append(out, size, " ");
             append(out, size, ext[i].name);

@@ -248,6 +248,22 @@ class ImapFolder(unittest.TestCase):
         self.assertIn(b"[NONEXISTENT]", data[0])
         self.assertEqual(c.state, "AUTH", "a failed SELECT leaves no folder selected")
 
+    def test_enable_imap4rev2(self):
+        self.add(1)
+        r = self.raw_login()
+        r.send(b"e ENABLE IMAP4rev2 CONDSTORE\r\n")
+        self.assertEqual(r.until(b"e"), [b"* ENABLED IMAP4rev2\r\n", b"e OK ENABLE completed\r\n"],
+                         "only what is offered is enabled")
+        r.send(b"s SELECT INBOX\r\n")
+        lines = r.until(b"s")
+        self.assertIn(b"* 1 EXISTS\r\n", lines)
+        self.assertFalse([l for l in lines if b"RECENT" in l or b"UNSEEN" in l], "RFC 9051 drops them")
+        self.assertIn(b'* LIST () "." INBOX\r\n', lines)
+        r.send(b"t SELECT Sent\r\n")
+        self.assertEqual(r.until(b"t")[0], b"* OK [CLOSED] the folder before is closed\r\n")
+        r.send(b"f ENABLE IMAP4rev2\r\n")
+        self.assertTrue(r.until(b"f")[-1].startswith(b"f BAD ENABLE is not valid in this state"))
+
     def test_examine_is_read_only(self):
         self.add(1, "T")
         r = self.raw_login()
