@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,51 +173,68 @@ static int read_folders(const char *root, struct mailbox_folders *f, size_t *cap
     return rc != 0 || saved != 0 ? (errno = saved ? saved : errno, -1) : 0;
 }
 
-static struct mailbox_folder *find_folder(struct mailbox_folders *f, const char *name)
-{
-    struct mailbox_folder key = {.name = (char *)name};
-    if (f->count == 0)
-        return NULL;
-    return bsearch(&key, f->items, f->count, sizeof *f->items, by_name);
-}
-
-/* Adds the parents the names imply ("a.b.c" implies a and a.b), as \Noselect. */
+/* Adds the parents the names imply ("a.b.c" implies a and a.b), as \Noselect; duplicates go
+ * in dedupe. */
 static int add_parents(struct mailbox_folders *f, size_t *cap)
 {
     size_t n = f->count;
     for (size_t i = 0; i < n; i++) {
-        qsort(f->items, f->count, sizeof *f->items, by_name);
-        char *name = strdup(f->items[i].name);
-        if (name == NULL)
-            return errno = ENOMEM, -1;
-        for (char *dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
-            *dot = '\0';
-            int known = find_folder(f, name) != NULL || str_ieq(name, "INBOX");
-            int rc = known ? 0 : add_folder(f, cap, name, strlen(name), 1);
-            *dot = '.';
-            if (rc != 0) {
-                free(name);
+        const char *name = f->items[i].name;
+        for (const char *dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+            size_t len = (size_t)(dot - name);
+            if (!(len == 5 && strncasecmp(name, "INBOX", 5) == 0) &&
+                add_folder(f, cap, name, len, 1) != 0)
                 return -1;
-            }
-            qsort(f->items, f->count, sizeof *f->items, by_name);
+            name = f->items[i].name; /* the array may have moved */
         }
-        free(name);
     }
     return 0;
 }
 
-/* children and subscribed for every folder (sorted). */
+/* Sorted (INBOX first, a selectable folder before a \Noselect one of the same name), then
+ * one entry per name. */
+static int by_name_select(const void *a, const void *b)
+{
+    const struct mailbox_folder *x = a, *y = b;
+    int c = by_name(a, b);
+    return c != 0 ? c : x->noselect - y->noselect;
+}
+
+static void sort_dedupe(struct mailbox_folders *f)
+{
+    size_t kept = 0;
+    qsort(f->items, f->count, sizeof *f->items, by_name_select);
+    for (size_t i = 0; i < f->count; i++) {
+        if (kept > 0 && strcmp(f->items[kept - 1].name, f->items[i].name) == 0) {
+            free(f->items[i].name);
+            continue;
+        }
+        f->items[kept++] = f->items[i];
+    }
+    f->count = kept;
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* children and subscribed for every folder (sorted, INBOX first): the names below X follow X
+ * in byte order, among the others that start with X. */
 static void mark_folders(struct mailbox_folders *f, char **subs, size_t nsubs)
 {
+    if (nsubs > 1)
+        qsort(subs, nsubs, sizeof *subs, by_string);
     for (size_t i = 0; i < f->count; i++) {
         struct mailbox_folder *it = &f->items[i];
         size_t len = strlen(it->name);
-        for (size_t j = 0; j < f->count && !it->children; j++)
-            it->children =
-                strncmp(f->items[j].name, it->name, len) == 0 && f->items[j].name[len] == '.';
-        for (size_t k = 0; k < nsubs && !it->subscribed; k++)
-            it->subscribed =
-                strcmp(subs[k], it->name) == 0 || (i == 0 && str_ieq(subs[k], "INBOX"));
+        for (size_t j = i == 0 ? 1 : i + 1; j < f->count && !it->children; j++) {
+            int prefix = strncmp(f->items[j].name, it->name, len) == 0;
+            if (!prefix && i > 0)
+                break;
+            it->children = prefix && f->items[j].name[len] == '.';
+        }
+        it->subscribed = nsubs > 0 && bsearch(&it->name, subs, nsubs, sizeof *subs, by_string);
         it->special = mailbox_special_use(it->name);
     }
 }
@@ -233,7 +251,7 @@ int mailbox_folders_list(const char *root, struct mailbox_folders *out)
         errno = saved;
         return -1;
     }
-    qsort(out->items, out->count, sizeof *out->items, by_name);
+    sort_dedupe(out);
     mark_folders(out, subs, nsubs);
     mailbox_names_free(subs, nsubs);
     return 0;

@@ -117,69 +117,69 @@ static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
     return 0;
 }
 
-/* Splits text (NUL-terminated, ending in '\n') into its lines. */
-static char **split_lines(char *text, size_t len, size_t *count)
+/* The next whole line of f (its '\n' cut), or NULL at the end or an unterminated last line. */
+static char *next_line(FILE *f, char **line, size_t *cap)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += text[i] == '\n';
-    char **lines = calloc(n + 1, sizeof *lines);
-    if (lines == NULL)
+    ssize_t n = getline(line, cap, f);
+    if (n <= 0 || (*line)[n - 1] != '\n')
         return NULL;
-    *count = 0;
-    for (char *p = text; *p != '\0';) {
-        char *nl = strchr(p, '\n');
-        if (nl == NULL)
-            break; /* an unterminated last line: not ours */
-        *nl = '\0';
-        lines[(*count)++] = p;
-        p = nl + 1;
-    }
-    return lines;
+    (*line)[n - 1] = '\0';
+    return *line;
 }
 
-static char *read_all(int fd, size_t *len)
+/* The entries after the header, streamed (no copy of the file is held), into mb->msgs. */
+static int read_entries(FILE *f, struct mailbox *mb, size_t guess)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > INDEX_MAX_SIZE)
-        return NULL;
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    ssize_t n = 1;
-    while (buf != NULL && got < (size_t)st.st_size &&
-           (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
-        got += (size_t)n;
-    if (buf == NULL || n < 0) {
-        free(buf);
-        return NULL;
+    char *line = NULL;
+    size_t cap = 0, alloc = 0;
+    int rc = 0;
+    if (mem_grow(&mb->msgs, &alloc, guess + 1, sizeof *mb->msgs) != 0)
+        return 1;
+    while (rc == 0 && next_line(f, &line, &cap) != NULL) {
+        if (mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0) {
+            rc = 1;
+            break;
+        }
+        struct mailbox_msg *m = &mb->msgs[mb->count];
+        rc = parse_entry(line, m, mb->uidnext) != 0;
+        if (rc == 0 && mb->count > 0 && m->uid <= mb->msgs[mb->count - 1].uid) {
+            free(m->name);
+            rc = 1;
+        }
+        mb->count += rc == 0;
     }
-    buf[got] = '\0';
-    *len = got;
-    return buf;
+    free(line);
+    struct mailbox_msg *fit = realloc(mb->msgs, (mb->count + 1) * sizeof *fit);
+    if (fit != NULL)
+        mb->msgs = fit;
+    return rc;
 }
 
 /* Reads <folder>/yubin-index into mb (msgs in UID order). 0, 1 if missing or unusable. */
 static int index_read(struct mailbox *mb, struct dirtimes *t)
 {
-    char path[PATH_MAX];
-    size_t len = 0, nlines = 0;
+    char path[PATH_MAX], *head[5] = {NULL}, *line = NULL;
+    size_t cap = 0;
+    struct stat st;
     if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
         return 1;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    char *text = fd >= 0 ? read_all(fd, &len) : NULL;
-    if (fd >= 0)
-        close(fd);
-    char **lines = text != NULL ? split_lines(text, len, &nlines) : NULL;
-    int rc = lines == NULL || nlines < 5 || parse_header(lines, mb, t) != 0;
-    size_t n = rc ? 0 : nlines - 5;
-    mb->msgs = rc ? NULL : calloc(n + 1, sizeof *mb->msgs);
-    for (size_t i = 0; !rc && i < n; i++) {
-        rc = mb->msgs == NULL || parse_entry(lines[5 + i], &mb->msgs[i], mb->uidnext) != 0 ||
-             (i > 0 && mb->msgs[i].uid <= mb->msgs[i - 1].uid);
-        mb->count = i + !rc;
+    FILE *f = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size <= INDEX_MAX_SIZE
+                  ? fdopen(fd, "r")
+                  : NULL;
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 1;
     }
-    free(lines);
-    free(text);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 5; i++)
+        rc = next_line(f, &line, &cap) == NULL || (head[i] = strdup(line)) == NULL;
+    rc = rc || parse_header(head, mb, t) != 0 || read_entries(f, mb, (size_t)st.st_size / 48);
+    for (int i = 0; i < 5; i++)
+        free(head[i]);
+    free(line);
+    fclose(f);
     if (rc) {
         mbx_free_msgs(mb->msgs, mb->count);
         mb->msgs = NULL;

@@ -148,7 +148,9 @@ void mailbox_changes_free(struct mailbox_changes *ch);
  * (by file name; this session's own mailbox_set_flags are not reported), and messages added
  * (by delivery, another session's APPEND/COPY/MOVE, or this session's own APPEND into this
  * folder), appended in UID order. Sessions share one index, so UIDs agree between them.
- * ch is filled (also when nothing changed). 0, or -1 (errno set; mb unchanged). */
+ * ch is filled (also when nothing changed). 0, or -1 (errno set; mb unchanged): ENOENT when
+ * another session deleted or renamed the folder (end the selection: BYE or NO). When nothing
+ * in the folder changed it costs three stats and no lock. */
 int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch);
 
 /* An inotify descriptor (non-blocking, close-on-exec) that becomes readable when a file is

@@ -427,6 +427,35 @@ static void test_uidvalidity_change(void)
     mailbox_close(&a);
 }
 
+/* Many folders, names that are prefixes of others ("f1", "f1-x", "f10", "f1.a"): each once,
+ * \HasChildren exactly where a child is. */
+static void test_many_folders(void)
+{
+    char other[400], name[64];
+    struct mailbox_folders l;
+    snprintf(other, sizeof other, "%s/other", dir);
+    maildir_ensure(other);
+    int ok = 1;
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "f%d.a.b", i);
+        ok &= mailbox_folder_create(other, name) == 0;
+        snprintf(name, sizeof name, "f%d-x", i);
+        ok &= mailbox_folder_create(other, name) == 0;
+    }
+    CHECK(ok, "300 folders made with their parents");
+    CHECK(mailbox_folders_list(other, &l) == 0 && l.count == 1 + 400, "LIST: %zu", l.count);
+    int once = 1, kids = 1;
+    for (size_t i = 1; i < l.count; i++) {
+        once &= strcmp(l.items[i - 1].name, l.items[i].name) < 0;
+        size_t len = strlen(l.items[i].name);
+        int want = l.items[i].name[len - 1] != 'b' && l.items[i].name[len - 1] != 'x';
+        kids &= l.items[i].children == want && !l.items[i].noselect;
+    }
+    CHECK(once, "each name once, in order");
+    CHECK(kids, "children exactly where a child is");
+    mailbox_folders_free(&l);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL || sodium_init() < 0)
@@ -444,6 +473,7 @@ int main(void)
     test_refresh();
     test_refresh_unchanged();
     test_uidvalidity_change();
+    test_many_folders();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
