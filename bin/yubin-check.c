@@ -8,9 +8,9 @@
  *     yubin-check [-C conf] -a                the same for addresses read from stdin
  *
  * Every file is read with the code the servers use (lib/conf, lib/users, lib/aliases,
- * lib/route, lib/mx), in its check mode that reports every error with file:line instead of
- * stopping at the first. Problems are printed as "error: ..." and "warning: ..." lines on
- * stdout; the exit status follows <sysexits.h>.
+ * lib/route, lib/mx, lib/tls, lib/tlsc), in its check mode that reports every error with
+ * file:line instead of stopping at the first. Problems are printed as "error: ..." and "warning:
+ * ..." lines on stdout; the exit status follows <sysexits.h>.
  *
  * It never changes a file, never creates a directory, never sends mail, and never follows a
  * symbolic link inside the state directory (it walks it with openat(O_NOFOLLOW)); as root it
@@ -26,6 +26,8 @@
 #include "mx.h"
 #include "privs.h"
 #include "route.h"
+#include "tls.h"
+#include "tlsc.h"
 #include "users.h"
 #include "util.h"
 
@@ -332,10 +334,51 @@ static void check_state(const struct passwd *pw)
         ok("%s: owned by %s, closed to other accounts", conf.state_dir, conf.user);
 }
 
-/* TLS certificate and key (match, expiry): nothing to check until yubin.conf has TLS
- * settings; the TLS issue adds the check here. */
+/* ---------------- TLS ---------------- */
+
+#define TLS_RENEW_DAYS 14 /* a certificate closer than this to its end is a warning */
+
+/* tls_cert_file and tls_key_file as smtp-in and pop3-in load them (tls_server_ctx: missing,
+ * unreadable, not PEM, key mismatch, expired, not yet valid), and how long it has left. */
+static void check_server_tls(void)
+{
+    char err[1024], subject[256], until[64];
+    int days;
+    SSL_CTX *ctx = tls_server_ctx(&conf, err, sizeof err);
+    if (ctx == NULL) {
+        error("%s (smtp-in answers 421 and pop3-in -ERR to every client)", err);
+        if (geteuid() != 0 && strstr(err, strerror(EACCES)) != NULL)
+            warning("run yubin-check as root: the handlers read the key as root");
+        return;
+    }
+    if (tls_cert_info(ctx, subject, sizeof subject, until, sizeof until, &days) == 0) {
+        if (days < TLS_RENEW_DAYS)
+            warning("tls_cert_file %s: the certificate expires on %s, in %d days: renew it",
+                    conf.tls_cert_file, until, days);
+        ok("tls_cert_file %s: %s, valid until %s (%d days)", conf.tls_cert_file, subject, until,
+           days);
+    }
+    SSL_CTX_free(ctx);
+}
+
+/* The certificate, or without one the policy queue-run's client context takes
+ * (tls_protocols, tls_ciphers); and the tls_policy_file. */
 static void check_tls(void)
 {
+    static struct tlsc_policy policy;
+    char err[512];
+    if (conf.tls_cert_file[0] != '\0') {
+        check_server_tls();
+    } else {
+        if (conf.tls_key_file[0] != '\0')
+            warning("tls_key_file is set without tls_cert_file: no TLS is offered");
+        SSL_CTX *ctx = tlsc_ctx_new(conf.tls_protocols, conf.tls_ciphers, err, sizeof err);
+        if (ctx == NULL)
+            error("%s (queue-run: no outbound TLS)", err);
+        SSL_CTX_free(ctx);
+    }
+    if (tlsc_policy_load(&policy, conf.tls_policy_file, err, sizeof err) != 0)
+        error("tls_policy_file %s", err);
 }
 
 /* ---------------- DNS ---------------- */

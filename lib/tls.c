@@ -200,6 +200,27 @@ SSL_CTX *tls_server_ctx(const struct yubin_conf *c, char *err, size_t errlen)
     return ctx;
 }
 
+int tls_cert_info(SSL_CTX *ctx, char *subject, size_t subject_size, char *until, size_t until_size,
+                  int *days_left)
+{
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    int days = 0, seconds = 0;
+    if (x == NULL)
+        return -1;
+    asn1_date(X509_get0_notAfter(x), until, until_size);
+    if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(x)) != 1)
+        days = -1;
+    *days_left = days;
+    subject[0] = '\0';
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b != NULL && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(b, subject, subject_size > 1 ? (int)subject_size - 1 : 0);
+        subject[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    return 0;
+}
+
 void tls_describe(const SSL *ssl, char *out, size_t size)
 {
     const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);

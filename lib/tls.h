@@ -35,6 +35,12 @@ int tls_policy(SSL_CTX *ctx, const char *protocols, const char *ciphers, char *e
  * match) when one is configured but cannot be used. */
 SSL_CTX *tls_server_ctx(const struct yubin_conf *c, char *err, size_t errlen);
 
+/* The certificate of a server context: its subject ("CN=mx.example.org"), its last valid
+ * instant ("2027-03-01 12:00 UTC") and the whole days from now to it (negative once past).
+ * 0, or -1 when ctx has no certificate. */
+int tls_cert_info(SSL_CTX *ctx, char *subject, size_t subject_size, char *until, size_t until_size,
+                  int *days_left);
+
 /* What a finished handshake chose, as Postfix writes it in Received:
  * "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)". */
 void tls_describe(const SSL *ssl, char *out, size_t size);

@@ -5,7 +5,9 @@ aliases file at once, each with file:line, and the exit status EX_CONFIG; modes 
 the state directories, and what the mail account can reach. The address mode against real DNS
 answers from dnsmasq: MX order, null MX, implicit MX, NXDOMAIN; alias and list expansion as a
 tree with owners. A broken aliases line, which makes smtp-in answer 451 to every local RCPT,
-is named with its line.
+is named with its line. TLS (CheckTls): the certificate and key as the handlers load them
+(missing, unreadable, not PEM, mismatch, expired: errors; expiring within 14 days: a warning),
+tls_protocols as queue-run takes them, the tls_policy_file.
 """
 import os
 import re
@@ -241,6 +243,91 @@ class AddressMode(unittest.TestCase):
         rc, out = check(self.site, "-bt", prog="sendmail", stdin="demo\n")
         self.assertEqual(rc, 0, out)
         self.assertIn("demo@example.test\n    local mailbox", out)
+
+
+
+class CheckTls(unittest.TestCase):
+    """tls_cert_file and tls_key_file checked as smtp-in and pop3-in load them."""
+
+    def setUp(self):
+        self.site = yubintest.Instance(aliases={"postmaster@example.test": ["demo"]})
+        self.addCleanup(self.site.stop)
+
+    def use(self, cert, key):
+        self.site.settings.update({"tls_cert_file": cert, "tls_key_file": key})
+        self.site.write_conf()
+        return check(self.site)
+
+    def test_good_certificate(self):
+        cert, key = self.site.make_certificate(days=90)
+        rc, out = self.use(cert, key)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, rf"ok: tls_cert_file {re.escape(cert)}: CN=mx\.example\.test, "
+                              r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ days\)")
+        self.assertIn("0 error(s), 0 warning(s)", out)
+
+    def test_no_certificate_no_finding(self):
+        rc, out = check(self.site)
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("tls_", out)
+
+    def test_each_bad_certificate_or_key(self):
+        good_cert, good_key = self.site.make_certificate()
+        _, other_key = self.site.make_certificate(prefix="other")
+        old_cert, old_key = self.site.make_certificate(prefix="old", days=-1)
+        junk = os.path.join(self.site.dir, "junk.pem")
+        with open(junk, "w") as f:
+            f.write("not a certificate\n")
+        missing = os.path.join(self.site.dir, "missing.pem")
+        cases = [
+            (missing, good_key, f"tls_cert_file {missing}: No such file or directory"),
+            (good_cert, missing, f"tls_key_file {missing}: No such file or directory"),
+            (junk, good_key, f"tls_cert_file {junk}: no PEM certificate"),
+            (good_cert, junk, f"tls_key_file {junk}: no usable PEM private key"),
+            (good_cert, other_key, f"tls_key_file {other_key}: the key does not match the "
+                                   f"certificate in {good_cert}"),
+            (old_cert, old_key, f"tls_cert_file {old_cert}: the certificate expired on "
+                                "2020-02-01 00:00 UTC"),
+        ]
+        for cert, key, why in cases:
+            with self.subTest(why=why):
+                rc, out = self.use(cert, key)
+                self.assertEqual(rc, EX_CONFIG, out)
+                self.assertIn(f"error: {why}", out)
+                self.assertIn("smtp-in answers 421 and pop3-in -ERR to every client", out)
+
+    def test_expiring_within_14_days_is_a_warning(self):
+        cert, key = self.site.make_certificate(days=10)
+        rc, out = self.use(cert, key)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, rf"warning: tls_cert_file {re.escape(cert)}: the certificate "
+                              r"expires on \d{4}-\d\d-\d\d \d\d:\d\d UTC, in (9|10) days: renew it")
+        self.assertIn("0 error(s), 1 warning(s)", out)
+
+    @unittest.skipIf(os.geteuid() != 0, "a root-only key needs root")
+    def test_root_only_key_read_as_another_account(self):
+        """The handlers read the key as root; yubin-check run as the mail account cannot."""
+        cert, key = self.site.make_certificate()
+        self.site.settings.update({"tls_cert_file": cert, "tls_key_file": key})
+        self.site.write_conf()
+        p = subprocess.run([yubintest.program("yubin-check"), "-C", self.site.conf],
+                           capture_output=True, text=True, timeout=60,
+                           preexec_fn=yubintest.as_user(self.site.account))
+        self.assertIn(f"error: tls_key_file {key}: Permission denied", p.stdout)
+        self.assertIn("warning: run yubin-check as root: the handlers read the key as root",
+                      p.stdout)
+        self.assertEqual(check(self.site)[0], 0, "as root it is fine")
+
+    def test_outbound_policy(self):
+        policy = os.path.join(self.site.dir, "tls-policy")
+        with open(policy, "w") as f:
+            f.write("remote.test encrypt\nother.test sometimes\n")
+        self.site.settings.update({"tls_policy_file": policy, "tls_protocols": "TLSv1.4"})
+        self.site.write_conf()
+        rc, out = check(self.site)
+        self.assertEqual(rc, EX_CONFIG, out)
+        self.assertIn(f"error: tls_policy_file {policy}:2: unknown level \"sometimes\"", out)
+        self.assertIn("error: TLS client context: tls_protocols: unknown protocol \"TLSv1.4\"", out)
 
 
 if __name__ == "__main__":
