@@ -4,9 +4,13 @@ client is silent, when it trickles one byte a second, and when it stops reading 
 Each handler is started the way inetd starts it (the accepted TCP socket on stdin and stdout,
 as root, dropping to the mail account), so the test can wait for the process itself to exit.
 command_timeout, data_timeout and pop3_timeout are 3 seconds (and the junk-command limit out of
-the way); a handler still running well after that fails the test (and is killed)."""
+the way); a handler still running well after that fails the test (and is killed).
+SlowClientsOverTls: the same over implicit TLS (-T), the deadlines holding inside OpenSSL's
+reads and writes: silent after the handshake, one TLS record trickled a byte a second (OpenSSL
+waits for the rest of it), a RETR over TLS never read."""
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -17,6 +21,7 @@ import yubintest
 TIMEOUT = 3     # command_timeout and data_timeout of the site
 GRACE = 6       # seconds after the timeout in which the handler must have exited
 TRICKLE = 1.0   # seconds between the bytes of a trickling client
+BIG = b"Subject: big\n\n" + b"".join(b"%07d " % i + b"y" * 92 + b"\n" for i in range(120000))
 
 
 class SlowClients(unittest.TestCase):
@@ -34,7 +39,7 @@ class SlowClients(unittest.TestCase):
                 p.wait()
         self.inst.stop()
 
-    def start(self, name, rcvbuf=None):
+    def start(self, name, *extra, rcvbuf=None):
         """Connect to NAME run on the accepted socket, as inetd does. Returns (client, proc)."""
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lst:
             lst.bind(("127.0.0.1", 0))
@@ -45,7 +50,7 @@ class SlowClients(unittest.TestCase):
             client.connect(lst.getsockname())
             conn, _ = lst.accept()
         with conn:
-            p = subprocess.Popen(self.inst.argv(name), stdin=conn, stdout=conn,
+            p = subprocess.Popen(self.inst.argv(name, *extra), stdin=conn, stdout=conn,
                                  stderr=subprocess.DEVNULL)
         self.procs.append(p)
         client.settimeout(10)
@@ -170,15 +175,140 @@ class SlowClients(unittest.TestCase):
 
     def test_pop3_stops_reading(self):
         """RETR of a 12 MB message (more than the socket buffers hold), never read."""
-        big = b"Subject: big\n\n" + b"".join(b"%07d " % i + b"y" * 92 + b"\n"
-                                            for i in range(120000))
-        self.inst.add_message("demo@example.test", big)
+        self.inst.add_message("demo@example.test", BIG)
         client, p = self.start("pop3-in", rcvbuf=4096)
         with client:
             self.login(client)
             client.sendall(b"RETR 1\r\n")
             since = time.monotonic()
             took = self.wait_exit(p, since, "pop3-in with a client that stops reading")
+        self.assertLess(took, 2 * TIMEOUT + GRACE)
+        self.assertEqual(len(self.inst.messages("demo@example.test", "cur")), 1)
+
+
+class TlsChannel:
+    """A TLS client over a plain socket through memory BIOs (ssl.SSLObject), so the test
+    decides when each encrypted byte goes out: records can be sent whole or a byte at a
+    time."""
+
+    def __init__(self, sock, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        self.sock, self.inc, self.out = sock, ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="mx.example.test")
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                data = self.sock.recv(65536)
+                if not data:
+                    raise AssertionError("the server closed during the handshake")
+                self.inc.write(data)
+        self.sock.sendall(self.out.read())
+
+    def records(self, data):
+        """The encrypted bytes that carry data (not sent)."""
+        self.obj.write(data)
+        return self.out.read()
+
+    def send(self, data):
+        self.sock.sendall(self.records(data))
+
+    def read_line(self):
+        data = b""
+        while not data.endswith(b"\n"):
+            try:
+                got = self.obj.read(1)
+                if not got:  # the server's close_notify
+                    return data
+                data += got
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return data
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return data
+            self.inc.write(chunk)
+        return data
+
+    def read_all(self, limit=5.0):
+        """Plaintext until the server closes (or limit seconds)."""
+        self.sock.settimeout(limit)
+        data = b""
+        while True:
+            try:
+                got = self.obj.read(65536)
+                if not got:
+                    return data
+                data += got
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLError):
+                return data
+            try:
+                chunk = self.sock.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                return data
+            if not chunk:
+                return data
+            self.inc.write(chunk)
+
+
+class SlowClientsOverTls(unittest.TestCase):
+    """The same ends over implicit TLS (-T): the deadlines hold inside OpenSSL's reads and
+    writes too."""
+    tearDown = SlowClients.tearDown
+    start = SlowClients.start
+    wait_exit = SlowClients.wait_exit
+    trickle = SlowClients.trickle
+
+    def setUp(self):
+        SlowClients.setUp(self)
+        self.cert = self.inst.use_tls()
+
+    def tls(self, name, rcvbuf=None):
+        client, p = self.start(name, "-T", rcvbuf=rcvbuf)
+        return client, TlsChannel(client, self.cert), p
+
+    def test_smtp_silent_after_the_handshake(self):
+        client, t, p = self.tls("smtp-in")
+        with client:
+            self.assertTrue(t.read_line().startswith(b"220 "))
+            since = time.monotonic()
+            self.wait_exit(p, since, "smtp-in over TLS with a silent client")
+            self.assertIn(b"421 4.4.2", t.read_all())
+
+    def test_smtp_trickles_one_tls_record(self):
+        """One command in one TLS record, sent a byte a second: OpenSSL waits for the rest
+        of the record, and the command deadline still ends the session."""
+        client, t, p = self.tls("smtp-in")
+        with client:
+            self.assertTrue(t.read_line().startswith(b"220 "))
+            record = t.records(b"NOOP\r\n")
+            since = time.monotonic()
+            th = threading.Thread(target=self.trickle, args=(client, p, record), daemon=True)
+            th.start()
+            took = self.wait_exit(p, since, "smtp-in with a trickled TLS record")
+            th.join(timeout=TRICKLE + 2)
+            self.assertGreaterEqual(took, TIMEOUT - 0.5)
+            self.assertGreater(len(record) * TRICKLE, TIMEOUT + GRACE, "it outlasts the timeout")
+
+    def test_pop3_stops_reading_over_tls(self):
+        """RETR of a 12 MB message over TLS, never read: SSL_write waits under the deadline."""
+        self.inst.add_message("demo@example.test", BIG)
+        client, t, p = self.tls("pop3-in", rcvbuf=4096)
+        with client:
+            self.assertTrue(t.read_line().startswith(b"+OK"))
+            for line in (b"USER demo@example.test\r\n", b"PASS demo\r\n"):
+                t.send(line)
+                self.assertTrue(t.read_line().startswith(b"+OK"))
+            t.send(b"RETR 1\r\n")
+            since = time.monotonic()
+            took = self.wait_exit(p, since, "pop3-in over TLS with a client that stops reading")
         self.assertLess(took, 2 * TIMEOUT + GRACE)
         self.assertEqual(len(self.inst.messages("demo@example.test", "cur")), 1)
 
