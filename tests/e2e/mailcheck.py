@@ -121,9 +121,11 @@ class Stored:
         return data
 
 
-def check_stored(tc, st, inst, sender, rcpts, helo, esmtp=True, client="[127.0.0.1]", qid=None):
+def check_stored(tc, st, inst, sender, rcpts, helo, esmtp=True, client="[127.0.0.1]", qid=None,
+                 proto=None):
     """The checks every stored message must pass (tc is the unittest.TestCase). client is
-    how the Received header names the client's address; qid the id from the 250 reply."""
+    how the Received header names the client's address; qid the id from the 250 reply; proto
+    the protocol Received names (default ESMTP, or SMTP when not esmtp)."""
     tc.assertIsNotNone(st.unique, f"name {st.name!r} lacks ,S= and ,W=")
     tc.assertEqual(st.s, len(st.data), "S= is the size on disk")
     tc.assertEqual(st.w, len(st.data) + st.data.count(b"\n"), "W= is the size with CRLF")
@@ -140,7 +142,7 @@ def check_stored(tc, st, inst, sender, rcpts, helo, esmtp=True, client="[127.0.0
     tc.assertRegex(r, r"^from " + re.escape(helo) + r"\b", r)
     tc.assertIn(f"({client})", r)
     tc.assertIn(inst.settings["hostname"], r)
-    tc.assertRegex(r, r"\bwith " + ("ESMTP" if esmtp else "SMTP") + r"\b", r)
+    tc.assertRegex(r, r"\bwith " + (proto or ("ESMTP" if esmtp else "SMTP")) + r"\b", r)
     tc.assertRegex(r, r"\bid \S+", r)
     if qid is not None:
         tc.assertRegex(r, r"\bid " + re.escape(qid) + r"\b", r)

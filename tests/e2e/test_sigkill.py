@@ -1,5 +1,6 @@
 """kill -9 at many points during DATA never leaves a partial message visible (DESIGN.md §4.5);
-SIGTERM during DATA leaves nothing in state_dir/tmp (SigtermDuringData, at the end).
+SIGTERM during DATA leaves nothing in state_dir/tmp (SigtermDuringData, at the end); the same
+kills with the message coming through TLS, `smtp-in -T` on a TCP socket (SigkillOverTls).
 
 smtp-in runs on pipes and is fed the message a piece at a time. For each kill point the test
 waits until smtp-in has taken every byte fed so far and sits blocked reading (the pipe is
@@ -18,7 +19,10 @@ import os
 import poplib
 import select
 import signal
+import socket
+import ssl
 import struct
+import subprocess
 import termios
 import time
 import unittest
@@ -53,8 +57,15 @@ def body(run):
 
 
 def pending(fd):
-    """Bytes still in the pipe (FIONREAD works on either end of a Linux pipe)."""
+    """Bytes still in the pipe (FIONREAD works on either end of a Linux pipe), or not yet read
+    from a TCP socket."""
     buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+    return struct.unpack("i", buf)[0]
+
+
+def unsent(fd):
+    """Bytes a TCP socket has not yet handed to its peer (SIOCOUTQ)."""
+    buf = fcntl.ioctl(fd, termios.TIOCOUTQ, struct.pack("i", 0))
     return struct.unpack("i", buf)[0]
 
 
@@ -89,6 +100,10 @@ class Run:
 
     def feed(self, data):
         os.write(self.p.stdin.fileno(), data)
+
+    def replied(self):
+        """Something from smtp-in is waiting to be read."""
+        return bool(select.select([self.p.stdout], [], [], 0)[0])
 
     def reply(self):
         """One complete reply from stdout, as bytes (with a deadline)."""
@@ -167,6 +182,7 @@ class RunsCase(unittest.TestCase):
 
 
 class SigkillDuringData(RunsCase):
+    client, proto = "local", "ESMTP"  # how Received names the client and the protocol
     def setUp(self):
         super().setUp()
         self.outcomes = {}        # run -> "before-dot" | "no-reply" | "250"
@@ -200,7 +216,7 @@ class SigkillDuringData(RunsCase):
             elif syscall(r.p.pid) == target:
                 hit = True
                 break
-            if r.p.stdout in select.select([r.p.stdout], [], [], 0)[0]:
+            if r.replied():
                 break
         r.kill()
         self.hits.append((target, hit))
@@ -216,7 +232,7 @@ class SigkillDuringData(RunsCase):
                     self.assertEqual(len(xrun), 1, f"{st.name}: {st.data[:300]!r}")
                     run = int(xrun[0])
                     mailcheck.check_stored(self, st, self.inst, SENDER, RCPTS, "killer.test",
-                                           client="local")
+                                           client=self.client, proto=self.proto)
                     self.assertEqual(st.after_trace(), mailcheck.expected_on_disk(body(run)),
                                      f"run {run}: a partial or wrong message in {sub}/")
                     by_run.setdefault(run, {}).setdefault(a, []).append(st.name)
@@ -336,3 +352,106 @@ class SigtermDuringData(RunsCase):
                 self.assertEqual([len(v) for v in stored.values()], [1, 1], f"run {run}")
             else:
                 self.assertEqual([len(v) for v in stored.values()], [0, 0], f"run {run}")
+
+
+class TlsRun(Run):
+    """One `smtp-in -T` on an accepted TCP socket (as inetd starts it), driven through a TLS
+    client: the same steps, over OpenSSL's reads."""
+
+    def __init__(self, inst, cafile):
+        with socket.socket() as lst:
+            lst.bind(("127.0.0.1", 0))
+            lst.listen(1)
+            raw = socket.create_connection(lst.getsockname(), timeout=DEADLINE)
+            self.server_side, _ = lst.accept()  # kept: FIONREAD says what smtp-in left unread
+        self.p = subprocess.Popen(inst.argv("smtp-in", "-T"), stdin=self.server_side,
+                                  stdout=self.server_side, stderr=subprocess.DEVNULL)
+        ctx = ssl.create_default_context(cafile=cafile)
+        self.tls = ctx.wrap_socket(raw, server_hostname="mx.example.test")
+        self.out = b""
+        self.got_250 = False
+
+    def wait_blocked(self):
+        """Returns once every byte sent has reached smtp-in's socket, been read by it, and
+        smtp-in waits for more."""
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                return
+            if (unsent(self.tls.fileno()) == 0 and pending(self.server_side.fileno()) == 0 and
+                    syscall(self.p.pid) in WAITING.get(ARCH, ())):
+                return
+            time.sleep(0.0005)
+        raise AssertionError("smtp-in never got back to reading its input")
+
+    def feed(self, data):
+        self.tls.sendall(data)
+
+    def replied(self):
+        return self.tls.pending() > 0 or bool(select.select([self.tls], [], [], 0)[0])
+
+    def reply(self):
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            lines = self.out.split(b"\r\n")
+            for i, l in enumerate(lines[:-1]):
+                if len(l) >= 4 and l[3:4] == b" ":
+                    self.out = b"\r\n".join(lines[i + 1:])
+                    return l
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no reply from smtp-in; have {self.out!r}")
+            self.tls.settimeout(left)
+            chunk = self.tls.recv(65536)
+            if not chunk:
+                raise AssertionError(f"smtp-in closed; have {self.out!r}")
+            self.out += chunk
+
+    def kill(self, sig=signal.SIGKILL):
+        try:
+            os.kill(self.p.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=DEADLINE)
+        self.server_side.close()
+        self.tls.settimeout(0.5)
+        try:
+            while True:
+                chunk = self.tls.recv(65536)
+                if not chunk:
+                    break
+                self.out += chunk
+        except (OSError, ssl.SSLError):
+            pass
+        self.tls.close()
+
+
+class SigkillOverTls(SigkillDuringData):
+    """kill -9 at points inside DATA and while storing, with the message coming through TLS
+    (`smtp-in -T` on a TCP socket): no partial message, every acknowledged one whole."""
+    client = "[127.0.0.1]"
+    proto = "ESMTPS"
+
+    def setUp(self):
+        super().setUp()
+        self.cert = self.inst.use_tls()
+
+    def start(self, rcpts=RCPTS, helo="killer.test"):
+        r = TlsRun(self.inst, self.cert)
+        self.runs.append(r)
+        return r.start_data(helo, rcpts)
+
+    def test_kill_at_every_stage(self):
+        size = len(mailcheck.dot_stuff(body(0)))
+        run = 0
+        for off in sorted({0, 1, 79, 80, 81, size // 2, size - 5, size - 3, size - 1} |
+                          set(range(100, size - 5, max(1, size // 10)))):
+            self.kill_inside_data(run, off)
+            run += 1
+        for target in [("polls", n) for n in (1, 3, 10, 30, 100, 300)] + ["after-250"] * 2:
+            self.kill_while_storing(run, target)
+            run += 1
+        self.check_disk()
+        self.assertGreaterEqual(sum(1 for o in self.outcomes.values() if o == "250"), 2)
+
+    test_pop3_sees_only_complete_messages = None
