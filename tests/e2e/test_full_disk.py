@@ -1,11 +1,14 @@
 """A full disk, for real: the state_dir is a small tmpfs (1 MiB, 64 inodes) that the test mounts,
 fills, and unmounts again. Delivery must fail temporarily (EX_TEMPFAIL from maildir-deliver,
 452 4.3.1 from smtp-in) and leave nothing partial in new/, tmp/ or the queue; once space is
-freed, the same delivery succeeds. Mounting needs root; without it the test is skipped.
+freed, the same delivery succeeds; the same through smtp-in -T (implicit TLS, a real TLS
+client under openbsd-inetd). Mounting needs root; without it the test is skipped.
 """
 import errno
 import os
 import select
+import smtplib
+import ssl
 import subprocess
 import threading
 import time
@@ -246,6 +249,33 @@ class FullDiskTest(unittest.TestCase):
         replies, s = self.smtp_send()
         self.assertTrue(replies[-1].startswith("452 4.3.1"), s.transcript)
         self.assert_nothing_partial(0)
+
+
+    def test_smtp_in_452_over_tls_then_retry(self):
+        cert = self.inst.use_tls()
+        port = self.inst.serve_inetd("smtp-in", "-T")
+        ctx = ssl.create_default_context(cafile=cert)
+        rc, err = self.deliver(SMALL)  # the Maildir exists; then only 8 KiB stay free
+        self.assertEqual((rc, err), (0, ""))
+        fill_blocks(self.filler, leave=8192)
+        with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=60) as c:
+            c.ehlo("client.test")
+            c.mail("sender@remote.test")
+            c.rcpt("demo@example.test")
+            code, text = c.data(self.msg)
+            self.assertEqual((code, text[:5]), (452, b"4.3.1"), text)
+            self.assertEqual(c.noop()[0], 250, "the session goes on over TLS")
+        self.assert_nothing_partial(1)
+        os.unlink(self.filler)
+        with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=60) as c:
+            c.sendmail("sender@remote.test", ["demo@example.test"], self.msg)
+        self.assert_nothing_partial(2, exact=False)
+        stored = [m for m in self.inst.messages("demo@example.test")
+                  if m != self.expected(SMALL)]
+        self.assertEqual(len(stored), 1)
+        self.assertRegex(stored[0].split(b"\n\n", 1)[0], rb"\(using TLSv1\.3 [^\n]*\n\tby [^\n]* with ESMTPS id")
+        self.assertTrue(stored[0].endswith(b"\n\n" + self.msg.split(b"\r\n\r\n", 1)[1]
+                                           .replace(b"\r\n", b"\n")), stored[0][-80:])
 
 
 if __name__ == "__main__":
