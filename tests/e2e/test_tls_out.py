@@ -4,8 +4,10 @@ envelope, mailq and the log keep of it.
 
 The remote MX is smtpsink.py on 127.0.0.51-52 (STARTTLS from Python's ssl module with a
 self-signed certificate made by the openssl command), found through dnsmasq; messages are
-queued with queue-inject and queue-run is run as the timer runs it. Nothing here contacts
-anything but 127.0.0.0/8.
+queued with queue-inject and queue-run is run as the timer runs it. ToYubinMX delivers to a
+real yubin site instead (smtp-in under openbsd-inetd on 127.0.0.57), whose Received says
+ESMTPS, or, without a certificate, ESMTP under may and nothing under encrypt. Nothing here
+contacts anything but 127.0.0.0/8.
 """
 import os
 import ssl
@@ -293,6 +295,69 @@ class SmarthostAuth(TLSCase):
         self.assertEqual(p.returncode, 78, p.stderr)
         self.assertIn("must be a file only its owner can read (0600)", p.stderr)
         self.assertNotIn("s3cret", p.stderr)
+
+
+class ToYubinMX(unittest.TestCase):
+    """queue-run delivering to another yubin site: smtp-in under openbsd-inetd on
+    127.0.0.57 as mx.remote.test, with a certificate or without one."""
+    MX = "127.0.0.57"
+
+    def setUp(self):
+        self.mx = yubintest.Instance(domains=("remote.test",), users=("bob@remote.test",),
+                                     hostname="mx.remote.test")
+        self.addCleanup(self.mx.stop)
+        self.mx_cert = self.mx.use_tls()
+        port = self.mx.serve_inetd("smtp-in", host=self.MX)
+        self.dns = test_relay.dns_server(["remote.test MX 10 mx.remote.test",
+                                          f"mx.remote.test A {self.MX}"])
+        self.site = yubintest.Instance(users=("demo@example.test",), conf={
+            "dns_resolver": self.dns.resolver, "smtp_port": str(port),
+            "connect_timeout": "5", "command_timeout": "10"})
+        self.addCleanup(self.site.stop)
+
+    inject = TLSCase.inject
+    run_queue = TLSCase.run_queue
+    qdir = TLSCase.qdir
+    entries = TLSCase.entries
+    policy = OutboundTLS.policy
+
+    def received(self):
+        """The MX's Received line, unfolded."""
+        msgs = self.mx.messages("bob@remote.test")
+        self.assertEqual(len(msgs), 1)
+        head = msgs[0].split(b"\n\n", 1)[0]
+        return head.split(b"\nReceived: ", 2)[1].split(b"\nReceived: ")[0].replace(b"\n\t", b" ")
+
+    def test_starttls_to_a_yubin_mx_says_esmtps(self):
+        qid = self.inject(["bob@remote.test"])
+        out = self.run_queue("-f")
+        self.assertEqual(self.entries(), [], out)
+        received = self.received()
+        self.assertRegex(received, rb"^from mx\.example\.test \(\[127\.0\.0\.\d+\]\) "
+                         rb"\(using TLSv1\.3 with cipher TLS_[A-Z0-9_]+ \(\d+/\d+ bits\)\) "
+                         rb"by mx\.remote\.test \(yubin\) with ESMTPS id ")
+        log = "\n".join(self.site.syslog.lines())
+        self.assertRegex(log, rf"{qid}: to=<bob@remote\.test> delivered attempt=1 "
+                         r"tls=TLSv1\.3/TLS_[A-Z0-9_]+/untrusted: 250\\x202\.0\.0")
+        mx_log = "\n".join(self.mx.syslog.lines())
+        self.assertRegex(mx_log, r"TLS: using TLSv1\.3 with cipher")
+
+    def test_mx_without_a_certificate(self):
+        """No STARTTLS at the MX: in clear under may (ESMTP), deferred under encrypt."""
+        del self.mx.settings["tls_cert_file"], self.mx.settings["tls_key_file"]
+        self.mx.write_conf()
+        self.policy("remote.test encrypt\n")
+        qid = self.inject(["bob@remote.test"])
+        self.run_queue("-f")
+        self.assertEqual(self.mx.messages("bob@remote.test"), [])
+        env = test_relay.parse_env(os.path.join(self.qdir(), qid + ".env"))
+        self.assertIn("4.7.4 no STARTTLS offered", env["rcpts"][0]["reply"])
+        self.policy("remote.test may\n")
+        out = self.run_queue("-f")
+        self.assertEqual(self.entries(), [], out)
+        received = self.received()
+        self.assertRegex(received, rb" with ESMTP id ")
+        self.assertNotIn(b"using TLS", received)
 
 
 if __name__ == "__main__":
