@@ -1,10 +1,11 @@
-"""TLS in pop3-in (issue 9 §4) with real clients: openssl s_client -starttls pop3, poplib's
+"""TLS in pop3-in (issue 9 §4) with real clients: openssl s_client -starttls pop3 and on 995,
+poplib's
 stls() and POP3_SSL (verified against the test certificate), mpop with `tls on` and
 `tls_starttls on` (STLS on 110) or off (implicit TLS on 995), under openbsd-inetd and
 systemd-socket-activate; and the refusals: USER and AUTH before STLS from a client that is
 not on loopback (a client in a network namespace of its own, netns.py; loopback, 127.0.0.0/8
 and ::1, may log in without TLS), STLS with plaintext pipelined after it, STLS twice, a bad
-certificate at start-up (-ERR [SYS/TEMP]). Nothing but 127.0.0.1 and the test's own
+certificate at start-up (-ERR [SYS/TEMP]; with -T a closed connection and the log line). Nothing but 127.0.0.1 and the test's own
 namespaces is contacted.
 """
 import os
@@ -57,6 +58,37 @@ class TlsPop3(unittest.TestCase):
         self.assertNotIn("STLS", capa, "no STLS over TLS")
         self.assertRegex("\n".join(inst.syslog.lines()),
                          r"pop3-in\[\d+\]: client=127\.0\.0\.1 TLS: using TLSv1\.3 with cipher")
+
+    def test_s_client_implicit_995(self):
+        inst = self.site()
+        port = inst.serve_inetd("pop3-in", "-T")
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-crlf",
+                            "-ign_eof", "-CAfile", self.cert, "-verify_return_error"],
+                           input=b"CAPA\nQUIT\n", capture_output=True, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out + p.stderr.decode(errors="replace"))
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertRegex(out, r"(?m)^\+OK ")
+        capa = out[out.index("+OK capability list follows"):]
+        self.assertIn("USER", capa)
+        self.assertNotIn("STLS", capa)
+
+    def test_bad_certificate_with_implicit_tls_closes(self):
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        old_cert, old_key = inst.make_certificate(prefix="old", days=-1)
+        inst.use_tls(old_cert, old_key)
+        port = inst.serve_inetd("pop3-in", "-T")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                ssl.create_default_context(cafile=old_cert).wrap_socket(
+                    s, server_hostname="mx.example.test")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                "expired on" in l for l in inst.syslog.lines()):
+            time.sleep(0.1)
+        self.assertTrue(any("cannot serve: tls_cert_file" in l and "expired on" in l
+                            for l in inst.syslog.lines()))
 
     def test_poplib_stls_and_refusals(self):
         inst = self.site()

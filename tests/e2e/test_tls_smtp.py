@@ -1,9 +1,11 @@
-"""TLS in smtp-in (issue 9 §3) with real clients: openssl s_client -starttls smtp, smtplib's
+"""TLS in smtp-in (issue 9 §3) with real clients: openssl s_client -starttls smtp and on 465
+(implicit TLS), smtplib's
 starttls()+login() and SMTP_SSL (verified against the test certificate), swaks --tls with
 AUTH on 587, under openbsd-inetd and systemd-socket-activate; and the refusals: AUTH before
 STARTTLS on 587 and 25, MAIL before STARTTLS on 587 (require_tls_submission), STARTTLS with
 plaintext pipelined after it (CVE-2011-0411), STARTTLS twice, MAIL before the second EHLO (the
-session restarts), a bad certificate or key at start-up (421 and one log line), a client that
+session restarts), a bad certificate or key at start-up (421 and one log line; with -T the
+connection closes, since no plaintext reply can reach a TLS client), a client that
 never starts its handshake on 465. Only 127.0.0.1 is ever contacted.
 """
 import os
@@ -70,6 +72,40 @@ class TlsSmtp(unittest.TestCase):
         self.assertIn("221 2.0.0", out)
         log = "\n".join(inst.syslog.lines())
         self.assertRegex(log, r"client=127\.0\.0\.1 TLS: using TLSv1\.3 with cipher")
+
+    def test_s_client_implicit_465(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in", "-s", "-T")
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-crlf",
+                            "-ign_eof", "-CAfile", self.cert, "-verify_return_error",
+                            "-servername", "mx.example.test"],
+                           input=b"EHLO client.test\nQUIT\n", capture_output=True, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, out + p.stderr.decode(errors="replace"))
+        self.assertIn("Verify return code: 0 (ok)", out)
+        self.assertRegex(out, r"(?m)^220 mx\.example\.test ESMTP")
+        ehlo = out[out.index("250-mx.example.test Hello client.test"):]
+        self.assertIn("250-AUTH PLAIN LOGIN", ehlo)
+        self.assertNotIn("STARTTLS", ehlo)
+        self.assertIn("221 2.0.0", out)
+
+    def test_bad_certificate_with_implicit_tls_closes(self):
+        """-T: no plaintext 421 can reach a TLS client; one log line, the connection closed."""
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        cert, _ = inst.make_certificate()
+        _, other_key = inst.make_certificate(prefix="other")
+        inst.use_tls(cert, other_key)
+        port = inst.serve_inetd("smtp-in", "-s", "-T")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                client_context(cert).wrap_socket(s, server_hostname="mx.example.test")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                "cannot serve: tls_key_file" in l for l in inst.syslog.lines()):
+            time.sleep(0.1)
+        self.assertTrue(any("cannot serve: tls_key_file" in l and "does not match" in l
+                            for l in inst.syslog.lines()))
 
     def test_starttls_login_submission(self):
         inst = self.site()
