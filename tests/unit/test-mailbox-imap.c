@@ -311,7 +311,8 @@ static void test_refresh(void)
     for (int i = 0; i < 5; i++)
         append(p, "m\r\n", 100, "", 0, &uv);
     CHECK(mailbox_open(&a, p) == 0 && mailbox_open(&b, p) == 0 && a.count == 5, "two sessions");
-    CHECK(mailbox_watch(&a) >= 0, "a watches");
+    CHECK(mailbox_watch_drain(&a) == -1 && errno == EBADF, "drain before watching: EBADF");
+    CHECK(mailbox_watch(&a) >= 0 && mailbox_watch(&a) == a.watch_fd, "a watches (once)");
     mailbox_watch_drain(&a);
     CHECK(mailbox_refresh(&a, 0, &ch) == 0 && ch.n_expunged == 0 && ch.n_flags == 0 &&
               ch.added == 0 && ch.exists == 5,
@@ -338,6 +339,11 @@ static void test_refresh(void)
           "during FETCH: 4 kept as gone, the new one added");
     mailbox_changes_free(&ch);
     CHECK(mailbox_open_msg(&a, &a.msgs[3]) == -1 && errno == ENOENT, "a gone one reads ENOENT");
+    time_t t;
+    CHECK(mailbox_internaldate(&a, &a.msgs[3], &t) == 1, "its INTERNALDATE: gone (1)");
+    char tiny[4];
+    CHECK(mailbox_flags_imap(&a, &a.msgs[4], tiny, sizeof tiny) == -1 && errno == ENAMETOOLONG,
+          "flags into a buffer too small: ENAMETOOLONG");
     CHECK(mailbox_refresh(&a, 0, &ch) == 0 && ch.n_expunged == 1 && ch.expunged[0] == 4 &&
               ch.expunged_uids[0] == 4 && a.count == 5 && ch.exists == 5,
           "later: EXPUNGE 4");
