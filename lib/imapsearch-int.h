@@ -20,7 +20,8 @@ struct imapsearch_needle {
     char *field;        /* NEEDLE_FIELD: the field name, lower case */
     unsigned char *pat; /* the string, folded (imapsearch_fold), CR removed */
     size_t len;
-    size_t *fail; /* KMP: fail[i] the longest proper border of pat[0..i] */
+    size_t *fail;             /* KMP: fail[i] the longest proper border of pat[0..i] */
+    unsigned char start[256]; /* 1 for the octets that fold to pat[0] (the skip loop) */
 };
 
 /* The case folding both sides of a comparison go through: ASCII letters to lower case, and

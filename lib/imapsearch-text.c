@@ -41,6 +41,9 @@ int imapsearch_needle_init(struct imapsearch_needle *n, const char *s, size_t le
         prev = c;
     }
     n->len = k;
+    for (int c = 0; k > 0 && c < 256; c++) /* the octets whose fold can be pat[0] */
+        n->start[c] = imapsearch_fold(0, (unsigned char)c) == n->pat[0] ||
+                      imapsearch_fold(0xC3, (unsigned char)c) == n->pat[0];
     if (k > 0)
         n->fail[0] = 0;
     for (size_t i = 1, b = 0; i < k; i++) {
@@ -162,6 +165,15 @@ static void kmp(struct scanner *s, size_t i, const unsigned char *p, size_t len)
         return;
     }
     for (size_t j = 0; j < len; j++) {
+        if (k == 0) { /* skip to an octet that can start the needle */
+            size_t from = j;
+            while (j < len && !nd->start[p[j]])
+                j++;
+            if (j == len)
+                break;
+            if (j > from && p[j - 1] != '\r')
+                prev = p[j - 1];
+        }
         unsigned char raw = p[j];
         if (raw == '\r')
             continue;
@@ -174,6 +186,8 @@ static void kmp(struct scanner *s, size_t i, const unsigned char *p, size_t len)
             return;
         }
     }
+    if (len > 0 && k == 0 && p[len - 1] != '\r')
+        prev = p[len - 1];
     s->k[i] = k;
     s->prev[i] = prev;
 }
@@ -713,6 +727,10 @@ static void qp_byte(struct scanner *s, struct decoder *d, unsigned char c)
 
 static void decode(struct scanner *s, struct decoder *d, const unsigned char *p, size_t len)
 {
+    if (d->cte == CTE_IDENTITY && d->cs == CS_RAW) { /* as it is: no copy */
+        feed(s, SINK_BODY, p, len);
+        return;
+    }
     for (size_t i = 0; i < len; i++) {
         int v;
         switch (d->cte) {

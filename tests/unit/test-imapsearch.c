@@ -361,6 +361,9 @@ static void test_encoded_words(void)
           "a display name in From");
     CHECK(subject("To: =?UTF-8?B?w4lsaXNl?= <e@x.test>", "TEXT \"to: \xc3\xa9lise\"") == 1,
           "TEXT sees the decoded header, the case folded");
+    CHECK(subject("Subject: =?UTF-8?B?w4lsaXNl?=", "SUBJECT \"\xc3\xa9LISE\"") == 1 &&
+              subject("Subject: \xc3\xa9lise", "SUBJECT \"\xc3\x89lise\"") == 1,
+          "a needle that starts with a Latin-1 letter, either case");
 }
 
 /* ---- bodies ---- */
