@@ -13,6 +13,7 @@
 
 #include <openssl/ssl.h>
 
+#include "imapcmd.h"
 #include "imapsel.h"
 #include "log.h"
 #include "util.h"
@@ -28,19 +29,6 @@ static void folder_flags(const struct mailbox *mb, char *out, size_t size)
             n += (size_t)snprintf(out + n, size - n, " %s", mb->kw.names[i]);
     if (n >= size)
         out[0] = '\0'; /* cannot happen: 26 keywords of 64 octets fit */
-}
-
-/* The folder name argument, INBOX in any case made "INBOX". 0, or -1 after BAD. */
-static int folder_arg(struct imapsess *s, struct imaptok *args, char *name, size_t size)
-{
-    size_t len;
-    if (imaptok_astring(args, name, size, &len) != 0) {
-        imapsess_bad(s, "%s needs a folder name", s->cmd);
-        return -1;
-    }
-    if (strcasecmp(name, "INBOX") == 0)
-        memcpy(name, "INBOX", 6);
-    return 0;
 }
 
 /* The untagged responses of SELECT and EXAMINE (RFC 3501 §6.3.1, RFC 9051 §6.3.2). */
@@ -76,8 +64,9 @@ static void select_responses(struct imapsess *s)
 int imapsel_select(struct imapsess *s, struct imaptok *args)
 {
     char name[IMAP_FOLDER_MAX], path[PATH_MAX];
-    if (folder_arg(s, args, name, sizeof name) != 0)
-        return 0;
+    int rc = imapcmd_folder_arg(s, args, name, sizeof name); /* INBOX in any case: "INBOX" */
+    if (rc != 1)
+        return rc;
     if (!imaptok_at_end(args))
         return imapsess_bad(s, "%s takes a folder name only (no CONDSTORE or QRESYNC)", s->cmd);
     if (s->state == IMAP_SELECTED) {
