@@ -200,10 +200,19 @@ static void check_flags(void)
     }
 }
 
+/* tests/unit/ of the source: $YUBIN_SRC's under make check (distcheck too), else the cwd. */
+static const char *unit_dir(void)
+{
+    static char dir[4096];
+    const char *src = getenv("YUBIN_SRC");
+    snprintf(dir, sizeof dir, "%s%s", src ? src : ".", src ? "/tests/unit" : "");
+    return dir;
+}
+
 static int open_golden(const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof path, "mime/%s", name);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mime/%s", unit_dir(), name);
     return open(path, O_RDONLY);
 }
 
@@ -382,9 +391,9 @@ static const char *golden_fetches[] = {
 
 static void check_golden(const char *name)
 {
-    char eml[256], ref[256];
-    snprintf(eml, sizeof eml, "mime/%s.eml", name);
-    snprintf(ref, sizeof ref, "imapfetch/%s.ref", name);
+    char eml[4200], ref[4200];
+    snprintf(eml, sizeof eml, "%s/mime/%s.eml", unit_dir(), name);
+    snprintf(ref, sizeof ref, "%s/imapfetch/%s.ref", unit_dir(), name);
     int fd = open(eml, O_RDONLY);
     CHECK(fd >= 0, "%s opens", eml);
     struct imapfetch_msg m = msg(fd);
