@@ -252,26 +252,21 @@ static int store_letters(struct imapsess *s, struct mailbox *mb, const struct im
     return 1;
 }
 
-/* ["+"/"-"] "FLAGS" [".SILENT"] SP flags. 1 with st filled, or the reply. */
+/* ["+"/"-"] "FLAGS" [".SILENT"] SP flags (lib/imapfetch). 1 with st filled, or the reply. */
 static int parse_store(struct imapsess *s, struct imaptok *t, struct store *st)
 {
-    struct imapfetch_flags fl;
+    struct imapfetch_store item;
     char err[128], letters[64];
     memset(st, 0, sizeof *st);
     if (imaptok_space(t) != 0)
         return imapsess_bad(s, "Missing STORE item");
     if (imaptok_peek(t) == '(')
         return imapsess_bad(s, "STORE modifiers (CONDSTORE) are not supported");
-    st->mode = imaptok_char(t, '+') == 0 ? '+' : imaptok_char(t, '-') == 0 ? '-' : '=';
-    if (imaptok_word(t, "FLAGS.SILENT") == 0)
-        st->silent = 1;
-    else if (imaptok_word(t, "FLAGS") != 0)
-        return imapsess_bad(s, "Invalid STORE item: FLAGS, +FLAGS or -FLAGS");
-    if (imaptok_space(t) != 0 || imapfetch_parse_flags(t, &fl, err, sizeof err) != 0)
-        return imapsess_bad(s, "%s", imaptok_at_end(t) ? "Missing flags" : err);
-    int rc = args_end(s, t);
-    if (rc == 1)
-        rc = store_letters(s, &s->mb, &fl, letters, sizeof letters, st->mode != '-');
+    if (imapfetch_parse_store(t, &item, err, sizeof err) != 0)
+        return imapsess_bad(s, "%s", err);
+    st->mode = item.op == IMAPFETCH_STORE_ADD ? '+' : item.op == IMAPFETCH_STORE_REMOVE ? '-' : '=';
+    st->silent = item.silent;
+    int rc = store_letters(s, &s->mb, &item.flags, letters, sizeof letters, st->mode != '-');
     if (rc != 1)
         return rc;
     if (st->mode == '-') {
