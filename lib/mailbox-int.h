@@ -34,6 +34,9 @@ int mbx_load_locked(struct mailbox *mb);
 int mbx_unchanged(struct mailbox *mb);
 /* Finds m's file again by base name. 0 (m->name updated), 1 gone, -1 error. */
 int mbx_refind(struct mailbox *mb, struct mailbox_msg *m);
+/* After a call on m's file failed (errno set): 0 if it was found under a new name (try
+ * again), 1 if it is gone (ENOENT and no file of its base name), -1 on any other error. */
+int mbx_refind_failed(struct mailbox *mb, struct mailbox_msg *m);
 /* Under the lock: completes a journal left by a killed COPY, MOVE or EXPUNGE. 0 / -1. */
 int mbx_journal_finish(const char *maildir);
 /* A journal (<folder>/yubin-journal, under the folder's index lock): lines of

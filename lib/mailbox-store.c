@@ -263,9 +263,7 @@ static int link_copy(struct mailbox *mb, struct mailbox_msg *m, int dst_tmpfd, c
             return 0;
         if (errno == EXDEV)
             return copy_data(mb, m, dst_tmpfd, name);
-        if (errno != ENOENT)
-            return -1;
-        int rc = mbx_refind(mb, m);
+        int rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }

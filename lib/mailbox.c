@@ -553,6 +553,11 @@ int mbx_refind(struct mailbox *mb, struct mailbox_msg *m)
     return rc == 0 && mbx_set_name(m, found) != 0 ? -1 : rc;
 }
 
+int mbx_refind_failed(struct mailbox *mb, struct mailbox_msg *m)
+{
+    return errno != ENOENT ? -1 : mbx_refind(mb, m);
+}
+
 int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m)
 {
     for (int tries = 0; tries < 5; tries++) {
@@ -626,9 +631,7 @@ int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add
             return 0;
         if (renameat(mb->cur_fd, m->name, mb->cur_fd, target) == 0)
             return mbx_set_name(m, target);
-        if (errno != ENOENT)
-            return -1;
-        int rc = mbx_refind(mb, m);
+        int rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }
@@ -640,9 +643,7 @@ int mailbox_expunge(struct mailbox *mb, struct mailbox_msg *m)
     for (int tries = 0; tries < 5; tries++) {
         if (unlinkat(mb->cur_fd, m->name, 0) == 0)
             return 0;
-        if (errno != ENOENT)
-            return -1;
-        int rc = mbx_refind(mb, m);
+        int rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc > 0 ? 0 : -1;
     }
@@ -664,9 +665,7 @@ int mailbox_internaldate(struct mailbox *mb, struct mailbox_msg *m, time_t *when
             *when = st.st_mtime;
             return 0;
         }
-        if (errno != ENOENT)
-            return -1;
-        int rc = mbx_refind(mb, m);
+        int rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }
