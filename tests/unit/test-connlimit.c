@@ -17,6 +17,7 @@
 
 #include "connlimit.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static char dir[256];
 
@@ -100,9 +101,7 @@ int main(void)
     test_slots();
     test_killed_holder();
     test_names();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 1;
     return tap_done();
 }

@@ -18,6 +18,7 @@
 
 #include "imapsearch.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static char dir[] = "/tmp/test-imapsearch.XXXXXX";
 static int files;
@@ -873,9 +874,7 @@ int main(void)
     test_save();
     test_query_fields();
     test_refused();
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 2;
     return tap_done();
 }

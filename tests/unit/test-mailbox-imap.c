@@ -24,6 +24,7 @@
 #include "mailbox.h"
 #include "maildir.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static char dir[] = "/tmp/test-mailbox-imap-XXXXXX";
 static char root[300];
@@ -480,9 +481,7 @@ int main(void)
     test_refresh_unchanged();
     test_uidvalidity_change();
     test_many_folders();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
 }

@@ -19,25 +19,10 @@
 #include "mailbox.h"
 #include "maildir.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static char dir[] = "/tmp/test-mailbox-XXXXXX";
 static char md[300];
-
-static void put(const char *sub, const char *name, const char *data)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
-    FILE *f = fopen(path, "w");
-    fputs(data, f);
-    fclose(f);
-}
-
-static int exists(const char *sub, const char *name)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
-    return access(path, F_OK) == 0;
-}
 
 static void index_path(char *path, size_t size)
 {
@@ -64,8 +49,8 @@ static void test_round_trip(void)
 {
     struct mailbox mb;
     char uidl[MAILBOX_UIDL_MAX + 1];
-    put("new", "1700000002.b.host,S=5,W=6", "two\n\n");
-    put("new", "1700000001.a.host,S=4,W=5", "one\n");
+    tmpdir_put(md, "new", "1700000002.b.host,S=5,W=6", "two\n\n");
+    tmpdir_put(md, "new", "1700000001.a.host,S=4,W=5", "one\n");
     CHECK(mailbox_open(&mb, md) == 0 && mb.count == 2 && mb.created && mb.scanned,
           "first open: two messages, index created");
     uint32_t v = mb.uidvalidity;
@@ -73,7 +58,7 @@ static void test_round_trip(void)
     mailbox_uidl(&mb.msgs[0], uidl);
     CHECK_STR(uidl, "1700000001.a.host", "UIDL is the unique part (as before the index)");
     CHECK(mb.msgs[1].crlf_size == 6 && mb.total_crlf == 11, "sizes from the names");
-    CHECK(exists("cur", "1700000001.a.host,S=4,W=5:2,"), "moved to cur/ with :2,");
+    CHECK(tmpdir_exists(md, "cur", "1700000001.a.host,S=4,W=5:2,"), "moved to cur/ with :2,");
     mailbox_close(&mb);
     CHECK(mailbox_open(&mb, md) == 0 && mb.count == 2 && !mb.created && mb.uidvalidity == v &&
               mb.msgs[1].uid == 2,
@@ -92,8 +77,9 @@ static void test_behind_back(void)
 {
     struct mailbox mb;
     char path[600];
-    put("new", "1700000003.c.host,S=4,W=5", "new\n");
-    put("cur", "1700000000.z.host,S=4,W=5:2,S", "old\n"); /* sorts first, but arrives late */
+    tmpdir_put(md, "new", "1700000003.c.host,S=4,W=5", "new\n");
+    tmpdir_put(md, "cur", "1700000000.z.host,S=4,W=5:2,S",
+               "old\n"); /* sorts first, but arrives late */
     snprintf(path, sizeof path, "%s/cur/1700000001.a.host,S=4,W=5:2,", md);
     unlink(path);
     CHECK(mailbox_open(&mb, md) == 0 && mb.count == 3, "one removed, two added behind its back");
@@ -112,12 +98,12 @@ static void test_behind_back(void)
     set_dirs(now);
     CHECK(mailbox_open(&mb, md) == 0 && mb.scanned, "changed this second: scanned");
     mailbox_close(&mb);
-    put("cur", "1700000004.d.host,S=4,W=5:2,", "new\n");
+    tmpdir_put(md, "cur", "1700000004.d.host,S=4,W=5:2,", "new\n");
     set_dirs(now); /* a change that kept the mtime */
     CHECK(mailbox_open(&mb, md) == 0 && mb.scanned && mb.count == 4,
           "a same-second time was not trusted: the file is seen");
     mailbox_close(&mb);
-    put("new", "1700000005.e.host,S=4,W=5", "new\n");
+    tmpdir_put(md, "new", "1700000005.e.host,S=4,W=5", "new\n");
     CHECK(mailbox_open(&mb, md) == 0 && mailbox_by_uid(&mb, mb.uidnext - 1) != NULL &&
               strncmp(mailbox_by_uid(&mb, mb.uidnext - 1)->name, "1700000005.e", 12) == 0,
           "a delivery changes new/'s mtime: seen");
@@ -209,9 +195,7 @@ int main(void)
     test_rebuilt();
     test_flags_and_sessions();
     test_folders();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
 }

@@ -14,25 +14,10 @@
 
 #include "maildir.h"
 #include "tap.h"
+#include "tmpdir.h"
 
 static char dir[] = "/tmp/test-maildir-list-XXXXXX";
 static char md[300];
-
-static void put(const char *sub, const char *name, const char *data)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
-    FILE *f = fopen(path, "w");
-    fputs(data, f);
-    fclose(f);
-}
-
-static int exists(const char *sub, const char *name)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s/%s", md, sub, name);
-    return access(path, F_OK) == 0;
-}
 
 static void test_parse(void)
 {
@@ -56,17 +41,17 @@ static void test_list(void)
 {
     struct maildir_list l;
     CHECK(maildir_ensure(md) == 0, "Maildir created");
-    put("new", "1700000002.M2R2.host,S=6,W=8", "a\nbcd\n");
-    put("new", "1700000001.M1R1.host,S=3,W=4", "xy\n");
-    put("cur", "1700000000.M0R0.host,S=1,W=2:2,S", "\n");
-    put("cur", "1700000003.M3R3.foreign:2,", "one\r\ntwo\nthree"); /* no sizes */
-    put("new", ".dotfile", "not a message");
+    tmpdir_put(md, "new", "1700000002.M2R2.host,S=6,W=8", "a\nbcd\n");
+    tmpdir_put(md, "new", "1700000001.M1R1.host,S=3,W=4", "xy\n");
+    tmpdir_put(md, "cur", "1700000000.M0R0.host,S=1,W=2:2,S", "\n");
+    tmpdir_put(md, "cur", "1700000003.M3R3.foreign:2,", "one\r\ntwo\nthree"); /* no sizes */
+    tmpdir_put(md, "new", ".dotfile", "not a message");
     CHECK(maildir_list_load(&l, md) == 0, "list loads");
     CHECK(l.count == 4, "four messages (%zu)", l.count);
-    CHECK(!exists("new", "1700000001.M1R1.host,S=3,W=4") &&
-              exists("cur", "1700000001.M1R1.host,S=3,W=4:2,"),
+    CHECK(!tmpdir_exists(md, "new", "1700000001.M1R1.host,S=3,W=4") &&
+              tmpdir_exists(md, "cur", "1700000001.M1R1.host,S=3,W=4:2,"),
           "new/ moved to cur/ with :2,");
-    CHECK(exists("new", ".dotfile"), "dot files stay");
+    CHECK(tmpdir_exists(md, "new", ".dotfile"), "dot files stay");
     if (l.count == 4) {
         CHECK_STR(l.entries[0].name, "1700000000.M0R0.host,S=1,W=2:2,S", "oldest first");
         CHECK_STR(l.entries[1].name, "1700000001.M1R1.host,S=3,W=4:2,", "then the next");
@@ -77,8 +62,8 @@ static void test_list(void)
         CHECK(l.entries[1].unique_len == strlen("1700000001.M1R1.host"), "unique length");
         CHECK(l.total_crlf == 2 + 4 + 8 + 15, "total %llu", (unsigned long long)l.total_crlf);
     }
-    put("new", "1700000009.M9R9.host,S=1,W=2", "\n");
-    CHECK(l.count == 4 && exists("new", "1700000009.M9R9.host,S=1,W=2"),
+    tmpdir_put(md, "new", "1700000009.M9R9.host,S=1,W=2", "\n");
+    CHECK(l.count == 4 && tmpdir_exists(md, "new", "1700000009.M9R9.host,S=1,W=2"),
           "a message arriving after the listing is not in it");
     maildir_list_free(&l);
     CHECK(l.entries == NULL && l.count == 0 && l.cur_fd == -1, "free resets");
@@ -106,9 +91,7 @@ int main(void)
     test_parse();
     test_list();
     test_lock();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
 }

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "tap.h"
+#include "tmpdir.h"
 #include "users.h"
 
 #define OPS 1
@@ -203,9 +204,7 @@ int main(void)
     test_address();
     test_update();
     test_timing();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
 }
