@@ -52,6 +52,7 @@
 #include "connlimit.h"
 #include "deliver.h"
 #include "esmtp.h"
+#include "handler.h"
 #include "log.h"
 #include "maildir.h"
 #include "netio.h"
@@ -716,19 +717,15 @@ static struct session session;
  * goes. A certificate that cannot be used is one log line and 421 for every client until it
  * is fixed; with -T (no plaintext greeting can reach a TLS client) the connection just
  * closes. 0 to go on, 1 refused. */
-static int load_tls_and_drop(struct session *s, char *err, size_t errlen)
+static int load_tls_and_drop(struct session *s)
 {
-    char tls_err[700];
-    s->tls_ctx = tls_server_ctx(&s->conf, tls_err, sizeof tls_err);
-    if (privs_drop(s->conf.user, err, errlen) != 0)
-        return refuse_start(s, err);
-    if (s->implicit_tls && s->tls_ctx == NULL && tls_err[0] == '\0')
-        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
-    if (tls_err[0] == '\0')
+    char why[700];
+    int rc = handler_tls_drop(&s->conf, s->implicit_tls, &s->tls_ctx, why, sizeof why);
+    if (rc == 0)
         return 0;
-    if (s->implicit_tls)
-        return log_startup("cannot serve: %s", tls_err), 1;
-    return refuse_start(s, tls_err);
+    if (rc == -2 && s->implicit_tls)
+        return log_startup("cannot serve: %s", why), 1;
+    return refuse_start(s, why);
 }
 
 int main(int argc, char **argv)
@@ -765,7 +762,7 @@ int main(int argc, char **argv)
     log_open("smtp-in", s->conf.syslog_socket); /* now the configured socket */
     if (sodium_init() < 0)
         return refuse_start(s, "libsodium cannot start");
-    if (load_tls_and_drop(s, err, sizeof err) != 0)
+    if (load_tls_and_drop(s) != 0)
         return 1;
     netio_set_timeout(&s->io, s->conf.command_timeout);
     netio_limit(&s->io, s->conf.session_time_limit);

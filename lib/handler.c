@@ -41,6 +41,21 @@ static int options(const char *prog, int argc, char **argv, const char **conf_pa
     return 0;
 }
 
+int handler_tls_drop(const struct yubin_conf *c, int implicit_tls, SSL_CTX **ctx, char *err,
+                     size_t errlen)
+{
+    char tls_err[700];
+    *ctx = tls_server_ctx(c, tls_err, sizeof tls_err); /* as root: the key */
+    if (privs_drop(c->user, err, errlen) != 0)
+        return -1;
+    if (implicit_tls && *ctx == NULL && tls_err[0] == '\0')
+        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
+    if (tls_err[0] == '\0')
+        return 0;
+    str_copy(err, errlen, tls_err);
+    return -2;
+}
+
 int handler_start(const char *prog, int argc, char **argv, struct yubin_conf *c,
                   struct handler_start *h)
 {
@@ -62,15 +77,13 @@ int handler_start(const char *prog, int argc, char **argv, struct yubin_conf *c,
         log_startup("-X: path too long");
         return -1;
     }
-    log_open(prog, c->syslog_socket);                        /* now the configured socket */
-    h->tls_ctx = tls_server_ctx(c, tls_err, sizeof tls_err); /* as root: the key */
-    if (privs_drop(c->user, err, sizeof err) != 0) {
-        log_startup("%s", err);
+    log_open(prog, c->syslog_socket); /* now the configured socket */
+    int rc = handler_tls_drop(c, h->implicit_tls, &h->tls_ctx, tls_err, sizeof tls_err);
+    if (rc == -1) {
+        log_startup("%s", tls_err);
         return -1;
     }
-    if (h->implicit_tls && h->tls_ctx == NULL && tls_err[0] == '\0')
-        str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
-    if (tls_err[0] != '\0') {
+    if (rc == -2) {
         log_startup("cannot serve: %s", tls_err);
         return h->implicit_tls ? -2 : -1; /* -T: no plaintext reply can reach a TLS client */
     }

@@ -22,6 +22,13 @@ struct handler_start {
     SSL_CTX *tls_ctx; /* a usable certificate; NULL when none is configured */
 };
 
+/* The TLS context from c into *ctx (NULL when no certificate is configured), made as root,
+ * then privileges dropped to c's user. 0; -1 when they could not drop; -2 when the
+ * certificate cannot serve (or -T without one): why in err either way, not logged. smtp-in
+ * uses it too. */
+int handler_tls_drop(const struct yubin_conf *c, int implicit_tls, SSL_CTX **ctx, char *err,
+                     size_t errlen);
+
 /* Options, yubin.conf, the TLS context (as root), privileges dropped, logging opened as prog.
  * 0; -1 when the handler must not serve but a plaintext error reply can reach the client
  * (logged); -2 with -T, when nothing can (no TLS context). */
