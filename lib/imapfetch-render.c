@@ -110,21 +110,6 @@ static void flush(struct decoder *d)
     d->n = 0;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static void b64_octet(struct decoder *d, unsigned char c)
 {
     if (d->done)
@@ -141,7 +126,7 @@ static void b64_octet(struct decoder *d, unsigned char c)
         d->quad = 0;
         return;
     }
-    int v = b64_value(c);
+    int v = base64_value(c);
     if (v < 0)
         return; /* line breaks and anything outside the alphabet are skipped */
     d->quad = d->quad << 6 | (uint32_t)v;
@@ -247,7 +232,7 @@ static void b64_runs(struct decoder *d, const unsigned char *p, size_t n)
     static signed char val[256];
     if (val['B'] == 0) {
         for (int c = 0; c < 256; c++)
-            val[c] = (signed char)b64_value((unsigned char)c);
+            val[c] = (signed char)base64_value((unsigned char)c);
     }
     flush(d);
     size_t i = 0;

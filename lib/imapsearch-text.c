@@ -285,17 +285,6 @@ static void out_char(struct scanner *s, enum sink sink, enum cs cs, unsigned cha
     out_byte(s, sink, (unsigned char)(0x80 | (u & 0x3F)));
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* ---- RFC 2047 encoded words ---- */
 
 /* An encoded word "=?cs?e?text?=" at p[0..len): its length, or 0 if there is none. */
@@ -349,7 +338,7 @@ static void decode_word(struct scanner *s, enum sink sink, const unsigned char *
     }
     unsigned acc = 0, bits = 0;
     for (size_t i = 0; i < tl; i++) {
-        int v = b64val(t[i]);
+        int v = base64_value(t[i]);
         if (v < 0)
             continue;
         acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;
@@ -741,7 +730,7 @@ static void decode(struct scanner *s, struct decoder *d, const unsigned char *p,
             qp_byte(s, d, p[i]);
             break;
         case CTE_BASE64:
-            if ((v = b64val(p[i])) < 0) {
+            if ((v = base64_value(p[i])) < 0) {
                 if (p[i] == '=')
                     d->state = 0, d->acc = 0;
                 break;

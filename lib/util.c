@@ -99,6 +99,17 @@ int hex_value(int c)
     return -1;
 }
 
+int base64_value(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
 int cli_fail(const char *prog, int code, const char *fmt, ...)
 {
     va_list ap;

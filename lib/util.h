@@ -30,6 +30,8 @@ int str_ieq(const char *a, const char *b);
 int str_iprefix(const char *s, const char *prefix);
 /* The value of a hexadecimal digit (either case), or -1. */
 int hex_value(int c);
+/* The value of a base64 digit (RFC 4648: A-Z a-z 0-9 + /), or -1; "=" is -1 too. */
+int base64_value(int c);
 
 /* For command-line tools: prints "prog: <message>" and a newline on stderr and returns code
  * (a <sysexits.h> exit status), so a caller can `return cli_fail(...)`. */
