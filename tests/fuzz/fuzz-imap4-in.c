@@ -47,17 +47,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void put_message(const char *md, const char *sub, int n, const char *text, const char *flags)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(text), lfs = 0;
-    for (const char *p = text; *p; p++)
-        lfs += *p == '\n';
-    str_format(path, sizeof path, "%s/%s/17000000%02d.M%06dR0123456789abcdef.fuzz,S=%zu,W=%zu%s",
-               md, sub, n, n, len, len + lfs, flags);
-    fuzz_write_file(path, text, len);
-}
-
 /* The Maildir of demo@example.test, afresh, into md. */
 static void make_mailbox(const char *state, char *md, size_t size)
 {
@@ -65,9 +54,10 @@ static void make_mailbox(const char *state, char *md, size_t size)
     if (maildir_path(md, size, state, "demo", "example.test") != 0 || maildir_ensure(md) != 0 ||
         mailbox_ensure_folders(md) != 0)
         fuzz_fail("cannot make the Maildir", md, strlen(md));
-    put_message(md, "new", 1, "From: a@b.test\nSubject: one\n\nbody\n", "");
-    put_message(md, "cur", 2, "Subject: two\n\n", ":2,S");
-    put_message(md, "cur", 3, "From: c@d.test\nSubject: three\n\nline 1\nlast line no LF", ":2,T");
+    fuzz_put_message(md, "new", 1, "From: a@b.test\nSubject: one\n\nbody\n", "");
+    fuzz_put_message(md, "cur", 2, "Subject: two\n\n", ":2,S");
+    fuzz_put_message(md, "cur", 3, "From: c@d.test\nSubject: three\n\nline 1\nlast line no LF",
+                     ":2,T");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -49,17 +49,6 @@ static void make_dir(const char *dir, const char *sub)
         fuzz_fail("mkdir", path, strlen(path));
 }
 
-static void put_message(const char *md, const char *sub, int n, const char *text, const char *flags)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(text), lfs = 0;
-    for (const char *p = text; *p; p++)
-        lfs += *p == '\n';
-    str_format(path, sizeof path, "%s/%s/17000000%02d.M%06dR0123456789abcdef.fuzz,S=%zu,W=%zu%s",
-               md, sub, n, n, len, len + lfs, flags);
-    fuzz_write_file(path, text, len);
-}
-
 static void make_mailbox(const char *state)
 {
     char md[PATH_MAX];
@@ -71,10 +60,11 @@ static void make_mailbox(const char *state)
     make_dir(md, "/tmp");
     make_dir(md, "/new");
     make_dir(md, "/cur");
-    put_message(md, "new", 1, "From: a@b.test\nSubject: one\n\nbody\n.dot line\n", "");
-    put_message(md, "new", 2, "Subject: two\n\n", "");
-    put_message(md, "cur", 3,
-                "From: c@d.test\nSubject: three\n\nline 1\nline 2\n..\n.\nlast line no LF", ":2,S");
+    fuzz_put_message(md, "new", 1, "From: a@b.test\nSubject: one\n\nbody\n.dot line\n", "");
+    fuzz_put_message(md, "new", 2, "Subject: two\n\n", "");
+    fuzz_put_message(md, "cur", 3,
+                     "From: c@d.test\nSubject: three\n\nline 1\nline 2\n..\n.\nlast line no LF",
+                     ":2,S");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

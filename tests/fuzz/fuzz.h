@@ -34,6 +34,9 @@ void fuzz_clear_dir(const char *dir);
 char *fuzz_string_after_first(const uint8_t *data, size_t size);
 /* Writes len bytes to path (creating it, mode 0600). Aborts on failure. */
 void fuzz_write_file(const char *path, const void *data, size_t len);
+/* Writes text as message n of Maildir md in sub ("new" or "cur"), its name carrying S= and
+ * W= (the size with CRLF) and flags (":2,S" or ""). Aborts on failure. */
+void fuzz_put_message(const char *md, const char *sub, int n, const char *text, const char *flags);
 /* A bit mask of the open descriptors 0..63 (to catch descriptor leaks). */
 uint64_t fuzz_open_fds(void);
 /* Aborts with a message when the open descriptors differ from before. */

@@ -64,6 +64,20 @@ void fuzz_write_file(const char *path, const void *data, size_t len)
         fuzz_fail("close", NULL, 0);
 }
 
+void fuzz_put_message(const char *md, const char *sub, int n, const char *text, const char *flags)
+{
+    char path[4096];
+    size_t len = strlen(text), lfs = 0;
+    for (const char *p = text; *p; p++)
+        lfs += *p == '\n';
+    int w =
+        snprintf(path, sizeof path, "%s/%s/17000000%02d.M%06dR0123456789abcdef.fuzz,S=%zu,W=%zu%s",
+                 md, sub, n, n, len, len + lfs, flags);
+    if (w < 0 || (size_t)w >= sizeof path)
+        fuzz_fail("message path too long", md, strlen(md));
+    fuzz_write_file(path, text, len);
+}
+
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     if (ftw->level == 0)
