@@ -14,7 +14,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 import unittest
 
 import netns
@@ -83,10 +82,7 @@ class TlsPop3(unittest.TestCase):
             with self.assertRaises((ssl.SSLError, ConnectionError)):
                 ssl.create_default_context(cafile=old_cert).wrap_socket(
                     s, server_hostname="mx.example.test")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(
-                "expired on" in l for l in inst.syslog.lines()):
-            time.sleep(0.1)
+        inst.syslog.wait_for("expired on")
         self.assertTrue(any("cannot serve: tls_cert_file" in l and "expired on" in l
                             for l in inst.syslog.lines()))
 
@@ -162,10 +158,7 @@ class TlsPop3(unittest.TestCase):
         port = inst.serve_inetd("pop3-in")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             self.assertTrue(s.makefile("rb").readline().startswith(b"-ERR [SYS/TEMP]"))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(
-                "does not match" in l for l in inst.syslog.lines()):
-            time.sleep(0.1)
+        inst.syslog.wait_for("does not match")
         self.assertTrue(any("cannot serve: tls_key_file" in l and "does not match" in l
                             for l in inst.syslog.lines()))
 

@@ -100,10 +100,7 @@ class TlsSmtp(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             with self.assertRaises((ssl.SSLError, ConnectionError)):
                 client_context(cert).wrap_socket(s, server_hostname="mx.example.test")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(
-                "cannot serve: tls_key_file" in l for l in inst.syslog.lines()):
-            time.sleep(0.1)
+        inst.syslog.wait_for("cannot serve: tls_key_file")
         self.assertTrue(any("cannot serve: tls_key_file" in l and "does not match" in l
                             for l in inst.syslog.lines()))
 
@@ -205,10 +202,7 @@ class TlsSmtp(unittest.TestCase):
         start = time.monotonic()
         self.assertEqual(s.recv(100), b"", "nothing in plaintext, closed at the timeout")
         self.assertLess(time.monotonic() - start, 20)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(
-                "TLS handshake failed: timeout" in l for l in inst.syslog.lines()):
-            time.sleep(0.1)
+        inst.syslog.wait_for("TLS handshake failed: timeout")
         self.assertTrue(any("TLS handshake failed: timeout" in l for l in inst.syslog.lines()))
 
     def greeting_with(self, inst, **conf):
@@ -238,10 +232,7 @@ class TlsSmtp(unittest.TestCase):
             with self.subTest(why=why):
                 greeting = self.greeting_with(inst, **conf)
                 self.assertTrue(greeting.startswith("421 4.3.0 "), greeting)
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and not any(
-                        why in l for l in inst.syslog.lines()):
-                    time.sleep(0.1)
+                inst.syslog.wait_for(why)
                 lines = [l for l in inst.syslog.lines() if why in l]
                 self.assertTrue(lines, why)
                 self.assertIn("cannot serve: tls_", lines[-1])

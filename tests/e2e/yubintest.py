@@ -135,6 +135,13 @@ class SyslogCatcher:
             except BlockingIOError:
                 return list(self.seen)
 
+    def wait_for(self, text, timeout=10.0):
+        """Until a line containing text has arrived, or timeout seconds: the lines so far."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(text in l for l in self.lines()):
+            time.sleep(0.1)
+        return self.lines()
+
     def close(self):
         self.sock.close()
 
