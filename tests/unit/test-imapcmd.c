@@ -73,6 +73,12 @@ static int has(const char *hay, const char *needle)
     return ok;
 }
 
+/* Runs one command that must be answered BAD. */
+static void bad(cmd_fn fn, int uid, const char *args, const char *what)
+{
+    CHECK(has(run(fn, uid, args), "A1 BAD"), "%s", what);
+}
+
 static int hasnt(const char *hay, const char *needle)
 {
     int ok = strstr(hay, needle) == NULL;
@@ -153,14 +159,10 @@ static void test_list(void)
           "LIST (SPECIAL-USE): only the special folders");
     o = run(imapcmd_list, 0, "\"\" % RETURN (SPECIAL-USE)");
     CHECK(has(o, "\\Sent) \".\" \"Sent\"") && has(o, "A1 OK"), "RETURN (SPECIAL-USE)");
-    o = run(imapcmd_list, 0, "(RECURSIVEMATCH) \"\" *");
-    CHECK(has(o, "A1 BAD"), "RECURSIVEMATCH alone is BAD");
-    o = run(imapcmd_list, 0, "(FOO) \"\" *");
-    CHECK(has(o, "A1 BAD"), "an unknown selection option is BAD");
-    o = run(imapcmd_list, 0, "\"\"");
-    CHECK(has(o, "A1 BAD"), "LIST without a pattern is BAD");
-    o = run(imapcmd_list, 0, "\"\" * RETURN (STATUS (FOO))");
-    CHECK(has(o, "A1 BAD"), "RETURN (STATUS (FOO)) is BAD");
+    bad(imapcmd_list, 0, "(RECURSIVEMATCH) \"\" *", "RECURSIVEMATCH alone is BAD");
+    bad(imapcmd_list, 0, "(FOO) \"\" *", "an unknown selection option is BAD");
+    bad(imapcmd_list, 0, "\"\"", "LIST without a pattern is BAD");
+    bad(imapcmd_list, 0, "\"\" * RETURN (STATUS (FOO))", "RETURN (STATUS (FOO)) is BAD");
 }
 
 static void test_subscriptions(void)
@@ -213,8 +215,7 @@ static void test_create_delete_rename(void)
     CHECK(has(o, "A1 OK"), "CREATE a modified UTF-7 name");
     o = run(imapcmd_create, 0, "\"..x\"");
     CHECK(has(o, "A1 NO [CANNOT]"), "CREATE ..x");
-    o = run(imapcmd_create, 0, "");
-    CHECK(has(o, "A1 BAD"), "CREATE without a name");
+    bad(imapcmd_create, 0, "", "CREATE without a name");
     o = run(imapcmd_create, 0, "a b");
     CHECK(has(o, "A1 BAD"), "CREATE with two names");
 
@@ -257,10 +258,8 @@ static void test_status(void)
     unlink_message("INBOX", "1002.c.test,S=47,W=51:2,ST");
     o = run(imapcmd_status, 0, "Nowhere (MESSAGES)");
     CHECK(has(o, "A1 NO [NONEXISTENT]"), "STATUS of a folder that does not exist");
-    o = run(imapcmd_status, 0, "INBOX (FOO)");
-    CHECK(has(o, "A1 BAD"), "STATUS with an unknown item");
-    o = run(imapcmd_status, 0, "INBOX ()");
-    CHECK(has(o, "A1 BAD"), "STATUS with no item");
+    bad(imapcmd_status, 0, "INBOX (FOO)", "STATUS with an unknown item");
+    bad(imapcmd_status, 0, "INBOX ()", "STATUS with no item");
     char implied[PATH_MAX];
     snprintf(implied, sizeof implied, "%s/.Implied.child", root);
     maildir_ensure(implied); /* Maildir++ without .Implied: a \Noselect parent */
@@ -281,14 +280,10 @@ static void test_fetch_store(void)
           "FETCH 1:* (UID FLAGS)");
     o = run(imapcmd_fetch, 1, "2 FLAGS");
     CHECK(has(o, "* 2 FETCH (UID 2 FLAGS ())"), "UID FETCH always includes UID");
-    o = run(imapcmd_fetch, 0, "3 FLAGS");
-    CHECK(has(o, "A1 BAD"), "FETCH of a sequence number past the end");
-    o = run(imapcmd_fetch, 0, "0 FLAGS");
-    CHECK(has(o, "A1 BAD"), "FETCH 0");
-    o = run(imapcmd_fetch, 0, "1:x FLAGS");
-    CHECK(has(o, "A1 BAD"), "FETCH with a bad set");
-    o = run(imapcmd_fetch, 0, "1 (FLAGS FOO)");
-    CHECK(has(o, "A1 BAD"), "FETCH with an unknown item");
+    bad(imapcmd_fetch, 0, "3 FLAGS", "FETCH of a sequence number past the end");
+    bad(imapcmd_fetch, 0, "0 FLAGS", "FETCH 0");
+    bad(imapcmd_fetch, 0, "1:x FLAGS", "FETCH with a bad set");
+    bad(imapcmd_fetch, 0, "1 (FLAGS FOO)", "FETCH with an unknown item");
     o = run(imapcmd_fetch, 1, "99 FLAGS");
     CHECK(!strncmp(o, "A1 OK", 5), "UID FETCH of a UID that does not exist: nothing, OK");
 
@@ -317,14 +312,10 @@ static void test_fetch_store(void)
           "UID STORE FLAGS replaces, with a keyword, and says UID");
     o = run(imapcmd_fetch, 0, "2 FLAGS");
     CHECK(has(o, "work") && has(o, "$Forwarded"), "the keyword is kept");
-    o = run(imapcmd_store, 0, "1 +FLAGS (\\Recent)");
-    CHECK(has(o, "A1 BAD"), "\\Recent cannot be stored");
-    o = run(imapcmd_store, 0, "1 +FLAGS");
-    CHECK(has(o, "A1 BAD"), "STORE without flags");
-    o = run(imapcmd_store, 0, "1 BOGUS (\\Seen)");
-    CHECK(has(o, "A1 BAD"), "STORE with a bad item");
-    o = run(imapcmd_store, 0, "5 +FLAGS (\\Seen)");
-    CHECK(has(o, "A1 BAD"), "STORE past the end");
+    bad(imapcmd_store, 0, "1 +FLAGS (\\Recent)", "\\Recent cannot be stored");
+    bad(imapcmd_store, 0, "1 +FLAGS", "STORE without flags");
+    bad(imapcmd_store, 0, "1 BOGUS (\\Seen)", "STORE with a bad item");
+    bad(imapcmd_store, 0, "5 +FLAGS (\\Seen)", "STORE past the end");
 }
 
 static void test_search(void)
@@ -343,8 +334,7 @@ static void test_search(void)
     s.mb.msgs[1].recent = 0;
     o = run(imapcmd_search, 0, "CHARSET KOI8-R ALL");
     CHECK(has(o, "A1 NO [BADCHARSET"), "SEARCH with an unknown charset");
-    o = run(imapcmd_search, 0, "FOO");
-    CHECK(has(o, "A1 BAD"), "SEARCH with an unknown key");
+    bad(imapcmd_search, 0, "FOO", "SEARCH with an unknown key");
     o = run(imapcmd_search, 0, "RETURN (COUNT) ALL");
     CHECK(has(o, "* ESEARCH (TAG \"A1\") COUNT 2"), "ESEARCH RETURN (COUNT)");
 }
