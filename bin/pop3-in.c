@@ -151,14 +151,7 @@ static void wipe_consumed_input(struct session *s)
  * it never saw (a malformed AUTH) is delayed here, doubling each time. */
 static void auth_failed(struct session *s, const char *who, const char *why, long held_ms)
 {
-    s->auth_failures++;
-    unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
-    unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
-    if (held_ms < 0)
-        sleep_ms(delay > 60000 ? 60000 : delay);
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u delay=%lums",
-            log_field(who), s->client, why, s->auth_failures,
-            held_ms < 0 ? (delay > 60000 ? 60000 : delay) : (unsigned long)held_ms);
+    authc_failed(&s->conf, &s->auth_failures, s->client, who, why, held_ms);
     s->have_user = 0;
     if (s->auth_failures >= s->conf.max_auth_failures) {
         reply(s, "-ERR [AUTH] invalid user name or password; too many failures, closing");

@@ -1,7 +1,8 @@
 /*
  * authc: the client of yubin-auth (see authc.h). Connects to the Unix-domain socket once per
  * process, writes one request line, reads one answer line within a deadline. It never reads
- * the users file, never logs, and wipes every buffer that held a password.
+ * the users file, never logs a password (only authc_failed logs: the handlers' line for a failed
+ * login), and wipes every buffer that held a password.
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 #include <sodium.h>
 
 #include "authc.h"
+#include "log.h"
 #include "util.h"
 
 /* A login may wait behind the bounded queue and a failure delay (at most 60 s). */
@@ -202,4 +204,18 @@ int authc_user(const struct yubin_conf *c, const char *user, char *mailbox, size
         return 1;
     authc_close();
     return temp(ans, why, why_size);
+}
+
+void authc_failed(const struct yubin_conf *c, unsigned *failures, const char *client,
+                  const char *who, const char *why, long held_ms)
+{
+    (*failures)++;
+    unsigned shift = *failures - 1 > 6 ? 6 : *failures - 1;
+    unsigned long delay = (unsigned long)c->auth_delay_ms << shift;
+    if (delay > 60000)
+        delay = 60000;
+    if (held_ms < 0)
+        sleep_ms(delay);
+    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u delay=%lums",
+            log_field(who), client, why, *failures, held_ms < 0 ? delay : (unsigned long)held_ms);
 }

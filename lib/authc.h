@@ -38,6 +38,12 @@ struct authc_answer {
  * -1 temporary failure (a->why set: the service is down, busy or cannot read the file). */
 int authc_login(const struct yubin_conf *c, const char *service, const char *client,
                 const char *user, const char *password, size_t pwlen, struct authc_answer *a);
+/* A failed login in pop3-in or imap4-in: counts it in *failures, waits c->auth_delay_ms,
+ * doubled for each earlier failure (at most 60 s), unless the service already held the request
+ * held_ms (>= 0), and logs it with who (the user name tried), client and why. The caller
+ * replies. */
+void authc_failed(const struct yubin_conf *c, unsigned *failures, const char *client,
+                  const char *who, const char *why, long held_ms);
 
 /* Is user a mailbox? 1 yes (mailbox filled, if not NULL), 0 no, -1 temporary failure (why
  * filled, if not NULL). */

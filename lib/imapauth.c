@@ -39,16 +39,7 @@ static int needs_tls(struct imapsess *s)
  * yubin-auth already held the answer back; a failure it never saw is delayed here. */
 static int failed(struct imapsess *s, const char *who, const char *why, long held_ms)
 {
-    s->auth_failures++;
-    unsigned shift = s->auth_failures - 1 > 6 ? 6 : s->auth_failures - 1;
-    unsigned long delay = (unsigned long)s->conf.auth_delay_ms << shift;
-    if (delay > 60000)
-        delay = 60000;
-    if (held_ms < 0)
-        sleep_ms(delay);
-    log_msg(LOG_WARNING, "login failed: user=<%s> client=%s reason=%s failures=%u delay=%lums",
-            log_field(who), s->client, why, s->auth_failures,
-            held_ms < 0 ? delay : (unsigned long)held_ms);
+    authc_failed(&s->conf, &s->auth_failures, s->client, who, why, held_ms);
     imapsess_no(s, "[AUTHENTICATIONFAILED] invalid user name or password");
     if (s->auth_failures < s->conf.max_auth_failures)
         return 0;
