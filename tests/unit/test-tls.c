@@ -189,14 +189,29 @@ static void test_transport(SSL_CTX *ctx, int version, const char *what)
     CHECK(wait_child(pid) == 0, "%s: the client got all of it", what);
 }
 
+/* A socketpair with netio on sv[0] (the server's end), timeout seconds. */
+static void pair_open(int sv[2], struct netio *n, int timeout)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        _exit(2);
+    netio_init(n, sv[0], sv[0], timeout);
+}
+
+/* netio freed, both ends closed. */
+static void pair_close(int sv[2], struct netio *n)
+{
+    netio_free(n);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* STARTTLS with plaintext pipelined after it: netio refuses to start TLS at all. */
 static void test_pending_plaintext(SSL_CTX *ctx)
 {
     int sv[2];
     char line[64];
     struct netio n;
-    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    netio_init(&n, sv[0], sv[0], 2);
+    pair_open(sv, &n, 2);
     if (write(sv[1], "STARTTLS\r\nRSET\r\n", 16) != 16)
         _exit(2);
     CHECK(netio_getline(&n, line, sizeof line) == 10, "STARTTLS read");
@@ -205,9 +220,7 @@ static void test_pending_plaintext(SSL_CTX *ctx)
           "plaintext after STARTTLS: TLS refused (EPROTO)");
     CHECK(netio_getline(&n, line, sizeof line) == NETIO_ERROR,
           "and nothing more is read from that connection");
-    netio_free(&n);
-    close(sv[0]);
-    close(sv[1]);
+    pair_close(sv, &n);
 }
 
 /* A client that connects and says nothing: the handshake ends at the timeout. */
@@ -215,12 +228,9 @@ static void test_handshake_timeout(SSL_CTX *ctx)
 {
     int sv[2];
     struct netio n;
-    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    netio_init(&n, sv[0], sv[0], 1);
+    pair_open(sv, &n, 1);
     CHECK(netio_tls_accept(&n, ctx) == NETIO_TIMEOUT, "a silent client: the handshake times out");
-    netio_free(&n);
-    close(sv[0]);
-    close(sv[1]);
+    pair_close(sv, &n);
 }
 
 /* A client that goes away in the middle of the handshake (or before it): an end, not a spin. */
@@ -228,8 +238,7 @@ static void test_handshake_eof(SSL_CTX *ctx)
 {
     int sv[2];
     struct netio n;
-    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    netio_init(&n, sv[0], sv[0], 5);
+    pair_open(sv, &n, 5);
     close(sv[1]);
     errno = 0;
     int rc = netio_tls_accept(&n, ctx);
