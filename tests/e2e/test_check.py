@@ -258,10 +258,15 @@ class CheckTls(unittest.TestCase):
         self.site.write_conf()
         return check(self.site)
 
-    def test_good_certificate(self):
-        cert, key = self.site.make_certificate(days=90)
+    def use_new(self, days):
+        """A new pair valid for days more, checked: yubin-check must pass. Its path, the output."""
+        cert, key = self.site.make_certificate(days=days)
         rc, out = self.use(cert, key)
         self.assertEqual(rc, 0, out)
+        return cert, out
+
+    def test_good_certificate(self):
+        cert, out = self.use_new(90)
         self.assertRegex(out, rf"ok: tls_cert_file {re.escape(cert)}: CN=mx\.example\.test, "
                               r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d+ days\)")
         self.assertIn("0 error(s), 0 warning(s)", out)
@@ -297,9 +302,7 @@ class CheckTls(unittest.TestCase):
                 self.assertIn("smtp-in answers 421 and pop3-in -ERR to every client", out)
 
     def test_expiring_within_14_days_is_a_warning(self):
-        cert, key = self.site.make_certificate(days=10)
-        rc, out = self.use(cert, key)
-        self.assertEqual(rc, 0, out)
+        cert, out = self.use_new(10)
         self.assertRegex(out, rf"warning: tls_cert_file {re.escape(cert)}: the certificate "
                               r"expires on \d{4}-\d\d-\d\d \d\d:\d\d UTC, in (9|10) days: renew it")
         self.assertIn("0 error(s), 1 warning(s)", out)
