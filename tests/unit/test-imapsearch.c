@@ -72,6 +72,16 @@ static int search(const char *criteria, const struct imapsearch_msg *m)
     return rc;
 }
 
+/* Searches a message of this text (as a file): the result of search(). */
+static int body_search(const char *text, const char *criteria)
+{
+    int fd = msgfile(text, strlen(text));
+    struct imapsearch_msg m = plain(fd);
+    int rc = search(criteria, &m);
+    close(fd);
+    return rc;
+}
+
 /* The BAD text of criteria that must be refused ("" when it parsed). */
 static const char *refused(const char *criteria)
 {
@@ -288,11 +298,7 @@ static int sent(const char *date_line, const char *criteria)
 {
     char text[512];
     snprintf(text, sizeof text, "%sSubject: x\n\nbody\n", date_line);
-    int fd = msgfile(text, strlen(text));
-    struct imapsearch_msg m = plain(fd);
-    int rc = search(criteria, &m);
-    close(fd);
-    return rc;
+    return body_search(text, criteria);
 }
 
 static void test_sent_dates(void)
@@ -325,11 +331,7 @@ static int subject(const char *header, const char *criteria)
 {
     char text[1024];
     snprintf(text, sizeof text, "From: a@x.test\n%s\n\nbody\n", header);
-    int fd = msgfile(text, strlen(text));
-    struct imapsearch_msg m = plain(fd);
-    int rc = search(criteria, &m);
-    close(fd);
-    return rc;
+    return body_search(text, criteria);
 }
 
 static void test_encoded_words(void)
@@ -387,15 +389,6 @@ static void b64(const unsigned char *in, size_t len, char *out)
     }
     out[o++] = '\n';
     out[o] = '\0';
-}
-
-static int body_search(const char *text, const char *criteria)
-{
-    int fd = msgfile(text, strlen(text));
-    struct imapsearch_msg m = plain(fd);
-    int rc = search(criteria, &m);
-    close(fd);
-    return rc;
 }
 
 static void test_transfer_encodings(void)
