@@ -105,16 +105,23 @@ class Run:
         """Something from smtp-in is waiting to be read."""
         return bool(select.select([self.p.stdout], [], [], 0)[0])
 
+    def take_reply(self):
+        """The first complete reply in what has arrived, taken out of it; else None."""
+        lines = self.out.split(b"\r\n")
+        for i, l in enumerate(lines[:-1]):
+            if len(l) >= 4 and l[3:4] == b" ":
+                self.out = b"\r\n".join(lines[i + 1:])
+                return l
+        return None
+
     def reply(self):
         """One complete reply from stdout, as bytes (with a deadline)."""
         fd = self.p.stdout.fileno()
         deadline = time.monotonic() + DEADLINE
         while True:
-            lines = self.out.split(b"\r\n")
-            for i, l in enumerate(lines[:-1]):
-                if len(l) >= 4 and l[3:4] == b" ":
-                    self.out = b"\r\n".join(lines[i + 1:])
-                    return l
+            r = self.take_reply()
+            if r is not None:
+                return r
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise AssertionError(f"no reply from smtp-in; have {self.out!r}")
@@ -393,11 +400,9 @@ class TlsRun(Run):
     def reply(self):
         deadline = time.monotonic() + DEADLINE
         while True:
-            lines = self.out.split(b"\r\n")
-            for i, l in enumerate(lines[:-1]):
-                if len(l) >= 4 and l[3:4] == b" ":
-                    self.out = b"\r\n".join(lines[i + 1:])
-                    return l
+            r = self.take_reply()
+            if r is not None:
+                return r
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no reply from smtp-in; have {self.out!r}")
