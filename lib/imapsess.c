@@ -55,16 +55,11 @@ int imapsess_write(struct imapsess *s, const void *data, size_t len)
 
 int imapsess_printf(struct imapsess *s, const char *fmt, ...)
 {
-    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int rc = netio_vprintf(&s->io, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return netio_write(&s->io, line, (size_t)n);
+    return rc;
 }
 
 /* fmt into line after prefix, then CRLF: the whole line, or -1 if it does not fit. */

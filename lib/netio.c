@@ -349,16 +349,24 @@ int netio_puts(struct netio *n, const char *s)
     return netio_write(n, s, strlen(s));
 }
 
-int netio_printf(struct netio *n, const char *fmt, ...)
+int netio_vprintf(struct netio *n, const char *fmt, va_list ap)
 {
     char tmp[2048];
+    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    if (len < 0 || (size_t)len >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return netio_write(n, tmp, (size_t)len);
+}
+
+int netio_printf(struct netio *n, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int rc = netio_vprintf(n, fmt, ap);
     va_end(ap);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        return -1;
-    return netio_write(n, tmp, (size_t)len);
+    return rc;
 }
 
 void netio_linger(struct netio *n)

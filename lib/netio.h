@@ -85,6 +85,9 @@ int netio_pending(const struct netio *n);
 int netio_write(struct netio *n, const char *buf, size_t len);
 int netio_puts(struct netio *n, const char *s);
 int netio_printf(struct netio *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* As netio_printf with a va_list; a line over 2047 octets is -1 with errno ENAMETOOLONG. */
+int netio_vprintf(struct netio *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 int netio_flush(struct netio *n);
 
 /* After an error close: stops sending (a TLS close_notify, then shutdown), then reads and drops
