@@ -16,7 +16,6 @@ import ssl
 import time
 import unittest
 
-import netns
 import yubintest
 
 DEMO = "demo@example.test"
@@ -343,13 +342,7 @@ class ImapRemote(unittest.TestCase):
     """A client that is not on loopback: its own namespace, on a bridge with the server's."""
 
     def setUp(self):
-        reason = netns.unavailable()
-        if reason:
-            self.skipTest(reason)
-        self.net = netns.Network("10.254.10", tag="i")
-        self.addCleanup(self.net.close)
-        self.net.add_host("srv", 10)
-        self.net.add_host("client", 20)
+        self.net = yubintest.client_server_net(self, "10.254.10", "i")
 
     def test_login_refused_before_starttls(self):
         inst = yubintest.Instance(users=(DEMO,), netns=self.net.ns("srv"))

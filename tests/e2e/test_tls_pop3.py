@@ -16,7 +16,6 @@ import ssl
 import subprocess
 import unittest
 
-import netns
 import yubintest
 
 DEMO = "demo@example.test"
@@ -167,13 +166,7 @@ class TlsPop3Remote(unittest.TestCase):
     """A client that is not on loopback: its own namespace, on a bridge with the server's."""
 
     def setUp(self):
-        reason = netns.unavailable()
-        if reason:
-            self.skipTest(reason)
-        self.net = netns.Network("10.254.9", tag="p")
-        self.addCleanup(self.net.close)
-        self.net.add_host("srv", 10)
-        self.net.add_host("client", 20)
+        self.net = yubintest.client_server_net(self, "10.254.9", "p")
 
     def test_user_and_auth_refused_before_stls(self):
         inst = yubintest.Instance(users=(DEMO,), netns=self.net.ns("srv"))

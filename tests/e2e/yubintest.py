@@ -117,6 +117,21 @@ def wait_unix(path, timeout=10.0):
     raise RuntimeError(f"nothing listens on {path}")
 
 
+def client_server_net(case, prefix, tag):
+    """For a TestCase's setUp: a bridge prefix.0/24 with hosts "srv" (.10) and "client" (.20),
+    each in its own namespace (tests/e2e/netns), closed at the case's cleanup; or the case is
+    skipped where namespaces cannot be made."""
+    import netns
+    reason = netns.unavailable()
+    if reason:
+        case.skipTest(reason)
+    net = netns.Network(prefix, tag=tag)
+    case.addCleanup(net.close)
+    net.add_host("srv", 10)
+    net.add_host("client", 20)
+    return net
+
+
 class SyslogCatcher:
     """A unix datagram socket standing in for /dev/log; lines() returns what arrived."""
 
