@@ -58,13 +58,7 @@ class TlsSmtp(unittest.TestCase):
     def test_s_client_starttls_smtp(self):
         inst = self.site()
         port = inst.serve_inetd("smtp-in")
-        p = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect",
-                            f"127.0.0.1:{port}", "-crlf", "-ign_eof", "-CAfile", self.cert,
-                            "-verify_return_error", "-servername", "mx.example.test"],
-                           input=b"EHLO client.test\nQUIT\n", capture_output=True, timeout=60)
-        out = p.stdout.decode(errors="replace")
-        self.assertEqual(p.returncode, 0, out + p.stderr.decode(errors="replace"))
-        self.assertIn("Verify return code: 0 (ok)", out)
+        out = self.s_client(port, "-starttls", "smtp")
         self.assertRegex(out, r"New, TLSv1\.3, Cipher is TLS_")
         ehlo = out[out.index("250-mx.example.test Hello client.test"):]
         self.assertIn("250-AUTH PLAIN LOGIN", ehlo, "AUTH is offered over TLS")
@@ -73,16 +67,22 @@ class TlsSmtp(unittest.TestCase):
         log = "\n".join(inst.syslog.lines())
         self.assertRegex(log, r"client=127\.0\.0\.1 TLS: using TLSv1\.3 with cipher")
 
-    def test_s_client_implicit_465(self):
-        inst = self.site()
-        port = inst.serve_inetd("smtp-in", "-s", "-T")
-        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-crlf",
-                            "-ign_eof", "-CAfile", self.cert, "-verify_return_error",
+    def s_client(self, port, *extra):
+        """EHLO and QUIT through openssl s_client (extra: its -starttls), the certificate
+        verified: what it printed."""
+        p = subprocess.run(["openssl", "s_client", *extra, "-connect", f"127.0.0.1:{port}",
+                            "-crlf", "-ign_eof", "-CAfile", self.cert, "-verify_return_error",
                             "-servername", "mx.example.test"],
                            input=b"EHLO client.test\nQUIT\n", capture_output=True, timeout=60)
         out = p.stdout.decode(errors="replace")
         self.assertEqual(p.returncode, 0, out + p.stderr.decode(errors="replace"))
         self.assertIn("Verify return code: 0 (ok)", out)
+        return out
+
+    def test_s_client_implicit_465(self):
+        inst = self.site()
+        port = inst.serve_inetd("smtp-in", "-s", "-T")
+        out = self.s_client(port)
         self.assertRegex(out, r"(?m)^220 mx\.example\.test ESMTP")
         ehlo = out[out.index("250-mx.example.test Hello client.test"):]
         self.assertIn("250-AUTH PLAIN LOGIN", ehlo)
