@@ -162,6 +162,7 @@ class Dane(unittest.TestCase):
     policy = test_tls_out.OutboundTLS.policy
     env_text = test_tls_out.TLSCase.env_text
     log = test_tls_out.TLSCase.log
+    deliver_one = test_tls_out.TLSCase.deliver_one
 
     def test_resolver_validates(self):
         p = subprocess.run(["dig", "+dnssec", "-p", str(self.unbound_port), f"@{UNBOUND}",
@@ -170,9 +171,7 @@ class Dane(unittest.TestCase):
         self.assertRegex(p.stdout, r"flags: qr rd ra ad;", p.stdout)
 
     def test_matching_tlsa_record_delivers(self):
-        qid = self.inject(["bob@good.dane.test"])
-        out = self.run_queue("-f")
-        self.assertEqual(len(self.sink.messages), 1, out)
+        qid, out = self.deliver_one("bob@good.dane.test")
         self.assertIsNotNone(self.sink.messages[0].tls)
         self.assertIn("DANE: 1 usable TLSA record(s) of 1", out)
         self.assertRegex(self.log(), rf"{qid}: to=<bob@good\.dane\.test> delivered attempt=1 "

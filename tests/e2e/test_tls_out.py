@@ -64,6 +64,14 @@ class TLSCase(unittest.TestCase):
         with open(os.path.join(self.qdir(), qid + ".env")) as f:
             return f.read()
 
+    def deliver_one(self, rcpt):
+        """A message to rcpt injected and queue-run -f: one message reached the sink.
+        Its queue id and queue-run's output."""
+        qid = self.inject([rcpt])
+        out = self.run_queue("-f")
+        self.assertEqual(len(self.sink.messages), 1, out)
+        return qid, out
+
     def log(self):
         return "\n".join(self.site.syslog.lines())
 
@@ -110,9 +118,7 @@ class OutboundTLS(TLSCase):
         self.assertRegex(p.stdout, r"tls: TLSv1\.[23] \S+ untrusted", p.stdout)
 
     def test_no_starttls_delivers_in_clear_under_may(self):
-        qid = self.inject(["bob@remote.test"])
-        out = self.run_queue("-f")
-        self.assertEqual(len(self.sink.messages), 1, out)
+        qid, out = self.deliver_one("bob@remote.test")
         self.assertIsNone(self.sink.messages[0].tls)
         self.assertIn("no STARTTLS offered: going on without TLS", out)
         self.assertRegex(self.log(), rf"{qid}: to=<bob@remote\.test> delivered attempt=1 "
