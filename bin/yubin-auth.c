@@ -537,17 +537,24 @@ static int systemd_socket(void)
 }
 
 /* Binds auth_socket: 0660, owned by auth_user and the handlers' group when we are root. A
- * socket that still answers belongs to a running yubin-auth and is left alone. */
+ * socket that still answers belongs to a running yubin-auth and is left alone. The socket is
+ * bound under a temporary name, given its owner, then renamed into place, so a handler never
+ * finds it at auth_socket with root's group (a connect() there would fail EACCES). */
 static int bind_socket(uid_t auth_uid, char *err, size_t errlen)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct sockaddr_un tmp = {.sun_family = AF_UNIX};
     struct stat st;
-    if (str_copy(sun.sun_path, sizeof sun.sun_path, conf.auth_socket) != 0)
+    if (str_copy(sun.sun_path, sizeof sun.sun_path, conf.auth_socket) != 0 ||
+        str_format(tmp.sun_path, sizeof tmp.sun_path, "%s.new", conf.auth_socket) < 0)
         return str_format(err, errlen, "auth_socket is too long"), -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return str_format(err, errlen, "socket: %s", strerror(errno)), -1;
-    if (lstat(conf.auth_socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+    if (lstat(conf.auth_socket, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return close(fd), str_format(err, errlen, "%s exists and is no socket", conf.auth_socket),
+               -1;
+    if (lstat(conf.auth_socket, &st) == 0) {
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
         if (probe >= 0)
@@ -557,7 +564,6 @@ static int bind_socket(uid_t auth_uid, char *err, size_t errlen)
                    str_format(err, errlen, "%s: a yubin-auth already answers there",
                               conf.auth_socket),
                    -1;
-        unlink(conf.auth_socket);
     }
     char dir[sizeof sun.sun_path];
     char *slash;
@@ -567,17 +573,21 @@ static int bind_socket(uid_t auth_uid, char *err, size_t errlen)
         if (mkdir(dir, 0755) == 0 && geteuid() == 0 && chown(dir, auth_uid, (gid_t)-1) != 0)
             return str_format(err, errlen, "chown %s: %s", dir, strerror(errno)), close(fd), -1;
     }
+    unlink(tmp.sun_path);
     mode_t old = umask(0117);
-    int rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int rc = bind(fd, (struct sockaddr *)&tmp, sizeof tmp);
     umask(old);
     if (rc != 0 || listen(fd, 256) != 0)
-        return str_format(err, errlen, "cannot listen on %s: %s", conf.auth_socket,
+        return str_format(err, errlen, "cannot listen on %s: %s", tmp.sun_path,
                           strerror(errno)),
-               close(fd), -1;
+               close(fd), unlink(tmp.sun_path), -1;
     if (geteuid() == 0 && handler_gid != (gid_t)-1 &&
-        chown(conf.auth_socket, auth_uid, handler_gid) != 0)
-        return str_format(err, errlen, "chown %s: %s", conf.auth_socket, strerror(errno)),
-               close(fd), -1;
+        chown(tmp.sun_path, auth_uid, handler_gid) != 0)
+        return str_format(err, errlen, "chown %s: %s", tmp.sun_path, strerror(errno)),
+               close(fd), unlink(tmp.sun_path), -1;
+    if (rename(tmp.sun_path, conf.auth_socket) != 0)
+        return str_format(err, errlen, "rename %s: %s", tmp.sun_path, strerror(errno)),
+               close(fd), unlink(tmp.sun_path), -1;
     return fd;
 }
 

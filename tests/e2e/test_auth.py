@@ -275,6 +275,46 @@ class Daemon(unittest.TestCase):
             self.assertFalse(os.path.exists(path))
 
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to connect as the handlers' account")
+    def test_the_socket_appears_with_its_group_already_set(self):
+        """A handler that finds auth_socket may connect at once: the socket is bound under a
+        temporary name and renamed into place only once it has the handlers' group, so a
+        start under load never answers EACCES (it did, once, in CI). strace holds every
+        chown for half a second, which before made the window wide open."""
+        inst = yubintest.Instance(auth=False)
+        self.addCleanup(inst.stop)
+        path = inst.settings["auth_socket"]
+        code = ("import os,socket,sys,time\nend=time.monotonic()+20\n"
+                "while not os.path.exists(sys.argv[1]) and time.monotonic()<end: pass\n"
+                "s=socket.socket(socket.AF_UNIX)\n"
+                "try: s.connect(sys.argv[1]); print('connected')\n"
+                "except OSError as e: print(e)\n")
+        watcher = subprocess.Popen(["python3", "-c", code, path], stdout=subprocess.PIPE,
+                                   text=True, preexec_fn=yubintest.as_user(inst.account))
+        slow_chown = "inject=chown,fchown,fchownat,lchown:delay_enter=500000"
+        auth = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", slow_chown,
+                                 yubintest.program("yubin-auth"), "-C", inst.conf],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        self.addCleanup(lambda: (os.killpg(auth.pid, signal.SIGKILL), auth.wait()))
+        out, _ = watcher.communicate(timeout=30)
+        self.assertEqual(out.strip(), "connected")
+        self.assertFalse(os.path.exists(path + ".new"))
+
+    def test_a_file_in_the_sockets_place_is_left_alone(self):
+        inst = yubintest.Instance(auth=False)
+        self.addCleanup(inst.stop)
+        path = inst.settings["auth_socket"]
+        with open(path, "w") as f:
+            f.write("not a socket\n")
+        p = subprocess.run([yubintest.program("yubin-auth"), "-C", inst.conf, "-D"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("exists and is no socket", p.stderr)
+        with open(path) as f:
+            self.assertEqual(f.read(), "not a socket\n")
+
+
 class ServiceDown(unittest.TestCase):
     def test_temporary_errors_and_a_log_line(self):
         inst = yubintest.Instance(auth=False)
