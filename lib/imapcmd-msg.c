@@ -458,7 +458,7 @@ static int search_run(struct imapsess *s, struct imapsearch *q, struct imapsearc
                                    .has_keyword = search_keyword,
                                    .kw_arg = &sm};
         mailbox_flags(sm.m, sm.letters, sizeof sm.letters);
-        if (mailbox_internaldate(mb, sm.m, &m.internaldate) != 0)
+        if (q->reads_date && mailbox_internaldate(mb, sm.m, &m.internaldate) != 0)
             m.internaldate = 0; /* gone: its text keys match nothing either */
         int rc = imapsearch_match(q, &m);
         if (rc < 0 || (rc == 1 && imapsearch_hits_add(h, m.seq, m.uid) != 0))

@@ -253,6 +253,8 @@ static int parse_arg(struct parser *p, const struct keydef *d, int node, int dep
         n->day = floor_days(day);
         if (d->key >= K_SENTBEFORE)
             p->q->reads_header = 1;
+        else
+            p->q->reads_date = 1;
         return 0;
     case A_NUMBER:
         if (imaptok_space(p->t) != 0 || imaptok_number64(p->t, &n->num) != 0)

@@ -61,6 +61,8 @@ struct imapsearch {
     int uses_saved;   /* "$" appears in the criteria: imapsearch_msg.saved is read */
     int reads_header; /* some key may read the message's header */
     int reads_body;   /* some key may read the message's body */
+    int reads_date;   /* BEFORE, ON or SINCE: imapsearch_msg.internaldate is read (else the
+                       * caller need not find it: a flag-only search stats no file) */
     /* private */
     struct imapsearch_node *nodes;
     size_t n_nodes;
@@ -81,7 +83,8 @@ struct imapsearch_msg {
     int recent;                /* \Recent in this session (mailbox_msg.recent): RECENT, NEW (recent
                                 * and not seen) and OLD (not recent) read it */
     time_t internaldate;       /* INTERNALDATE; BEFORE/ON/SINCE take its day in the local time zone
-                                * (TZ), the zone FETCH INTERNALDATE is shown in */
+                                * (TZ), the zone FETCH INTERNALDATE is shown in; read only when
+                                * the query's reads_date is set */
     uint64_t size;             /* RFC822.SIZE: octets with CRLF line ends (mailbox_msg.crlf_size) */
     /* The message file (LF line ends, as stored), read with pread. fd >= 0: used as it is and
      * left open. fd < 0: open(open_arg) is called the first time a key needs the text (at

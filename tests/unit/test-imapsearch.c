@@ -748,14 +748,25 @@ static void test_query_fields(void)
     struct imapsearch q;
     char err[64];
     CHECK(parse("SEEN 1:3 LARGER 5", &q, err, sizeof err) == 0 && !q.reads_header &&
-              !q.reads_body && !q.has_return && !q.uses_saved,
+              !q.reads_body && !q.reads_date && !q.has_return && !q.uses_saved,
           "a cheap query reads nothing");
+    imapsearch_free(&q);
+    CHECK(parse("UNSEEN OR DELETED KEYWORD x UID 1:*", &q, err, sizeof err) == 0 && !q.reads_date &&
+              !q.reads_header,
+          "flags, keywords and UIDs need no INTERNALDATE");
+    imapsearch_free(&q);
+    CHECK(parse("NOT (OR BEFORE 1-Jan-2000 ON 2-Jan-2000)", &q, err, sizeof err) == 0 &&
+              q.reads_date && !q.reads_header,
+          "BEFORE and ON read INTERNALDATE, not the header");
+    imapsearch_free(&q);
+    CHECK(parse("SINCE 1-Jan-2000", &q, err, sizeof err) == 0 && q.reads_date,
+          "SINCE reads INTERNALDATE");
     imapsearch_free(&q);
     CHECK(parse("FROM x", &q, err, sizeof err) == 0 && q.reads_header && !q.reads_body,
           "FROM reads the header");
     imapsearch_free(&q);
-    CHECK(parse("SENTON 1-Jan-2000", &q, err, sizeof err) == 0 && q.reads_header,
-          "SENTON reads the header");
+    CHECK(parse("SENTON 1-Jan-2000", &q, err, sizeof err) == 0 && q.reads_header && !q.reads_date,
+          "SENTON reads the header, not INTERNALDATE");
     imapsearch_free(&q);
     CHECK(parse("OR BODY x TEXT y", &q, err, sizeof err) == 0 && q.reads_header && q.reads_body,
           "TEXT reads both");
