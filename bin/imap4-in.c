@@ -89,6 +89,7 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
         {"LIST-STATUS", "LIST STATUS"},
         {"CHILDREN", "LIST"},
         {"ESEARCH", "SEARCH"},
+        {"BINARY", "FETCH APPEND"},
         {"STATUS=SIZE", "STATUS"},
     };
     str_copy(out, size, "IMAP4rev1");

@@ -1,6 +1,7 @@
 /*
- * imapcmd-msg: imap4-in's message commands (lib/imapcmd.h): APPEND with its literal streamed
- * into lib/mailbox's append writer (APPENDUID, RFC 4315), COPY and MOVE (COPYUID; RFC 6851's
+ * imapcmd-msg: imap4-in's message commands (lib/imapcmd.h): APPEND with its literal (or
+ * literal8, RFC 3516: NUL octets stored as they are) streamed into lib/mailbox's append writer
+ * (APPENDUID, RFC 4315), COPY and MOVE (COPYUID; RFC 6851's
  * untagged EXPUNGEs), STORE, and FETCH and SEARCH as glue between the selected folder and
  * lib/imapfetch / lib/imapsearch; the UID forms of each (s->uid).
  *
@@ -549,8 +550,9 @@ static int append_letters(struct imapsess *s, struct append_args *a, char *out, 
     return rc;
 }
 
-/* Streams the literal into a. 0; ENOSPC etc. in *werr when storing failed (the literal was
- * still read through); 1 when more followed the literal (BAD); -1 the session ends. */
+/* Streams the literal into a. 0; ENOSPC etc. in *werr when storing failed, EILSEQ for a NUL
+ * in a literal that is no literal8 (the literal was still read through); 1 when more followed
+ * the literal (BAD); -1 the session ends. */
 static int append_stream(struct imapsess *s, struct mailbox_append *a, int *werr)
 {
     char buf[16384];
@@ -558,9 +560,12 @@ static int append_stream(struct imapsess *s, struct mailbox_append *a, int *werr
     *werr = 0;
     if (imapsess_literal_begin(s) != 0)
         return -1;
-    while ((n = imapsess_literal_read(s, buf, sizeof buf)) > 0)
+    while ((n = imapsess_literal_read(s, buf, sizeof buf)) > 0) {
+        if (*werr == 0 && !s->lit.binary && memchr(buf, '\0', (size_t)n) != NULL)
+            *werr = EILSEQ; /* CHAR8 has no NUL: only literal8 may carry one (RFC 3516) */
         if (*werr == 0 && mailbox_append_write(a, buf, (size_t)n) != 0)
             *werr = errno;
+    }
     if (n < 0)
         return -1;
     return imapsess_literal_end(s);
@@ -585,9 +590,11 @@ int imapcmd_append(struct imapsess *s, struct imaptok *t)
             int err = werr != 0 ? werr : errno;
             if (end != 0 || werr != 0)
                 mailbox_append_abort(ap);
-            rc = end < 0    ? -1
-                 : end == 1 ? imapsess_bad(s, "Unexpected arguments after the message")
-                            : imapcmd_folder_error(s, err, a->name);
+            rc = end < 0         ? -1
+                 : end == 1      ? imapsess_bad(s, "Unexpected arguments after the message")
+                 : err == EILSEQ ? imapsess_bad(s, "NUL octet in a literal: send the message "
+                                                   "as a literal8 (~{n}, RFC 3516)")
+                                 : imapcmd_folder_error(s, err, a->name);
         } else {
             rc = imapsess_ok(s, "[APPENDUID %lu %lu] APPEND completed", (unsigned long)uidvalidity,
                              (unsigned long)uid);

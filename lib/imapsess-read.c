@@ -2,8 +2,8 @@
  * imapsess-read: one IMAP command off the connection (lib/imapsess.h): its lines, each under
  * IMAP_LINE_MAX and ending in CRLF, and the literals they announce ("{n}" synchronising: the
  * client waits for "+"; "{n+}" RFC 7888: it does not), joined into one bounded buffer for
- * lib/imaptok; and the message literal of APPEND, left on the connection for the command to
- * stream (imapsess_literal_*).
+ * lib/imaptok; and the message literal of APPEND (a literal or, RFC 3516, a literal8 "~{n}"),
+ * left on the connection for the command to stream (imapsess_literal_*).
  *
  * It must never send "+" for a literal it will not take, read a refused command's unasked
  * {n+} literal as commands (it is read through and dropped), take a bare CR or LF as a line
@@ -179,7 +179,7 @@ static long refuse(struct imapsess *s, const char *line, size_t len, const char 
 
 /* The message literal of APPEND announced at the end of the assembled buf[0..used). */
 static long stream_literal(struct imapsess *s, const char *line, size_t len, uint32_t n,
-                           int nonsync)
+                           int nonsync, int binary)
 {
     if (n > s->conf.max_message_size) {
         log_msg(LOG_NOTICE, "client=%s APPEND of %u octets refused (max_message_size)", s->client,
@@ -188,6 +188,7 @@ static long stream_literal(struct imapsess *s, const char *line, size_t len, uin
     }
     s->lit.size = s->lit.left = n;
     s->lit.nonsync = nonsync;
+    s->lit.binary = binary;
     s->lit.pending = 1;
     return 1;
 }
@@ -232,13 +233,17 @@ int imapsess_read_command(struct imapsess *s, char *buf, size_t size, size_t *le
         size_t brace = used - 1;
         while (buf[brace] != '{')
             brace--;
+        int lit8 = brace > used - l && buf[brace - 1] == '~'; /* "~{n}": literal8 */
+        size_t start = brace - (size_t)lit8;
         if (stream != NULL) {
-            size_t a = args_offset(buf, brace);
-            if (a <= brace && append_prefix(buf + a, brace - a)) {
-                *len = brace;
-                return (int)stream_literal(s, line, l, n, nonsync);
+            size_t a = args_offset(buf, start);
+            if (a <= start && append_prefix(buf + a, start - a)) {
+                *len = start;
+                return (int)stream_literal(s, line, l, n, nonsync, lit8);
             }
         }
+        if (lit8)
+            return (int)refuse(s, line, l, "BAD", "literal8 (~{n}) is only for APPEND's message");
         if (used + 2 + (uint64_t)n + 2 >= size)
             return (int)refuse(s, line, l, nonsync ? "BAD" : "NO", "[TOOBIG] literal too large");
         if (!nonsync &&

@@ -59,6 +59,7 @@ struct imap_literal {
     uint64_t size; /* as announced */
     uint64_t left; /* octets not yet read */
     int nonsync;   /* {n+}: the client sends it without waiting for "+" */
+    int binary;    /* ~{n}: literal8 (RFC 3516), NUL octets allowed; else a NUL is refused */
     int pending;   /* the command line ended in this literal's announcement */
     int begun;     /* imapsess_literal_begin was called ("+" sent when synchronising) */
     int ended;     /* the rest of the command line after it has been read */
@@ -168,10 +169,11 @@ void imapsess_unselect(struct imapsess *s);
 
 /* ---- the message literal of an IMAPCMD_STREAM command (APPEND) ----
  * When run is called with s->lit.pending, args holds the command up to (not including) the
- * "{n}" or "{n+}" that ended its line, and s->lit.size says how long the literal is; the
- * dispatcher has already refused one over max_message_size (NO [TOOBIG]). A command that does
- * not call imapsess_literal_begin (a bad mailbox name, TRYCREATE) just replies: the
- * dispatcher discards a non-synchronising literal and the rest of its command. */
+ * "{n}" or "{n+}" (or literal8's "~{n}", "~{n+}": s->lit.binary) that ended its line, and
+ * s->lit.size says how long the literal is; the dispatcher has already refused one over
+ * max_message_size (NO [TOOBIG]). A command that does not call imapsess_literal_begin (a bad
+ * mailbox name, TRYCREATE) just replies: the dispatcher discards a non-synchronising literal
+ * and the rest of its command. */
 
 /* Sends "+ Ready for literal data" for a synchronising literal (nothing for {n+}). 0 / -1. */
 int imapsess_literal_begin(struct imapsess *s);
@@ -191,10 +193,11 @@ int imapsess_literal_finish(struct imapsess *s);
  * and literals, without the final CRLF; *len set. Synchronising literals get "+ Ready for
  * literal data" first. stream: the table entry of the command named by the first line, when
  * it is an IMAPCMD_STREAM one (looked up through the callback), so that its message literal
- * is left unread (s->lit).
+ * is left unread (s->lit). A literal8 ("~{n}", RFC 3516) is taken only as that message.
  * Returns 1 with a command; 0 when a reply was already sent for a bad one (NUL, a bad tag, a
- * literal too large: "<tag> BAD ..." or "NO [TOOBIG]", the rest of the command discarded;
- * or, with s->done set, * BYE for a line too long or a bare CR or LF); NETIO_TIMEOUT; or
+ * literal too large, a literal8 elsewhere: "<tag> BAD ..." or "NO [TOOBIG]", the rest of the
+ * command discarded; or, with s->done set, * BYE for a line too long or a bare CR or LF);
+ * NETIO_TIMEOUT; or
  * NETIO_ERROR (the client closed, or the connection failed). */
 int imapsess_read_command(struct imapsess *s, char *buf, size_t size, size_t *len,
                           const struct imapcmd *(*lookup)(const char *name, int uid));

@@ -1,5 +1,8 @@
-"""IMAP extensions of imap4-in with Python's imaplib over a real socket (issue 10): a SEARCH on
-flags, keywords or UIDs never stats nor opens a message file (strace attached to the session
+"""IMAP extensions of imap4-in with Python's imaplib over a real socket (issue 10). BINARY
+(RFC 3516): CAPABILITY lists it; APPEND takes a literal8 (~{n}, ~{n+}) and keeps its NUL
+octets, which FETCH BINARY gives back; a NUL in a plain literal is BAD and nothing is stored;
+IMAP4rev2 has BINARY built in. A SEARCH on flags, keywords or UIDs never stats nor opens a
+message file (strace attached to the session
 counts the file system calls of that one command, for a folder of 20 and of 400 messages:
 none names a message, and there are as few for 400 as for 20).
 Only 127.0.0.1 is contacted.
@@ -49,6 +52,92 @@ class Session(unittest.TestCase):
     def ok(self, reply):
         self.assertEqual(reply[0], "OK", reply)
         return reply[1]
+
+    def raw(self, c, command, literal=None, sync=True):
+        """One command imaplib cannot form (a literal8), sent on imaplib's own connection:
+        command ends in the literal's announcement when literal is given. The lines the
+        server answered, up to and including the tagged one."""
+        tag = c._new_tag().decode()
+        c.send(f"{tag} {command}\r\n".encode())
+        if literal is not None:
+            if sync:
+                self.assertTrue(c.readline().startswith(b"+ "), "a continuation first")
+            c.send(literal + b"\r\n")
+        lines = []
+        while not lines or not lines[-1].startswith(tag.encode() + b" "):
+            lines.append(c.readline())
+        return lines
+
+
+# A binary part: every octet but CR and LF (the store keeps lines with LF ends, so line ends
+# come back as CRLF; RFC 3516 §6), NULs among them.
+BLOB = bytes(b for b in range(256) if b not in (10, 13)) * 4
+BINARY_MSG = (b"From: ann@remote.test\r\nSubject: blob\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: application/octet-stream\r\n"
+              b"Content-Transfer-Encoding: binary\r\n\r\n" + BLOB)
+
+
+class Binary(Session):
+    def test_capability(self):
+        c = self.client(folder=None)
+        self.assertIn("BINARY", c.capabilities)
+
+    def test_append_literal8_keeps_nuls(self):
+        c = self.client()
+        for sync in (True, False):
+            plus = "" if sync else "+"
+            lines = self.raw(c, f"APPEND INBOX (\\Seen) ~{{{len(BINARY_MSG)}{plus}}}",
+                             BINARY_MSG, sync)
+            self.assertRegex(lines[-1], rb" OK \[APPENDUID \d+ \d+\] APPEND completed")
+        self.ok(c.noop())
+        stored = self.inst.messages(DEMO, "cur")
+        self.assertEqual(len(stored), 2)
+        self.assertEqual(stored[0], BINARY_MSG.replace(b"\r\n", b"\n"), "NULs stored as they are")
+        data = self.ok(c.fetch("1:2", "(BINARY.SIZE[1] BINARY.PEEK[1])"))
+        for i in (0, 2):
+            self.assertIn(b"BINARY.SIZE[1] %d " % len(BLOB), data[i][0])
+            self.assertTrue(data[i][0].endswith(b"BINARY[1] ~{%d}" % len(BLOB)), data[i][0])
+            self.assertEqual(data[i][1], BLOB)
+        body = self.ok(c.fetch("1", "(BODY.PEEK[1])"))[0][1]
+        self.assertEqual(body, BLOB.replace(b"\0", b"\x80"), "BODY[] has no NUL (RFC 9051)")
+
+    def test_nul_in_a_plain_literal_is_refused(self):
+        c = self.client()
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            c.append("INBOX", None, None, b"Subject: nul\r\n\r\nA\0B\r\n")
+        self.assertIn("NUL octet in a literal", str(e.exception))
+        self.ok(c.noop())
+        self.assertEqual(self.inst.messages(DEMO, "cur") + self.inst.messages(DEMO), [])
+        self.assertEqual(self.ok(c.append("INBOX", None, None, b"Subject: ok\r\n\r\nfine\r\n"))
+                         [0][:11], b"[APPENDUID ")
+
+    def test_literal8_only_for_appends_message(self):
+        c = self.client()
+        lines = self.raw(c, "SEARCH SUBJECT ~{4}")
+        self.assertRegex(lines[-1], rb" BAD literal8 \(~\{n\}\) is only for APPEND's message")
+        lines = self.raw(c, "LOGOUT ~{4+}", b"blob", sync=False)  # read through, then dropped
+        self.assertRegex(lines[-1], rb" BAD literal8")
+        self.ok(c.noop())
+
+    def test_imap4rev2_has_binary(self):
+        c = self.client(folder=None)
+        self.assertEqual(c.enable("IMAP4rev2")[0], "OK")
+        self.assertIn(b"IMAP4rev2", c.untagged_responses.get("ENABLED", [b""])[0])
+        lines = self.raw(c, f"APPEND INBOX ~{{{len(BINARY_MSG)}}}", BINARY_MSG)
+        self.assertRegex(lines[-1], rb" OK \[APPENDUID ")
+        self.ok(c.select("INBOX"))
+        data = self.ok(c.fetch("1", "(BINARY.PEEK[1])"))
+        self.assertEqual(data[0][1], BLOB)
+
+    def test_unknown_cte(self):
+        self.inst.add_message(DEMO, b"Subject: uu\nContent-Transfer-Encoding: x-uuencode\n\n"
+                                    b"begin 644 x\n")
+        c = self.client()
+        for item in ("BINARY.PEEK[1]", "BINARY.SIZE[1]"):
+            typ, data = c.fetch("1", f"({item})")
+            self.assertEqual(typ, "NO", item)
+            self.assertIn(b"[UNKNOWN-CTE]", data[0], item)
+        self.assertEqual(self.ok(c.fetch("1", "(BODY.PEEK[1])"))[0][1], b"begin 644 x\r\n")
 
 
 @unittest.skipUnless(shutil.which("strace") and os.geteuid() == 0,
