@@ -36,6 +36,7 @@
 #include "imapsess.h"
 #include "log.h"
 #include "tls.h"
+#include "tlsserver.h"
 #include "transcript.h"
 #include "util.h"
 
@@ -197,6 +198,8 @@ static int cmd_starttls(struct imapsess *s, struct imaptok *args)
         return imapsess_bad(s, "TLS already active");
     if (s->tls_ctx == NULL)
         return imapsess_no(s, "STARTTLS not available (no certificate)");
+    if (tls_server_ready(s->tls_ctx, s->client) == NULL) /* logged */
+        return imapsess_no(s, "[UNAVAILABLE] TLS not available due to temporary reason");
     if (netio_pending(&s->io)) { /* plaintext must never pass for TLS */
         imapsess_bad(s, "commands pipelined after STARTTLS refused");
         imapsess_untagged(s, "BYE closing the connection");
@@ -457,7 +460,7 @@ int main(int argc, char **argv)
     netio_set_transcript(&s.io, NULL);
     transcript_close(tr);
     netio_free(&s.io);
-    SSL_CTX_free(s.tls_ctx);
+    tls_server_free(s.tls_ctx);
     imapsess_free(&s);
     connlimit_release(&s.slot);
     return 0;

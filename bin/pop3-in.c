@@ -40,6 +40,7 @@
 #include "netio.h"
 #include "sasl.h"
 #include "tls.h"
+#include "tlsserver.h"
 #include "transcript.h"
 #include "users.h"
 #include "util.h"
@@ -63,10 +64,10 @@ struct session {
     struct mailbox mb; /* the INBOX, through its UID index (lib/mailbox) */
     unsigned long retrieved;
     int done;
-    int local_client; /* loopback or a pipe: plaintext logins allowed */
-    int implicit_tls; /* -T */
-    SSL_CTX *tls_ctx; /* a certificate is configured: STLS offered; else NULL */
-    char tls[160];    /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
+    int local_client;           /* loopback or a pipe: plaintext logins allowed */
+    int implicit_tls;           /* -T */
+    struct tls_server *tls_ctx; /* a certificate read: STLS offered; else NULL */
+    char tls[160];              /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
 };
 
 static void reply(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -616,6 +617,8 @@ static void cmd_stls(struct session *s, char *arg)
         error_reply(s, "TLS already active");
     } else if (s->tls_ctx == NULL) {
         error_reply(s, "STLS not available (no certificate)");
+    } else if (tls_server_ready(s->tls_ctx, s->client) == NULL) { /* logged */
+        error_reply(s, "[SYS/TEMP] TLS not available due to temporary reason");
     } else if (netio_pending(&s->io)) { /* plaintext must never pass for TLS */
         reply(s, "-ERR commands pipelined after STLS refused, closing the connection");
         log_msg(LOG_NOTICE, "client=%s commands pipelined after STLS: connection closed",
@@ -754,7 +757,7 @@ int main(int argc, char **argv)
     netio_set_transcript(&s.io, NULL);
     transcript_close(tr);
     netio_free(&s.io);
-    SSL_CTX_free(s.tls_ctx);
+    tls_server_free(s.tls_ctx);
     mailbox_close(&s.mb);
     if (s.lock_fd >= 0)
         close(s.lock_fd);

@@ -64,6 +64,7 @@
 #include "smtpauth.h"
 #include "smtpdata.h"
 #include "tls.h"
+#include "tlsserver.h"
 #include "trace.h"
 #include "transcript.h"
 #include "users.h"
@@ -94,9 +95,9 @@ struct session {
     char uid_field[32];         /* " uid=1000" on the local socket, for the log; else "" */
     char login[SASL_NAME_SIZE]; /* the authenticated address, or "" */
     unsigned auth_failures;
-    SSL_CTX *tls_ctx; /* a certificate is configured: STARTTLS offered; else NULL */
-    int implicit_tls; /* -T: TLS from the first byte (RFC 8314, port 465) */
-    char tls[160];    /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
+    struct tls_server *tls_ctx; /* a certificate read: STARTTLS offered; else NULL */
+    int implicit_tls;           /* -T: TLS from the first byte (RFC 8314, port 465) */
+    char tls[160];              /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
 
     /* The envelope of the current transaction. */
     int in_mail;
@@ -501,6 +502,8 @@ static int cmd_starttls(struct session *s, char *arg)
         return reply_error(s, "503 5.5.1 TLS already active");
     if (s->tls_ctx == NULL)
         return reply_error(s, "502 5.5.1 STARTTLS not available (no certificate)");
+    if (tls_server_ready(s->tls_ctx, s->client) == NULL) /* logged */
+        return reply_error(s, "454 4.7.0 TLS not available due to temporary reason");
     if (netio_pending(&s->io)) { /* CVE-2011-0411: plaintext must not pass for TLS */
         reply(s, "554 5.5.1 commands pipelined after STARTTLS refused, closing connection");
         log_msg(LOG_NOTICE, "client=%s commands pipelined after STARTTLS: connection closed",
@@ -713,10 +716,10 @@ static struct session session;
 
 #define USAGE "usage: smtp-in [-s] [-T] [-C yubin.conf] [-X transcript-dir]"
 
-/* The certificate and key, read while still root (the key may be root's alone); then root
- * goes. A certificate that cannot be used is one log line and 421 for every client until it
- * is fixed; with -T (no plaintext greeting can reach a TLS client) the connection just
- * closes. 0 to go on, 1 refused. */
+/* The certificate and key, read while still root (the key may be root's alone; lib/tlsserver
+ * parses them only at STARTTLS or -T); then root goes. A file that cannot be read is one log
+ * line and 421 for every client until it is fixed; with -T (no plaintext greeting can reach a
+ * TLS client) the connection just closes. 0 to go on, 1 refused. */
 static int load_tls_and_drop(struct session *s)
 {
     char why[700];
@@ -793,7 +796,7 @@ int main(int argc, char **argv)
     if (s->done == CLOSE_ERROR)
         netio_linger(&s->io);
     netio_free(&s->io);
-    SSL_CTX_free(s->tls_ctx);
+    tls_server_free(s->tls_ctx);
     connlimit_release(&s->slot);
     route_ctx_free(&s->route);
     free(s->rcpts);

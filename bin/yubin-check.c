@@ -28,6 +28,7 @@
 #include "route.h"
 #include "tls.h"
 #include "tlsc.h"
+#include "tlsserver.h"
 #include "users.h"
 #include "util.h"
 
@@ -338,17 +339,22 @@ static void check_state(const struct passwd *pw)
 
 #define TLS_RENEW_DAYS 14 /* a certificate closer than this to its end is a warning */
 
-/* tls_cert_file and tls_key_file as smtp-in and pop3-in load them (tls_server_ctx: missing,
- * unreadable, not PEM, key mismatch, expired, not yet valid), and how long it has left. */
+/* tls_cert_file and tls_key_file as the handlers read them at start-up (missing, unreadable)
+ * and parse them at STARTTLS (not PEM, key mismatch, expired, not yet valid), and how long the
+ * certificate has left. */
 static void check_server_tls(void)
 {
     char err[1024], subject[256], until[64];
     int days;
-    SSL_CTX *ctx = tls_server_ctx(&conf, err, sizeof err);
+    struct tls_server *t = tls_server_read(&conf, err, sizeof err);
+    SSL_CTX *ctx = t != NULL ? tls_server_get(t, err, sizeof err) : NULL;
     if (ctx == NULL) {
-        error("%s (smtp-in answers 421 and pop3-in -ERR to every client)", err);
+        error("%s (%s)", err,
+              t == NULL ? "smtp-in answers 421 and pop3-in -ERR to every client"
+                        : "STARTTLS and STLS are refused, with 454 and -ERR, and -T closes");
         if (geteuid() != 0 && strstr(err, strerror(EACCES)) != NULL)
             warning("run yubin-check as root: the handlers read the key as root");
+        tls_server_free(t);
         return;
     }
     if (tls_cert_info(ctx, subject, sizeof subject, until, sizeof until, &days) == 0) {
@@ -358,7 +364,7 @@ static void check_server_tls(void)
         ok("tls_cert_file %s: %s, valid until %s (%d days)", conf.tls_cert_file, subject, until,
            days);
     }
-    SSL_CTX_free(ctx);
+    tls_server_free(t);
 }
 
 /* The certificate, or without one the policy queue-run's client context takes

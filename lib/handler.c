@@ -15,7 +15,6 @@
 #include "peer.h"
 #include "privs.h"
 #include "proxy.h"
-#include "tls.h"
 #include "util.h"
 
 /* The options. 0, or -1 (usage logged). */
@@ -41,14 +40,14 @@ static int options(const char *prog, int argc, char **argv, const char **conf_pa
     return 0;
 }
 
-int handler_tls_drop(const struct yubin_conf *c, int implicit_tls, SSL_CTX **ctx, char *err,
+int handler_tls_drop(const struct yubin_conf *c, int implicit_tls, struct tls_server **t, char *err,
                      size_t errlen)
 {
     char tls_err[700];
-    *ctx = tls_server_ctx(c, tls_err, sizeof tls_err); /* as root: the key */
+    *t = tls_server_read(c, tls_err, sizeof tls_err); /* as root: the key */
     if (privs_drop(c->user, err, errlen) != 0)
         return -1;
-    if (implicit_tls && *ctx == NULL && tls_err[0] == '\0')
+    if (implicit_tls && *t == NULL && tls_err[0] == '\0')
         str_copy(tls_err, sizeof tls_err, "-T (implicit TLS) needs tls_cert_file");
     if (tls_err[0] == '\0')
         return 0;

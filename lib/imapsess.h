@@ -84,7 +84,7 @@ struct imapsess {
     char client[INET6_ADDRSTRLEN + 8];
     int local_client;           /* loopback or a pipe: plaintext logins allowed */
     int implicit_tls;           /* -T */
-    struct ssl_ctx_st *tls_ctx; /* a certificate is configured: STARTTLS offered; else NULL */
+    struct tls_server *tls_ctx; /* a certificate read (lib/tlsserver): STARTTLS offered */
     char tls[160];              /* over TLS: "TLSv1.3 with cipher ..." (lib/tls); else "" */
     struct connlimit slot;
     unsigned errors; /* BAD replies so far (max_errors ends the session) */

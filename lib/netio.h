@@ -106,7 +106,7 @@ void netio_wipe_consumed(struct netio *n);
  * ECONNRESET), or plaintext input was still buffered, which is never read as TLS (errno
  * EPROTO). After a failure nothing more is read or written. */
 int netio_tls_start(struct netio *n, struct ssl_st *ssl);
-/* The server side of netio_tls_start with a new SSL of ctx (lib/tls tls_server_ctx). */
+/* The server side of netio_tls_start with a new SSL of ctx (lib/tlsserver tls_server_get). */
 int netio_tls_accept(struct netio *n, struct ssl_ctx_st *ctx);
 /* The TLS connection, or NULL while plain. */
 struct ssl_st *netio_tls(const struct netio *n);

@@ -1,23 +1,21 @@
 /*
- * tls: OpenSSL contexts with the house policy, a server's certificate and key, and what a
- * handshake chose (see tls.h). It must never prompt for a passphrase (under inetd stdin is the
- * socket), never hand out a context whose certificate is expired or whose key does not match,
- * and never touch the connection.
+ * tls: the house policy on OpenSSL contexts, a handler's handshake, and what a handshake chose
+ * (see tls.h; a server's certificate and key are lib/tlsserver's). It must never touch the
+ * connection but through netio.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/err.h>
-#include <openssl/x509.h>
 
 #include "conf.h"
 #include "log.h"
 #include "netio.h"
 #include "tls.h"
+#include "tlsserver.h"
 #include "util.h"
 
 static const struct {
@@ -91,136 +89,6 @@ int tls_policy(SSL_CTX *ctx, const char *protocols, const char *ciphers, char *e
     return 0;
 }
 
-/* A passphrase prompt would read the socket under inetd: a protected key just fails. */
-static int no_passphrase(char *buf, int size, int rwflag, void *arg)
-{
-    (void)buf, (void)size, (void)rwflag, (void)arg;
-    return 0;
-}
-
-/* "2026-12-01 09:30 UTC" for a certificate date. */
-static void asn1_date(const ASN1_TIME *t, char *out, size_t size)
-{
-    struct tm tm;
-    if (ASN1_TIME_to_tm(t, &tm) != 1 || strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm) == 0)
-        str_copy(out, size, "(unreadable date)");
-}
-
-/* The leaf certificate is valid now. 0, or -1 with why in err. */
-static int check_dates(SSL_CTX *ctx, const char *path, char *err, size_t errlen)
-{
-    char when[64];
-    X509 *x = SSL_CTX_get0_certificate(ctx);
-    if (x == NULL)
-        return str_format(err, errlen, "tls_cert_file %s: no certificate in it", path), -1;
-    if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
-        asn1_date(X509_get0_notAfter(x), when, sizeof when);
-        return str_format(err, errlen, "tls_cert_file %s: the certificate expired on %s", path,
-                          when),
-               -1;
-    }
-    if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0) {
-        asn1_date(X509_get0_notBefore(x), when, sizeof when);
-        return str_format(err, errlen, "tls_cert_file %s: the certificate is not valid before %s",
-                          path, when),
-               -1;
-    }
-    return 0;
-}
-
-/* Can we open path (as root, now)? The OS's reason is clearer than OpenSSL's. */
-static int readable(const char *key, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return str_format(err, errlen, "%s %s: %s", key, path, strerror(errno)), -1;
-    fclose(f);
-    return 0;
-}
-
-/* Certificate chain, key, match and dates into ctx. 0, or -1 with why in err. */
-static int load_pair(SSL_CTX *ctx, const struct yubin_conf *c, char *err, size_t errlen)
-{
-    char why[256];
-    const char *cert = c->tls_cert_file;
-    const char *key = c->tls_key_file[0] != '\0' ? c->tls_key_file : c->tls_cert_file;
-    const char *key_name = c->tls_key_file[0] != '\0' ? "tls_key_file" : "tls_cert_file";
-    if (readable("tls_cert_file", cert, err, errlen) != 0)
-        return -1;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-        return str_format(err, errlen, "tls_cert_file %s: no PEM certificate (%s)", cert,
-                          tls_error_text(why, sizeof why, "?")),
-               -1;
-    if (readable(key_name, key, err, errlen) != 0)
-        return -1;
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 &&
-        ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-        return str_format(err, errlen, "%s %s: the key does not match the certificate in %s",
-                          key_name, key, cert),
-               ERR_clear_error(), -1;
-    if (SSL_CTX_get0_privatekey(ctx) == NULL)
-        return str_format(err, errlen, "%s %s: no usable PEM private key (%s)", key_name, key,
-                          tls_error_text(why, sizeof why, "?")),
-               -1;
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        return str_format(err, errlen, "%s %s: the key does not match the certificate in %s",
-                          key_name, key, cert),
-               ERR_clear_error(), -1;
-    return check_dates(ctx, cert, err, errlen);
-}
-
-SSL_CTX *tls_server_ctx(const struct yubin_conf *c, char *err, size_t errlen)
-{
-    char why[256];
-    err[0] = '\0';
-    if (c->tls_cert_file[0] == '\0')
-        return NULL;
-    /* Not openssl.cnf: the policy is ours, and the handler starts faster without it. Not the
-     * legacy tables of every cipher and digest by name (EVP_get_cipherbyname) either: libssl
-     * fetches what it uses from the provider, and filling them was a third of the CPU time of
-     * a handler's TLS set-up (bench/README.md). The first call decides; OPENSSL_init_ssl's
-     * own request for them is then a no-op. */
-    OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
-                            OPENSSL_INIT_NO_LOAD_CONFIG,
-                        NULL);
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (ctx == NULL) {
-        str_format(err, errlen, "cannot make a TLS context: %s",
-                   tls_error_text(why, sizeof why, "out of memory"));
-        return NULL;
-    }
-    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
-    if (tls_policy(ctx, c->tls_protocols, c->tls_ciphers, err, errlen) != 0 ||
-        load_pair(ctx, c, err, errlen) != 0) {
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-    return ctx;
-}
-
-int tls_cert_info(SSL_CTX *ctx, char *subject, size_t subject_size, char *until, size_t until_size,
-                  int *days_left)
-{
-    X509 *x = SSL_CTX_get0_certificate(ctx);
-    int days = 0, seconds = 0;
-    if (x == NULL)
-        return -1;
-    asn1_date(X509_get0_notAfter(x), until, until_size);
-    if (ASN1_TIME_diff(&days, &seconds, NULL, X509_get0_notAfter(x)) != 1)
-        days = -1;
-    *days_left = days;
-    subject[0] = '\0';
-    BIO *b = BIO_new(BIO_s_mem());
-    if (b != NULL && X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
-        int n = BIO_read(b, subject, subject_size > 1 ? (int)subject_size - 1 : 0);
-        subject[n > 0 ? n : 0] = '\0';
-    }
-    BIO_free(b);
-    return 0;
-}
-
 void tls_describe(const SSL *ssl, char *out, size_t size)
 {
     const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
@@ -230,9 +98,21 @@ void tls_describe(const SSL *ssl, char *out, size_t size)
                cipher != NULL ? SSL_CIPHER_get_name(cipher) : "none", bits, alg_bits);
 }
 
-int tls_serve(struct netio *n, SSL_CTX *ctx, const char *client, char *desc, size_t size)
+SSL_CTX *tls_server_ready(struct tls_server *t, const char *client)
+{
+    char why[700];
+    SSL_CTX *ctx = tls_server_get(t, why, sizeof why);
+    if (ctx == NULL)
+        log_msg(LOG_ERR, "client=%s TLS cannot serve: %s", client, why);
+    return ctx;
+}
+
+int tls_serve(struct netio *n, struct tls_server *t, const char *client, char *desc, size_t size)
 {
     char why[256];
+    SSL_CTX *ctx = tls_server_ready(t, client);
+    if (ctx == NULL)
+        return -1;
     errno = 0;
     int rc = netio_tls_accept(n, ctx);
     if (rc != 0) {

@@ -143,6 +143,23 @@ class ImapSession(unittest.TestCase):
         self.assertTrue(r.line().startswith(b"* BYE"))
         self.assertEqual(r.f.read(), b"")
 
+    def test_starttls_with_a_key_that_does_not_match(self):
+        """The pair is parsed only at STARTTLS: NO [UNAVAILABLE] and one log line there, and
+        the session goes on in plaintext (before, imap4-in refused to serve at all)."""
+        inst = self.site()
+        cert, _ = inst.make_certificate()
+        _, other_key = inst.make_certificate(prefix="other")
+        inst.use_tls(cert, other_key)
+        r = self.raw(inst.serve_inetd("imap4-in"))
+        self.assertTrue(r.greeting.startswith(b"* OK"))
+        r.send(b"a STARTTLS\r\n")
+        self.assertTrue(r.line().startswith(b"a NO [UNAVAILABLE] TLS not available"))
+        inst.syslog.wait_for("does not match")
+        self.assertTrue(any("TLS cannot serve: tls_key_file" in l and "does not match" in l
+                            for l in inst.syslog.lines()))
+        r.send(b"b LOGIN demo@example.test demo\r\n")
+        self.assertTrue(r.until(b"b")[-1].startswith(b"b OK"))
+
     def test_errors(self):
         inst = self.site(max_errors="50")
         r = self.raw(inst.serve_inetd("imap4-in"))

@@ -5,7 +5,8 @@ stls() and POP3_SSL (verified against the test certificate), mpop with `tls on` 
 systemd-socket-activate; and the refusals: USER and AUTH before STLS from a client that is
 not on loopback (a client in a network namespace of its own, netns.py; loopback, 127.0.0.0/8
 and ::1, may log in without TLS), STLS with plaintext pipelined after it, STLS twice, a bad
-certificate at start-up (-ERR [SYS/TEMP]; with -T a closed connection and the log line). Nothing but 127.0.0.1 and the test's own
+certificate (one that cannot be read at start-up: -ERR [SYS/TEMP] there; one that cannot
+serve: -ERR [SYS/TEMP] to STLS; with -T a closed connection and the log line). Nothing but 127.0.0.1 and the test's own
 namespaces is contacted.
 """
 import os
@@ -149,17 +150,35 @@ class TlsPop3(unittest.TestCase):
             self.assertEqual(f.read(), b"")
 
     def test_bad_certificate(self):
+        """A key that does not match is found at STLS (the pair is parsed only then): -ERR
+        [SYS/TEMP] and one log line, and the session goes on in plaintext; a file that cannot
+        be read at start-up is -ERR [SYS/TEMP] at the greeting."""
         inst = yubintest.Instance(users=(DEMO,))
         self.addCleanup(inst.stop)
+        inst.add_message(DEMO, MESSAGE)
         cert, _ = inst.make_certificate()
         _, other_key = inst.make_certificate(prefix="other")
         inst.use_tls(cert, other_key)
         port = inst.serve_inetd("pop3-in")
+        c = poplib.POP3("127.0.0.1", port, timeout=30)
+        self.addCleanup(quietly_close, c)
+        self.assertIn("STLS", c.capa())
+        with self.assertRaises(poplib.error_proto) as e:
+            c._shortcmd("STLS")
+        self.assertTrue(e.exception.args[0].startswith(b"-ERR [SYS/TEMP] TLS not available"))
+        inst.syslog.wait_for("does not match")
+        self.assertTrue(any("TLS cannot serve: tls_key_file" in l and "does not match" in l
+                            for l in inst.syslog.lines()))
+        c.user(DEMO)  # from loopback: no TLS needed
+        c.pass_("demo")
+        self.assertEqual(c.stat()[0], 1)
+        c.quit()
+        missing = os.path.join(inst.dir, "missing.pem")
+        inst.use_tls(cert, missing)
+        port = inst.serve_inetd("pop3-in")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             self.assertTrue(s.makefile("rb").readline().startswith(b"-ERR [SYS/TEMP]"))
-        inst.syslog.wait_for("does not match")
-        self.assertTrue(any("cannot serve: tls_key_file" in l and "does not match" in l
-                            for l in inst.syslog.lines()))
+        inst.syslog.wait_for(f"cannot serve: tls_key_file {missing}: No such file")
 
 
 class TlsPop3Remote(unittest.TestCase):

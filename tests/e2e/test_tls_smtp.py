@@ -4,8 +4,10 @@ starttls()+login() and SMTP_SSL (verified against the test certificate), swaks -
 AUTH on 587, under openbsd-inetd and systemd-socket-activate; and the refusals: AUTH before
 STARTTLS on 587 and 25, MAIL before STARTTLS on 587 (require_tls_submission), STARTTLS with
 plaintext pipelined after it (CVE-2011-0411), STARTTLS twice, MAIL before the second EHLO (the
-session restarts), a bad certificate or key at start-up (421 and one log line; with -T the
-connection closes, since no plaintext reply can reach a TLS client), a client that
+session restarts), a certificate or key that cannot be read at start-up (421 and one log line),
+one read but unusable (not PEM, not matching, expired: 454 to STARTTLS and one log line, the
+plain session served; with -T the connection closes, since no plaintext reply can reach a TLS
+client), a client that
 never starts its handshake on 465. Only 127.0.0.1 is ever contacted.
 """
 import os
@@ -205,38 +207,60 @@ class TlsSmtp(unittest.TestCase):
         inst.syslog.wait_for("TLS handshake failed: timeout")
         self.assertTrue(any("TLS handshake failed: timeout" in l for l in inst.syslog.lines()))
 
-    def greeting_with(self, inst, **conf):
-        inst.settings.update(conf)
-        inst.write_conf()
-        port = inst.serve_inetd("smtp-in")
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            return s.makefile("rb").readline().decode()
-
-    def test_bad_certificate_or_key_gives_421(self):
-        inst = yubintest.Instance(users=(DEMO,))
-        self.addCleanup(inst.stop)
+    def bad_pairs(self, inst):
+        """(settings, why) for each way a pair can be unusable once read: not PEM, a key that
+        does not match, an expired certificate."""
         good_cert, good_key = inst.make_certificate()
-        other_cert, other_key = inst.make_certificate(prefix="other")
+        _, other_key = inst.make_certificate(prefix="other")
         old_cert, old_key = inst.make_certificate(prefix="old", days=-1)
         junk = os.path.join(inst.dir, "junk.pem")
         with open(junk, "w") as f:
             f.write("not a certificate\n")
-        cases = [
-            ({"tls_cert_file": os.path.join(inst.dir, "missing.pem"),
-              "tls_key_file": good_key}, "No such file or directory"),
+        return [
             ({"tls_cert_file": junk, "tls_key_file": good_key}, "no PEM certificate"),
             ({"tls_cert_file": good_cert, "tls_key_file": other_key}, "does not match"),
             ({"tls_cert_file": old_cert, "tls_key_file": old_key}, "expired on"),
         ]
-        for conf, why in cases:
-            with self.subTest(why=why):
-                greeting = self.greeting_with(inst, **conf)
-                self.assertTrue(greeting.startswith("421 4.3.0 "), greeting)
-                inst.syslog.wait_for(why)
-                lines = [l for l in inst.syslog.lines() if why in l]
-                self.assertTrue(lines, why)
-                self.assertIn("cannot serve: tls_", lines[-1])
 
+    def test_unreadable_certificate_gives_421(self):
+        """A file that cannot be read (as root, at start-up) is 421 and one log line."""
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        _, good_key = inst.make_certificate()
+        missing = os.path.join(inst.dir, "missing.pem")
+        inst.settings.update({"tls_cert_file": missing, "tls_key_file": good_key})
+        inst.write_conf()
+        port = inst.serve_inetd("smtp-in")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            greeting = s.makefile("rb").readline().decode()
+        self.assertTrue(greeting.startswith("421 4.3.0 "), greeting)
+        why = f"cannot serve: tls_cert_file {missing}: No such file or directory"
+        inst.syslog.wait_for(why)
+
+    def test_bad_pair_refuses_starttls_with_454_and_serves_plain(self):
+        """The pair is parsed only at STARTTLS (a plain session never pays OpenSSL's set-up):
+        one that cannot serve is 454 and one log line there, and the session goes on in
+        plaintext; a plain session takes its message as if no certificate were set. Before
+        the set-up was lazy, these sessions got 421 at the greeting."""
+        inst = yubintest.Instance(users=(DEMO,))
+        self.addCleanup(inst.stop)
+        for n, (conf, why) in enumerate(self.bad_pairs(inst)):
+            with self.subTest(why=why):
+                inst.settings.update(conf)
+                inst.write_conf()
+                port = inst.serve_inetd("smtp-in")
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+                    c.ehlo("client.test")
+                    self.assertTrue(c.has_extn("starttls"))
+                    code, text = c.docmd("STARTTLS")
+                    self.assertEqual(code, 454, text)
+                    self.assertTrue(text.startswith(b"4.7.0 TLS not available"), text)
+                    inst.syslog.wait_for(why)
+                    lines = [l for l in inst.syslog.lines() if why in l]
+                    self.assertIn("TLS cannot serve: tls_", lines[-1])
+                    self.assertEqual(c.noop()[0], 250)
+                    c.sendmail("a@remote.test", [DEMO], f"Subject: plain {n}\n\nbody\n")
+                self.assertEqual(len(inst.messages(DEMO)), n + 1)
 
 if __name__ == "__main__":
     unittest.main()

@@ -31,6 +31,7 @@
 #include "netio.h"
 #include "tap.h"
 #include "tls.h"
+#include "tlsserver.h"
 
 static char dir[] = "/tmp/test-tls-XXXXXX";
 static struct yubin_conf conf;
@@ -68,12 +69,24 @@ static const char *path(int i, const char *name)
     return path_buf[i];
 }
 
-/* tls_server_ctx with these files; returns whether a context came back, err filled. */
+/* tls_server_read then tls_server_get, as a handler at STARTTLS: a context the caller frees,
+ * or NULL with why in err (err[0] == '\0': no certificate configured). */
+static SSL_CTX *server_ctx(char *err, size_t errlen)
+{
+    struct tls_server *t = tls_server_read(&conf, err, errlen);
+    SSL_CTX *ctx = t != NULL ? tls_server_get(t, err, errlen) : NULL;
+    if (ctx != NULL)
+        SSL_CTX_up_ref(ctx);
+    tls_server_free(t);
+    return ctx;
+}
+
+/* server_ctx with these files; returns whether a context came back, err filled. */
 static int try_ctx(const char *cert, const char *key, char *err, size_t errlen)
 {
     snprintf(conf.tls_cert_file, sizeof conf.tls_cert_file, "%s", cert);
     snprintf(conf.tls_key_file, sizeof conf.tls_key_file, "%s", key);
-    SSL_CTX *ctx = tls_server_ctx(&conf, err, errlen);
+    SSL_CTX *ctx = server_ctx(err, errlen);
     SSL_CTX_free(ctx);
     return ctx != NULL;
 }
@@ -89,7 +102,7 @@ static void test_contexts(void)
     fclose(f);
 
     conf.tls_cert_file[0] = '\0';
-    CHECK(tls_server_ctx(&conf, err, sizeof err) == NULL && err[0] == '\0',
+    CHECK(server_ctx(err, sizeof err) == NULL && err[0] == '\0',
           "no certificate configured: no context and no error");
     CHECK(try_ctx(path_buf[0], path_buf[1], err, sizeof err), "a good pair: a context (%s)", err);
     CHECK(!try_ctx(path(7, "missing.pem"), path_buf[1], err, sizeof err) &&
@@ -116,6 +129,69 @@ static void test_contexts(void)
     snprintf(conf.tls_ciphers, sizeof conf.tls_ciphers, "NOSUCHCIPHER");
     CHECK(!try_ctx(path_buf[0], path_buf[1], err, sizeof err) && strstr(err, "tls_ciphers"),
           "no usable cipher in tls_ciphers: %s", err);
+    conf_defaults(&conf);
+}
+
+/* path's bytes, then more's appended, into out (a PEM bundle). */
+static void concat(const char *out, const char *first, const char *more)
+{
+    char buf[8192];
+    FILE *o = fopen(out, "w");
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(i == 0 ? first : more, "r");
+        size_t n = f != NULL ? fread(buf, 1, sizeof buf, f) : 0;
+        fwrite(buf, 1, n, o);
+        if (f != NULL)
+            fclose(f);
+    }
+    fclose(o);
+}
+
+/* tls_server_read takes the bytes; tls_server_get parses them later, never the files. */
+static void test_read_then_get(void)
+{
+    char err[600];
+    snprintf(conf.tls_cert_file, sizeof conf.tls_cert_file, "%s", path(7, "lazy.pem"));
+    snprintf(conf.tls_key_file, sizeof conf.tls_key_file, "%s", path_buf[1]);
+    concat(path_buf[7], path_buf[0], path_buf[2]); /* good.pem, then old.pem as its chain */
+    struct tls_server *t = tls_server_read(&conf, err, sizeof err);
+    CHECK(t != NULL, "read: the bytes (%s)", err);
+    unlink(path_buf[7]); /* gone, and the key file another key: */
+    concat(path(6, "junk.pem"), path_buf[3], path_buf[3]);
+    rename(path_buf[6], path_buf[1]);
+    make_pair(path_buf[0], path(6, "good2.key"), -60, 86400); /* a new good pair at 0, 6 */
+    SSL_CTX *ctx = t != NULL ? tls_server_get(t, err, sizeof err) : NULL;
+    STACK_OF(X509) *chain = NULL;
+    CHECK(ctx != NULL, "get: a context from the bytes read, not from the files now (%s)", err);
+    CHECK(ctx != NULL && SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && sk_X509_num(chain) == 1,
+          "the certificate after the first is its chain");
+    CHECK(t != NULL && tls_server_get(t, err, sizeof err) == ctx, "get again: the same context");
+    tls_server_free(t);
+
+    snprintf(conf.tls_key_file, sizeof conf.tls_key_file, "%s", path_buf[1]); /* old's key */
+    snprintf(conf.tls_cert_file, sizeof conf.tls_cert_file, "%s", path_buf[0]);
+    t = tls_server_read(&conf, err, sizeof err);
+    CHECK(t != NULL, "read: a pair that does not match is read (%s)", err);
+    CHECK(t != NULL && tls_server_get(t, err, sizeof err) == NULL && strstr(err, "does not match"),
+          "get: it cannot serve: %s", err);
+    err[0] = '\0';
+    CHECK(t != NULL && tls_server_get(t, err, sizeof err) == NULL && strstr(err, "does not match"),
+          "get again: the same answer: %s", err);
+    tls_server_free(t);
+
+    concat(path(7, "both.pem"), path_buf[0], path_buf[6]); /* the key in the certificate file */
+    snprintf(conf.tls_cert_file, sizeof conf.tls_cert_file, "%s", path_buf[7]);
+    conf.tls_key_file[0] = '\0';
+    CHECK(try_ctx(path_buf[7], "", err, sizeof err), "the key in tls_cert_file (%s)", err);
+
+    FILE *f = fopen(path_buf[7], "w");
+    for (int i = 0; i < TLS_FILE_MAX / 64 + 1; i++)
+        fputs("0123456789012345678901234567890123456789012345678901234567890123", f);
+    fclose(f);
+    CHECK(!try_ctx(path_buf[7], path_buf[6], err, sizeof err) && strstr(err, "larger than"),
+          "a certificate file over TLS_FILE_MAX: %s", err);
+    unlink(path_buf[7]);
+    make_pair(path_buf[0], path_buf[1], -60, 86400); /* good.pem, good.key for what follows */
     conf_defaults(&conf);
 }
 
@@ -303,10 +379,11 @@ int main(void)
         return 2;
     conf_defaults(&conf);
     test_contexts();
+    test_read_then_get();
     char err[600];
     snprintf(conf.tls_cert_file, sizeof conf.tls_cert_file, "%s", path_buf[0]);
     snprintf(conf.tls_key_file, sizeof conf.tls_key_file, "%s", path_buf[1]);
-    SSL_CTX *ctx = tls_server_ctx(&conf, err, sizeof err);
+    SSL_CTX *ctx = server_ctx(err, sizeof err);
     CHECK(ctx != NULL, "the server context (%s)", err);
     if (ctx != NULL) {
         test_transport(ctx, 0, "TLS 1.3");
