@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -89,12 +91,24 @@ int handler_start(const char *prog, int argc, char **argv, struct yubin_conf *c,
     return 0;
 }
 
+/* netio writes only when its buffer is full or before it reads, so Nagle's algorithm has
+ * nothing to join: it only holds back the last, partial segment of a long reply (a FETCH or
+ * UIDL listing) until the client's delayed ACK comes, 40 ms later on Linux, on every reply
+ * over 16 KiB. Not a TCP socket (a pipe, a socketpair in tests): nothing to do. */
+static void no_nagle(int fd)
+{
+    int on = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 int handler_client(struct netio *io, const struct yubin_conf *c, int implicit_tls,
                    struct connlimit *slot, char *client, size_t size, int *local)
 {
     struct peer p;
     if (peer_from_fd(&p, 0) != 0)
         str_copy(p.text, sizeof p.text, "local");
+    if (p.kind == PEER_TCP)
+        no_nagle(io->out_fd);
     /* -T: no peeking for an untrusted PROXY header (the ClientHello must stay unread) */
     if ((!implicit_tls || conf_in_networks(&c->proxy_networks, &p.addr)) &&
         proxy_accept(io, &c->proxy_networks, &p) != 0)
