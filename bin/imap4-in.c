@@ -90,6 +90,7 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
         {"LIST-STATUS", "LIST STATUS"},
         {"CHILDREN", "LIST"},
         {"ESEARCH", "SEARCH"},
+        {"SEARCHRES", "SEARCH"},
         {"BINARY", "FETCH APPEND"},
         {"STATUS=SIZE", "STATUS"},
     };

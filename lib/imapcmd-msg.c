@@ -1,9 +1,10 @@
 /*
  * imapcmd-msg: imap4-in's message commands (lib/imapcmd.h): APPEND with its literal (or
  * literal8, RFC 3516: NUL octets stored as they are) streamed into lib/mailbox's append writer
- * (APPENDUID, RFC 4315), COPY and MOVE (COPYUID; RFC 6851's
- * untagged EXPUNGEs), STORE, and FETCH and SEARCH as glue between the selected folder and
- * lib/imapfetch / lib/imapsearch; the UID forms of each (s->uid).
+ * (APPENDUID, RFC 4315), COPY and MOVE (COPYUID; RFC 6851's untagged EXPUNGEs), STORE, and
+ * FETCH and SEARCH as glue between the selected folder and lib/imapfetch / lib/imapsearch; the
+ * UID forms of each (s->uid); "$" for their sets and SEARCH RETURN (SAVE) (RFC 5182: the UIDs
+ * in s->saved).
  *
  * It must never hold a message in memory (APPEND and FETCH stream), never change a folder
  * selected read-only (EXAMINE: no STORE, MOVE, nor \Seen set by FETCH), never take a sequence
@@ -46,18 +47,19 @@ static uint32_t highest_uid(const struct mailbox *mb)
     return mb->count > 0 ? mb->msgs[mb->count - 1].uid : 0;
 }
 
-/* Resolves set against the selected folder: UIDs (s->uid) name what exists of them; sequence
- * numbers must all exist (RFC 3501 §9: BAD for one past the end, '*' in an empty folder).
- * 0, -1 (a number that does not exist), -3 out of memory. */
-static int resolve(struct imapsess *s, struct imap_seqset *set, struct msgset *out)
+/* Resolves set against the selected folder: UIDs (s->uid, or "$": uids) name what exists of
+ * them; sequence numbers must all exist (RFC 3501 §9: BAD for one past the end, '*' in an
+ * empty folder). 0, -1 (a number that does not exist), -3 out of memory. */
+static int resolve(struct imapsess *s, struct imap_seqset *set, int uids, struct msgset *out)
 {
     const struct mailbox *mb = &s->mb;
-    imap_seqset_resolve(set, s->uid ? highest_uid(mb) : (uint32_t)mb->count);
+    if (!uids)
+        imap_seqset_resolve(set, s->uid ? highest_uid(mb) : (uint32_t)mb->count);
     out->n = 0;
     out->idx = malloc((mb->count + 1) * sizeof *out->idx);
     if (out->idx == NULL)
         return -3;
-    if (s->uid) {
+    if (s->uid || uids) {
         for (size_t i = 0; i < mb->count; i++)
             if (imap_seqset_contains(set, mb->msgs[i].uid))
                 out->idx[out->n++] = i;
@@ -71,18 +73,38 @@ static int resolve(struct imapsess *s, struct imap_seqset *set, struct msgset *o
     return 0;
 }
 
+int imapcmd_seqset(struct imapsess *s, struct imaptok *t, struct imap_seqset *set, int *saved)
+{
+    struct imaptok after = *t;
+    *saved =
+        imaptok_char(&after, '$') == 0 && (imaptok_at_end(&after) || imaptok_peek(&after) == ' ');
+    if (!*saved)
+        return imaptok_seqset(t, set);
+    *t = after;
+    memset(set, 0, sizeof *set);
+    set->resolved = 1;
+    if (s->saved.n == 0)
+        return 0;
+    if ((set->r = malloc(s->saved.n * sizeof *set->r)) == NULL)
+        return -3;
+    memcpy(set->r, s->saved.r, s->saved.n * sizeof *set->r);
+    set->n = s->saved.n;
+    return 0;
+}
+
 /* The sequence-set (the first argument), resolved. 1 with out filled (free out->idx), else the
  * reply's result. */
 static int take_set(struct imapsess *s, struct imaptok *t, struct msgset *out)
 {
     struct imap_seqset set;
+    int saved;
     out->idx = NULL;
-    int rc = imaptok_seqset(t, &set);
+    int rc = imapcmd_seqset(s, t, &set, &saved);
     if (rc == -3)
         return imapsess_no(s, "[UNAVAILABLE] Out of memory");
     if (rc != 0)
         return imapsess_bad(s, "Invalid sequence set");
-    rc = resolve(s, &set, out);
+    rc = resolve(s, &set, saved, out);
     imap_seqset_free(&set);
     if (rc == -3)
         return imapsess_no(s, "[UNAVAILABLE] Out of memory");
@@ -457,7 +479,8 @@ static int search_run(struct imapsess *s, struct imapsearch *q, struct imapsearc
                                    .open = search_open,
                                    .open_arg = &sm,
                                    .has_keyword = search_keyword,
-                                   .kw_arg = &sm};
+                                   .kw_arg = &sm,
+                                   .saved = &s->saved};
         mailbox_flags(sm.m, sm.letters, sizeof sm.letters);
         if (q->reads_date && mailbox_internaldate(mb, sm.m, &m.internaldate) != 0)
             m.internaldate = 0; /* gone: its text keys match nothing either */
@@ -468,23 +491,41 @@ static int search_run(struct imapsess *s, struct imapsearch *q, struct imapsearc
     return 0;
 }
 
+/* RETURN (SAVE) (RFC 5182 §2.1): "$" becomes what the search found (hits), or empty when it
+ * answers NO (hits NULL). 0, or -1 out of memory ("$" is then empty). */
+static int save_result(struct imapsess *s, const struct imapsearch *q,
+                       const struct imapsearch_hits *hits)
+{
+    struct imap_seqset set = {0};
+    imap_seqset_free(&s->saved);
+    if (hits == NULL || !(q->ret & IMAPSEARCH_RET_SAVE))
+        return 0;
+    if (imapsearch_save(q, hits, &set) != 0)
+        return -1;
+    s->saved = set;
+    return 0;
+}
+
 int imapcmd_search(struct imapsess *s, struct imaptok *t)
 {
     struct imapsearch q;
     struct imapsearch_hits hits = {0};
     char err[128];
     int rc = imapsearch_parse(t, &q, err, sizeof err);
-    if (rc == IMAPSEARCH_BADCHARSET)
+    if (rc == IMAPSEARCH_BADCHARSET) {
+        if (q.ret & IMAPSEARCH_RET_SAVE)
+            save_result(s, &q, NULL);
         return imapsess_no(s, "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset");
+    }
     if (rc == IMAPSEARCH_NOMEM)
         return imapsess_no(s, "[UNAVAILABLE] Out of memory");
-    if (rc != 0)
-        return imapsess_bad(s, "%s", imaptok_at_end(t) ? "Missing search criteria" : err);
-    if ((q.ret & IMAPSEARCH_RET_SAVE) || q.uses_saved) {
-        imapsearch_free(&q);
-        return imapsess_bad(s, "SEARCHRES ($, RETURN (SAVE)) is not supported");
-    }
+    if (rc != 0) /* BAD: "$" stays as it was */
+        return imapsess_bad(s, "%s", err[0] != '\0' ? err : "Missing search criteria");
     rc = search_run(s, &q, &hits);
+    if (rc == 0 && (q.ret & IMAPSEARCH_RET_SAVE) && save_result(s, &q, &hits) != 0)
+        rc = -1, errno = ENOMEM;
+    else if (rc != 0 && (q.ret & IMAPSEARCH_RET_SAVE))
+        save_result(s, &q, NULL);
     if (rc == 0 && imapsearch_result(&q, &hits, s->uid, (s->enabled & IMAP_EN_REV2) != 0, s->tag,
                                      writer, s) != 0)
         rc = -2;

@@ -21,6 +21,7 @@
 
 struct imapsess;
 struct imaptok;
+struct imap_seqset;
 
 /* lib/imapcmd-folder.c */
 int imapcmd_list(struct imapsess *s, struct imaptok *args);
@@ -46,6 +47,11 @@ int imapcmd_search(struct imapsess *s, struct imaptok *args); /* IMAPCMD_UID, NO
  * IMAP_FOLDER_MAX), INBOX in any case made "INBOX". BAD for syntax, NO [CANNOT] for a name
  * that is not modified UTF-7, NO [LIMIT] for one too long. */
 int imapcmd_folder_arg(struct imapsess *s, struct imaptok *args, char *out, size_t size);
+/* A sequence-set of the selected folder, or "$" (RFC 5182): then *saved is 1 and set is a copy
+ * of the UIDs the last SEARCH RETURN (SAVE) kept (resolved; empty when none), to be taken as
+ * UIDs even in a command that is no UID one. 0 (imap_seqset_free set after), -1 syntax,
+ * IMAPTOK_TOO_LONG, -3 out of memory. Not a reply. */
+int imapcmd_seqset(struct imapsess *s, struct imaptok *args, struct imap_seqset *set, int *saved);
 /* The Maildir of a folder of the session's user (mailbox_folder_path); NO [CANNOT] if the
  * name is not one lib/mailbox takes. */
 int imapcmd_folder_path(struct imapsess *s, const char *name, char *path, size_t size);

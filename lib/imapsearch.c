@@ -404,8 +404,12 @@ int imapsearch_parse(struct imaptok *t, struct imapsearch *q, char *err, size_t 
             q->root = rc, rc = 0;
     }
     free(p);
-    if (rc != 0)
+    if (rc != 0) {
+        unsigned ret = q->ret;
         imapsearch_free(q);
+        if (rc == IMAPSEARCH_BADCHARSET)
+            q->ret = ret; /* a NO: SAVE empties "$" (RFC 5182 §2.1) */
+    }
     return rc;
 }
 
@@ -784,5 +788,8 @@ int imapsearch_save(const struct imapsearch *q, const struct imapsearch_hits *h,
         }
     }
     out->n = n;
+    struct imap_seqrange *fit = realloc(out->r, n * sizeof *out->r); /* n > 0 */
+    if (fit != NULL)
+        out->r = fit;
     return 0;
 }

@@ -114,7 +114,8 @@ struct imapsearch_msg {
  * sequence set, "(" key *(SP key) ")"; "$" wherever a set is allowed. Returns 0 (call
  * imapsearch_free after), -1 (syntax: err holds a short text for the tagged BAD, e.g.
  * "unknown search key FOO", "bad date", "search nested too deep"), IMAPSEARCH_BADCHARSET (a
- * charset other than those two), IMAPSEARCH_NOMEM. After a failure nothing needs freeing. */
+ * charset other than those two; q->ret still holds the RETURN options, for SAVE's sake),
+ * IMAPSEARCH_NOMEM. After a failure nothing needs freeing. */
 int imapsearch_parse(struct imaptok *t, struct imapsearch *q, char *err, size_t errlen);
 void imapsearch_free(struct imapsearch *q);
 

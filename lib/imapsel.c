@@ -113,11 +113,13 @@ int imapsel_close(struct imapsess *s, struct imaptok *args)
     return imapsel_unselect(s, args);
 }
 
-/* The UIDs of the messages in a UID set (UID EXPUNGE). *uids is malloc'd. 0, -1 after BAD. */
+/* The UIDs of the messages in a UID set or "$" (UID EXPUNGE). *uids is malloc'd. 0, -1 after
+ * BAD. */
 static int uid_set(struct imapsess *s, struct imaptok *args, uint32_t **uids, size_t *n)
 {
     struct imap_seqset set;
-    if (imaptok_seqset(args, &set) != 0) {
+    int saved;
+    if (imapcmd_seqset(s, args, &set, &saved) != 0) {
         imapsess_bad(s, "UID EXPUNGE needs a UID set");
         return -1;
     }
@@ -127,7 +129,8 @@ static int uid_set(struct imapsess *s, struct imaptok *args, uint32_t **uids, si
         return -1;
     }
     uint32_t largest = s->mb.count > 0 ? s->mb.msgs[s->mb.count - 1].uid : 0;
-    imap_seqset_resolve(&set, largest);
+    if (!saved)
+        imap_seqset_resolve(&set, largest);
     *uids = malloc((s->mb.count + 1) * sizeof **uids);
     *n = 0;
     for (size_t i = 0; *uids != NULL && i < s->mb.count; i++)

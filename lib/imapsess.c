@@ -42,6 +42,7 @@ void imapsess_unselect(struct imapsess *s)
     s->folder[0] = '\0';
     s->readonly = 0;
     s->exists_told = 0;
+    imap_seqset_free(&s->saved);
     if (s->state == IMAP_SELECTED)
         s->state = IMAP_AUTH;
 }

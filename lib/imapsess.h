@@ -100,6 +100,8 @@ struct imapsess {
     char folder[IMAP_FOLDER_MAX]; /* its name as the client gave it ("INBOX" normalised) */
     int readonly;                 /* EXAMINE, or a folder we may not change */
     size_t exists_told;           /* the EXISTS count the client was last told */
+    struct imap_seqset saved;     /* "$" (RFC 5182): the UIDs the last SEARCH RETURN (SAVE)
+                                   * kept, resolved; empty (n 0) after SELECT, CLOSE, ... */
 };
 
 struct mailbox_changes;
@@ -164,7 +166,7 @@ int imapsess_updates(struct imapsess *s, int no_expunge);
 /* Sends ch (from mailbox_expunge_deleted, mailbox_move or mailbox_refresh) as untagged
  * EXPUNGE, FETCH FLAGS and EXISTS responses and counts them in s->exists_told. */
 int imapsess_report(struct imapsess *s, const struct mailbox_changes *ch);
-/* Closes the selected folder: back to the AUTH state. */
+/* Closes the selected folder: back to the AUTH state, "$" (s->saved) emptied. */
 void imapsess_unselect(struct imapsess *s);
 
 /* ---- the message literal of an IMAPCMD_STREAM command (APPEND) ----

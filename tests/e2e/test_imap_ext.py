@@ -1,7 +1,10 @@
 """IMAP extensions of imap4-in with Python's imaplib over a real socket (issue 10). BINARY
 (RFC 3516): CAPABILITY lists it; APPEND takes a literal8 (~{n}, ~{n+}) and keeps its NUL
 octets, which FETCH BINARY gives back; a NUL in a plain literal is BAD and nothing is stored;
-IMAP4rev2 has BINARY built in. A SEARCH on flags, keywords or UIDs never stats nor opens a
+IMAP4rev2 has BINARY built in. SEARCHRES (RFC 5182): SEARCH RETURN (SAVE) and "$" in FETCH,
+STORE, COPY, MOVE, SEARCH and their UID forms, pipelined after the SEARCH, emptied by SELECT,
+EXAMINE, UNSELECT and CLOSE and by a SEARCH with SAVE answered NO, shrunk by an EXPUNGE made
+by another session. A SEARCH on flags, keywords or UIDs never stats nor opens a
 message file (strace attached to the session
 counts the file system calls of that one command, for a folder of 20 and of 400 messages:
 none names a message, and there are as few for 400 as for 20).
@@ -138,6 +141,82 @@ class Binary(Session):
             self.assertEqual(typ, "NO", item)
             self.assertIn(b"[UNKNOWN-CTE]", data[0], item)
         self.assertEqual(self.ok(c.fetch("1", "(BODY.PEEK[1])"))[0][1], b"begin 644 x\r\n")
+
+
+class SearchRes(Session):
+    def setUp(self):
+        super().setUp()
+        for i in range(1, 7):  # UIDs 1..6: 2, 4, 6 are from "even"
+            self.inst.add_message(DEMO, b"From: %s@remote.test\nSubject: n%d\n\nx\n" % (
+                b"even" if i % 2 == 0 else b"odd", i))
+
+    def saved(self, c):
+        """The UIDs "$" names now."""
+        data = self.ok(c.uid("SEARCH", "$"))
+        return [int(u) for u in data[0].split()]
+
+    def test_save_then_use(self):
+        c = self.client()
+        self.assertIn("SEARCHRES", c.capabilities)
+        self.assertEqual(self.ok(c.search(None, "RETURN (SAVE) FROM even")), [None],
+                         "SAVE alone: no untagged answer")
+        self.assertEqual(self.saved(c), [2, 4, 6])
+        data = self.ok(c.fetch("$", "(UID)"))
+        self.assertEqual(data, [b"2 (UID 2)", b"4 (UID 4)", b"6 (UID 6)"])
+        self.ok(c.uid("STORE", "$", "+FLAGS", "(\\Flagged)"))
+        self.assertEqual(self.ok(c.search(None, "FLAGGED"))[0], b"2 4 6")
+        self.ok(c.copy("$", "Archive"))
+        self.assertIn(b"(MESSAGES 3)", self.ok(c.status("Archive", "(MESSAGES)"))[0])
+        # MIN and MAX only: "$" is those two; a SEARCH using "$" while saving reads the old one
+        self.ok(c.uid("SEARCH", "RETURN (MIN MAX SAVE) $"))
+        self.assertEqual(self.saved(c), [2, 6])
+        self.ok(c.uid("MOVE", "$", "Trash"))
+        self.assertEqual(self.ok(c.search(None, "ALL"))[0], b"1 2 3 4")
+        self.assertEqual(self.saved(c), [], "moved away: no longer in \"$\"")
+        self.assertIn(b"(MESSAGES 2)", self.ok(c.status("Trash", "(MESSAGES)"))[0])
+
+    def test_pipelined_after_the_search(self):
+        c = self.client()
+        c.send(b"p1 SEARCH RETURN (SAVE) SUBJECT n3\r\np2 FETCH $ (UID)\r\n"
+               b"p3 UID STORE $ +FLAGS.SILENT (\\Seen)\r\n")
+        lines = []
+        while not lines or not lines[-1].startswith(b"p3 "):
+            lines.append(c.readline())
+        self.assertEqual(lines, [b"p1 OK SEARCH completed\r\n", b"* 3 FETCH (UID 3)\r\n",
+                                 b"p2 OK FETCH completed\r\n", b"p3 OK STORE completed\r\n"])
+        self.assertEqual(self.ok(c.search(None, "SEEN"))[0], b"3")
+
+    def test_emptied(self):
+        c = self.client()
+        for reset in (lambda: c.select("INBOX"), lambda: c.select("INBOX", readonly=True),
+                      lambda: (c.unselect(), c.select("INBOX")),
+                      lambda: (c.close(), c.select("INBOX"))):
+            self.ok(c.search(None, "RETURN (SAVE) ALL"))
+            self.assertEqual(len(self.saved(c)), 6)
+            reset()
+            self.assertEqual(self.saved(c), [])
+            self.assertEqual(self.ok(c.fetch("$", "(UID)")), [None], "an empty set: OK")
+        self.ok(c.search(None, "RETURN (SAVE) ALL"))
+        lines = self.raw(c, "SEARCH RETURN (SAVE) CHARSET KOI8-R FROM x")  # imaplib puts
+        self.assertRegex(lines[-1], rb" NO \[BADCHARSET")  # CHARSET before RETURN
+        self.assertEqual(self.saved(c), [], "a SEARCH with SAVE answered NO empties it")
+        self.ok(c.search(None, "RETURN (SAVE) FROM odd"))
+        with self.assertRaises(imaplib.IMAP4.error):
+            c.search(None, "RETURN (SAVE) BLURDYBLOOP")
+        self.assertEqual(self.saved(c), [1, 3, 5], "a BAD one leaves it")
+        with self.assertRaises(imaplib.IMAP4.error):
+            c.fetch("$,1", "(UID)")
+
+    def test_expunge_by_another_session_shrinks_it(self):
+        c = self.client()
+        self.ok(c.search(None, "RETURN (SAVE) FROM even"))
+        other = self.client()
+        self.ok(other.store("2", "+FLAGS.SILENT", "(\\Deleted)"))
+        self.ok(other.expunge())
+        other.logout()
+        self.ok(c.noop())
+        self.assertEqual(self.saved(c), [4, 6])
+        self.assertEqual(self.ok(c.fetch("$", "(UID)")), [b"3 (UID 4)", b"5 (UID 6)"])
 
 
 @unittest.skipUnless(shutil.which("strace") and os.geteuid() == 0,

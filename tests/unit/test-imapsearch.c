@@ -845,6 +845,9 @@ static void test_refused(void)
     char err[64];
     CHECK(parse("CHARSET ISO-8859-2 FROM x", &q, err, sizeof err) == IMAPSEARCH_BADCHARSET,
           "an unknown charset: BADCHARSET");
+    CHECK(parse("RETURN (SAVE) CHARSET KOI8-R ALL", &q, err, sizeof err) == IMAPSEARCH_BADCHARSET &&
+              q.ret == IMAPSEARCH_RET_SAVE && q.nodes == NULL,
+          "BADCHARSET keeps the RETURN options (SAVE empties $ on a NO), nothing else");
     CHECK(parse("CHARSET utf-8 FROM x", &q, err, sizeof err) == 0, "CHARSET UTF-8");
     imapsearch_free(&q);
     CHECK(parse("CHARSET \"US-ASCII\" FROM x", &q, err, sizeof err) == 0, "CHARSET US-ASCII");
