@@ -288,7 +288,8 @@ static int send_message(struct session *s, struct mailbox_msg *e, int64_t limit)
 {
     int fd = mailbox_open_msg(&s->mb, e);
     if (fd < 0) {
-        log_msg(LOG_ERR, "cannot open %s for %s: %s", e->name, s->user, strerror(errno));
+        log_msg(LOG_ERR, "cannot open message UID %lu for %s: %s", (unsigned long)e->uid, s->user,
+                strerror(errno));
         reply(s, "-ERR [SYS/TEMP] cannot read that message now");
         return 0;
     }
@@ -302,7 +303,8 @@ static int send_message(struct session *s, struct mailbox_msg *e, int64_t limit)
     int saved = errno;
     close(fd);
     if (n < 0) {
-        log_msg(LOG_ERR, "read error in %s for %s: %s", e->name, s->user, strerror(saved));
+        log_msg(LOG_ERR, "read error in message UID %lu for %s: %s", (unsigned long)e->uid, s->user,
+                strerror(saved));
         return -1; /* the answer is cut: the client must not take it for the message */
     }
     if (t.pending_cr)
@@ -466,9 +468,9 @@ static void list_like(struct session *s, char *arg, int uidl)
         struct mailbox_msg *e = message_arg(s, arg);
         if (e == NULL)
             return;
-        if (uidl)
-            mailbox_uidl(e, uid);
-        if (uidl)
+        if (uidl && mailbox_uidl(&s->mb, e, uid) != 0)
+            reply(s, "-ERR [SYS/TEMP] cannot read the index now");
+        else if (uidl)
             reply(s, "+OK %zu %s", (size_t)(e - s->mb.msgs) + 1, uid);
         else
             reply(s, "+OK %zu %llu", (size_t)(e - s->mb.msgs) + 1,
@@ -480,9 +482,9 @@ static void list_like(struct session *s, char *arg, int uidl)
         const struct mailbox_msg *e = &s->mb.msgs[i];
         if (e->deleted)
             continue;
-        if (uidl)
-            mailbox_uidl(e, uid);
-        if (uidl)
+        if (uidl && mailbox_uidl(&s->mb, e, uid) != 0)
+            log_msg(LOG_ERR, "cannot read the index of %s: %s", s->user, strerror(errno));
+        else if (uidl)
             netio_printf(&s->io, "%zu %s\r\n", i + 1, uid);
         else
             netio_printf(&s->io, "%zu %llu\r\n", i + 1, (unsigned long long)e->crlf_size);
@@ -575,7 +577,8 @@ static void update(struct session *s)
             removed++;
         } else {
             failed++;
-            log_msg(LOG_ERR, "cannot remove %s of %s: %s", e->name, s->user, strerror(errno));
+            log_msg(LOG_ERR, "cannot remove message UID %lu of %s: %s", (unsigned long)e->uid,
+                    s->user, strerror(errno));
         }
     }
     if (removed > 0 && mailbox_sync(&s->mb) != 0) {

@@ -201,7 +201,8 @@ static int fetch_one(struct imapsess *s, const struct imapfetch *f, struct mailb
     mailbox_flags(m, letters, sizeof letters);
     if (imapfetch_sets_seen(f) && !s->readonly && strchr(letters, 'S') == NULL &&
         mailbox_set_flags(&s->mb, m, "S", "") < 0)
-        log_msg(LOG_ERR, "user=%s cannot set \\Seen on %s: %s", s->user, m->name, strerror(errno));
+        log_msg(LOG_ERR, "user=%s cannot set \\Seen on UID %lu: %s", s->user, (unsigned long)m->uid,
+                strerror(errno));
     return 0;
 }
 
@@ -333,7 +334,8 @@ int imapcmd_store(struct imapsess *s, struct imaptok *t)
         struct mailbox_msg *m = &s->mb.msgs[set.idx[i]];
         int r = mailbox_set_flags(&s->mb, m, st.add, st.clear);
         if (r < 0) {
-            log_msg(LOG_ERR, "user=%s STORE on %s: %s", s->user, m->name, strerror(errno));
+            log_msg(LOG_ERR, "user=%s STORE on UID %lu: %s", s->user, (unsigned long)m->uid,
+                    strerror(errno));
             failed = 1;
         } else if (r == 1) {
             gone++;

@@ -12,9 +12,21 @@
 
 #define MBX_JOURNAL_NAME "yubin-journal"
 
-/* A message's name and its base/unique lengths. 0, or -1 out of memory. */
-int mbx_set_name(struct mailbox_msg *m, const char *name);
-void mbx_free_msgs(struct mailbox_msg *msgs, size_t count);
+/* The flag bits of a file name's ":2," part (letters other than D F P R S T a-z ignored);
+ * *canonical is 1 if the name is exactly "<base>:2,<its letters sorted, once each>". */
+uint32_t mbx_name_flags(const char *name, int *canonical);
+/* The letters of in (A-Z, a-z; others dropped), sorted and each once, into out. */
+void mbx_sort_letters(const char *in, char *out, size_t size);
+/* The message's current name into mb->name, *derived 1 if it was made from m->flags (the
+ * index's name was canonical and not replaced), 0 if it is a stored one. NULL (errno). */
+const char *mbx_name(struct mailbox *mb, const struct mailbox_msg *m, int *derived);
+/* Records name as m's current name (after a rename or a refind), with its flags. 0 / -1. */
+int mbx_renamed(struct mailbox *mb, struct mailbox_msg *m, const char *name, int derived);
+/* Frees the messages, the index descriptor, the window and the renamed names of mb (cur/
+ * stays open). */
+void mbx_unload(struct mailbox *mb);
+/* Forgets the renamed names (a newer index has them). */
+void mbx_forget_renamed(struct mailbox *mb);
 /* qsort comparison by UID. */
 int mbx_by_uid(const void *a, const void *b);
 /* Takes an exclusive flock on dir/name (created if missing): its descriptor, or -1. */
@@ -27,12 +39,12 @@ int mbx_find_base(int dirfd, const char *name, char *found, size_t size);
 /* Takes the index lock of a folder: the lock's descriptor (close to release), or -1. */
 int mbx_lock_index(const char *maildir);
 /* Under the lock: the journal finished, the index read, reconciled and rewritten if needed,
- * into mb (path and cur_fd set, msgs empty). 0 / -1. */
+ * into mb (path and cur_fd set, msgs empty, index_fd -1). 0 / -1. */
 int mbx_load_locked(struct mailbox *mb);
 /* 1 if nothing in cur/, new/ or the index changed since mb's last reconcile (then a refresh
  * has nothing to find), else 0. No lock needed. */
 int mbx_unchanged(struct mailbox *mb);
-/* Finds m's file again by base name. 0 (m->name updated), 1 gone, -1 error. */
+/* Finds m's file again by base name. 0 (its new name recorded), 1 gone, -1 error. */
 int mbx_refind(struct mailbox *mb, struct mailbox_msg *m);
 /* After a call on m's file failed (errno set): 0 if it was found under a new name (try
  * again), 1 if it is gone (ENOENT and no file of its base name), -1 on any other error. */

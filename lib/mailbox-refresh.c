@@ -60,44 +60,37 @@ static void totals(struct mailbox *mb)
         mb->total_crlf += mb->msgs[i].crlf_size;
 }
 
-/* The session's list (old) merged with the index's (fresh), both in UID order, into out. */
-static size_t merge_lists(struct mailbox *mb, struct mailbox *fresh, struct mailbox_msg *out,
-                          int flags, struct mailbox_changes *ch)
+/* The session's list merged in place with the index's (fresh), both in UID order; mb->msgs
+ * has room for the added ones. The new count. */
+static size_t merge_lists(struct mailbox *mb, const struct mailbox *fresh, int flags,
+                          struct mailbox_changes *ch)
 {
     size_t i = 0, j = 0, n = 0;
     uint32_t last = mb->count > 0 ? mb->msgs[mb->count - 1].uid : 0;
     while (i < mb->count || j < fresh->count) {
-        struct mailbox_msg *o = i < mb->count ? &mb->msgs[i] : NULL;
-        struct mailbox_msg *f = j < fresh->count ? &fresh->msgs[j] : NULL;
-        if (o != NULL && f != NULL && o->uid == f->uid) {
-            if (strcmp(o->name, f->name) != 0) {
-                free(o->name);
-                o->name = f->name;
-                o->base_len = f->base_len;
-                o->unique_len = f->unique_len;
+        struct mailbox_msg o = i < mb->count ? mb->msgs[i] : (struct mailbox_msg){0};
+        const struct mailbox_msg *f = j < fresh->count ? &fresh->msgs[j] : NULL;
+        if (i < mb->count && f != NULL && o.uid == f->uid) {
+            if (o.flags != f->flags)
                 ch->flags[ch->n_flags++] = (uint32_t)n + 1;
-            } else {
-                free(f->name);
-            }
-            o->gone = 0;
-            out[n++] = *o;
+            o.flags = f->flags;
+            o.name_at = f->name_at;
+            o.gone = 0;
+            mb->msgs[n++] = o;
             i++, j++;
-        } else if (o != NULL && (f == NULL || o->uid < f->uid)) {
+        } else if (i < mb->count && (f == NULL || o.uid < f->uid)) {
             if (flags & MAILBOX_REFRESH_KEEP_GONE) {
-                o->gone = 1;
-                out[n++] = *o;
+                o.gone = 1;
+                mb->msgs[n++] = o;
             } else {
                 ch->expunged[ch->n_expunged] = (uint32_t)i + 1;
-                ch->expunged_uids[ch->n_expunged++] = o->uid;
-                free(o->name);
+                ch->expunged_uids[ch->n_expunged++] = o.uid;
             }
             i++;
         } else {
             if (f->uid > last) { /* always so: UIDs only grow */
-                out[n++] = *f;
+                mb->msgs[n++] = *f;
                 ch->added++;
-            } else {
-                free(f->name);
             }
             j++;
         }
@@ -112,16 +105,62 @@ static int reload(struct mailbox *mb, struct mailbox *fresh)
     memcpy(fresh->path, mb->path, sizeof fresh->path);
     fresh->cur_fd = mb->cur_fd;
     fresh->watch_fd = -1;
+    fresh->index_fd = -1;
     int lock = mbx_lock_index(mb->path);
     int rc = lock >= 0 ? mbx_load_locked(fresh) : -1;
     int saved = errno;
     if (lock >= 0)
         close(lock);
     if (rc != 0) {
-        mbx_free_msgs(fresh->msgs, fresh->count);
+        mbx_unload(fresh);
         errno = saved;
     }
     return rc;
+}
+
+/* The messages of fresh with UIDs above the session's last: how many will be added. */
+static size_t count_added(const struct mailbox *mb, const struct mailbox *fresh)
+{
+    uint32_t last = mb->count > 0 ? mb->msgs[mb->count - 1].uid : 0;
+    size_t lo = 0, hi = fresh->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fresh->msgs[mid].uid <= last)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return fresh->count - lo;
+}
+
+/* mb takes fresh's messages (uidvalidity_changed) or the merge of both, and its index. */
+static int take(struct mailbox *mb, struct mailbox *fresh, int flags, struct mailbox_changes *ch)
+{
+    if (fresh->uidvalidity != mb->uidvalidity) { /* the index was rebuilt: start again */
+        free(mb->msgs);
+        mb->msgs = fresh->msgs;
+        mb->count = fresh->count;
+        fresh->msgs = NULL;
+        mb->uidvalidity = fresh->uidvalidity;
+        ch->uidvalidity_changed = 1;
+    } else {
+        size_t room = mb->count + count_added(mb, fresh) + 1;
+        struct mailbox_msg *grown = realloc(mb->msgs, room * sizeof *grown);
+        if (grown == NULL)
+            return errno = ENOMEM, -1;
+        mb->msgs = grown;
+        mb->count = merge_lists(mb, fresh, flags, ch);
+        reverse_expunged(ch);
+    }
+    mbx_forget_renamed(mb);
+    if (mb->index_fd >= 0)
+        close(mb->index_fd);
+    free(mb->win);
+    mb->index_fd = fresh->index_fd;
+    mb->win = NULL;
+    mb->win_off = mb->win_len = 0;
+    fresh->index_fd = -1;
+    return 0;
 }
 
 int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
@@ -137,32 +176,15 @@ int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
     }
     if (reload(mb, &fresh) != 0)
         return -1;
-    if (mbx_changes_alloc(ch, mb->count + fresh.count) != 0) {
-        mbx_free_msgs(fresh.msgs, fresh.count);
-        return -1;
+    if (mbx_changes_alloc(ch, mb->count + fresh.count) != 0 || take(mb, &fresh, flags, ch) != 0) {
+        int saved = errno;
+        mbx_unload(&fresh);
+        mailbox_changes_free(ch);
+        return errno = saved, -1;
     }
+    mbx_unload(&fresh);
     mbx_keywords_free(&mb->kw);
     mbx_keywords_load(mb->path, &mb->kw);
-    if (fresh.uidvalidity != mb->uidvalidity) { /* the index was rebuilt: start again */
-        mbx_free_msgs(mb->msgs, mb->count);
-        mb->msgs = fresh.msgs;
-        mb->count = fresh.count;
-        mb->uidvalidity = fresh.uidvalidity;
-        ch->uidvalidity_changed = 1;
-    } else {
-        struct mailbox_msg *out = calloc(mb->count + fresh.count + 1, sizeof *out);
-        if (out == NULL) {
-            mbx_free_msgs(fresh.msgs, fresh.count);
-            mailbox_changes_free(ch);
-            return errno = ENOMEM, -1;
-        }
-        size_t n = merge_lists(mb, &fresh, out, flags, ch);
-        free(mb->msgs);
-        free(fresh.msgs);
-        mb->msgs = out;
-        mb->count = n;
-        reverse_expunged(ch);
-    }
     mb->uidnext = fresh.uidnext;
     mb->seen_cur = fresh.seen_cur;
     mb->seen_new = fresh.seen_new;
@@ -227,12 +249,11 @@ static int wanted(uint32_t uid, const uint32_t *uids, size_t n)
 static int deleted_now(struct mailbox *mb, struct mailbox_msg *m)
 {
     struct stat st;
-    char flags[64];
-    if (fstatat(mb->cur_fd, m->name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
-        (errno != ENOENT || mbx_refind(mb, m) != 0))
+    const char *name = mbx_name(mb, m, NULL);
+    if (name == NULL || (fstatat(mb->cur_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 &&
+                         (errno != ENOENT || mbx_refind(mb, m) != 0)))
         return 0;
-    mailbox_flags(m, flags, sizeof flags);
-    return strchr(flags, 'T') != NULL;
+    return (m->flags & MAILBOX_FLAG_TRASHED) != 0;
 }
 
 /* Marks (deleted = 2) the messages to remove and writes their journal lines. */
@@ -244,7 +265,8 @@ static int journal_deleted(struct mailbox *mb, struct mbx_journal *j, const uint
         struct mailbox_msg *m = &mb->msgs[i];
         if (m->gone || !wanted(m->uid, uids, n) || !deleted_now(mb, m))
             continue;
-        if (mbx_journal_add(j, 'X', m->name, NULL, NULL) != 0)
+        const char *name = mbx_name(mb, m, NULL);
+        if (name == NULL || mbx_journal_add(j, 'X', name, NULL, NULL) != 0)
             return -1;
         m->deleted = 2;
         (*count)++;
@@ -260,7 +282,6 @@ void mbx_drop_marked(struct mailbox *mb, struct mailbox_changes *ch)
         if (mb->msgs[i].deleted == 2) {
             ch->expunged[ch->n_expunged] = (uint32_t)i + 1;
             ch->expunged_uids[ch->n_expunged++] = mb->msgs[i].uid;
-            free(mb->msgs[i].name);
             continue;
         }
         mb->msgs[kept++] = mb->msgs[i];

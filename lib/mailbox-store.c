@@ -19,6 +19,7 @@
 
 #include "mailbox-int.h"
 #include "mailbox.h"
+#include "maildir.h"
 #include "util.h"
 
 /* ---- UIDs of new files ---- */
@@ -31,7 +32,7 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
     struct mailbox fresh;
     char path[PATH_MAX];
     memset(&fresh, 0, sizeof fresh);
-    fresh.watch_fd = -1;
+    fresh.watch_fd = fresh.index_fd = -1;
     if (str_copy(fresh.path, sizeof fresh.path, maildir) != 0 ||
         str_format(path, sizeof path, "%s/cur", maildir) < 0)
         return errno = ENAMETOOLONG, -1;
@@ -41,14 +42,16 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t blen = strcspn(bases[i], ":");
         uids[i] = 0;
-        for (size_t k = fresh.count; k-- > 0 && uids[i] == 0;)
-            if (fresh.msgs[k].base_len == blen && memcmp(fresh.msgs[k].name, bases[i], blen) == 0)
+        for (size_t k = fresh.count; k-- > 0 && uids[i] == 0;) {
+            const char *name = mbx_name(&fresh, &fresh.msgs[k], NULL);
+            if (name != NULL && strcspn(name, ":") == blen && memcmp(name, bases[i], blen) == 0)
                 uids[i] = fresh.msgs[k].uid;
+        }
         if (uids[i] == 0)
             rc = -1, saved = ENOENT; /* removed by another session at once */
     }
     *uidvalidity = fresh.uidvalidity;
-    mbx_free_msgs(fresh.msgs, fresh.count);
+    mbx_unload(&fresh);
     close(fresh.cur_fd);
     errno = saved;
     return rc;
@@ -57,14 +60,12 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
 /* The flag letters of add, sorted and without repeats, after ":2,". */
 static int info_of(const char *letters, char *dst, size_t size)
 {
-    char tmp[MAILBOX_KEYWORDS + 40];
-    struct mailbox_msg m = {.name = tmp, .base_len = 1};
     for (const char *p = letters; *p != '\0'; p++)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
             return errno = EINVAL, -1;
-    if (str_format(tmp, sizeof tmp, "x:2,%s", letters) < 0)
+    if (strlen(letters) >= MAILBOX_KEYWORDS + 32)
         return errno = EINVAL, -1;
-    mailbox_flags(&m, dst, size);
+    mbx_sort_letters(letters, dst, size);
     return 0;
 }
 
@@ -259,7 +260,10 @@ static int copy_data(struct mailbox *mb, struct mailbox_msg *m, int dst_tmpfd, c
 static int link_copy(struct mailbox *mb, struct mailbox_msg *m, int dst_tmpfd, const char *name)
 {
     for (int tries = 0; tries < 5; tries++) {
-        if (linkat(mb->cur_fd, m->name, dst_tmpfd, name, 0) == 0)
+        const char *src = mbx_name(mb, m, NULL);
+        if (src == NULL)
+            return errno == ENOENT ? 1 : -1;
+        if (linkat(mb->cur_fd, src, dst_tmpfd, name, 0) == 0)
             return 0;
         if (errno == EXDEV)
             return copy_data(mb, m, dst_tmpfd, name);
@@ -284,16 +288,40 @@ static int unique_after(char *dst, size_t size, const char *prev)
     return errno = EAGAIN, -1;
 }
 
+/* S= of m: from its name, or the file's size. 0, 1 if it is gone, -1. */
+static int size_of(struct mailbox *mb, struct mailbox_msg *m, uint64_t *size)
+{
+    struct stat st;
+    size_t ulen;
+    uint64_t crlf;
+    for (int tries = 0; tries < 5; tries++) {
+        const char *name = mbx_name(mb, m, NULL);
+        if (name == NULL)
+            return errno == ENOENT ? 1 : -1;
+        if (maildir_parse_name(name, &ulen, size, &crlf) == 0)
+            return 0;
+        if (fstatat(mb->cur_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            *size = (uint64_t)st.st_size;
+            return 0;
+        }
+        int rc = mbx_refind_failed(mb, m);
+        if (rc != 0)
+            return rc;
+    }
+    return errno = EAGAIN, -1;
+}
+
 static int one_copy(struct mailbox *mb, uint32_t uid, struct mailbox *dst, int tmpfd,
                     const char *prev, char **name)
 {
     char info[64], unique[160], buf[NAME_MAX + 1];
+    uint64_t size;
     struct mailbox_msg *m = mailbox_by_uid(mb, uid);
-    if (m == NULL || m->gone)
+    if (m == NULL || m->gone || size_of(mb, m, &size) == 1)
         return errno = ENOENT, 1;
     if (dest_flags(mb, m, dst, info, sizeof info) != 0 ||
         unique_after(unique, sizeof unique, prev) != 0 ||
-        str_format(buf, sizeof buf, "%s,S=%llu,W=%llu:2,%s", unique, (unsigned long long)m->size,
+        str_format(buf, sizeof buf, "%s,S=%llu,W=%llu:2,%s", unique, (unsigned long long)size,
                    (unsigned long long)m->crlf_size, info) < 0)
         return errno = errno ? errno : ENAMETOOLONG, -1;
     int rc = link_copy(mb, m, tmpfd, buf);
@@ -328,8 +356,10 @@ static int journal_copies(struct mailbox *mb, const uint32_t *uids, size_t n, co
     int rc = mbx_journal_begin(&j, dst);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = mbx_journal_add(&j, 'L', names[i], names[i], NULL);
-    for (size_t i = 0; move && rc == 0 && i < n; i++)
-        rc = mbx_journal_add(&j, 'M', names[i], mb->path, mailbox_by_uid(mb, uids[i])->name);
+    for (size_t i = 0; move && rc == 0 && i < n; i++) {
+        const char *src = mbx_name(mb, mailbox_by_uid(mb, uids[i]), NULL);
+        rc = src == NULL ? -1 : mbx_journal_add(&j, 'M', names[i], mb->path, src);
+    }
     if (rc != 0)
         mbx_journal_abort(&j);
     else
@@ -348,7 +378,7 @@ static int store_copies(struct mailbox *mb, const uint32_t *uids, size_t n, cons
     struct mailbox dm;
     memset(cu, 0, sizeof *cu);
     memset(&dm, 0, sizeof dm);
-    dm.cur_fd = dm.watch_fd = -1;
+    dm.cur_fd = dm.watch_fd = dm.index_fd = -1;
     int curfd = open_sub(dst, "cur"), tmpfd = curfd >= 0 ? open_sub(dst, "tmp") : -1;
     if (curfd >= 0)
         close(curfd);

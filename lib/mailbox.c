@@ -28,14 +28,87 @@
 #define INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
 #define INDEX_MAGIC "yubin-index 1"
 
+#define WINDOW_SIZE 16384
+
 /* The directory times an index records: trusted only when older than the scan's second. */
 struct dirtimes {
     struct timespec cur, new_;
 };
 
-/* ---- messages ---- */
+/* One message with its name, while a folder is reconciled (the session keeps struct
+ * mailbox_msg, without names). */
+struct named {
+    uint32_t uid;
+    int recent;
+    char *name;
+    size_t base_len;
+    uint64_t size, crlf_size;
+};
 
-int mbx_set_name(struct mailbox_msg *m, const char *name)
+/* ---- flags and names ---- */
+
+/* The bit of a flag letter, or 0 for a letter that has none. */
+static uint32_t letter_bit(char c)
+{
+    static const char system[] = "DFPRST";
+    const char *p = c != '\0' ? strchr(system, c) : NULL;
+    if (c >= 'a' && c <= 'z')
+        return MAILBOX_FLAG_KEYWORD(c - 'a');
+    return p != NULL ? 1u << (26 + (p - system)) : 0;
+}
+
+static int is_flag(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+void mbx_sort_letters(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    if (size == 0)
+        return;
+    for (const char *p = in; *p != '\0' && n + 1 < size; p++)
+        if (is_flag(*p) && memchr(out, *p, n) == NULL)
+            out[n++] = *p;
+    out[n] = '\0';
+    for (size_t i = 1; i < n; i++) /* insertion sort: maildir(5) wants ASCII order */
+        for (size_t k = i; k > 0 && out[k - 1] > out[k]; k--) {
+            char c = out[k];
+            out[k] = out[k - 1];
+            out[k - 1] = c;
+        }
+}
+
+uint32_t mbx_name_flags(const char *name, int *canonical)
+{
+    const char *info = strchr(name, ':');
+    uint32_t bits = 0;
+    int ok = info != NULL && strncmp(info, ":2,", 3) == 0;
+    char last = 0;
+    for (const char *p = ok ? info + 3 : ""; *p != '\0'; p++) {
+        uint32_t b = letter_bit(*p);
+        ok = ok && b != 0 && *p > last;
+        last = *p;
+        bits |= b;
+    }
+    if (canonical != NULL)
+        *canonical = ok;
+    return bits;
+}
+
+void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size)
+{
+    static const char order[] = "DFPRSTabcdefghijklmnopqrstuvwxyz";
+    size_t n = 0;
+    if (size == 0)
+        return;
+    for (const char *p = order; *p != '\0' && n + 1 < size; p++)
+        if (m->flags & letter_bit(*p))
+            out[n++] = *p;
+    out[n] = '\0';
+}
+
+static int named_set(struct named *m, const char *name)
 {
     char *copy = strdup(name);
     if (copy == NULL)
@@ -43,18 +116,17 @@ int mbx_set_name(struct mailbox_msg *m, const char *name)
     free(m->name);
     m->name = copy;
     m->base_len = strcspn(name, ":");
-    m->unique_len = strcspn(name, ",:");
     return 0;
 }
 
-void mbx_free_msgs(struct mailbox_msg *msgs, size_t count)
+static void named_free(struct named *msgs, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         free(msgs[i].name);
     free(msgs);
 }
 
-static int base_cmp(const struct mailbox_msg *a, const struct mailbox_msg *b)
+static int base_cmp(const struct named *a, const struct named *b)
 {
     size_t n = a->base_len < b->base_len ? a->base_len : b->base_len;
     int c = memcmp(a->name, b->name, n);
@@ -66,10 +138,140 @@ static int by_base(const void *a, const void *b)
     return base_cmp(a, b);
 }
 
+static int named_by_uid(const void *a, const void *b)
+{
+    uint32_t x = ((const struct named *)a)->uid, y = ((const struct named *)b)->uid;
+    return (x > y) - (x < y);
+}
+
 int mbx_by_uid(const void *a, const void *b)
 {
     uint32_t x = ((const struct mailbox_msg *)a)->uid, y = ((const struct mailbox_msg *)b)->uid;
     return (x > y) - (x < y);
+}
+
+/* ---- a message's name, read from the session's index ---- */
+
+static int by_renamed_uid(const void *a, const void *b)
+{
+    uint32_t x = ((const struct mailbox_renamed *)a)->uid;
+    uint32_t y = ((const struct mailbox_renamed *)b)->uid;
+    return (x > y) - (x < y);
+}
+
+static struct mailbox_renamed *find_renamed(struct mailbox *mb, uint32_t uid)
+{
+    struct mailbox_renamed key = {.uid = uid};
+    if (mb->n_renamed == 0)
+        return NULL;
+    return bsearch(&key, mb->renamed, mb->n_renamed, sizeof key, by_renamed_uid);
+}
+
+void mbx_forget_renamed(struct mailbox *mb)
+{
+    for (size_t i = 0; i < mb->n_renamed; i++)
+        free(mb->renamed[i].name);
+    free(mb->renamed);
+    mb->renamed = NULL;
+    mb->n_renamed = 0;
+}
+
+int mbx_renamed(struct mailbox *mb, struct mailbox_msg *m, const char *name, int derived)
+{
+    struct mailbox_renamed *r = find_renamed(mb, m->uid);
+    m->flags = mbx_name_flags(name, NULL);
+    if (derived && r == NULL)
+        return 0; /* made from the flags again when asked for */
+    char *copy = strdup(name);
+    if (copy == NULL)
+        return errno = ENOMEM, -1;
+    if (r != NULL) {
+        free(r->name);
+        r->name = copy;
+        return 0;
+    }
+    r = realloc(mb->renamed, (mb->n_renamed + 1) * sizeof *r);
+    if (r == NULL) {
+        free(copy);
+        return errno = ENOMEM, -1;
+    }
+    mb->renamed = r;
+    size_t at = mb->n_renamed++;
+    while (at > 0 && r[at - 1].uid > m->uid) {
+        r[at] = r[at - 1];
+        at--;
+    }
+    r[at] = (struct mailbox_renamed){m->uid, copy};
+    return 0;
+}
+
+/* The index's line from offset at up to its '\n', into mb->name. */
+static int index_name(struct mailbox *mb, uint32_t at)
+{
+    if (mb->index_fd < 0)
+        return errno = EIO, -1;
+    if (mb->win == NULL && (mb->win = malloc(WINDOW_SIZE)) == NULL)
+        return errno = ENOMEM, -1;
+    if (at < mb->win_off || at + sizeof mb->name > mb->win_off + mb->win_len) {
+        ssize_t n = pread(mb->index_fd, mb->win, WINDOW_SIZE, at);
+        if (n < 0)
+            return -1;
+        mb->win_off = at;
+        mb->win_len = (size_t)n;
+    }
+    size_t from = at - mb->win_off, avail = mb->win_len - from;
+    const char *p = avail > 0 ? memchr(mb->win + from, '\n', avail) : NULL;
+    size_t len = p != NULL ? (size_t)(p - (mb->win + from)) : sizeof mb->name;
+    if (len == 0 || len >= sizeof mb->name)
+        return errno = EIO, -1;
+    memcpy(mb->name, mb->win + from, len);
+    mb->name[len] = '\0';
+    return 0;
+}
+
+const char *mbx_name(struct mailbox *mb, const struct mailbox_msg *m, int *derived)
+{
+    char letters[40];
+    int canonical;
+    struct mailbox_renamed *r = find_renamed(mb, m->uid);
+    if (derived != NULL)
+        *derived = 0;
+    if (m->gone)
+        return errno = ENOENT, NULL;
+    if (r != NULL)
+        return str_copy(mb->name, sizeof mb->name, r->name) == 0 ? mb->name : NULL;
+    if (index_name(mb, m->name_at) != 0)
+        return NULL;
+    mbx_name_flags(mb->name, &canonical);
+    if (!canonical)
+        return mb->name;
+    mailbox_flags(m, letters, sizeof letters);
+    size_t base = strcspn(mb->name, ":");
+    if (str_format(mb->name + base, sizeof mb->name - base, ":2,%s", letters) < 0)
+        return errno = ENAMETOOLONG, NULL;
+    if (derived != NULL)
+        *derived = 1;
+    return mb->name;
+}
+
+const char *mailbox_name(struct mailbox *mb, const struct mailbox_msg *m)
+{
+    return mbx_name(mb, m, NULL);
+}
+
+void mbx_unload(struct mailbox *mb)
+{
+    free(mb->msgs);
+    mb->msgs = NULL;
+    mb->count = 0;
+    if (mb->index_fd >= 0)
+        close(mb->index_fd);
+    mb->index_fd = -1;
+    free(mb->win);
+    mb->win = NULL;
+    mb->win_off = 0;
+    mb->win_len = 0;
+    mbx_forget_renamed(mb);
 }
 
 /* ---- the index file ---- */
@@ -85,8 +287,8 @@ static int parse_time(const char *text, struct timespec *t)
     return 0;
 }
 
-/* One "<uid> <size> <crlf-size> <name>" line into m. */
-static int parse_entry(char *line, struct mailbox_msg *m, uint32_t uidnext)
+/* One "<uid> <size> <crlf-size> <name>" line: its fields, and where the name starts. */
+static int parse_entry(const char *line, uint32_t uidnext, struct named *m, int *name_off)
 {
     unsigned long uid;
     unsigned long long size, crlf;
@@ -94,11 +296,11 @@ static int parse_entry(char *line, struct mailbox_msg *m, uint32_t uidnext)
     if (sscanf(line, "%lu %llu %llu %n", &uid, &size, &crlf, &off) != 3 || off == 0 || uid == 0 ||
         uid >= uidnext || line[off] == '\0' || line[off] == '.' || strchr(line + off, '/') != NULL)
         return -1;
-    memset(m, 0, sizeof *m);
     m->uid = (uint32_t)uid;
     m->size = size;
     m->crlf_size = crlf;
-    return mbx_set_name(m, line + off);
+    *name_off = off;
+    return 0;
 }
 
 /* The header lines: magic, uidvalidity, uidnext, cur and new times. */
@@ -117,75 +319,128 @@ static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
     return 0;
 }
 
-/* The next whole line of f (its '\n' cut), or NULL at the end or an unterminated last line. */
-static char *next_line(FILE *f, char **line, size_t *cap)
+/* The next whole line of f (its '\n' cut) and its length with the '\n', or NULL at the end or
+ * an unterminated last line. */
+static char *next_line(FILE *f, char **line, size_t *cap, size_t *len)
 {
     ssize_t n = getline(line, cap, f);
     if (n <= 0 || (*line)[n - 1] != '\n')
         return NULL;
     (*line)[n - 1] = '\0';
+    if (len != NULL)
+        *len = (size_t)n;
     return *line;
 }
 
-/* The entries after the header, streamed (no copy of the file is held), into mb->msgs. */
-static int read_entries(FILE *f, struct mailbox *mb, size_t guess)
+/* An open index file, its header read. */
+struct index_file {
+    FILE *f;
+    uint64_t size, pos; /* the file's size, and the offset of the next line */
+};
+
+/* Opens <folder>/yubin-index and reads its header into mb and t. 0, 1 if missing or unusable. */
+static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes *t)
+{
+    char path[PATH_MAX], *head[5] = {NULL}, *line = NULL;
+    size_t cap = 0, len;
+    struct stat st;
+    ix->f = NULL;
+    ix->pos = 0;
+    if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
+        return 1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ix->f = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size <= INDEX_MAX_SIZE
+                ? fdopen(fd, "r")
+                : NULL;
+    if (ix->f == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    ix->size = (uint64_t)st.st_size;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 5; i++) {
+        rc = next_line(ix->f, &line, &cap, &len) == NULL || (head[i] = strdup(line)) == NULL;
+        ix->pos += rc == 0 ? len : 0;
+    }
+    rc = rc || parse_header(head, mb, t) != 0;
+    for (int i = 0; i < 5; i++)
+        free(head[i]);
+    free(line);
+    if (rc) {
+        fclose(ix->f);
+        ix->f = NULL;
+    }
+    return rc;
+}
+
+/* The session's record of a message whose name starts at offset at of the index. 0, or 1 if
+ * it cannot be held (4 GiB or more: not served). */
+static int record(struct mailbox_msg *r, const struct named *m, uint64_t at)
+{
+    if (m->crlf_size > UINT32_MAX || at >= INDEX_MAX_SIZE)
+        return 1;
+    memset(r, 0, sizeof *r);
+    r->uid = m->uid;
+    r->flags = mbx_name_flags(m->name, NULL);
+    r->crlf_size = (uint32_t)m->crlf_size;
+    r->name_at = (uint32_t)at;
+    r->recent = m->recent != 0;
+    return 0;
+}
+
+/* The entries of the index into mb->msgs, streamed: no name is kept. 0, 1 if unusable. */
+static int read_records(struct index_file *ix, struct mailbox *mb)
 {
     char *line = NULL;
-    size_t cap = 0, alloc = 0;
-    int rc = 0;
-    if (mem_grow(&mb->msgs, &alloc, guess + 1, sizeof *mb->msgs) != 0)
+    size_t cap = 0, alloc = 0, len;
+    int rc = 0, off;
+    struct named m = {0};
+    if (mem_grow(&mb->msgs, &alloc, ix->size / 48 + 1, sizeof *mb->msgs) != 0)
         return 1;
-    while (rc == 0 && next_line(f, &line, &cap) != NULL) {
-        if (mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0) {
-            rc = 1;
-            break;
-        }
-        struct mailbox_msg *m = &mb->msgs[mb->count];
-        rc = parse_entry(line, m, mb->uidnext) != 0;
-        if (rc == 0 && mb->count > 0 && m->uid <= mb->msgs[mb->count - 1].uid) {
-            free(m->name);
-            rc = 1;
-        }
-        mb->count += rc == 0;
+    while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
+        rc = parse_entry(line, mb->uidnext, &m, &off) != 0 ||
+             (mb->count > 0 && m.uid <= mb->msgs[mb->count - 1].uid) ||
+             mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0;
+        m.name = line + off;
+        if (rc == 0 && record(&mb->msgs[mb->count], &m, ix->pos + (uint64_t)off) == 0)
+            mb->count++;
+        ix->pos += len;
     }
     free(line);
+    rc = rc || ix->pos != ix->size; /* an unterminated last line */
     struct mailbox_msg *fit = realloc(mb->msgs, (mb->count + 1) * sizeof *fit);
     if (fit != NULL)
         mb->msgs = fit;
     return rc;
 }
 
-/* Reads <folder>/yubin-index into mb (msgs in UID order). 0, 1 if missing or unusable. */
-static int index_read(struct mailbox *mb, struct dirtimes *t)
+/* The entries of the index with their names (for a reconcile). 0, 1 if unusable. */
+static int read_named(struct index_file *ix, const struct mailbox *mb, struct named **out,
+                      size_t *count)
 {
-    char path[PATH_MAX], *head[5] = {NULL}, *line = NULL;
-    size_t cap = 0;
-    struct stat st;
-    if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
-        return 1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    FILE *f = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size <= INDEX_MAX_SIZE
-                  ? fdopen(fd, "r")
-                  : NULL;
-    if (f == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return 1;
+    char *line = NULL;
+    size_t cap = 0, alloc = 0, len;
+    int rc = 0, off;
+    struct named *msgs = NULL;
+    *count = 0;
+    while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
+        rc = mem_grow(&msgs, &alloc, *count + 1, sizeof *msgs) != 0;
+        struct named *m = rc == 0 ? &msgs[*count] : NULL;
+        if (rc == 0)
+            memset(m, 0, sizeof *m);
+        rc = rc || parse_entry(line, mb->uidnext, m, &off) != 0 ||
+             (*count > 0 && m->uid <= msgs[*count - 1].uid) || named_set(m, line + off) != 0;
+        *count += rc == 0;
+        ix->pos += len;
     }
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < 5; i++)
-        rc = next_line(f, &line, &cap) == NULL || (head[i] = strdup(line)) == NULL;
-    rc = rc || parse_header(head, mb, t) != 0 || read_entries(f, mb, (size_t)st.st_size / 48);
-    for (int i = 0; i < 5; i++)
-        free(head[i]);
     free(line);
-    fclose(f);
-    if (rc) {
-        mbx_free_msgs(mb->msgs, mb->count);
-        mb->msgs = NULL;
-        mb->count = 0;
+    if (rc || ix->pos != ix->size) {
+        named_free(msgs, *count);
+        return 1;
     }
-    return rc;
+    *out = msgs;
+    return 0;
 }
 
 /* The test hook: YUBIN_TEST_INDEX_KILL=<n> kills the writer with SIGKILL at step n
@@ -202,49 +457,69 @@ static void kill_point(long step)
         raise(SIGKILL);
 }
 
-static int write_entries(FILE *f, const struct mailbox *mb, const struct dirtimes *t)
+/* Writes the lines, and the session's records (with where each name is) into mb->msgs. */
+static int write_entries(FILE *f, struct mailbox *mb, const struct named *msgs, size_t count,
+                         const struct dirtimes *t)
 {
     int hook = getenv("YUBIN_TEST_INDEX_KILL") != NULL;
-    fprintf(f, INDEX_MAGIC "\nuidvalidity %lu\nuidnext %lu\ncur %lld.%09ld\nnew %lld.%09ld\n",
-            (unsigned long)mb->uidvalidity, (unsigned long)mb->uidnext, (long long)t->cur.tv_sec,
-            t->cur.tv_nsec, (long long)t->new_.tv_sec, t->new_.tv_nsec);
-    for (size_t i = 0; i < mb->count; i++) {
-        const struct mailbox_msg *m = &mb->msgs[i];
-        fprintf(f, "%lu %llu %llu %s\n", (unsigned long)m->uid, (unsigned long long)m->size,
-                (unsigned long long)m->crlf_size, m->name);
+    int n = fprintf(
+        f, INDEX_MAGIC "\nuidvalidity %lu\nuidnext %lu\ncur %lld.%09ld\nnew %lld.%09ld\n",
+        (unsigned long)mb->uidvalidity, (unsigned long)mb->uidnext, (long long)t->cur.tv_sec,
+        t->cur.tv_nsec, (long long)t->new_.tv_sec, t->new_.tv_nsec);
+    uint64_t pos = n > 0 ? (uint64_t)n : 0;
+    mb->count = 0;
+    for (size_t i = 0; i < count && n > 0; i++) {
+        const struct named *m = &msgs[i];
+        n = fprintf(f, "%lu %llu %llu ", (unsigned long)m->uid, (unsigned long long)m->size,
+                    (unsigned long long)m->crlf_size);
+        pos += n > 0 ? (uint64_t)n : 0;
+        if (n > 0 && record(&mb->msgs[mb->count], m, pos) == 0)
+            mb->count++;
+        n = n > 0 ? fprintf(f, "%s\n", m->name) : n;
+        pos += n > 0 ? (uint64_t)n : 0;
         if (hook && fflush(f) == 0)
             kill_point((long)i + 1);
     }
-    return fflush(f) != 0 || ferror(f) ? -1 : 0;
+    return n <= 0 || fflush(f) != 0 || ferror(f) ? -1 : 0;
 }
 
-/* Writes the index: <folder>/yubin-index.new, fsync, rename, fsync the folder. 0 / -1. */
-static int index_write(const struct mailbox *mb, const struct dirtimes *t)
+/* Writes the index (<folder>/yubin-index.new, fsync, rename, fsync the folder) and makes it
+ * the session's: mb->msgs are its records, mb->index_fd the file. 0 / -1. */
+static int index_write(struct mailbox *mb, const struct named *msgs, size_t count,
+                       const struct dirtimes *t)
 {
     char tmp[PATH_MAX], path[PATH_MAX];
     if (str_format(tmp, sizeof tmp, "%s/" MAILBOX_INDEX_NAME ".new", mb->path) < 0 ||
         str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
         return errno = ENAMETOOLONG, -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    mbx_unload(mb);
+    if ((mb->msgs = calloc(count + 1, sizeof *mb->msgs)) == NULL)
+        return errno = ENOMEM, -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int keep = fd >= 0 ? dup(fd) : -1;
+    FILE *f = keep >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
         if (fd >= 0)
             close(fd);
+        if (keep >= 0)
+            close(keep);
         return -1;
     }
     kill_point(0);
-    int rc = write_entries(f, mb, t) != 0 || fsync(fd) != 0;
+    int rc = write_entries(f, mb, msgs, count, t) != 0 || fsync(fd) != 0;
     int saved = errno;
     if (fclose(f) != 0 && !rc)
         rc = 1, saved = errno;
-    kill_point((long)mb->count + 1);
+    kill_point((long)count + 1);
     if (rc || rename(tmp, path) != 0) {
         saved = rc ? saved : errno;
         unlink(tmp);
+        close(keep);
         errno = saved;
         return -1;
     }
-    kill_point((long)mb->count + 2);
+    mb->index_fd = keep;
+    kill_point((long)count + 2);
     return fsync_dir(mb->path);
 }
 
@@ -273,18 +548,18 @@ static int same_time(struct timespec a, struct timespec b)
 }
 
 /* The scanned listing as messages (UIDs 0 for now), sorted by base name. */
-static int scan(struct mailbox *mb, struct mailbox_msg **out, size_t *count)
+static int scan(struct mailbox *mb, struct named **out, size_t *count)
 {
     struct maildir_list l;
     if (maildir_list_load(&l, mb->path) != 0)
         return -1;
-    struct mailbox_msg *msgs = calloc(l.count + 1, sizeof *msgs);
+    struct named *msgs = calloc(l.count + 1, sizeof *msgs);
     size_t n = 0;
     for (size_t i = 0; msgs != NULL && i < l.count; i++) {
         if (strchr(l.entries[i].name, '\n') != NULL)
             continue; /* cannot be an index line: not served */
-        if (mbx_set_name(&msgs[n], l.entries[i].name) != 0) {
-            mbx_free_msgs(msgs, n);
+        if (named_set(&msgs[n], l.entries[i].name) != 0) {
+            named_free(msgs, n);
             msgs = NULL;
             break;
         }
@@ -301,44 +576,37 @@ static int scan(struct mailbox *mb, struct mailbox_msg **out, size_t *count)
     return 0;
 }
 
-/* Gives the scanned messages the UIDs the index knew (by base name) and new ones, in base
- * order, to the rest; the index's vanished messages are dropped. Returns 1 if the index
- * changed, 0 if not. */
-static int merge(struct mailbox *mb, struct mailbox_msg *found, size_t nfound)
+/* Gives the scanned messages (found, sorted by base) the UIDs the index knew (known, in UID
+ * order; freed) by base name and new ones, in base order, to the rest; the index's vanished
+ * messages are dropped. found is left in UID order, its count in *nfound. */
+static void merge(struct mailbox *mb, struct named *known, size_t nknown, struct named *found,
+                  size_t *nfound)
 {
-    int changed = 0;
-    if (mb->count > 1)
-        qsort(mb->msgs, mb->count, sizeof *mb->msgs, by_base);
+    if (nknown > 1)
+        qsort(known, nknown, sizeof *known, by_base);
     size_t j = 0;
-    for (size_t i = 0; i < nfound; i++) {
-        while (j < mb->count && base_cmp(&mb->msgs[j], &found[i]) < 0)
-            j++, changed = 1; /* vanished */
-        if (j < mb->count && base_cmp(&mb->msgs[j], &found[i]) == 0) {
-            found[i].uid = mb->msgs[j].uid;
-            changed |= strcmp(found[i].name, mb->msgs[j].name) != 0;
-            j++;
-        }
+    for (size_t i = 0; i < *nfound; i++) {
+        while (j < nknown && base_cmp(&known[j], &found[i]) < 0)
+            j++; /* vanished */
+        if (j < nknown && base_cmp(&known[j], &found[i]) == 0)
+            found[i].uid = known[j++].uid;
     }
-    changed |= j < mb->count;
-    for (size_t i = 0; i < nfound; i++)
+    for (size_t i = 0; i < *nfound; i++)
         if (found[i].uid == 0 && (i == 0 || base_cmp(&found[i - 1], &found[i]) != 0)) {
             found[i].uid = mb->uidnext++;
             found[i].recent = 1;
-            changed = 1;
         }
     size_t kept = 0;
-    for (size_t i = 0; i < nfound; i++) {
+    for (size_t i = 0; i < *nfound; i++) {
         if (found[i].uid == 0) {
             free(found[i].name); /* the same base twice: a rename race, keep the first */
             continue;
         }
         found[kept++] = found[i];
     }
-    mbx_free_msgs(mb->msgs, mb->count);
-    mb->msgs = found;
-    mb->count = kept;
-    qsort(mb->msgs, mb->count, sizeof *mb->msgs, mbx_by_uid);
-    return changed;
+    named_free(known, nknown);
+    *nfound = kept;
+    qsort(found, kept, sizeof *found, named_by_uid);
 }
 
 static uint32_t new_uidvalidity(void)
@@ -362,43 +630,70 @@ static void remember(struct mailbox *mb, const struct dirtimes *seen)
         mb->seen_index = (unsigned long long)st.st_ino;
 }
 
-/* The directory times are taken before the scan, so that a change made while it reads is
- * newer than what the index records (and seen by the next open); our own moves from new/ to
- * cur/ make that next open scan once more. */
-static int load_dirs(struct mailbox *mb, const struct dirtimes *recorded, int fresh)
+/* Under the lock, the directories changed since the index was written (or there is none):
+ * the index's entries (ix, if any) reconciled with the directories and written again. The
+ * directory times are taken before the scan, so that a change made while it reads is newer
+ * than what the index records (and seen by the next open); our own moves from new/ to cur/
+ * make that next open scan once more. */
+static int reconcile(struct mailbox *mb, struct index_file *ix, const struct dirtimes *seen)
+{
+    struct named *known = NULL, *found;
+    size_t nknown = 0, nfound;
+    if (ix->f != NULL && read_named(ix, mb, &known, &nknown) != 0)
+        return 1; /* unusable: rebuilt */
+    if (scan(mb, &found, &nfound) != 0) {
+        named_free(known, nknown);
+        return -1;
+    }
+    mb->scanned = 1;
+    merge(mb, known, nknown, found, &nfound);
+    int rc = index_write(mb, found, nfound, seen);
+    named_free(found, nfound);
+    return rc;
+}
+
+/* The index's header read (ix), the rest of the folder: its records alone when the
+ * directories have not changed since it was written, else reconciled. 0, 1 if the index is
+ * unusable (rebuild it), -1. */
+static int load_dirs(struct mailbox *mb, struct index_file *ix, const struct dirtimes *recorded)
 {
     struct dirtimes seen;
     if (dir_times(mb, &seen, 1) != 0)
         return -1;
-    if (!fresh && same_time(seen.cur, recorded->cur) && same_time(seen.new_, recorded->new_)) {
-        remember(mb, &seen);
-        return 0;
+    int rc;
+    if (ix->f != NULL && same_time(seen.cur, recorded->cur) &&
+        same_time(seen.new_, recorded->new_)) {
+        rc = read_records(ix, mb);
+        mb->index_fd = rc == 0 ? dup(fileno(ix->f)) : -1;
+        if (rc == 0 && mb->index_fd < 0)
+            rc = -1;
+    } else {
+        rc = reconcile(mb, ix, &seen);
     }
-    struct mailbox_msg *found;
-    size_t nfound;
-    if (scan(mb, &found, &nfound) != 0)
-        return -1;
-    mb->scanned = 1;
-    int changed = merge(mb, found, nfound) || fresh;
-    if (changed || !same_time(seen.cur, recorded->cur) || !same_time(seen.new_, recorded->new_))
-        if (index_write(mb, &seen) != 0)
-            return -1;
-    remember(mb, &seen);
-    return 0;
+    if (rc == 0)
+        remember(mb, &seen);
+    return rc;
 }
 
 int mbx_load_locked(struct mailbox *mb)
 {
     struct dirtimes recorded = {{0, 0}, {0, 0}};
+    struct index_file ix;
+    mb->index_fd = -1;
     if (mbx_journal_finish(mb->path) != 0)
         return -1;
-    int fresh = index_read(mb, &recorded) != 0;
-    if (fresh) {
+    int rc = index_open(mb, &ix, &recorded) != 0 ? 1 : load_dirs(mb, &ix, &recorded);
+    if (ix.f != NULL)
+        fclose(ix.f);
+    if (rc == 1) { /* missing or unusable: a new UIDVALIDITY */
+        mbx_unload(mb);
+        ix.f = NULL;
         mb->created = 1;
         mb->uidvalidity = new_uidvalidity();
         mb->uidnext = 1;
+        rc = load_dirs(mb, &ix, &recorded);
     }
-    return load_dirs(mb, &recorded, fresh);
+    return rc;
 }
 
 int mbx_unchanged(struct mailbox *mb)
@@ -462,6 +757,7 @@ int mailbox_open(struct mailbox *mb, const char *maildir)
     memset(mb, 0, sizeof *mb);
     mb->cur_fd = -1;
     mb->watch_fd = -1;
+    mb->index_fd = -1;
     if (str_copy(mb->path, sizeof mb->path, maildir) != 0 ||
         str_format(path, sizeof path, "%s/cur", maildir) < 0)
         return errno = ENAMETOOLONG, -1;
@@ -484,15 +780,13 @@ int mailbox_open(struct mailbox *mb, const char *maildir)
 
 void mailbox_close(struct mailbox *mb)
 {
-    mbx_free_msgs(mb->msgs, mb->count);
+    mbx_unload(mb);
     if (mb->cur_fd >= 0)
         close(mb->cur_fd);
     if (mb->watch_fd >= 0)
         close(mb->watch_fd);
     mbx_keywords_free(&mb->kw);
     mb->watch_fd = -1;
-    mb->msgs = NULL;
-    mb->count = 0;
     mb->total_crlf = 0;
     mb->cur_fd = -1;
 }
@@ -505,26 +799,30 @@ struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
     return bsearch(&key, mb->msgs, mb->count, sizeof *mb->msgs, mbx_by_uid);
 }
 
-void mailbox_uidl(const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1])
+int mailbox_uidl(struct mailbox *mb, const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1])
 {
-    int ok = m->unique_len <= MAILBOX_UIDL_MAX;
-    for (size_t i = 0; ok && i < m->unique_len; i++)
-        ok = m->name[i] > 0x20 && m->name[i] < 0x7f;
+    const char *name = mbx_name(mb, m, NULL);
+    if (name == NULL)
+        return -1;
+    size_t len = strcspn(name, ",:");
+    int ok = len <= MAILBOX_UIDL_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = name[i] > 0x20 && name[i] < 0x7f;
     if (ok) {
-        memcpy(out, m->name, m->unique_len);
-        out[m->unique_len] = '\0';
-        return;
+        memcpy(out, name, len);
+        out[len] = '\0';
+        return 0;
     }
     unsigned char digest[16];
-    crypto_generichash(digest, sizeof digest, (const unsigned char *)m->name, m->unique_len, NULL,
-                       0);
+    crypto_generichash(digest, sizeof digest, (const unsigned char *)name, len, NULL, 0);
     sodium_bin2hex(out, MAILBOX_UIDL_MAX + 1, digest, sizeof digest);
+    return 0;
 }
 
 /* ---- a file renamed by another session ---- */
 
 /* Finds the message's file again by its base name (another session changed its flags). 0 with
- * m->name updated, 1 if no file has that base, -1 on error. */
+ * its name in found, 1 if no file has that base, -1 on error. */
 int mbx_find_base(int dirfd, const char *name, char *found, size_t size)
 {
     size_t blen = strcspn(name, ":");
@@ -549,8 +847,11 @@ int mbx_find_base(int dirfd, const char *name, char *found, size_t size)
 int mbx_refind(struct mailbox *mb, struct mailbox_msg *m)
 {
     char found[NAME_MAX + 1];
-    int rc = mbx_find_base(mb->cur_fd, m->name, found, sizeof found);
-    return rc == 0 && mbx_set_name(m, found) != 0 ? -1 : rc;
+    const char *name = mbx_name(mb, m, NULL);
+    if (name == NULL)
+        return errno == ENOENT ? 1 : -1;
+    int rc = mbx_find_base(mb->cur_fd, name, found, sizeof found);
+    return rc == 0 && mbx_renamed(mb, m, found, 0) != 0 ? -1 : rc;
 }
 
 int mbx_refind_failed(struct mailbox *mb, struct mailbox_msg *m)
@@ -558,13 +859,27 @@ int mbx_refind_failed(struct mailbox *mb, struct mailbox_msg *m)
     return errno != ENOENT ? -1 : mbx_refind(mb, m);
 }
 
+/* m's current name, copied into buf. 0, 1 if it is gone, -1. */
+static int name_of(struct mailbox *mb, const struct mailbox_msg *m, char *buf, size_t size,
+                   int *derived)
+{
+    const char *name = mbx_name(mb, m, derived);
+    if (name == NULL)
+        return errno == ENOENT ? 1 : -1;
+    return str_copy(buf, size, name) != 0 ? (errno = ENAMETOOLONG, -1) : 0;
+}
+
 int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m)
 {
+    char name[NAME_MAX + 1];
     for (int tries = 0; tries < 5; tries++) {
-        int fd = openat(mb->cur_fd, m->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int rc = name_of(mb, m, name, sizeof name, NULL);
+        if (rc != 0)
+            return errno = rc > 0 ? ENOENT : errno, -1;
+        int fd = openat(mb->cur_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd >= 0 || errno != ENOENT)
             return fd;
-        int rc = mbx_refind(mb, m);
+        rc = mbx_refind(mb, m);
         if (rc != 0)
             return errno = rc > 0 ? ENOENT : errno, -1;
     }
@@ -573,65 +888,40 @@ int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m)
 
 /* ---- flags ---- */
 
-static int is_flag(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size)
-{
-    const char *info = m->name + m->base_len;
-    size_t n = 0;
-    if (size == 0)
-        return;
-    if (strncmp(info, ":2,", 3) == 0)
-        for (const char *p = info + 3; *p != '\0' && n + 1 < size; p++)
-            if (is_flag(*p) && memchr(out, *p, n) == NULL)
-                out[n++] = *p;
-    out[n] = '\0';
-    for (size_t i = 1; i < n; i++) /* insertion sort: maildir(5) wants ASCII order */
-        for (size_t k = i; k > 0 && out[k - 1] > out[k]; k--) {
-            char c = out[k];
-            out[k] = out[k - 1];
-            out[k - 1] = c;
-        }
-}
-
-/* The new name of m with flags added and cleared. */
-static int flagged_name(const struct mailbox_msg *m, const char *add, const char *clear, char *dst,
+/* name with the flags in add added and those in clear cleared (other letters kept). */
+static int flagged_name(const char *name, const char *add, const char *clear, char *dst,
                         size_t size)
 {
-    char flags[64], keep[64 + 26 * 2];
-    size_t n = 0;
-    mailbox_flags(m, flags, sizeof flags);
-    for (const char *p = flags; *p != '\0'; p++)
+    char keep[NAME_MAX + 1], sorted[NAME_MAX + 1];
+    size_t n = 0, base = strcspn(name, ":");
+    const char *info = name + base;
+    if (strncmp(info, ":2,", 3) == 0)
+        for (const char *p = info + 3; *p != '\0' && n + 1 < sizeof keep; p++)
+            if (strchr(clear, *p) == NULL)
+                keep[n++] = *p;
+    for (const char *p = add; *p != '\0' && n + 1 < sizeof keep; p++)
         if (strchr(clear, *p) == NULL)
             keep[n++] = *p;
-    for (const char *p = add; *p != '\0' && n + 1 < sizeof keep; p++)
-        if (is_flag(*p) && memchr(keep, *p, n) == NULL && strchr(clear, *p) == NULL)
-            keep[n++] = *p;
     keep[n] = '\0';
-    struct mailbox_msg sorted = {.name = NULL};
-    char tmp[NAME_MAX + 1];
-    if (str_format(tmp, sizeof tmp, "x:2,%s", keep) < 0)
-        return -1;
-    sorted.name = tmp;
-    sorted.base_len = 1;
-    mailbox_flags(&sorted, flags, sizeof flags);
-    return str_format(dst, size, "%.*s:2,%s", (int)m->base_len, m->name, flags) < 0 ? -1 : 0;
+    mbx_sort_letters(keep, sorted, sizeof sorted);
+    return str_format(dst, size, "%.*s:2,%s", (int)base, name, sorted) < 0 ? -1 : 0;
 }
 
 int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add, const char *clear)
 {
-    char target[NAME_MAX + 1];
+    char name[NAME_MAX + 1], target[NAME_MAX + 1];
+    int derived;
     for (int tries = 0; tries < 5; tries++) {
-        if (flagged_name(m, add, clear, target, sizeof target) != 0)
+        int rc = name_of(mb, m, name, sizeof name, &derived);
+        if (rc != 0)
+            return rc;
+        if (flagged_name(name, add, clear, target, sizeof target) != 0)
             return errno = ENAMETOOLONG, -1;
-        if (strcmp(target, m->name) == 0)
+        if (strcmp(target, name) == 0)
             return 0;
-        if (renameat(mb->cur_fd, m->name, mb->cur_fd, target) == 0)
-            return mbx_set_name(m, target);
-        int rc = mbx_refind_failed(mb, m);
+        if (renameat(mb->cur_fd, name, mb->cur_fd, target) == 0)
+            return mbx_renamed(mb, m, target, derived);
+        rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }
@@ -640,10 +930,14 @@ int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add
 
 int mailbox_expunge(struct mailbox *mb, struct mailbox_msg *m)
 {
+    char name[NAME_MAX + 1];
     for (int tries = 0; tries < 5; tries++) {
-        if (unlinkat(mb->cur_fd, m->name, 0) == 0)
+        int rc = name_of(mb, m, name, sizeof name, NULL);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+        if (unlinkat(mb->cur_fd, name, 0) == 0)
             return 0;
-        int rc = mbx_refind_failed(mb, m);
+        rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc > 0 ? 0 : -1;
     }
@@ -659,13 +953,17 @@ int mailbox_sync(struct mailbox *mb)
 
 int mailbox_internaldate(struct mailbox *mb, struct mailbox_msg *m, time_t *when)
 {
+    char name[NAME_MAX + 1];
     struct stat st;
     for (int tries = 0; tries < 5; tries++) {
-        if (fstatat(mb->cur_fd, m->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        int rc = name_of(mb, m, name, sizeof name, NULL);
+        if (rc != 0)
+            return rc;
+        if (fstatat(mb->cur_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             *when = st.st_mtime;
             return 0;
         }
-        int rc = mbx_refind_failed(mb, m);
+        rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }

@@ -24,19 +24,30 @@
 #define MAILBOX_UIDL_MAX 70 /* RFC 1939 */
 #define MAILBOX_INDEX_NAME "yubin-index"
 
-/* One message of an open folder, in UID order. */
+/* One message of an open folder, in UID order: 16 bytes, so that a session on 100,000
+ * messages holds 1.6 MB. Its file name is not held: mailbox_name finds it in the index file
+ * the session keeps open (see struct mailbox). */
 struct mailbox_msg {
     uint32_t uid;
-    char *name;         /* its current file name in cur/ (base, then ":2,<flags>") */
-    size_t base_len;    /* the base name: up to ':' (stable while flags change) */
-    size_t unique_len;  /* the unique part: up to the first ',' or ':' (the UIDL) */
-    uint64_t size;      /* S=: bytes on disk */
-    uint64_t crlf_size; /* W=: bytes with CRLF line ends (RFC822.SIZE, POP3 octets) */
-    int deleted;        /* marked by the session (POP3 DELE), not yet expunged */
-    int recent;         /* 1 if this session gave it its UID (it is \Recent here only) */
-    int gone;           /* its file was removed by another session; the removal is not yet
-                         * reported (mailbox_refresh with MAILBOX_REFRESH_KEEP_GONE) */
+    uint32_t flags;        /* MAILBOX_FLAG_* bits, from its file name (mailbox_flags) */
+    uint32_t crlf_size;    /* W=: bytes with CRLF line ends (RFC822.SIZE, POP3 octets); a
+                            * message of 4 GiB or more is not served */
+    uint32_t name_at : 28; /* where its name starts in the session's index file */
+    uint32_t deleted : 2;  /* marked by the session (POP3 DELE), not yet expunged */
+    uint32_t recent : 1;   /* 1 if this session gave it its UID (it is \Recent here only) */
+    uint32_t gone : 1;     /* its file was removed by another session; the removal is not
+                            * yet reported (mailbox_refresh with MAILBOX_REFRESH_KEEP_GONE) */
 };
+/* The flag bits: keyword letters a..z are bits 0..25, the system flags D F P R S T (maildir
+ * letters) bits 26..31. Other letters in a file name are kept when it is renamed but not
+ * shown. */
+#define MAILBOX_FLAG_KEYWORD(i) (1u << (i))
+#define MAILBOX_FLAG_DRAFT (1u << 26)
+#define MAILBOX_FLAG_FLAGGED (1u << 27)
+#define MAILBOX_FLAG_PASSED (1u << 28)
+#define MAILBOX_FLAG_REPLIED (1u << 29)
+#define MAILBOX_FLAG_SEEN (1u << 30)
+#define MAILBOX_FLAG_TRASHED (1u << 31)
 
 /* Keywords (IMAP flags without a backslash, RFC 3501 §2.3.2) of one folder: the lower-case
  * letters a-z in the file names, each mapped to a name by <folder>/dovecot-keywords (Dovecot's
@@ -45,6 +56,14 @@ struct mailbox_msg {
 #define MAILBOX_KEYWORD_MAX 64 /* octets of one keyword name */
 struct mailbox_keywords {
     char *names[MAILBOX_KEYWORDS]; /* NULL where a letter is unused */
+};
+
+/* A name this session gave a message by renaming it that cannot be told from its flags
+ * (its index name was not "<base>:2,<sorted letters>"), or found after another session
+ * renamed it: kept until the next refresh reads a newer index. */
+struct mailbox_renamed {
+    uint32_t uid;
+    char *name;
 };
 
 struct mailbox {
@@ -63,6 +82,15 @@ struct mailbox {
     struct timespec seen_cur, seen_new;
     unsigned long long seen_index;
     struct mailbox_keywords kw; /* loaded at open, extended by mailbox_keyword_letter */
+    /* The index file the messages' name_at point into (kept open: a rewrite by another
+     * session replaces the file, not this one), and a window on it for mailbox_name. */
+    int index_fd;
+    char *win;
+    uint64_t win_off;
+    size_t win_len;
+    struct mailbox_renamed *renamed; /* sorted by UID */
+    size_t n_renamed;
+    char name[NAME_MAX + 1]; /* mailbox_name's answer */
 };
 
 /* Opens a folder (a Maildir that exists, see maildir_ensure): takes the index lock, moves
@@ -75,17 +103,23 @@ void mailbox_close(struct mailbox *mb);
 /* The message with this UID, or NULL. */
 struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid);
 
+/* The current file name of a message in cur/ (base, then ":2,<flags>"), read from the
+ * session's index: valid until the next call on mb. NULL (errno ENOENT if the message is gone,
+ * EIO if the index cannot be read). */
+const char *mailbox_name(struct mailbox *mb, const struct mailbox_msg *m);
+
 /* POP3's UIDL of a message: its unique name part, which no index rebuild or flag change
  * alters (so UIDLs given out before the index existed stay the same), or a digest of it when
- * that part is not a valid RFC 1939 unique-id (over 70 octets or outside 0x21..0x7E). */
-void mailbox_uidl(const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1]);
+ * that part is not a valid RFC 1939 unique-id (over 70 octets or outside 0x21..0x7E).
+ * 0, or -1 (errno set, as mailbox_name). */
+int mailbox_uidl(struct mailbox *mb, const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1]);
 
 /* Opens the message for reading. A file renamed by another session (its flags changed) is
  * found again by its base name. fd, or -1 (errno ENOENT when it is gone). */
 int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m);
 
 /* The flags of a message (maildir(5): D draft, F flagged, P passed, R replied, S seen,
- * T trashed; lower-case letters are keywords), sorted, into out. */
+ * T trashed; lower-case letters are keywords), sorted, into out (from m->flags). */
 void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size);
 /* Adds the flags in add and clears those in clear (letters as above) by renaming the file.
  * A file renamed meanwhile by another session is found by its base name and its flags

@@ -40,9 +40,10 @@ static void print_list(struct mailbox *mb)
     printf("uidvalidity %lu uidnext %lu scanned %d count %zu\n", (unsigned long)mb->uidvalidity,
            (unsigned long)mb->uidnext, mb->scanned, mb->count);
     for (size_t i = 0; i < mb->count; i++) {
-        mailbox_uidl(&mb->msgs[i], uidl);
+        if (mailbox_uidl(mb, &mb->msgs[i], uidl) != 0)
+            strcpy(uidl, "?");
         printf("%lu %s %llu %s\n", (unsigned long)mb->msgs[i].uid, uidl,
-               (unsigned long long)mb->msgs[i].crlf_size, mb->msgs[i].name);
+               (unsigned long long)mb->msgs[i].crlf_size, mailbox_name(mb, &mb->msgs[i]));
     }
 }
 

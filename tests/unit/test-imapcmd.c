@@ -121,7 +121,7 @@ static void select_folder(const char *folder, int readonly)
 /* The flags part of the file name of message n (1-based) in the selected folder. */
 static const char *file_flags(size_t n)
 {
-    const char *colon = strchr(s.mb.msgs[n - 1].name, ':');
+    const char *colon = strchr(mailbox_name(&s.mb, &s.mb.msgs[n - 1]), ':');
     return colon != NULL ? colon + 3 : "";
 }
 
@@ -387,7 +387,7 @@ static void test_append(void)
     struct mailbox mb;
     mailbox_folder_path(path, sizeof path, root, "Drafts");
     CHECK(mailbox_open(&mb, path) == 0 && mb.count == 1 &&
-              strstr(mb.msgs[0].name, ":2,DS") != NULL && mb.msgs[0].size == 31 &&
+              strstr(mailbox_name(&mb, &mb.msgs[0]), ",S=31,W=35:2,DS") != NULL &&
               mb.msgs[0].crlf_size == 35,
           "  stored with its flags, LF line ends");
     time_t when = 0;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static void test_round_trip(void)
           "first open: two messages, index created");
     uint32_t v = mb.uidvalidity;
     CHECK(mb.msgs[0].uid == 1 && mb.msgs[1].uid == 2 && mb.uidnext == 3, "UIDs 1, 2");
-    mailbox_uidl(&mb.msgs[0], uidl);
+    mailbox_uidl(&mb, &mb.msgs[0], uidl);
     CHECK_STR(uidl, "1700000001.a.host", "UIDL is the unique part (as before the index)");
     CHECK(mb.msgs[1].crlf_size == 6 && mb.total_crlf == 11, "sizes from the names");
     CHECK(tmpdir_exists(md, "cur", "1700000001.a.host,S=4,W=5:2,"), "moved to cur/ with :2,");
@@ -85,8 +86,8 @@ static void test_behind_back(void)
     CHECK(mailbox_open(&mb, md) == 0 && mb.count == 3, "one removed, two added behind its back");
     CHECK(mb.msgs[0].uid == 2 && mb.msgs[1].uid == 3 && mb.msgs[2].uid == 4,
           "vanished one dropped, UIDs kept");
-    CHECK(strncmp(mb.msgs[1].name, "1700000000.z", 12) == 0 &&
-              strncmp(mb.msgs[2].name, "1700000003.c", 12) == 0,
+    CHECK(strncmp(mailbox_name(&mb, &mb.msgs[1]), "1700000000.z", 12) == 0 &&
+              strncmp(mailbox_name(&mb, &mb.msgs[2]), "1700000003.c", 12) == 0,
           "new files numbered in base-name order");
     CHECK(mailbox_by_uid(&mb, 3) == &mb.msgs[1] && mailbox_by_uid(&mb, 1) == NULL, "by UID");
     mailbox_close(&mb);
@@ -105,7 +106,8 @@ static void test_behind_back(void)
     mailbox_close(&mb);
     tmpdir_put(md, "new", "1700000005.e.host,S=4,W=5", "new\n");
     CHECK(mailbox_open(&mb, md) == 0 && mailbox_by_uid(&mb, mb.uidnext - 1) != NULL &&
-              strncmp(mailbox_by_uid(&mb, mb.uidnext - 1)->name, "1700000005.e", 12) == 0,
+              strncmp(mailbox_name(&mb, mailbox_by_uid(&mb, mb.uidnext - 1)), "1700000005.e", 12) ==
+                  0,
           "a delivery changes new/'s mtime: seen");
     mailbox_close(&mb);
 }
@@ -140,7 +142,7 @@ static void test_flags_and_sessions(void)
               a.count >= 3,
           "two sessions open at once see the same messages");
     struct mailbox_msg *ma = &a.msgs[0], *mb0 = mailbox_by_uid(&b, a.msgs[0].uid);
-    CHECK(mailbox_set_flags(&a, ma, "SF", "") == 0 && strstr(ma->name, ":2,FS") != NULL,
+    CHECK(mailbox_set_flags(&a, ma, "SF", "") == 0 && strstr(mailbox_name(&a, ma), ":2,FS") != NULL,
           "flags set by rename, sorted");
     CHECK(mailbox_set_flags(&b, mb0, "R", "F") == 0, "the other session renames the old name");
     mailbox_flags(mb0, flags, sizeof flags);
@@ -183,6 +185,74 @@ static void test_folders(void)
           "unsafe names refused");
 }
 
+/* A session holds 16 bytes per message and no name: its heap grows by less than 24 bytes a
+ * message when it opens a folder of 3,000 (the names alone would be 60 bytes each). */
+static void test_memory(void)
+{
+    char big[400], name[200];
+    struct mailbox mb;
+    snprintf(big, sizeof big, "%s/big", dir);
+    CHECK(maildir_ensure(big) == 0, "a folder of 3,000 messages");
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "%d.M%06dR0123456789abcdef.some-host.example,S=4,W=5:2,%s",
+                 1700000000 + i, i, i % 3 ? "S" : "FS");
+        tmpdir_put(big, "cur", name, "msg\n");
+    }
+    CHECK(mailbox_open(&mb, big) == 0 && mb.count == 3000, "indexed");
+    mailbox_close(&mb);
+    CHECK(sizeof(struct mailbox_msg) == 16, "a message is 16 bytes (%zu)",
+          sizeof(struct mailbox_msg));
+    struct mallinfo2 before = mallinfo2();
+    CHECK(mailbox_open(&mb, big) == 0 && mb.count == 3000, "opened again");
+    struct mallinfo2 after = mallinfo2();
+    size_t grown = after.uordblks - before.uordblks;
+    CHECK(grown < 3000 * 24, "the open folder holds %zu bytes of heap (%zu a message)", grown,
+          grown / 3000);
+    CHECK(strcmp(mailbox_name(&mb, &mb.msgs[2999]),
+                 "1700002999.M002999R0123456789abcdef.some-host.example,S=4,W=5:2,S") == 0 &&
+              strcmp(mailbox_name(&mb, &mb.msgs[0]),
+                     "1700000000.M000000R0123456789abcdef.some-host.example,S=4,W=5:2,FS") == 0,
+          "names read from the index: %s", mailbox_name(&mb, &mb.msgs[0]));
+    mailbox_close(&mb);
+}
+
+/* Names that are not "<base>:2,<sorted letters>" are used as they are, and their other
+ * letters survive a flag change. */
+static void test_odd_names(void)
+{
+    char odd[400], flags[32], buf[8];
+    struct mailbox mb;
+    snprintf(odd, sizeof odd, "%s/odd", dir);
+    CHECK(maildir_ensure(odd) == 0, "a folder with odd names");
+    tmpdir_put(odd, "cur", "1700000001.a.host,S=2,W=3:2,SF", "a\n");
+    tmpdir_put(odd, "cur", "1700000002.b.host,S=2,W=3:2,SX", "b\n");
+    tmpdir_put(odd, "cur", "1700000003.c.host,S=2,W=3", "c\n");
+    CHECK(mailbox_open(&mb, odd) == 0 && mb.count == 3, "three messages");
+    mailbox_flags(&mb.msgs[0], flags, sizeof flags);
+    CHECK_STR(flags, "FS", "unsorted letters read");
+    CHECK_STR(mailbox_name(&mb, &mb.msgs[0]), "1700000001.a.host,S=2,W=3:2,SF",
+              "the name as it is");
+    mailbox_flags(&mb.msgs[1], flags, sizeof flags);
+    CHECK_STR(flags, "S", "an unknown letter not shown");
+    int fd = mailbox_open_msg(&mb, &mb.msgs[1]);
+    CHECK(fd >= 0 && read(fd, buf, sizeof buf) == 2, "read");
+    if (fd >= 0)
+        close(fd);
+    CHECK(mailbox_set_flags(&mb, &mb.msgs[1], "R", "") == 0 &&
+              strcmp(mailbox_name(&mb, &mb.msgs[1]), "1700000002.b.host,S=2,W=3:2,RSX") == 0,
+          "renamed with the unknown letter kept: %s", mailbox_name(&mb, &mb.msgs[1]));
+    CHECK(mailbox_set_flags(&mb, &mb.msgs[1], "", "S") == 0 &&
+              strcmp(mailbox_name(&mb, &mb.msgs[1]), "1700000002.b.host,S=2,W=3:2,RX") == 0,
+          "and again: %s", mailbox_name(&mb, &mb.msgs[1]));
+    CHECK(mailbox_set_flags(&mb, &mb.msgs[2], "S", "") == 0 &&
+              strcmp(mailbox_name(&mb, &mb.msgs[2]), "1700000003.c.host,S=2,W=3:2,S") == 0,
+          "a name without :2, gets it");
+    CHECK(tmpdir_exists(odd, "cur", "1700000002.b.host,S=2,W=3:2,RX") &&
+              tmpdir_exists(odd, "cur", "1700000003.c.host,S=2,W=3:2,S"),
+          "the files have those names");
+    mailbox_close(&mb);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL || sodium_init() < 0)
@@ -195,6 +265,8 @@ int main(void)
     test_rebuilt();
     test_flags_and_sessions();
     test_folders();
+    test_memory();
+    test_odd_names();
     if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
