@@ -3,9 +3,10 @@
  * account (auth_user), the only reader of the users file. pop3-in and smtp-in (and lib/route,
  * for "is this a mailbox?") ask it over a local stream socket (auth_socket), given by systemd
  * (socket activation, Accept=no) or bound here. It verifies at most auth_max_parallel passwords
- * at once, each worker thread in its own argon2id arena kept mapped between logins; further
- * checks wait in a bounded queue; failures are counted per client address and per user across
- * every connection (lib/authlimit), and the answers to a slowed key are held back.
+ * at once, each worker thread in its own argon2id arena kept mapped between logins (and given
+ * back after auth_arena_idle seconds without one); further checks wait in a bounded queue;
+ * failures are counted per client address and per user across every connection
+ * (lib/authlimit), and the answers to a slowed key are held back.
  *
  * It must never answer a peer other than the handlers' account (SO_PEERCRED), never log or
  * keep a password past its check, never let one malformed request or one vanished handler
@@ -71,6 +72,7 @@ struct worker {
     struct client *job;
     struct pwcheck_arena arena;
     int busy;
+    uint64_t last_ms; /* when its last check ended (main thread) */
 };
 
 static struct yubin_conf conf;
@@ -376,9 +378,11 @@ static void dispatch(uint64_t now, uint64_t *next_ms)
 static void finish(struct client *c, uint64_t now)
 {
     for (unsigned i = 0; i < conf.auth_max_parallel; i++)
-        if (workers[i].busy && workers[i].job == NULL)
+        if (workers[i].busy && workers[i].job == NULL) {
             workers[i].busy = 0; /* exactly the worker that sent c */
-    int ok = c->result != 0;     /* a temporary failure is not a failed login */
+            workers[i].last_ms = now;
+        }
+    int ok = c->result != 0; /* a temporary failure is not a failed login */
     unsigned fa = authlimit_end(&limits, c->akey, ok, 0, now);
     unsigned fu = authlimit_end(&limits, c->ukey, ok, 1, now);
     uint64_t waited = c->started_ms - c->arrived_ms; /* in the queue or held back */
@@ -418,6 +422,25 @@ static void release_held(uint64_t now, uint64_t *next_ms)
             answer(c, c->answer, 0);
         else if (c->hold_until_ms < *next_ms)
             *next_ms = c->hold_until_ms;
+    }
+}
+
+/* Unmaps the arena of each worker idle for auth_arena_idle seconds: a burst of logins finds
+ * its memory warm, a quiet service gives the memory back. Only an idle worker's arena is
+ * touched, under its lock (the worker mapped it). */
+static void release_idle_arenas(uint64_t now, uint64_t *next_ms)
+{
+    uint64_t idle_ms = (uint64_t)conf.auth_arena_idle * 1000;
+    for (unsigned i = 0; i < conf.auth_max_parallel; i++) {
+        struct worker *w = &workers[i];
+        if (w->busy)
+            continue;
+        pthread_mutex_lock(&w->lock);
+        if (w->arena.mem != NULL && now - w->last_ms >= idle_ms)
+            pwcheck_arena_free(&w->arena);
+        else if (w->arena.mem != NULL && w->last_ms + idle_ms < *next_ms)
+            *next_ms = w->last_ms + idle_ms;
+        pthread_mutex_unlock(&w->lock);
     }
 }
 
@@ -488,6 +511,7 @@ static void serve(int listen_fd)
         uint64_t now = now_ms(), next = UINT64_MAX;
         dispatch(now, &next);
         release_held(now, &next);
+        release_idle_arenas(now, &next);
         size_t n = 0;
         fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = done_pipe[0], .events = POLLIN};
@@ -578,16 +602,15 @@ static int bind_socket(uid_t auth_uid, char *err, size_t errlen)
     int rc = bind(fd, (struct sockaddr *)&tmp, sizeof tmp);
     umask(old);
     if (rc != 0 || listen(fd, 256) != 0)
-        return str_format(err, errlen, "cannot listen on %s: %s", tmp.sun_path,
-                          strerror(errno)),
+        return str_format(err, errlen, "cannot listen on %s: %s", tmp.sun_path, strerror(errno)),
                close(fd), unlink(tmp.sun_path), -1;
     if (geteuid() == 0 && handler_gid != (gid_t)-1 &&
         chown(tmp.sun_path, auth_uid, handler_gid) != 0)
-        return str_format(err, errlen, "chown %s: %s", tmp.sun_path, strerror(errno)),
-               close(fd), unlink(tmp.sun_path), -1;
+        return str_format(err, errlen, "chown %s: %s", tmp.sun_path, strerror(errno)), close(fd),
+               unlink(tmp.sun_path), -1;
     if (rename(tmp.sun_path, conf.auth_socket) != 0)
-        return str_format(err, errlen, "rename %s: %s", tmp.sun_path, strerror(errno)),
-               close(fd), unlink(tmp.sun_path), -1;
+        return str_format(err, errlen, "rename %s: %s", tmp.sun_path, strerror(errno)), close(fd),
+               unlink(tmp.sun_path), -1;
     return fd;
 }
 

@@ -72,6 +72,7 @@ static const struct conf_key conf_keys[] = {
     {STR(auth_user, T_STRING), 0, 0},
     {NUM(auth_max_parallel, T_UINT, 1, 64)},
     {NUM(auth_max_queue, T_UINT, 0, 10000)},
+    {NUM(auth_arena_idle, T_UINT, 0, 86400)},
     {STR(dns_resolver, T_STRING), 0, 0},
     {NUM(smtp_port, T_UINT, 1, 65535)},
     {STR(smarthost, T_STRING), 0, 0},
@@ -143,6 +144,7 @@ void conf_defaults(struct yubin_conf *c)
     str_copy(c->auth_user, sizeof c->auth_user, "yubin-auth");
     c->auth_max_parallel = 2;
     c->auth_max_queue = 100;
+    c->auth_arena_idle = 30;
     c->smtp_port = 25;
     c->queue_lifetime = 5 * 86400;
     c->delay_warning = 4 * 3600;

@@ -63,6 +63,7 @@ struct yubin_conf {
     char auth_user[64];                  /* the account yubin-auth runs as */
     unsigned auth_max_parallel;          /* passwords verified at once by yubin-auth */
     unsigned auth_max_queue;             /* more waiting checks get a temporary failure */
+    unsigned auth_arena_idle;            /* seconds a worker's argon2 memory stays mapped */
 
     /* Outbound. */
     char dns_resolver[300];              /* "addr" or "addr:port" or "[v6]:port"; "" = resolv.conf */

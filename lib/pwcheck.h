@@ -1,8 +1,9 @@
 /*
  * pwcheck: argon2id verification in memory that the caller owns and keeps. Each verifying
  * thread has one arena, mapped once (with transparent huge pages where the kernel offers them)
- * and faulted in on first use, then reused by every later check: no mmap, no page fault and no
- * allocation per login, and never more memory than the arena. Hashes are the
+ * and faulted in on first use, then reused by every later check until its owner frees it
+ * (yubin-auth does when the worker is idle; the next check maps it again): no mmap, no page
+ * fault and no allocation per login in a burst, and never more memory than the arena. Hashes are the
  * crypto_pwhash_str strings of yubin-users(5); only yubin-auth links this (and libargon2).
  * It never logs, stores or copies a password.
  */

@@ -17,6 +17,7 @@ Nothing here contacts anything but 127.0.0.0/8 and the site's own Unix sockets.
 import base64
 import os
 import poplib
+import re
 import smtplib
 import signal
 import socket
@@ -313,6 +314,42 @@ class Daemon(unittest.TestCase):
         self.assertIn("exists and is no socket", p.stderr)
         with open(path) as f:
             self.assertEqual(f.read(), "not a socket\n")
+
+
+class ArenaIdle(unittest.TestCase):
+    """A worker's argon2id memory (pwhash_memlimit, 64 MiB here) stays mapped for the logins
+    that follow within auth_arena_idle seconds, and is given back after."""
+
+    def private_kib(self, pid):
+        with open(f"/proc/{pid}/status") as f:
+            return int(re.search(r"RssAnon:\s+(\d+) kB", f.read()).group(1))
+
+    def login_and_watch(self, idle, seconds):
+        inst = yubintest.Instance(auth=False)
+        self.addCleanup(inst.stop)
+        inst.settings["auth_arena_idle"] = str(idle)
+        inst.write_conf()
+        auth = inst.start_auth()
+        before = self.private_kib(auth.pid)
+        h = inst.pipe("pop3-in")
+        out, _ = h.communicate(b"USER demo@example.test\r\nPASS demo\r\nQUIT\r\n", timeout=30)
+        self.assertIn(b"+OK demo@example.test has", out)
+        after = self.private_kib(auth.pid)
+        self.assertGreater(after - before, 60 * 1024, "the arena is mapped after a login")
+        deadline = time.monotonic() + seconds
+        samples = [after]
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            samples.append(self.private_kib(auth.pid))
+        return before, samples
+
+    def test_memory_is_given_back_after_the_idle_time(self):
+        before, samples = self.login_and_watch(1, 5)
+        self.assertLess(samples[-1] - before, 8 * 1024, samples)
+
+    def test_memory_is_kept_within_the_idle_time(self):
+        before, samples = self.login_and_watch(3600, 2)
+        self.assertGreater(min(samples) - before, 60 * 1024, samples)
 
 
 class ServiceDown(unittest.TestCase):
