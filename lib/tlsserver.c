@@ -22,6 +22,7 @@
 
 #include "conf.h"
 #include "tls.h"
+#include "tlskey.h"
 #include "tlsserver.h"
 #include "util.h"
 
@@ -112,13 +113,6 @@ struct tls_server *tls_server_read(const struct yubin_conf *c, char *err, size_t
     return t;
 }
 
-/* A passphrase prompt would read the socket under inetd: a protected key just fails. */
-static int no_passphrase(char *buf, int size, int rwflag, void *arg)
-{
-    (void)buf, (void)size, (void)rwflag, (void)arg;
-    return 0;
-}
-
 /* "2026-12-01 09:30 UTC" for a certificate date. */
 static void asn1_date(const ASN1_TIME *t, char *out, size_t size)
 {
@@ -160,11 +154,11 @@ static BIO *file_bio(const struct tls_file *f)
 static int use_chain(SSL_CTX *ctx, const struct tls_file *f)
 {
     BIO *b = file_bio(f);
-    X509 *x = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, no_passphrase, NULL) : NULL;
+    X509 *x = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, tls_no_passphrase, NULL) : NULL;
     int ok =
         x != NULL && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_clear_chain_certs(ctx) == 1;
     X509_free(x);
-    while (ok && (x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL)
+    while (ok && (x = PEM_read_bio_X509(b, NULL, tls_no_passphrase, NULL)) != NULL)
         if (SSL_CTX_add0_chain_cert(ctx, x) != 1)
             X509_free(x), ok = 0;
     unsigned long e = ERR_peek_last_error();
@@ -179,11 +173,9 @@ static int use_chain(SSL_CTX *ctx, const struct tls_file *f)
 /* The private key from the PEM bytes f into ctx. 1, or 0 with OpenSSL's error queued. */
 static int use_key(SSL_CTX *ctx, const struct tls_file *f)
 {
-    BIO *b = file_bio(f);
-    EVP_PKEY *k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+    EVP_PKEY *k = tls_key_from_pem(f->data, f->len);
     int ok = k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
     EVP_PKEY_free(k);
-    BIO_free(b);
     return ok;
 }
 
@@ -234,7 +226,7 @@ static SSL_CTX *make_ctx(const struct tls_server *t, char *err, size_t errlen)
                    tls_error_text(why, sizeof why, "out of memory"));
         return NULL;
     }
-    SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+    SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
     if (tls_policy(ctx, t->conf->tls_protocols, t->conf->tls_ciphers, err, errlen) != 0 ||
         load_pair(ctx, t, err, errlen) != 0) {
         SSL_CTX_free(ctx);
