@@ -40,9 +40,9 @@ static EVP_PKEY *from_ec(EC_KEY *ec)
 
 /* An ECPrivateKey (SEC 1) of the named curve `curve` (NID_undef: the curve is in it), with
  * its public point computed when it is left out. */
-static EVP_PKEY *ec_key(const unsigned char *der, long len, int curve)
+static EVP_PKEY *ec_key(const unsigned char *der, long len, int curve, OSSL_LIB_CTX *libctx)
 {
-    EC_KEY *ec = curve != NID_undef ? EC_KEY_new_by_curve_name(curve) : NULL;
+    EC_KEY *ec = curve != NID_undef ? EC_KEY_new_by_curve_name_ex(libctx, NULL, curve) : NULL;
     if (curve != NID_undef && ec == NULL)
         return NULL;
     if (d2i_ECPrivateKey(&ec, &der, len) == NULL)
@@ -60,7 +60,7 @@ static EVP_PKEY *ec_key(const unsigned char *der, long len, int curve)
 }
 
 /* A PKCS#8 PrivateKeyInfo of RSA or EC (of a named curve). NULL: another type, or bad. */
-static EVP_PKEY *pkcs8_key(const unsigned char *der, long len)
+static EVP_PKEY *pkcs8_key(const unsigned char *der, long len, OSSL_LIB_CTX *libctx)
 {
     PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &der, len);
     const ASN1_OBJECT *type;
@@ -74,7 +74,7 @@ static EVP_PKEY *pkcs8_key(const unsigned char *der, long len)
         if (OBJ_obj2nid(type) == NID_rsaEncryption)
             k = from_rsa(d2i_RSAPrivateKey(NULL, &inner, inner_len));
         else if (OBJ_obj2nid(type) == NID_X9_62_id_ecPublicKey && ptype == V_ASN1_OBJECT)
-            k = ec_key(inner, inner_len, OBJ_obj2nid(param));
+            k = ec_key(inner, inner_len, OBJ_obj2nid(param), libctx);
     }
     PKCS8_PRIV_KEY_INFO_free(p8);
     return k;
@@ -82,7 +82,7 @@ static EVP_PKEY *pkcs8_key(const unsigned char *der, long len)
 
 /* The DER of the first PEM block named `name` in pem, decoded; NULL when there is none or it
  * does not decode (the caller falls back to the generic decoder). */
-static EVP_PKEY *direct(const char *pem, size_t len, const char *name)
+static EVP_PKEY *direct(const char *pem, size_t len, const char *name, OSSL_LIB_CTX *libctx)
 {
     char *got_name = NULL, *header = NULL;
     unsigned char *der = NULL;
@@ -95,11 +95,11 @@ static EVP_PKEY *direct(const char *pem, size_t len, const char *name)
     if (strcmp(got_name, name) == 0 && strcmp(header, "") == 0) {
         const unsigned char *p = der;
         if (strcmp(name, "PRIVATE KEY") == 0)
-            k = pkcs8_key(p, der_len);
+            k = pkcs8_key(p, der_len, libctx);
         else if (strcmp(name, "RSA PRIVATE KEY") == 0)
             k = from_rsa(d2i_RSAPrivateKey(NULL, &p, der_len));
         else
-            k = ec_key(p, der_len, NID_undef);
+            k = ec_key(p, der_len, NID_undef, libctx);
     }
 done:
     OPENSSL_secure_clear_free(der, (size_t)der_len);
@@ -128,20 +128,21 @@ static const char *key_block(const char *pem, size_t len, const char **name)
     return NULL;
 }
 
-EVP_PKEY *tls_key_from_pem(const char *pem, size_t len)
+EVP_PKEY *tls_key_from_pem(const char *pem, size_t len, OSSL_LIB_CTX *libctx)
 {
     const char *name = NULL;
     const char *start = len <= 0x7fffffff ? key_block(pem, len, &name) : NULL;
     EVP_PKEY *k = NULL;
     if (start != NULL) {
         ERR_set_mark();
-        k = direct(start, len - (size_t)(start - pem), name);
+        k = direct(start, len - (size_t)(start - pem), name, libctx);
         ERR_pop_to_mark();
     }
     if (k != NULL || len > 0x7fffffff)
         return k;
     BIO *b = BIO_new_mem_buf(pem, (int)len);
-    k = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, tls_no_passphrase, NULL) : NULL;
+    k = b != NULL ? PEM_read_bio_PrivateKey_ex(b, NULL, tls_no_passphrase, NULL, libctx, NULL)
+                  : NULL;
     BIO_free(b);
     return k;
 }

@@ -14,8 +14,9 @@
 
 #include <openssl/evp.h>
 
-/* The first private key in the PEM bytes pem[0..len), or NULL with OpenSSL's error queued. */
-EVP_PKEY *tls_key_from_pem(const char *pem, size_t len);
+/* The first private key in the PEM bytes pem[0..len), made in libctx (NULL: OpenSSL's
+ * default), or NULL with OpenSSL's error queued. */
+EVP_PKEY *tls_key_from_pem(const char *pem, size_t len, OSSL_LIB_CTX *libctx);
 
 /* A pem_password_cb that gives no passphrase: a prompt would read the socket under inetd, so
  * a protected key just fails. */

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "tls.h"
 #include "tlskey.h"
+#include "tlsprov.h"
 #include "tlsserver.h"
 #include "util.h"
 
@@ -149,16 +150,26 @@ static BIO *file_bio(const struct tls_file *f)
     return f->len <= (size_t)TLS_FILE_MAX ? BIO_new_mem_buf(f->data, (int)f->len) : NULL;
 }
 
+/* The next PEM certificate in b, made in the server's library context (lib/tlsprov), or NULL
+ * (none: OpenSSL's error queued). */
+static X509 *next_cert(BIO *b)
+{
+    X509 *x = b != NULL ? X509_new_ex(tls_libctx(), NULL) : NULL;
+    if (x != NULL && PEM_read_bio_X509_AUX(b, &x, tls_no_passphrase, NULL) == NULL)
+        X509_free(x), x = NULL; /* x is freed and NULL already when its DER did not decode */
+    return x;
+}
+
 /* The leaf certificate, then its chain, from the PEM bytes f (as
  * SSL_CTX_use_certificate_chain_file reads a file). 1, or 0 with OpenSSL's error queued. */
 static int use_chain(SSL_CTX *ctx, const struct tls_file *f)
 {
     BIO *b = file_bio(f);
-    X509 *x = b != NULL ? PEM_read_bio_X509_AUX(b, NULL, tls_no_passphrase, NULL) : NULL;
+    X509 *x = next_cert(b);
     int ok =
         x != NULL && SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_clear_chain_certs(ctx) == 1;
     X509_free(x);
-    while (ok && (x = PEM_read_bio_X509(b, NULL, tls_no_passphrase, NULL)) != NULL)
+    while (ok && (x = next_cert(b)) != NULL)
         if (SSL_CTX_add0_chain_cert(ctx, x) != 1)
             X509_free(x), ok = 0;
     unsigned long e = ERR_peek_last_error();
@@ -173,7 +184,7 @@ static int use_chain(SSL_CTX *ctx, const struct tls_file *f)
 /* The private key from the PEM bytes f into ctx. 1, or 0 with OpenSSL's error queued. */
 static int use_key(SSL_CTX *ctx, const struct tls_file *f)
 {
-    EVP_PKEY *k = tls_key_from_pem(f->data, f->len);
+    EVP_PKEY *k = tls_key_from_pem(f->data, f->len, tls_libctx());
     int ok = k != NULL && SSL_CTX_use_PrivateKey(ctx, k) == 1;
     EVP_PKEY_free(k);
     return ok;
@@ -220,7 +231,7 @@ static SSL_CTX *make_ctx(const struct tls_server *t, char *err, size_t errlen)
                             OPENSSL_INIT_NO_LOAD_CONFIG,
                         NULL);
     OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new_ex(tls_libctx(), NULL, TLS_server_method());
     if (ctx == NULL) {
         str_format(err, errlen, "cannot make a TLS context: %s",
                    tls_error_text(why, sizeof why, "out of memory"));

@@ -57,6 +57,40 @@ class TlsSmtp(unittest.TestCase):
         self.assertEqual(len(msgs), 1)
         return msgs[0].split(b"\n\n", 1)[0]
 
+    def test_every_cipher_family_tls_ciphers_may_name(self):
+        """smtp-in's OpenSSL offers only the algorithms TLS can use (lib/tlsprov filters the
+        default provider): each bulk cipher a TLS 1.2 suite may have, named alone in
+        tls_ciphers, still makes a handshake (a family the filter dropped would fail here),
+        and TLS 1.3's three suites do."""
+        inst = self.site()
+        tls12 = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                 "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-CCM",
+                 "ECDHE-ECDSA-AES256-CCM", "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA",
+                 "ECDHE-ECDSA-CAMELLIA128-SHA256", "ECDHE-ECDSA-ARIA128-GCM-SHA256",
+                 "ECDHE-ECDSA-ARIA256-GCM-SHA384"]
+        tls13 = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                 "TLS_CHACHA20_POLY1305_SHA256"]
+        for suite in tls12:
+            with self.subTest(suite=suite):
+                inst.settings["tls_ciphers"] = suite
+                inst.write_conf()
+                port = inst.serve_inetd("smtp-in")
+                ctx = client_context(self.cert)
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+                ctx.set_ciphers(suite)
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as c:
+                    c.starttls(context=ctx)
+                    self.assertEqual(c.sock.cipher()[0], suite)
+                    self.assertEqual(c.ehlo()[0], 250)
+        inst.settings.pop("tls_ciphers")
+        inst.write_conf()
+        port = inst.serve_inetd("smtp-in")
+        for suite in tls13:
+            with self.subTest(suite=suite):
+                out = self.s_client(port, "-starttls", "smtp", "-ciphersuites", suite)
+                self.assertIn(f"Cipher is {suite}", out)
+                self.assertIn("221 2.0.0", out)
+
     def test_s_client_starttls_smtp(self):
         inst = self.site()
         port = inst.serve_inetd("smtp-in")

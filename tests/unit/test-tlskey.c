@@ -50,7 +50,7 @@ static int signs(EVP_PKEY *k, EVP_PKEY *key)
 
 static void expect(EVP_PKEY *key, const char *what)
 {
-    EVP_PKEY *k = tls_key_from_pem(pem, pem_len);
+    EVP_PKEY *k = tls_key_from_pem(pem, pem_len, NULL);
     CHECK(k != NULL && EVP_PKEY_eq(k, key) == 1, "%s: the same key", what);
     CHECK(k != NULL && signs(k, key), "%s: it signs", what);
     EVP_PKEY_free(k);
@@ -82,7 +82,7 @@ static void forms(EVP_PKEY *key, const char *type)
     PEM_write_bio_PrivateKey(b, key, EVP_aes_128_cbc(), NULL, 0, NULL, (void *)"secret");
     take(b, "");
     snprintf(what, sizeof what, "%s encrypted: NULL, no prompt", type);
-    CHECK(tls_key_from_pem(pem, pem_len) == NULL, "%s", what);
+    CHECK(tls_key_from_pem(pem, pem_len, NULL) == NULL, "%s", what);
     ERR_clear_error();
 }
 
@@ -115,12 +115,12 @@ int main(void)
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(b, ed, NULL, NULL, 0, NULL, NULL);
     take(b, "");
-    EVP_PKEY *k = tls_key_from_pem(pem, pem_len);
+    EVP_PKEY *k = tls_key_from_pem(pem, pem_len, NULL);
     CHECK(k != NULL && EVP_PKEY_eq(k, ed) == 1, "Ed25519: through the generic decoder");
     EVP_PKEY_free(k);
     memcpy(pem, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n", 73);
-    CHECK(tls_key_from_pem(pem, 73) == NULL, "garbage in a PRIVATE KEY block: NULL");
-    CHECK(tls_key_from_pem("", 0) == NULL, "nothing: NULL");
+    CHECK(tls_key_from_pem(pem, 73, NULL) == NULL, "garbage in a PRIVATE KEY block: NULL");
+    CHECK(tls_key_from_pem("", 0, NULL) == NULL, "nothing: NULL");
     EVP_PKEY_free(ec);
     EVP_PKEY_free(rsa);
     EVP_PKEY_free(ed);
