@@ -29,6 +29,22 @@ void mbx_unload(struct mailbox *mb);
 void mbx_forget_renamed(struct mailbox *mb);
 /* qsort comparison by UID. */
 int mbx_by_uid(const void *a, const void *b);
+/* Adding messages to a folder's index in place (yubin-index(5) version 2), O(1) in the
+ * folder's size: under the index lock, mbx_tail_open finishes a journal and reads the UID
+ * the next file gets (the header's uidnext, or the last line's UID + 1); the caller puts the
+ * files into cur/ (and fsyncs it), then mbx_tail_add appends their lines (names with S= and
+ * W=) and fsyncs. The recorded directory times stay (cur/ has changed since), so the next
+ * open reconciles once, keeping those UIDs; files the index did not know yet get higher
+ * ones then, as they would have. */
+struct mbx_tail {
+    int fd;
+    uint32_t uidvalidity, next;
+};
+/* 0 (t ready), 1 if the index cannot be added to (reconcile instead; t->fd is -1), -1. */
+int mbx_tail_open(const char *maildir, struct mbx_tail *t);
+/* The lines of names (uids[i] each gets), written and fsynced. 0 / -1. */
+int mbx_tail_add(struct mbx_tail *t, char *const *names, size_t n, uint32_t *uids);
+void mbx_tail_close(struct mbx_tail *t);
 /* Takes an exclusive flock on dir/name (created if missing): its descriptor, or -1. */
 int mbx_lock_file(const char *dir, const char *name);
 /* Replaces dir/name with data: dir/name.new written, fsynced, renamed, dir fsynced. 0 / -1. */

@@ -133,11 +133,10 @@ int mailbox_append_write(struct mailbox_append *a, const void *data, size_t len)
     return 0;
 }
 
-/* The data durable in tmp/ with its date, then linked into cur/ as name. */
-static int append_store(struct mailbox_append *a, char *name, size_t size)
+/* The data durable in tmp/ with its date, and its name in cur/ into name. */
+static int append_flush(struct mailbox_append *a, char *name, size_t size)
 {
     struct timespec t[2] = {{a->date, 0}, {a->date, 0}};
-    char path[PATH_MAX];
     if (a->pending_cr && put_byte(a, '\r') != 0)
         return errno = a->failed_errno, -1;
     a->pending_cr = 0;
@@ -155,8 +154,16 @@ static int append_store(struct mailbox_append *a, char *name, size_t size)
         return errno = saved, -1;
     mbx_kill_point();
     if (str_format(name, size, "%s,S=%llu,W=%llu:2,%s", a->unique, (unsigned long long)a->size,
-                   (unsigned long long)a->crlf_size, a->flags) < 0 ||
-        str_format(path, sizeof path, "%s/cur/%s", a->maildir, name) < 0)
+                   (unsigned long long)a->crlf_size, a->flags) < 0)
+        return errno = ENAMETOOLONG, -1;
+    return 0;
+}
+
+/* Linked into cur/ as name, the tmp file removed, cur/ fsynced. */
+static int append_link(struct mailbox_append *a, const char *name)
+{
+    char path[PATH_MAX];
+    if (str_format(path, sizeof path, "%s/cur/%s", a->maildir, name) < 0)
         return errno = ENAMETOOLONG, -1;
     if (link(a->tmp_path, path) != 0)
         return -1;
@@ -167,6 +174,26 @@ static int append_store(struct mailbox_append *a, char *name, size_t size)
     return fsync_dir(path);
 }
 
+/* Under the index lock: linked, and given its UID in the index (appended in place when the
+ * index allows it, else by a reconcile). */
+static int append_locked(struct mailbox_append *a, char *name, uint32_t *uidvalidity, uint32_t *uid)
+{
+    struct mbx_tail t;
+    char *names[1] = {name};
+    int fast = mbx_tail_open(a->maildir, &t);
+    int rc = fast < 0 ? -1 : append_link(a, name);
+    if (rc == 0 && fast == 0) {
+        *uidvalidity = t.uidvalidity;
+        rc = mbx_tail_add(&t, names, 1, uid);
+    } else if (rc == 0) {
+        rc = uids_of(a->maildir, names, 1, uid, uidvalidity);
+    }
+    int saved = errno;
+    mbx_tail_close(&t);
+    errno = saved;
+    return rc;
+}
+
 int mailbox_append_commit(struct mailbox_append *a, uint32_t *uidvalidity, uint32_t *uid)
 {
     char name[NAME_MAX + 1];
@@ -175,19 +202,17 @@ int mailbox_append_commit(struct mailbox_append *a, uint32_t *uidvalidity, uint3
         mailbox_append_abort(a);
         return errno = err, -1;
     }
-    if (append_store(a, name, sizeof name) != 0) {
-        int saved = errno;
-        mailbox_append_abort(a);
-        errno = saved;
-        return -1;
-    }
-    char *bases[1] = {name};
-    int lock = mbx_lock_index(a->maildir);
-    int rc = lock >= 0 ? uids_of(a->maildir, bases, 1, uid, uidvalidity) : -1;
+    int lock = -1, rc = append_flush(a, name, sizeof name);
+    if (rc == 0 && (lock = mbx_lock_index(a->maildir)) < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = append_locked(a, name, uidvalidity, uid);
     int saved = errno;
     if (lock >= 0)
         close(lock);
-    mbx_kill_point();
+    mailbox_append_abort(a); /* the tmp file, if it was not linked */
+    if (lock >= 0)
+        mbx_kill_point();
     errno = saved;
     return rc;
 }
@@ -360,13 +385,22 @@ static int journal_copies(struct mailbox *mb, const uint32_t *uids, size_t n, co
         const char *src = mbx_name(mb, mailbox_by_uid(mb, uids[i]), NULL);
         rc = src == NULL ? -1 : mbx_journal_add(&j, 'M', names[i], mb->path, src);
     }
-    if (rc != 0)
+    struct mbx_tail t = {-1, 0, 0};
+    int fast = rc == 0 ? mbx_tail_open(dst, &t) : -1;
+    if (rc != 0 || fast < 0)
         mbx_journal_abort(&j);
     else
         rc = mbx_journal_commit(&j);
-    if (rc == 0)
+    if (fast < 0)
+        rc = -1;
+    if (rc == 0 && fast == 0) {
+        cu->uidvalidity = t.uidvalidity;
+        rc = mbx_tail_add(&t, names, n, cu->dst);
+    } else if (rc == 0) {
         rc = uids_of(dst, names, n, cu->dst, &cu->uidvalidity);
+    }
     int saved = errno;
+    mbx_tail_close(&t);
     close(lock);
     errno = saved;
     return rc;

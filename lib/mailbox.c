@@ -2,8 +2,9 @@
  * mailbox: one folder's UID index and reconciliation, flags by rename, and the Maildir++
  * folders (see mailbox.h and yubin-index(5)). It must never write the index except under its
  * lock and through write-new + fsync + rename (a kill -9 at any instant leaves the old index or
- * the new one), never trust a directory mtime from the same second as the scan that recorded it,
- * and never change a message's contents.
+ * the new one) or by appending whole lines for files already durable in cur/, never trust a
+ * directory mtime from the same second as the scan that recorded it, and never change a message's
+ * contents.
  */
 #include "config.h"
 
@@ -26,7 +27,8 @@
 #include "util.h"
 
 #define INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
-#define INDEX_MAGIC "yubin-index 1"
+#define INDEX_MAGIC "yubin-index 2"
+#define INDEX_MAGIC_1 "yubin-index 1" /* still read: no entry at or above uidnext */
 
 #define WINDOW_SIZE 16384
 
@@ -323,12 +325,13 @@ static int parse_entry(const char *line, uint32_t uidnext, struct named *m, int 
     return 0;
 }
 
-/* The header lines: magic, uidvalidity, uidnext, cur and new times. */
-static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
+/* The header lines: magic (*v2 set for version 2), uidvalidity, uidnext, cur and new times. */
+static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t, int *v2)
 {
     unsigned long v, n;
     char end;
-    if (strcmp(lines[0], INDEX_MAGIC) != 0 ||
+    *v2 = strcmp(lines[0], INDEX_MAGIC) == 0;
+    if ((!*v2 && strcmp(lines[0], INDEX_MAGIC_1) != 0) ||
         sscanf(lines[1], "uidvalidity %lu%c", &v, &end) != 1 || v == 0 || v > UINT32_MAX ||
         sscanf(lines[2], "uidnext %lu%c", &n, &end) != 1 || n == 0 || n > UINT32_MAX ||
         strncmp(lines[3], "cur ", 4) != 0 || parse_time(lines[3] + 4, &t->cur) != 0 ||
@@ -356,7 +359,27 @@ static char *next_line(FILE *f, char **line, size_t *cap, size_t *len)
 struct index_file {
     FILE *f;
     uint64_t size, pos; /* the file's size, and the offset of the next line */
+    int v2;             /* version 2: lines appended in place (mbx_tail_add) may follow */
 };
+
+/* The UID bound of an entry: version 2's appended entries raise uidnext. */
+static uint32_t uid_bound(const struct index_file *ix, const struct mailbox *mb)
+{
+    return ix->v2 ? UINT32_MAX : mb->uidnext;
+}
+
+static void raise_uidnext(struct mailbox *mb, uint32_t uid)
+{
+    if (uid >= mb->uidnext)
+        mb->uidnext = uid + 1;
+}
+
+/* Was the whole file read? Version 2 ignores an unterminated last line: an append cut by a
+ * crash, whose file the next reconcile numbers (its cur/ time is not the recorded one). */
+static int read_whole(const struct index_file *ix)
+{
+    return ix->pos == ix->size || ix->v2;
+}
 
 /* Opens <folder>/yubin-index and reads its header into mb and t. 0, 1 if missing or unusable. */
 static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes *t)
@@ -383,7 +406,7 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
         rc = next_line(ix->f, &line, &cap, &len) == NULL || (head[i] = strdup(line)) == NULL;
         ix->pos += rc == 0 ? len : 0;
     }
-    rc = rc || parse_header(head, mb, t) != 0;
+    rc = rc || parse_header(head, mb, t, &ix->v2) != 0;
     for (int i = 0; i < 5; i++)
         free(head[i]);
     free(line);
@@ -419,16 +442,18 @@ static int read_records(struct index_file *ix, struct mailbox *mb)
     if (mem_grow(&mb->msgs, &alloc, ix->size / 48 + 1, sizeof *mb->msgs) != 0)
         return 1;
     while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
-        rc = parse_entry(line, mb->uidnext, &m, &off) != 0 ||
+        rc = parse_entry(line, uid_bound(ix, mb), &m, &off) != 0 ||
              (mb->count > 0 && m.uid <= mb->msgs[mb->count - 1].uid) ||
              mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0;
         m.name = line + off;
+        if (rc == 0)
+            raise_uidnext(mb, m.uid);
         if (rc == 0 && record(&mb->msgs[mb->count], &m, ix->pos + (uint64_t)off) == 0)
             mb->count++;
         ix->pos += len;
     }
     free(line);
-    rc = rc || ix->pos != ix->size; /* an unterminated last line */
+    rc = rc || !read_whole(ix);
     struct mailbox_msg *fit = realloc(mb->msgs, (mb->count + 1) * sizeof *fit);
     if (fit != NULL)
         mb->msgs = fit;
@@ -436,8 +461,7 @@ static int read_records(struct index_file *ix, struct mailbox *mb)
 }
 
 /* The entries of the index with their names (for a reconcile). 0, 1 if unusable. */
-static int read_named(struct index_file *ix, const struct mailbox *mb, struct named **out,
-                      size_t *count)
+static int read_named(struct index_file *ix, struct mailbox *mb, struct named **out, size_t *count)
 {
     char *line = NULL;
     size_t cap = 0, alloc = 0, len;
@@ -449,13 +473,15 @@ static int read_named(struct index_file *ix, const struct mailbox *mb, struct na
         struct named *m = rc == 0 ? &msgs[*count] : NULL;
         if (rc == 0)
             memset(m, 0, sizeof *m);
-        rc = rc || parse_entry(line, mb->uidnext, m, &off) != 0 ||
+        rc = rc || parse_entry(line, uid_bound(ix, mb), m, &off) != 0 ||
              (*count > 0 && m->uid <= msgs[*count - 1].uid) || named_set(m, line + off) != 0;
+        if (rc == 0)
+            raise_uidnext(mb, m->uid);
         *count += rc == 0;
         ix->pos += len;
     }
     free(line);
-    if (rc || ix->pos != ix->size) {
+    if (rc || !read_whole(ix)) {
         named_free(msgs, *count);
         return 1;
     }
@@ -714,6 +740,86 @@ int mbx_load_locked(struct mailbox *mb)
         rc = load_dirs(mb, &ix, &recorded);
     }
     return rc;
+}
+
+/* ---- adding to the index in place (APPEND, COPY) ---- */
+
+/* The UID after the last entry of ix (whose file ends with a whole line), into t->next.
+ * 0, or 1 if it cannot be told from the file's end. */
+static int tail_next(struct index_file *ix, struct mailbox *mb, struct mbx_tail *t)
+{
+    char buf[4096];
+    size_t n = ix->size - ix->pos < sizeof buf - 1 ? (size_t)(ix->size - ix->pos) : sizeof buf - 1;
+    t->next = mb->uidnext;
+    if (n == 0)
+        return 0; /* no entry */
+    if (pread(fileno(ix->f), buf, n, (off_t)(ix->size - n)) != (ssize_t)n || buf[n - 1] != '\n')
+        return 1; /* an unterminated last line: the next reconcile rewrites the file */
+    buf[n - 1] = '\0';
+    char *start = strrchr(buf, '\n');
+    struct named m;
+    int off;
+    if (start == NULL && n < ix->size - ix->pos)
+        return 1;
+    if (parse_entry(start != NULL ? start + 1 : buf, UINT32_MAX, &m, &off) != 0)
+        return 1;
+    t->next = m.uid >= t->next ? m.uid + 1 : t->next;
+    return t->next == 0; /* UIDs ran out */
+}
+
+int mbx_tail_open(const char *maildir, struct mbx_tail *t)
+{
+    struct mailbox mb;
+    struct dirtimes recorded;
+    struct index_file ix = {NULL, 0, 0, 0};
+    char path[PATH_MAX];
+    memset(&mb, 0, sizeof mb);
+    t->fd = -1;
+    if (str_copy(mb.path, sizeof mb.path, maildir) != 0)
+        return errno = ENAMETOOLONG, -1;
+    if (mbx_journal_finish(maildir) != 0)
+        return -1;
+    int rc = index_open(&mb, &ix, &recorded) != 0 || !ix.v2 ||
+             ix.size > INDEX_MAX_SIZE - (1u << 20) || tail_next(&ix, &mb, t) != 0;
+    t->uidvalidity = mb.uidvalidity;
+    if (rc == 0 && str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, maildir) >= 0)
+        t->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    int saved = errno;
+    if (ix.f != NULL)
+        fclose(ix.f);
+    errno = saved;
+    return rc != 0 ? 1 : t->fd < 0 ? -1 : 0;
+}
+
+int mbx_tail_add(struct mbx_tail *t, char *const *names, size_t n, uint32_t *uids)
+{
+    size_t cap = n * (NAME_MAX + 64) + 1, len = 0;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return errno = ENOMEM, -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t ulen;
+        uint64_t size, crlf;
+        if (t->next == 0 || strchr(names[i], '\n') != NULL ||
+            maildir_parse_name(names[i], &ulen, &size, &crlf) != 0) {
+            free(text);
+            return errno = EINVAL, -1;
+        }
+        uids[i] = t->next++;
+        int w = snprintf(text + len, cap - len, "%lu %llu %llu %s\n", (unsigned long)uids[i],
+                         (unsigned long long)size, (unsigned long long)crlf, names[i]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    int rc = write_all(t->fd, text, len) != 0 || fsync(t->fd) != 0 ? -1 : 0;
+    free(text);
+    return rc;
+}
+
+void mbx_tail_close(struct mbx_tail *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
 }
 
 int mbx_unchanged(struct mailbox *mb)

@@ -8,7 +8,8 @@
  * before ':'), with sizes, so that a login whose folder has not changed since the index was
  * written lists it without reading a directory. It is rewritten only under its lock (flock on
  * <folder>/yubin-index.lock), as write-new + fsync + rename: a crash leaves the old index or
- * the new one. Files added or removed behind its back (mutt, Dovecot, maildir-deliver) are
+ * the new one; APPEND and COPY append their lines to it under the lock instead (a line cut by
+ * a crash is ignored). Files added or removed behind its back (mutt, Dovecot, maildir-deliver) are
  * reconciled at open: new files get new UIDs in base-name order, vanished ones are dropped.
  * A missing or unreadable index is rebuilt with a new UIDVALIDITY. It never changes a
  * message's contents, and never removes a file unless asked to (mailbox_expunge).

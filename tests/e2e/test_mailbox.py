@@ -23,7 +23,7 @@ def read_index(md):
         return None
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    assert lines[0] == "yubin-index 1", lines[:2]
+    assert lines[0] == "yubin-index 2", lines[:2]
     assert lines[-1] == "", "the index ends with a whole line"
     v = int(lines[1].split()[1])
     n = int(lines[2].split()[1])
@@ -31,6 +31,7 @@ def read_index(md):
     for line in lines[5:-1]:
         uid, _size, _crlf, name = line.split(" ", 3)
         entries[int(uid)] = name
+    n = max([n] + [uid + 1 for uid in entries])  # version 2: lines appended in place
     return v, n, entries
 
 

@@ -466,6 +466,129 @@ static void test_many_folders(void)
     mailbox_folders_free(&l);
 }
 
+/* The index's inode and its last line. */
+static unsigned long long index_inode(const char *folder_dir, char *last, size_t size)
+{
+    char path[900], line[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, folder_dir);
+    FILE *f = fopen(path, "r");
+    last[0] = '\0';
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        snprintf(last, size, "%s", line);
+    if (f != NULL)
+        fclose(f);
+    return stat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/* APPEND and COPY add their lines to the destination's index in place, under its lock
+ * (yubin-index 2): no reconcile, no rewrite (the inode stays); the next open keeps the UIDs. */
+static void test_append_in_place(void)
+{
+    char p[600], q[600], last[1024], expect[64];
+    struct mailbox mb;
+    uint32_t uv, uv2;
+    CHECK(mailbox_folder_create(root, "Tail") == 0 && mailbox_folder_create(root, "Tail2") == 0,
+          "two folders");
+    path_of(p, sizeof p, "Tail");
+    path_of(q, sizeof q, "Tail2");
+    CHECK(mailbox_open(&mb, p) == 0 && mb.count == 0, "the first has an index");
+    mailbox_close(&mb);
+    unsigned long long ino = index_inode(p, last, sizeof last);
+    uint32_t one = append(p, "Subject: 1\r\n\r\none\r\n", 5, "S", 0, &uv);
+    uint32_t two = append(p, "Subject: 2\r\n\r\ntwo\r\n", 5, "", 0, &uv2);
+    snprintf(expect, sizeof expect, "%lu 16 19 ", (unsigned long)two);
+    CHECK(one == 1 && two == 2 && uv == uv2 && index_inode(p, last, sizeof last) == ino &&
+              strncmp(last, expect, strlen(expect)) == 0,
+          "APPENDs appended to the index in place: %s", last);
+    CHECK(mailbox_open(&mb, p) == 0 && mb.count == 2 && mb.uidvalidity == uv &&
+              mb.msgs[0].uid == 1 && mb.msgs[1].uid == 2 && mb.uidnext == 3 &&
+              (mb.msgs[0].flags & MAILBOX_FLAG_SEEN) && !mb.created,
+          "the next open keeps their UIDs");
+    mailbox_close(&mb);
+    struct mailbox_copyuid cu;
+    uint32_t uids[2] = {2, 1};
+    CHECK(mailbox_open(&mb, q) == 0, "the second has an index");
+    mailbox_close(&mb);
+    ino = index_inode(q, last, sizeof last);
+    CHECK(mailbox_open(&mb, p) == 0 && mailbox_copy(&mb, uids, 2, q, &cu) == 0 && cu.count == 2 &&
+              cu.dst[0] == 1 && cu.dst[1] == 2 && index_inode(q, last, sizeof last) == ino &&
+              strncmp(last, "2 ", 2) == 0,
+          "COPY appended to the destination's index in place: %s", last);
+    mailbox_copyuid_free(&cu);
+    mailbox_close(&mb);
+    CHECK(mailbox_open(&mb, q) == 0 && mb.count == 2 && mb.msgs[0].crlf_size == 19 &&
+              mb.msgs[1].crlf_size == 19 && (mb.msgs[1].flags & MAILBOX_FLAG_SEEN) &&
+              !(mb.msgs[0].flags & MAILBOX_FLAG_SEEN),
+          "copied in the order given");
+    mailbox_close(&mb);
+    /* A line cut by a crash is ignored (not a damaged index): its file is numbered again. */
+    char path[900];
+    snprintf(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, p);
+    put(p, "cur", "1800000000.cut.host,S=2,W=3:2,", "x\n");
+    FILE *f = fopen(path, "a");
+    fputs("3 2 3 1800000000.cut.ho", f);
+    fclose(f);
+    CHECK(mailbox_open(&mb, p) == 0 && !mb.created && mb.uidvalidity == uv && mb.count == 3 &&
+              mb.msgs[2].uid == 3,
+          "an unterminated last line: ignored, the file numbered (UID %lu)",
+          (unsigned long)(mb.count == 3 ? mb.msgs[2].uid : 0));
+    mailbox_close(&mb);
+    /* Version 1 (before in-place lines) is still read, and rewritten as 2 by the next
+     * reconcile. */
+    f = fopen(path, "r");
+    char text[4096];
+    size_t len = f != NULL ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    text[len] = '\0';
+    text[strlen("yubin-index ")] = '1';
+    f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    CHECK(mailbox_open(&mb, p) == 0 && !mb.created && mb.uidvalidity == uv && mb.count == 3,
+          "a version 1 index is read");
+    mailbox_close(&mb);
+    CHECK(append(p, "Subject: 4\r\n\r\nfour\r\n", 5, "", 0, &uv2) == 4 && uv2 == uv &&
+              index_inode(p, text, sizeof text) != 0 && mailbox_open(&mb, p) == 0 && mb.count == 4,
+          "an APPEND to it reconciles");
+    mailbox_close(&mb);
+    f = fopen(path, "r");
+    CHECK(f != NULL && fgets(text, sizeof text, f) != NULL && strcmp(text, "yubin-index 2\n") == 0,
+          "and it is version 2 again");
+    if (f != NULL)
+        fclose(f);
+}
+
+/* A journal left by a COPY killed in another session is finished before a COPY into the same
+ * folder writes its own (it used to be replaced, its copies left in tmp/). */
+static void test_copy_after_crash(void)
+{
+    char p[600], q[600], path[900];
+    struct mailbox mb;
+    struct mailbox_copyuid cu;
+    uint32_t uv, uid;
+    CHECK(mailbox_folder_create(root, "Crash") == 0, "a folder");
+    path_of(p, sizeof p, "Tail");
+    path_of(q, sizeof q, "Crash");
+    put(q, "tmp", "1800000001.left.host,S=2,W=3:2,", "y\n");
+    snprintf(path, sizeof path, "%s/yubin-journal", q);
+    FILE *f = fopen(path, "w");
+    fputs("yubin-journal 1\nL\t1800000001.left.host,S=2,W=3:2,\t1800000001.left.host,S=2,W=3:2,\n",
+          f);
+    fclose(f);
+    uid = 1;
+    CHECK(mailbox_open(&mb, p) == 0 && mailbox_copy(&mb, &uid, 1, q, &cu) == 0, "COPY into it");
+    mailbox_copyuid_free(&cu);
+    mailbox_close(&mb);
+    CHECK(tmpdir_exists(q, "cur", "1800000001.left.host,S=2,W=3:2,") &&
+              !tmpdir_exists(q, "tmp", "1800000001.left.host,S=2,W=3:2,") &&
+              mailbox_open(&mb, q) == 0 && mb.count == 2,
+          "the old journal's copy is in cur/ too");
+    mailbox_close(&mb);
+    (void)uv;
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL || sodium_init() < 0)
@@ -484,6 +607,8 @@ int main(void)
     test_refresh_unchanged();
     test_uidvalidity_change();
     test_many_folders();
+    test_append_in_place();
+    test_copy_after_crash();
     if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
