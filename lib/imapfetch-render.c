@@ -468,11 +468,15 @@ static void outs(struct render *r, const char *s)
     out(r, s, strlen(s));
 }
 
+/* v in decimal (by hand: snprintf was a sixth of a long listing's CPU). */
 static void out_u64(struct render *r, uint64_t v)
 {
-    char b[24];
-    snprintf(b, sizeof b, "%llu", (unsigned long long)v);
-    outs(r, b);
+    char b[20];
+    size_t i = sizeof b;
+    do
+        b[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    out(r, b + i, sizeof b - i);
 }
 
 static int has_flag(const char *flags, const char *name)
@@ -635,9 +639,9 @@ int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, 
     }
     int add_seen = imapfetch_sets_seen(f) && !m->read_only && !has_flag(m->flags, "\\Seen");
     int sep = 0;
-    char head[32];
-    snprintf(head, sizeof head, "* %lu FETCH (", (unsigned long)m->seq);
-    outs(&r, head);
+    outs(&r, "* ");
+    out_u64(&r, m->seq);
+    outs(&r, " FETCH (");
     if (m->uid_command && !has_kind(f, IMAPFETCH_UID)) {
         outs(&r, "UID ");
         out_u64(&r, m->uid);
