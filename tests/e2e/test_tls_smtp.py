@@ -91,6 +91,45 @@ class TlsSmtp(unittest.TestCase):
                 self.assertIn(f"Cipher is {suite}", out)
                 self.assertIn("221 2.0.0", out)
 
+    @unittest.skipUnless(shutil.which("strace"), "needs strace")
+    def test_tls_records_are_read_ahead(self):
+        """Over TLS smtp-in reads what the socket holds at once (SSL read-ahead), not each
+        record's 5-octet header and then its body: no read() asks for 5 octets (without
+        read-ahead, each of the 80 records of 40 messages is two reads, the first of 5)."""
+        inst = self.site()
+        trace = os.path.join(inst.dir, "reads.strace")
+        a, b = socket.socketpair()
+        p = subprocess.Popen(["strace", "-qq", "-e", "trace=read", "-o", trace,
+                              *inst.argv("smtp-in")], stdin=b.fileno(), stdout=b.fileno())
+        b.close()
+        f = a.makefile("rb")
+        lines_until_final(f)
+        a.sendall(b"EHLO client.test\r\n")
+        lines_until_final(f)
+        a.sendall(b"STARTTLS\r\n")
+        self.assertTrue(lines_until_final(f)[-1].startswith("220 "))
+        s = ssl._create_unverified_context().wrap_socket(a)
+        f = s.makefile("rb")
+        s.sendall(b"EHLO client.test\r\n")
+        lines_until_final(f)
+        body = b"Subject: 4 KiB\r\n\r\n" + (b"x" * 78 + b"\r\n") * 51 + b".\r\n"
+        count = 40
+        for _ in range(count):
+            s.sendall(b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<demo@example.test>\r\nDATA\r\n")
+            for code in ("250", "250", "354"):
+                self.assertTrue(lines_until_final(f)[-1].startswith(code))
+            s.sendall(body)
+            self.assertTrue(lines_until_final(f)[-1].startswith("250 "))
+        s.sendall(b"QUIT\r\n")
+        lines_until_final(f)
+        s.close()
+        self.assertEqual(p.wait(timeout=60), 0)
+        self.assertEqual(len(inst.messages(DEMO)), count)
+        with open(trace) as t:
+            reads = [l for l in t if l.startswith("read(0,")]
+        headers = [l for l in reads if re.search(r", 5\)\s*= ", l)]
+        self.assertEqual(headers, [], "read() calls of one record header")
+
     def test_s_client_starttls_smtp(self):
         inst = self.site()
         port = inst.serve_inetd("smtp-in")
