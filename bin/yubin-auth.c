@@ -77,6 +77,7 @@ struct worker {
 
 static struct yubin_conf conf;
 static struct client clients[MAX_CLIENTS];
+static size_t clients_used; /* slots [0, clients_used) have been used; the rest never touched */
 static struct worker workers[MAX_WORKERS];
 static struct authlimit limits;
 static struct authlimit_entry limit_entries[LIMIT_ENTRIES];
@@ -331,7 +332,7 @@ static size_t free_workers(void)
 static size_t waiting_ready(uint64_t now)
 {
     size_t n = 0;
-    for (size_t i = 0; i < MAX_CLIENTS; i++)
+    for (size_t i = 0; i < clients_used; i++)
         if (clients[i].state == C_WAIT && wait_of(&clients[i], now) == 0)
             n++;
     return n;
@@ -342,7 +343,7 @@ static size_t waiting_ready(uint64_t now)
 static struct client *next_ready(uint64_t now, uint64_t *next_ms)
 {
     struct client *best = NULL;
-    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+    for (size_t i = 0; i < clients_used; i++) {
         struct client *c = &clients[i];
         if (c->state != C_WAIT)
             continue;
@@ -414,7 +415,7 @@ static void finish(struct client *c, uint64_t now)
 
 static void release_held(uint64_t now, uint64_t *next_ms)
 {
-    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+    for (size_t i = 0; i < clients_used; i++) {
         struct client *c = &clients[i];
         if (c->state != C_HOLD)
             continue;
@@ -448,7 +449,7 @@ static void read_done(uint64_t now)
 {
     int index;
     while (read(done_pipe[0], &index, sizeof index) == (ssize_t)sizeof index) {
-        if (index >= 0 && index < MAX_CLIENTS && clients[index].state == C_RUN)
+        if (index >= 0 && (size_t)index < clients_used && clients[index].state == C_RUN)
             finish(&clients[index], now);
         struct pollfd p = {.fd = done_pipe[0], .events = POLLIN};
         if (poll(&p, 1, 0) != 1)
@@ -479,7 +480,7 @@ static void accept_clients(int listen_fd)
         if (fd < 0)
             return;
         size_t i = 0;
-        while (i < MAX_CLIENTS && clients[i].state != C_FREE)
+        while (i < clients_used && clients[i].state != C_FREE)
             i++;
         if (!peer_allowed(fd) || i == MAX_CLIENTS) {
             const char *text =
@@ -490,6 +491,8 @@ static void accept_clients(int listen_fd)
             close(fd);
             continue;
         }
+        if (i == clients_used)
+            clients_used++; /* a slot never used before: all zero, as a free one is */
         clients[i].fd = fd;
         clients[i].state = C_READ;
         clients[i].in_len = 0;
@@ -515,7 +518,7 @@ static void serve(int listen_fd)
         size_t n = 0;
         fds[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
         fds[n++] = (struct pollfd){.fd = done_pipe[0], .events = POLLIN};
-        for (size_t i = 0; i < MAX_CLIENTS; i++) {
+        for (size_t i = 0; i < clients_used; i++) {
             if (clients[i].state == C_FREE || clients[i].gone)
                 continue;
             who[n] = i;
@@ -715,8 +718,6 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    for (size_t i = 0; i < MAX_CLIENTS; i++)
-        clients[i].fd = -1;
     authlimit_init(&limits, limit_entries, LIMIT_ENTRIES, conf.auth_delay_ms, 60000);
     if (start_workers(err, sizeof err) != 0)
         return cli_fail("yubin-auth", 71, "%s", err);

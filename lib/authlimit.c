@@ -13,9 +13,9 @@
 void authlimit_init(struct authlimit *t, struct authlimit_entry *entries, size_t n,
                     unsigned base_ms, unsigned max_ms)
 {
-    memset(entries, 0, n * sizeof *entries);
     t->entries = entries;
     t->n = n;
+    t->used = 0;
     t->base_ms = base_ms;
     t->max_ms = max_ms;
 }
@@ -38,29 +38,30 @@ static void expire(struct authlimit_entry *e, uint64_t now_ms)
 
 static struct authlimit_entry *find(struct authlimit *t, const char *key)
 {
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->used; i++)
         if (t->entries[i].key[0] != '\0' && str_ieq(t->entries[i].key, key))
             return &t->entries[i];
     return NULL;
 }
 
-/* key's entry, made if need be (in a free slot, or the one used longest ago with nothing
- * running). NULL if every entry has a check running, or key is too long (callers bound it). */
+/* key's entry, made if need be (in a free slot among those in use, else a new one, else the
+ * one used longest ago with nothing running). NULL if every entry has a check running, or key
+ * is too long (callers bound it). */
 static struct authlimit_entry *find_or_make(struct authlimit *t, const char *key, uint64_t now_ms)
 {
     struct authlimit_entry *e = find(t, key), *victim = NULL;
     if (e != NULL)
         return e;
-    for (size_t i = 0; i < t->n; i++) {
+    int reusable = 0;
+    for (size_t i = 0; i < t->used && !reusable; i++) {
         struct authlimit_entry *c = &t->entries[i];
         expire(c, now_ms);
-        if (c->key[0] == '\0' || (c->failures == 0 && c->running == 0)) {
-            victim = c;
-            break;
-        }
-        if (c->running == 0 && (victim == NULL || c->used_ms < victim->used_ms))
+        reusable = c->key[0] == '\0' || (c->failures == 0 && c->running == 0);
+        if (reusable || (c->running == 0 && (victim == NULL || c->used_ms < victim->used_ms)))
             victim = c;
     }
+    if (!reusable && t->used < t->n)
+        victim = &t->entries[t->used++];
     if (victim == NULL)
         return NULL;
     memset(victim, 0, sizeof *victim);

@@ -26,10 +26,12 @@ struct authlimit_entry {
 struct authlimit {
     struct authlimit_entry *entries;
     size_t n;
+    size_t used; /* entries[0..used) have been handed out; the rest are never touched */
     unsigned base_ms, max_ms;
 };
 
-/* Takes an array of n entries (zeroed here). */
+/* Takes an array of n entries. Only the entries that come into use are written (each zeroed
+ * then): a quiet service keeps a large static table out of its resident memory. */
 void authlimit_init(struct authlimit *t, struct authlimit_entry *entries, size_t n,
                     unsigned base_ms, unsigned max_ms);
 

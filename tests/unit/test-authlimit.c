@@ -1,17 +1,40 @@
 /*
  * test-authlimit: lib/authlimit's failure table with a clock the test moves: delays that
  * double up to the cap, one running check at a time for a key with failures, a success that
- * clears (or not), forgetting after an hour, and a full table making room.
+ * clears (or not), forgetting after an hour, a full table making room, and entries never
+ * written until they come into use (a big static table stays out of resident memory).
  */
 #include "config.h"
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "authlimit.h"
 #include "tap.h"
 
 static struct authlimit_entry entries[4];
+static struct authlimit_entry untouched[64];
+
+/* Two keys in a table of 64: only two entries are written, the rest keep what they held. */
+static void entries_come_into_use_one_by_one(void)
+{
+    struct authlimit t;
+    memset(untouched, 0xA5, sizeof untouched);
+    authlimit_init(&t, untouched, 64, 100, 1000);
+    authlimit_start(&t, "a 127.0.0.1", 1);
+    authlimit_end(&t, "a 127.0.0.1", 0, 0, 1);
+    authlimit_start(&t, "u demo", 1);
+    authlimit_end(&t, "u demo", 1, 1, 1);
+    authlimit_start(&t, "u demo", 2);
+    authlimit_end(&t, "u demo", 1, 1, 2);
+    unsigned char *rest = (unsigned char *)&untouched[2];
+    size_t left = sizeof untouched - 2 * sizeof untouched[0], same = 0;
+    while (same < left && rest[same] == 0xA5)
+        same++;
+    CHECK(same == left && t.used == 2, "two keys write two entries of 64, no more");
+    CHECK(authlimit_wait(&t, "A 127.0.0.1", 2) == 99, "and the first is found again");
+}
 
 int main(void)
 {
@@ -54,5 +77,6 @@ int main(void)
     CHECK(authlimit_wait(&t, "a 10.0.0.9", now + 1009) == 100 &&
               authlimit_wait(&t, "a 10.0.0.0", now + 1009) == 0,
           "a full table makes room by forgetting the entry used longest ago");
+    entries_come_into_use_one_by_one();
     return tap_done();
 }
