@@ -36,9 +36,11 @@ static int writer(void *arg, const void *data, size_t len)
 
 /* ---- message sets ---- */
 
-/* The messages a sequence set names: indexes into s->mb.msgs, ascending. */
+/* The messages a sequence set names: indexes into s->mb.msgs, ascending (32 bits, as IMAP's
+ * sequence numbers are: 4 bytes per message of the folder for a FETCH 1:*, which is a quarter
+ * of what the open folder itself takes, lib/mailbox's 16-byte records). */
 struct msgset {
-    size_t *idx;
+    uint32_t *idx;
     size_t n;
 };
 
@@ -56,13 +58,13 @@ static int resolve(struct imapsess *s, struct imap_seqset *set, int uids, struct
     if (!uids)
         imap_seqset_resolve(set, s->uid ? highest_uid(mb) : (uint32_t)mb->count);
     out->n = 0;
-    out->idx = malloc((mb->count + 1) * sizeof *out->idx);
+    out->idx = mb->count < UINT32_MAX ? malloc((mb->count + 1) * sizeof *out->idx) : NULL;
     if (out->idx == NULL)
         return -3;
     if (s->uid || uids) {
         for (size_t i = 0; i < mb->count; i++)
             if (imap_seqset_contains(set, mb->msgs[i].uid))
-                out->idx[out->n++] = i;
+                out->idx[out->n++] = (uint32_t)i;
         return 0;
     }
     if (set->n == 0 || set->r[0].lo == 0 || set->r[set->n - 1].hi > mb->count)
@@ -226,7 +228,7 @@ int imapcmd_fetch(struct imapsess *s, struct imaptok *t)
     size_t gone = 0;
     const char *why = NULL;
     for (size_t i = 0; rc >= 0 && why == NULL && i < set.n; i++) {
-        rc = fetch_one(s, f, &s->mb.msgs[set.idx[i]], (uint32_t)set.idx[i] + 1, &why);
+        rc = fetch_one(s, f, &s->mb.msgs[set.idx[i]], set.idx[i] + 1, &why);
         gone += rc == 1;
     }
     free(set.idx);
@@ -339,7 +341,7 @@ int imapcmd_store(struct imapsess *s, struct imaptok *t)
             failed = 1;
         } else if (r == 1) {
             gone++;
-        } else if (!st.silent && store_fetch(s, m, (uint32_t)set.idx[i] + 1) != 0) {
+        } else if (!st.silent && store_fetch(s, m, set.idx[i] + 1) != 0) {
             free(set.idx);
             return -1;
         }
