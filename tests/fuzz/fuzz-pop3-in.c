@@ -29,15 +29,8 @@ static int saved_in = -1, saved_out = -1;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    char err[600];
-    umask(077);
-    signal(SIGPIPE, SIG_IGN);
-    fuzz_site_make(&site, "max_errors 20\nmax_auth_failures 5\n");
-    if (conf_load(&base_conf, site.conf, err, sizeof err) != 0)
-        fuzz_fail(err, NULL, 0);
-    fuzz_save_stdio(&saved_in, &saved_out);
-    log_open("fuzz", NULL); /* the log socket stays open from run to run, as in the program */
-    fuzz_drop_privs();
+    fuzz_handler_site(&site, &base_conf, "max_errors 20\nmax_auth_failures 5\n", &saved_in,
+                      &saved_out);
     return 0;
 }
 
@@ -97,11 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(client);
     fuzz_check_fds(fds, "pop3-in session");
     fuzz_show_output(out);
-    char head[5] = "", tail[2] = "";
-    off_t len = lseek(out, 0, SEEK_END);
-    if (len < 6 || pread(out, head, 4, 0) != 4 || memcmp(head, "+OK ", 4) != 0 ||
-        pread(out, tail, 2, len - 2) != 2 || memcmp(tail, "\r\n", 2) != 0)
-        fuzz_fail("pop3 output does not start with +OK or end in CRLF", head, 4);
+    fuzz_check_framing(out, "+OK ", "pop3 output does not start with +OK or end in CRLF");
     close(out);
     return 0;
 }

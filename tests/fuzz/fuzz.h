@@ -56,6 +56,15 @@ void fuzz_copy_conf(const char *to, const char *from, const char *extra);
 /* Keeps copies of fd 0 and 1 (opening /dev/null for a closed one) for the session harnesses,
  * which put the connection there and put these back after each run. */
 void fuzz_save_stdio(int *in, int *out);
+/* The start-up of a session harness (pop3-in, imap4-in): a site with extra_conf, its yubin.conf
+ * loaded into conf, SIGPIPE ignored, umask 077, stdio kept (fuzz_save_stdio), the log opened
+ * once for every run, root dropped. Aborts on failure. */
+struct yubin_conf;
+void fuzz_handler_site(struct fuzz_site *fs, struct yubin_conf *conf, const char *extra_conf,
+                       int *saved_in, int *saved_out);
+/* Aborts unless what fd holds starts with the 4 octets of greeting and ends in CRLF (a
+ * session's replies; what names the protocol in the message). */
+void fuzz_check_framing(int fd, const char *greeting, const char *what);
 /* An anonymous file for output (memfd). */
 int fuzz_memfd(const char *name);
 /* With FUZZ_SHOW set in the environment, copies what fd holds (a session's replies) to

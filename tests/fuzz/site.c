@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@
 
 #include <sodium.h>
 
+#include "conf.h"
 #include "fuzz.h"
+#include "log.h"
 #include "privs.h"
 
 static struct fuzz_site *the_site;
@@ -225,6 +228,29 @@ int fuzz_memfd(const char *name)
     if (fd < 0)
         fuzz_fail("memfd_create", NULL, 0);
     return fd;
+}
+
+void fuzz_handler_site(struct fuzz_site *fs, struct yubin_conf *conf, const char *extra_conf,
+                       int *saved_in, int *saved_out)
+{
+    char err[600];
+    umask(077);
+    signal(SIGPIPE, SIG_IGN);
+    fuzz_site_make(fs, extra_conf);
+    if (conf_load(conf, fs->conf, err, sizeof err) != 0)
+        fuzz_fail(err, NULL, 0);
+    fuzz_save_stdio(saved_in, saved_out);
+    log_open("fuzz", NULL); /* the log socket stays open from run to run, as in the program */
+    fuzz_drop_privs();
+}
+
+void fuzz_check_framing(int fd, const char *greeting, const char *what)
+{
+    char head[5] = "", tail[2] = "";
+    off_t len = lseek(fd, 0, SEEK_END);
+    if (len < 6 || pread(fd, head, 4, 0) != 4 || memcmp(head, greeting, 4) != 0 ||
+        pread(fd, tail, 2, len - 2) != 2 || memcmp(tail, "\r\n", 2) != 0)
+        fuzz_fail(what, head, 4);
 }
 
 void fuzz_show_output(int fd)
