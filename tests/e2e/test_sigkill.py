@@ -114,18 +114,22 @@ class Run:
                 return l
         return None
 
-    def reply(self):
-        """One complete reply from stdout, as bytes (with a deadline)."""
+    def read_some(self, left):
+        """What smtp-in sends within left seconds (b"" once it closed), or None."""
         fd = self.p.stdout.fileno()
+        return os.read(fd, 65536) if select.select([fd], [], [], left)[0] else None
+
+    def reply(self):
+        """One complete reply from smtp-in, as bytes (with a deadline)."""
         deadline = time.monotonic() + DEADLINE
         while True:
             r = self.take_reply()
             if r is not None:
                 return r
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            chunk = self.read_some(left) if left > 0 else None
+            if chunk is None:
                 raise AssertionError(f"no reply from smtp-in; have {self.out!r}")
-            chunk = os.read(fd, 65536)
             if not chunk:
                 raise AssertionError(f"smtp-in closed; have {self.out!r}")
             self.out += chunk
@@ -397,20 +401,9 @@ class TlsRun(Run):
     def replied(self):
         return self.tls.pending() > 0 or bool(select.select([self.tls], [], [], 0)[0])
 
-    def reply(self):
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            r = self.take_reply()
-            if r is not None:
-                return r
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no reply from smtp-in; have {self.out!r}")
-            self.tls.settimeout(left)
-            chunk = self.tls.recv(65536)
-            if not chunk:
-                raise AssertionError(f"smtp-in closed; have {self.out!r}")
-            self.out += chunk
+    def read_some(self, left):
+        self.tls.settimeout(left)
+        return self.tls.recv(65536)
 
     def kill(self, sig=signal.SIGKILL):
         try:
