@@ -69,15 +69,8 @@ class ClientTest(unittest.TestCase):
         ctx = ssl.create_default_context(cafile=self.site.cert)
         c = imaplib.IMAP4_SSL("127.0.0.1", self.site.ssl_port, ssl_context=ctx, timeout=30)
         c.login(user, PASSWORD)
-        self.addCleanup(self.logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         return c
-
-    @staticmethod
-    def logout(c):
-        try:
-            c.logout()
-        except (imaplib.IMAP4.error, OSError, EOFError):
-            pass
 
     def run_tool(self, argv, **kw):
         p = subprocess.run(argv, capture_output=True, timeout=TIMEOUT, **kw)

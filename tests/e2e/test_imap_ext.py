@@ -29,13 +29,6 @@ def message(i):
             b"body %d\n" % (i, i, i))
 
 
-def quietly_logout(c):
-    try:
-        c.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
-
-
 class Session(unittest.TestCase):
     """A site with DEMO's mailbox served by openbsd-inetd; client() logs in and selects."""
 
@@ -46,7 +39,7 @@ class Session(unittest.TestCase):
 
     def client(self, folder="INBOX", readonly=False):
         c = imaplib.IMAP4("127.0.0.1", self.port, timeout=60)
-        self.addCleanup(quietly_logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         self.assertEqual(c.login(DEMO, "demo")[0], "OK")
         if folder is not None:
             self.assertEqual(c.select(folder, readonly=readonly)[0], "OK")

@@ -37,13 +37,6 @@ MIME = (b"From: Ann <ann@remote.test>\n"
 BIG = b"Subject: big\n\n" + b"".join(b"line %07d of a big message\n" % i for i in range(110000))
 
 
-def quietly_logout(c):
-    try:
-        c.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
-
-
 class ImapFetch(unittest.TestCase):
     def setUp(self):
         self.inst = yubintest.Instance(users=(DEMO,))
@@ -54,7 +47,7 @@ class ImapFetch(unittest.TestCase):
 
     def client(self, readonly=False):
         c = imaplib.IMAP4("127.0.0.1", self.port, timeout=60)
-        self.addCleanup(quietly_logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         self.assertEqual(c.login(DEMO, "demo")[0], "OK")
         self.assertEqual(c.select("INBOX", readonly=readonly)[0], "OK")
         return c

@@ -26,13 +26,6 @@ imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED", "LOGOUT"))
 imaplib.Commands["ENABLE"] = ("AUTH",)
 
 
-def quietly_logout(c):
-    try:
-        c.logout()
-    except (OSError, imaplib.IMAP4.error):
-        pass
-
-
 class Raw:
     """A line-level client for what imaplib cannot send (bad tags, bare LFs, literals)."""
 
@@ -76,7 +69,7 @@ class ImapSession(unittest.TestCase):
 
     def client(self, port):
         c = imaplib.IMAP4("127.0.0.1", port, timeout=30)
-        self.addCleanup(quietly_logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         return c
 
     def raw(self, port):
@@ -129,7 +122,7 @@ class ImapSession(unittest.TestCase):
         self.assertEqual(c.login(DEMO, "demo")[0], "OK")
         sport = inst.serve_systemd("imap4-in", "-T")
         s = imaplib.IMAP4_SSL("127.0.0.1", sport, ssl_context=self.context(), timeout=30)
-        self.addCleanup(quietly_logout, s)
+        self.addCleanup(yubintest.imap_logout_quietly, s)
         self.assertNotIn("STARTTLS", s.capabilities)
         self.assertEqual(s.login(DEMO, "demo")[0], "OK")
         self.assertRegex("\n".join(inst.syslog.lines()),
@@ -222,7 +215,7 @@ class ImapFolder(unittest.TestCase):
 
     def login(self):
         c = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
-        self.addCleanup(quietly_logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         c.login(DEMO, "demo")
         return c
 
@@ -368,7 +361,7 @@ class ImapRemote(unittest.TestCase):
         port = inst.serve_inetd("imap4-in", host="10.254.10.10", port=143)
         with self.net.enter("client"):
             c = imaplib.IMAP4("10.254.10.10", port, timeout=30)
-        self.addCleanup(quietly_logout, c)
+        self.addCleanup(yubintest.imap_logout_quietly, c)
         self.assertIn("STARTTLS", c.capabilities)
         self.assertIn("LOGINDISABLED", c.capabilities, "RFC 9051 §6.2.3")
         self.assertNotIn("AUTH=PLAIN", c.capabilities)

@@ -7,6 +7,7 @@ socket the test can read. It starts the real programs under the real launchers
 Nothing here contacts anything but 127.0.0.0/8.
 """
 import contextlib
+import imaplib
 import os
 import pwd
 import shutil
@@ -44,6 +45,14 @@ def auth_account():
     if os.geteuid() == 0:
         return os.environ.get("YUBIN_TEST_AUTH_USER", "yubin-auth")
     return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def imap_logout_quietly(c):
+    """LOGOUT an imaplib client in a cleanup, whatever state its connection is in."""
+    try:
+        c.logout()
+    except (imaplib.IMAP4.error, OSError, EOFError):
+        pass
 
 
 def as_user(name):
