@@ -49,14 +49,16 @@ struct named {
 
 /* ---- flags and names ---- */
 
+/* The system flag letters, in the order of their bits from MAILBOX_FLAG_DRAFT on. */
+static const char system_letters[] = "DFPRST";
+
 /* The bit of a flag letter, or 0 for a letter that has none. */
 static uint32_t letter_bit(char c)
 {
-    static const char system[] = "DFPRST";
-    const char *p = c != '\0' ? strchr(system, c) : NULL;
+    const char *p = c != '\0' ? strchr(system_letters, c) : NULL;
     if (c >= 'a' && c <= 'z')
         return MAILBOX_FLAG_KEYWORD(c - 'a');
-    return p != NULL ? 1u << (26 + (p - system)) : 0;
+    return p != NULL ? MAILBOX_FLAG_DRAFT << (p - system_letters) : 0;
 }
 
 static int is_flag(char c)
@@ -98,15 +100,19 @@ uint32_t mbx_name_flags(const char *name, int *canonical)
     return bits;
 }
 
+/* The letters in ASCII order, DFPRST then a-z, straight from the bits (a FETCH FLAGS of a
+ * big folder calls this once per message: no lookup per letter). */
 void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size)
 {
-    static const char order[] = "DFPRSTabcdefghijklmnopqrstuvwxyz";
     size_t n = 0;
     if (size == 0)
         return;
-    for (const char *p = order; *p != '\0' && n + 1 < size; p++)
-        if (m->flags & letter_bit(*p))
-            out[n++] = *p;
+    for (unsigned i = 0; system_letters[i] != '\0' && n + 1 < size; i++)
+        if (m->flags & (MAILBOX_FLAG_DRAFT << i))
+            out[n++] = system_letters[i];
+    for (unsigned i = 0; i < 26 && n + 1 < size; i++)
+        if (m->flags & MAILBOX_FLAG_KEYWORD(i))
+            out[n++] = (char)('a' + i);
     out[n] = '\0';
 }
 
