@@ -158,6 +158,10 @@ class Run:
         except ProcessLookupError:
             pass
         self.p.wait(timeout=DEADLINE)
+        self.collect_and_close()
+
+    def collect_and_close(self):
+        """What smtp-in wrote before it died into self.out; its pipes closed."""
         fd = self.p.stdout.fileno()
         while select.select([fd], [], [], 0)[0]:
             chunk = os.read(fd, 65536)
@@ -405,12 +409,7 @@ class TlsRun(Run):
         self.tls.settimeout(left)
         return self.tls.recv(65536)
 
-    def kill(self, sig=signal.SIGKILL):
-        try:
-            os.kill(self.p.pid, sig)
-        except ProcessLookupError:
-            pass
-        self.p.wait(timeout=DEADLINE)
+    def collect_and_close(self):
         self.server_side.close()
         self.tls.settimeout(0.5)
         try:
