@@ -624,6 +624,7 @@ int mailbox_status(const char *maildir, struct mailbox_status *st)
     st->uidnext = mb.uidnext;
     st->uidvalidity = mb.uidvalidity;
     st->size = mb.total_crlf;
+    st->highestmodseq = mb.highestmodseq;
     for (size_t i = 0; i < mb.count; i++) {
         mailbox_flags(&mb.msgs[i], flags, sizeof flags);
         st->unseen += strchr(flags, 'S') == NULL;

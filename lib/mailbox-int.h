@@ -39,11 +39,18 @@ int mbx_by_uid(const void *a, const void *b);
 struct mbx_tail {
     int fd;
     uint32_t uidvalidity, next;
+    uint64_t highest; /* the folder's HIGHESTMODSEQ: mbx_tail_add's lines get one more */
+    uint64_t size;    /* the file's size (where the next line starts) */
 };
 /* 0 (t ready), 1 if the index cannot be added to (reconcile instead; t->fd is -1), -1. */
 int mbx_tail_open(const char *maildir, struct mbx_tail *t);
 /* The lines of names (uids[i] each gets), written and fsynced. 0 / -1. */
 int mbx_tail_add(struct mbx_tail *t, char *const *names, size_t n, uint32_t *uids);
+/* A flag change (yubin-index(5) version 3's update line): the message uid is now called name
+ * and has the modseq given (the folder's highest + 1 for the batch); *name_at is where the
+ * name starts in the file. Written, not fsynced (the caller fsyncs t->fd once). 0 / -1. */
+int mbx_tail_update(struct mbx_tail *t, uint32_t uid, uint64_t modseq, const char *name,
+                    uint64_t *name_at);
 void mbx_tail_close(struct mbx_tail *t);
 /* Takes an exclusive flock on dir/name (created if missing): its descriptor, or -1. */
 int mbx_lock_file(const char *dir, const char *name);
@@ -57,6 +64,9 @@ int mbx_lock_index(const char *maildir);
 /* Under the lock: the journal finished, the index read, reconciled and rewritten if needed,
  * into mb (path and cur_fd set, msgs empty, index_fd -1). 0 / -1. */
 int mbx_load_locked(struct mailbox *mb);
+/* Under the lock: fresh opened on maildir (its cur/ in fresh->cur_fd, -1 if it could not be
+ * opened) and loaded by mbx_load_locked. 0 / -1; either way mbx_unload and close cur_fd. */
+int mbx_load_path(struct mailbox *fresh, const char *maildir);
 /* 1 if nothing in cur/, new/ or the index changed since mb's last reconcile (then a refresh
  * has nothing to find), else 0. No lock needed. */
 int mbx_unchanged(struct mailbox *mb);

@@ -98,16 +98,17 @@ static size_t merge_lists(struct mailbox *mb, const struct mailbox *fresh, int f
     return n;
 }
 
-/* The folder reloaded under its lock into fresh (sharing mb's cur/ descriptor). */
-static int reload(struct mailbox *mb, struct mailbox *fresh)
+/* The folder reloaded under its lock (taken here unless MAILBOX_REFRESH_LOCKED) into fresh
+ * (sharing mb's cur/ descriptor). */
+static int reload(struct mailbox *mb, struct mailbox *fresh, int flags)
 {
     memset(fresh, 0, sizeof *fresh);
     memcpy(fresh->path, mb->path, sizeof fresh->path);
     fresh->cur_fd = mb->cur_fd;
     fresh->watch_fd = -1;
     fresh->index_fd = -1;
-    int lock = mbx_lock_index(mb->path);
-    int rc = lock >= 0 ? mbx_load_locked(fresh) : -1;
+    int lock = flags & MAILBOX_REFRESH_LOCKED ? -1 : mbx_lock_index(mb->path);
+    int rc = lock >= 0 || (flags & MAILBOX_REFRESH_LOCKED) ? mbx_load_locked(fresh) : -1;
     int saved = errno;
     if (lock >= 0)
         close(lock);
@@ -174,7 +175,7 @@ int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
         ch->exists = mb->count;
         return 0;
     }
-    if (reload(mb, &fresh) != 0)
+    if (reload(mb, &fresh, flags) != 0)
         return -1;
     if (mbx_changes_alloc(ch, mb->count + fresh.count) != 0 || take(mb, &fresh, flags, ch) != 0) {
         int saved = errno;
@@ -186,6 +187,7 @@ int mailbox_refresh(struct mailbox *mb, int flags, struct mailbox_changes *ch)
     mbx_keywords_free(&mb->kw);
     mbx_keywords_load(mb->path, &mb->kw);
     mb->uidnext = fresh.uidnext;
+    mb->highestmodseq = fresh.highestmodseq;
     mb->seen_cur = fresh.seen_cur;
     mb->seen_new = fresh.seen_new;
     mb->seen_index = fresh.seen_index;

@@ -30,15 +30,7 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
                    uint32_t *uidvalidity)
 {
     struct mailbox fresh;
-    char path[PATH_MAX];
-    memset(&fresh, 0, sizeof fresh);
-    fresh.watch_fd = fresh.index_fd = -1;
-    if (str_copy(fresh.path, sizeof fresh.path, maildir) != 0 ||
-        str_format(path, sizeof path, "%s/cur", maildir) < 0)
-        return errno = ENAMETOOLONG, -1;
-    if ((fresh.cur_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return -1;
-    int rc = mbx_load_locked(&fresh), saved = errno;
+    int rc = mbx_load_path(&fresh, maildir), saved = errno;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t blen = strcspn(bases[i], ":");
         uids[i] = 0;
@@ -52,7 +44,8 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
     }
     *uidvalidity = fresh.uidvalidity;
     mbx_unload(&fresh);
-    close(fresh.cur_fd);
+    if (fresh.cur_fd >= 0)
+        close(fresh.cur_fd);
     errno = saved;
     return rc;
 }
@@ -385,7 +378,7 @@ static int journal_copies(struct mailbox *mb, const uint32_t *uids, size_t n, co
         const char *src = mbx_name(mb, mailbox_by_uid(mb, uids[i]), NULL);
         rc = src == NULL ? -1 : mbx_journal_add(&j, 'M', names[i], mb->path, src);
     }
-    struct mbx_tail t = {-1, 0, 0};
+    struct mbx_tail t = {-1, 0, 0, 0, 0};
     int fast = rc == 0 ? mbx_tail_open(dst, &t) : -1;
     if (rc != 0 || fast < 0)
         mbx_journal_abort(&j);

@@ -27,8 +27,10 @@
 #include "util.h"
 
 #define INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
-#define INDEX_MAGIC "yubin-index 2"
+#define INDEX_MAGIC "yubin-index 3"
+#define INDEX_MAGIC_2 "yubin-index 2" /* still read: no modseq field, lines appended */
 #define INDEX_MAGIC_1 "yubin-index 1" /* still read: no entry at or above uidnext */
+#define INDEX_VERSION 3
 
 #define WINDOW_SIZE 16384
 
@@ -45,6 +47,7 @@ struct named {
     char *name;
     size_t base_len;
     uint64_t size, crlf_size;
+    uint64_t modseq; /* 0 while a reconcile has not given it one */
 };
 
 /* ---- flags and names ---- */
@@ -184,57 +187,98 @@ void mbx_forget_renamed(struct mailbox *mb)
     mb->n_renamed = 0;
 }
 
+/* The entry of uid in the renamed table, added (no name, no modseq) if missing, or NULL. */
+static struct mailbox_renamed *renamed_slot(struct mailbox *mb, uint32_t uid)
+{
+    struct mailbox_renamed *r = find_renamed(mb, uid);
+    if (r != NULL)
+        return r;
+    r = realloc(mb->renamed, (mb->n_renamed + 1) * sizeof *r);
+    if (r == NULL)
+        return errno = ENOMEM, NULL;
+    mb->renamed = r;
+    size_t at = mb->n_renamed++;
+    while (at > 0 && r[at - 1].uid > uid) {
+        r[at] = r[at - 1];
+        at--;
+    }
+    r[at] = (struct mailbox_renamed){uid, NULL, 0};
+    return &r[at];
+}
+
 int mbx_renamed(struct mailbox *mb, struct mailbox_msg *m, const char *name, int derived)
 {
     struct mailbox_renamed *r = find_renamed(mb, m->uid);
     m->flags = mbx_name_flags(name, NULL);
-    if (derived && r == NULL)
+    if (derived && (r == NULL || r->name == NULL))
         return 0; /* made from the flags again when asked for */
     char *copy = strdup(name);
-    if (copy == NULL)
-        return errno = ENOMEM, -1;
-    if (r != NULL) {
-        free(r->name);
-        r->name = copy;
-        return 0;
-    }
-    r = realloc(mb->renamed, (mb->n_renamed + 1) * sizeof *r);
-    if (r == NULL) {
+    if (copy == NULL || (r = renamed_slot(mb, m->uid)) == NULL) {
         free(copy);
         return errno = ENOMEM, -1;
     }
-    mb->renamed = r;
-    size_t at = mb->n_renamed++;
-    while (at > 0 && r[at - 1].uid > m->uid) {
-        r[at] = r[at - 1];
-        at--;
-    }
-    r[at] = (struct mailbox_renamed){m->uid, copy};
+    free(r->name);
+    r->name = copy;
     return 0;
+}
+
+/* The session's index file from offset from on, through the window: need bytes (fewer at the
+ * file's end, *avail says how many), or NULL (errno). */
+static const char *window(struct mailbox *mb, uint64_t from, size_t need, size_t *avail)
+{
+    if (mb->index_fd < 0)
+        return errno = EIO, NULL;
+    if (mb->win == NULL && (mb->win = malloc(WINDOW_SIZE)) == NULL)
+        return errno = ENOMEM, NULL;
+    if (from < mb->win_off || from + need > mb->win_off + mb->win_len) {
+        ssize_t n = pread(mb->index_fd, mb->win, WINDOW_SIZE, (off_t)from);
+        if (n < 0)
+            return NULL;
+        mb->win_off = from;
+        mb->win_len = (size_t)n;
+    }
+    *avail = mb->win_len - (size_t)(from - mb->win_off);
+    return mb->win + (from - mb->win_off);
 }
 
 /* The index's line from offset at up to its '\n', into mb->name. */
 static int index_name(struct mailbox *mb, uint32_t at)
 {
-    if (mb->index_fd < 0)
-        return errno = EIO, -1;
-    if (mb->win == NULL && (mb->win = malloc(WINDOW_SIZE)) == NULL)
-        return errno = ENOMEM, -1;
-    if (at < mb->win_off || at + sizeof mb->name > mb->win_off + mb->win_len) {
-        ssize_t n = pread(mb->index_fd, mb->win, WINDOW_SIZE, at);
-        if (n < 0)
-            return -1;
-        mb->win_off = at;
-        mb->win_len = (size_t)n;
-    }
-    size_t from = at - mb->win_off, avail = mb->win_len - from;
-    const char *p = avail > 0 ? memchr(mb->win + from, '\n', avail) : NULL;
-    size_t len = p != NULL ? (size_t)(p - (mb->win + from)) : sizeof mb->name;
+    size_t avail;
+    const char *w = window(mb, at, sizeof mb->name, &avail);
+    const char *p = w != NULL && avail > 0 ? memchr(w, '\n', avail) : NULL;
+    size_t len = p != NULL ? (size_t)(p - w) : sizeof mb->name;
+    if (w == NULL)
+        return -1;
     if (len == 0 || len >= sizeof mb->name)
         return errno = EIO, -1;
-    memcpy(mb->name, mb->win + from, len);
+    memcpy(mb->name, w, len);
     mb->name[len] = '\0';
     return 0;
+}
+
+#define MODSEQ_DIGITS 19 /* a 63-bit number */
+
+/* The modseq of a version 3 line whose name starts at offset at: the number before it. 0 if
+ * there is none (errno). */
+static uint64_t index_modseq(struct mailbox *mb, uint32_t at)
+{
+    size_t back = at > MODSEQ_DIGITS + 1 ? MODSEQ_DIGITS + 1 : at, avail, digits = 0;
+    const char *w = back > 1 ? window(mb, at - back, back, &avail) : NULL;
+    if (w == NULL || avail < back || w[back - 1] != ' ')
+        return errno = EIO, 0;
+    while (digits + 1 < back && w[back - 2 - digits] >= '0' && w[back - 2 - digits] <= '9')
+        digits++;
+    uint64_t v = 0;
+    for (size_t i = back - 1 - digits; i < back - 1; i++)
+        v = v * 10 + (uint64_t)(w[i] - '0');
+    return digits > 0 && digits <= MODSEQ_DIGITS && v > 0 ? v : (errno = EIO, 0);
+}
+
+uint64_t mailbox_modseq(struct mailbox *mb, const struct mailbox_msg *m)
+{
+    struct mailbox_renamed *r = find_renamed(mb, m->uid);
+    return r != NULL && r->modseq != 0 ? r->modseq : index_modseq(mb, m->name_at);
 }
 
 const char *mbx_name(struct mailbox *mb, const struct mailbox_msg *m, int *derived)
@@ -246,7 +290,7 @@ const char *mbx_name(struct mailbox *mb, const struct mailbox_msg *m, int *deriv
         *derived = 0;
     if (m->gone)
         return errno = ENOENT, NULL;
-    if (r != NULL)
+    if (r != NULL && r->name != NULL)
         return str_copy(mb->name, sizeof mb->name, r->name) == 0 ? mb->name : NULL;
     if (index_name(mb, m->name_at) != 0)
         return NULL;
@@ -315,30 +359,78 @@ static int parse_number(const char *line, int *off, unsigned long long *v)
     return 0;
 }
 
-/* One "<uid> <size> <crlf-size> <name>" line: its fields, and where the name starts. */
-static int parse_entry(const char *line, uint32_t uidnext, struct named *m, int *name_off)
+/* The name of an index line at off: not empty, not a dot file, no '/'. */
+static int good_name(const char *line, int off)
 {
-    unsigned long long uid, size, crlf;
+    return line[off] != '\0' && line[off] != '.' && strchr(line + off, '/') == NULL;
+}
+
+/* One "<uid> <size> <crlf-size> [<modseq> ]<name>" line (the modseq from version 3 on; 1
+ * before): its fields, and where the name starts. */
+static int parse_entry(const char *line, int version, uint32_t uidnext, struct named *m,
+                       int *name_off)
+{
+    unsigned long long uid, size, crlf, modseq = 1;
     int off = 0;
     if (parse_number(line, &off, &uid) != 0 || parse_number(line, &off, &size) != 0 ||
-        parse_number(line, &off, &crlf) != 0 || uid == 0 || uid >= uidnext || line[off] == '\0' ||
-        line[off] == '.' || strchr(line + off, '/') != NULL)
+        parse_number(line, &off, &crlf) != 0 ||
+        (version >= 3 && parse_number(line, &off, &modseq) != 0) || uid == 0 || uid >= uidnext ||
+        modseq == 0 || modseq > INT64_MAX || !good_name(line, off))
         return -1;
     m->uid = (uint32_t)uid;
     m->size = size;
     m->crlf_size = crlf;
+    m->modseq = modseq;
     *name_off = off;
     return 0;
 }
 
-/* The header lines: magic (*v2 set for version 2), uidvalidity, uidnext, cur and new times. */
-static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t, int *v2)
+/* Version 3's update line "= <uidnext> <uid> <modseq> <name>" (a flag change appended in place:
+ * the message with that UID now has that name and modseq; uidnext is the UID the next new
+ * message gets, so that the last line alone tells it). 0, or -1. */
+static int parse_update(const char *line, struct named *m, uint32_t *next, int *name_off)
+{
+    unsigned long long n, uid, modseq;
+    int off = 2;
+    if (strncmp(line, "= ", 2) != 0 || parse_number(line, &off, &n) != 0 ||
+        parse_number(line, &off, &uid) != 0 || parse_number(line, &off, &modseq) != 0 || n == 0 ||
+        n > UINT32_MAX || uid == 0 || uid >= n || modseq == 0 || modseq > INT64_MAX ||
+        !good_name(line, off))
+        return -1;
+    memset(m, 0, sizeof *m);
+    m->uid = (uint32_t)uid;
+    m->modseq = modseq;
+    *next = (uint32_t)n;
+    *name_off = off;
+    return 0;
+}
+
+/* The version of an index's first line, or 0. */
+static int index_version(const char *magic)
+{
+    return strcmp(magic, INDEX_MAGIC) == 0     ? 3
+           : strcmp(magic, INDEX_MAGIC_2) == 0 ? 2
+           : strcmp(magic, INDEX_MAGIC_1) == 0 ? 1
+                                               : 0;
+}
+
+/* Version 3's sixth header line, "highestmodseq N", into mb. 0, or -1. */
+static int parse_highest(const char *line, struct mailbox *mb)
+{
+    unsigned long long h;
+    char end;
+    if (sscanf(line, "highestmodseq %llu%c", &h, &end) != 1 || h == 0 || h > INT64_MAX)
+        return -1;
+    mb->highestmodseq = h;
+    return 0;
+}
+
+/* The header lines: uidvalidity, uidnext, cur and new times (the magic is read before). */
+static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
 {
     unsigned long v, n;
     char end;
-    *v2 = strcmp(lines[0], INDEX_MAGIC) == 0;
-    if ((!*v2 && strcmp(lines[0], INDEX_MAGIC_1) != 0) ||
-        sscanf(lines[1], "uidvalidity %lu%c", &v, &end) != 1 || v == 0 || v > UINT32_MAX ||
+    if (sscanf(lines[1], "uidvalidity %lu%c", &v, &end) != 1 || v == 0 || v > UINT32_MAX ||
         sscanf(lines[2], "uidnext %lu%c", &n, &end) != 1 || n == 0 || n > UINT32_MAX ||
         strncmp(lines[3], "cur ", 4) != 0 || parse_time(lines[3] + 4, &t->cur) != 0 ||
         strncmp(lines[4], "new ", 4) != 0 || parse_time(lines[4] + 4, &t->new_) != 0)
@@ -365,13 +457,14 @@ static char *next_line(FILE *f, char **line, size_t *cap, size_t *len)
 struct index_file {
     FILE *f;
     uint64_t size, pos; /* the file's size, and the offset of the next line */
-    int v2;             /* version 2: lines appended in place (mbx_tail_add) may follow */
+    int version;        /* 2 on: lines appended in place (mbx_tail_add) may follow; 3: with
+                         * modseqs, and update lines (mbx_tail_update) */
 };
 
 /* The UID bound of an entry: version 2's appended entries raise uidnext. */
 static uint32_t uid_bound(const struct index_file *ix, const struct mailbox *mb)
 {
-    return ix->v2 ? UINT32_MAX : mb->uidnext;
+    return ix->version >= 2 ? UINT32_MAX : mb->uidnext;
 }
 
 static void raise_uidnext(struct mailbox *mb, uint32_t uid)
@@ -384,17 +477,19 @@ static void raise_uidnext(struct mailbox *mb, uint32_t uid)
  * crash, whose file the next reconcile numbers (its cur/ time is not the recorded one). */
 static int read_whole(const struct index_file *ix)
 {
-    return ix->pos == ix->size || ix->v2;
+    return ix->pos == ix->size || ix->version >= 2;
 }
 
 /* Opens <folder>/yubin-index and reads its header into mb and t. 0, 1 if missing or unusable. */
 static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes *t)
 {
-    char path[PATH_MAX], *head[5] = {NULL}, *line = NULL;
+    char path[PATH_MAX], *head[6] = {NULL}, *line = NULL;
     size_t cap = 0, len;
     struct stat st;
     ix->f = NULL;
     ix->pos = 0;
+    ix->version = 0;
+    mb->highestmodseq = 1;
     if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
         return 1;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -407,13 +502,16 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
         return 1;
     }
     ix->size = (uint64_t)st.st_size;
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < 5; i++) {
+    int rc = 0, lines = 5;
+    for (int i = 0; rc == 0 && i < lines; i++) {
         rc = next_line(ix->f, &line, &cap, &len) == NULL || (head[i] = strdup(line)) == NULL;
         ix->pos += rc == 0 ? len : 0;
+        if (rc == 0 && i == 0)
+            lines = (ix->version = index_version(head[0])) >= 3 ? 6 : 5;
     }
-    rc = rc || parse_header(head, mb, t, &ix->v2) != 0;
-    for (int i = 0; i < 5; i++)
+    rc = rc || ix->version == 0 || parse_header(head, mb, t) != 0 ||
+         (ix->version >= 3 && parse_highest(head[5], mb) != 0);
+    for (int i = 0; i < 6; i++)
         free(head[i]);
     free(line);
     if (rc) {
@@ -421,6 +519,22 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
         ix->f = NULL;
     }
     return rc;
+}
+
+/* One line after the header: an entry (*update 0) or, from version 3 on, an update line
+ * (*update 1); mb's uidnext and highestmodseq raised by it. 0, or -1. */
+static int parse_line(const char *line, const struct index_file *ix, struct mailbox *mb,
+                      struct named *m, int *off, int *update)
+{
+    uint32_t next = 0;
+    *update = ix->version >= 3 && line[0] == '=';
+    if (*update ? parse_update(line, m, &next, off) != 0
+                : parse_entry(line, ix->version, uid_bound(ix, mb), m, off) != 0)
+        return -1;
+    raise_uidnext(mb, *update ? next - 1 : m->uid);
+    if (m->modseq > mb->highestmodseq)
+        mb->highestmodseq = m->modseq;
+    return 0;
 }
 
 /* The session's record of a message whose name starts at offset at of the index. 0, or 1 if
@@ -443,18 +557,22 @@ static int read_records(struct index_file *ix, struct mailbox *mb)
 {
     char *line = NULL;
     size_t cap = 0, alloc = 0, len;
-    int rc = 0, off;
+    int rc = 0, off, update;
+    uint32_t last = 0;
     struct named m = {0};
     if (mem_grow(&mb->msgs, &alloc, ix->size / 48 + 1, sizeof *mb->msgs) != 0)
         return 1;
     while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
-        rc = parse_entry(line, uid_bound(ix, mb), &m, &off) != 0 ||
-             (mb->count > 0 && m.uid <= mb->msgs[mb->count - 1].uid) ||
+        rc = parse_line(line, ix, mb, &m, &off, &update) != 0 || (!update && m.uid <= last) ||
              mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0;
         m.name = line + off;
-        if (rc == 0)
-            raise_uidnext(mb, m.uid);
-        if (rc == 0 && record(&mb->msgs[mb->count], &m, ix->pos + (uint64_t)off) == 0)
+        struct mailbox_msg *r = rc == 0 && update ? mailbox_by_uid(mb, m.uid) : NULL;
+        if (r != NULL && ix->pos + (uint64_t)off < INDEX_MAX_SIZE) { /* its new name */
+            r->flags = mbx_name_flags(m.name, NULL);
+            r->name_at = (uint32_t)(ix->pos + (uint64_t)off);
+        }
+        last = rc == 0 && !update ? m.uid : last;
+        if (rc == 0 && !update && record(&mb->msgs[mb->count], &m, ix->pos + (uint64_t)off) == 0)
             mb->count++;
         ix->pos += len;
     }
@@ -471,19 +589,24 @@ static int read_named(struct index_file *ix, struct mailbox *mb, struct named **
 {
     char *line = NULL;
     size_t cap = 0, alloc = 0, len;
-    int rc = 0, off;
-    struct named *msgs = NULL;
+    int rc = 0, off, update;
+    struct named *msgs = NULL, *old;
     *count = 0;
     while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
         rc = mem_grow(&msgs, &alloc, *count + 1, sizeof *msgs) != 0;
         struct named *m = rc == 0 ? &msgs[*count] : NULL;
         if (rc == 0)
             memset(m, 0, sizeof *m);
-        rc = rc || parse_entry(line, uid_bound(ix, mb), m, &off) != 0 ||
-             (*count > 0 && m->uid <= msgs[*count - 1].uid) || named_set(m, line + off) != 0;
-        if (rc == 0)
-            raise_uidnext(mb, m->uid);
-        *count += rc == 0;
+        rc = rc || parse_line(line, ix, mb, m, &off, &update) != 0 ||
+             (!update && *count > 0 && m->uid <= msgs[*count - 1].uid);
+        if (rc == 0 && !update) {
+            rc = named_set(m, line + off) != 0;
+            *count += rc == 0;
+        } else if (rc == 0 && *count > 0 &&
+                   (old = bsearch(m, msgs, *count, sizeof *msgs, named_by_uid)) != NULL) {
+            old->modseq = m->modseq; /* an update: its new name and modseq */
+            rc = named_set(old, line + off) != 0;
+        }
         ix->pos += len;
     }
     free(line);
@@ -514,16 +637,18 @@ static int write_entries(FILE *f, struct mailbox *mb, const struct named *msgs, 
                          const struct dirtimes *t)
 {
     int hook = getenv("YUBIN_TEST_INDEX_KILL") != NULL;
-    int n = fprintf(
-        f, INDEX_MAGIC "\nuidvalidity %lu\nuidnext %lu\ncur %lld.%09ld\nnew %lld.%09ld\n",
-        (unsigned long)mb->uidvalidity, (unsigned long)mb->uidnext, (long long)t->cur.tv_sec,
-        t->cur.tv_nsec, (long long)t->new_.tv_sec, t->new_.tv_nsec);
+    int n = fprintf(f,
+                    INDEX_MAGIC "\nuidvalidity %lu\nuidnext %lu\ncur %lld.%09ld\nnew "
+                                "%lld.%09ld\nhighestmodseq %llu\n",
+                    (unsigned long)mb->uidvalidity, (unsigned long)mb->uidnext,
+                    (long long)t->cur.tv_sec, t->cur.tv_nsec, (long long)t->new_.tv_sec,
+                    t->new_.tv_nsec, (unsigned long long)mb->highestmodseq);
     uint64_t pos = n > 0 ? (uint64_t)n : 0;
     mb->count = 0;
     for (size_t i = 0; i < count && n > 0; i++) {
         const struct named *m = &msgs[i];
-        n = fprintf(f, "%lu %llu %llu ", (unsigned long)m->uid, (unsigned long long)m->size,
-                    (unsigned long long)m->crlf_size);
+        n = fprintf(f, "%lu %llu %llu %llu ", (unsigned long)m->uid, (unsigned long long)m->size,
+                    (unsigned long long)m->crlf_size, (unsigned long long)m->modseq);
         pos += n > 0 ? (uint64_t)n : 0;
         if (n > 0 && record(&mb->msgs[mb->count], m, pos) == 0)
             mb->count++;
@@ -628,21 +753,43 @@ static int scan(struct mailbox *mb, struct named **out, size_t *count)
     return 0;
 }
 
+/* The modseqs of one reconcile: a message whose name is the index's keeps its modseq; one
+ * renamed behind the index's back (mutt) or new gets the folder's highest + 1, and a vanished
+ * one (expunged) raises the highest too: one new modseq for all of them. */
+static void give_modseqs(struct mailbox *mb, struct named *found, size_t n, int vanished)
+{
+    uint64_t next = mb->highestmodseq + 1;
+    int changed = vanished;
+    for (size_t i = 0; i < n; i++)
+        if (found[i].modseq == 0) {
+            found[i].modseq = next;
+            changed = 1;
+        }
+    if (changed)
+        mb->highestmodseq = next;
+}
+
 /* Gives the scanned messages (found, sorted by base) the UIDs the index knew (known, in UID
  * order; freed) by base name and new ones, in base order, to the rest; the index's vanished
- * messages are dropped. found is left in UID order, its count in *nfound. */
+ * messages are dropped. found is left in UID order, its count in *nfound; modseqs as
+ * give_modseqs says. */
 static void merge(struct mailbox *mb, struct named *known, size_t nknown, struct named *found,
                   size_t *nfound)
 {
     if (nknown > 1)
         qsort(known, nknown, sizeof *known, by_base);
     size_t j = 0;
+    int vanished = 0;
     for (size_t i = 0; i < *nfound; i++) {
-        while (j < nknown && base_cmp(&known[j], &found[i]) < 0)
-            j++; /* vanished */
-        if (j < nknown && base_cmp(&known[j], &found[i]) == 0)
-            found[i].uid = known[j++].uid;
+        for (; j < nknown && base_cmp(&known[j], &found[i]) < 0; j++)
+            vanished = 1;
+        if (j < nknown && base_cmp(&known[j], &found[i]) == 0) {
+            found[i].uid = known[j].uid;
+            found[i].modseq = strcmp(known[j].name, found[i].name) == 0 ? known[j].modseq : 0;
+            j++;
+        }
     }
+    vanished = vanished || j < nknown;
     for (size_t i = 0; i < *nfound; i++)
         if (found[i].uid == 0 && (i == 0 || base_cmp(&found[i - 1], &found[i]) != 0)) {
             found[i].uid = mb->uidnext++;
@@ -659,6 +806,7 @@ static void merge(struct mailbox *mb, struct named *known, size_t nknown, struct
     named_free(known, nknown);
     *nfound = kept;
     qsort(found, kept, sizeof *found, named_by_uid);
+    give_modseqs(mb, found, kept, vanished);
 }
 
 static uint32_t new_uidvalidity(void)
@@ -713,8 +861,8 @@ static int load_dirs(struct mailbox *mb, struct index_file *ix, const struct dir
     if (dir_times(mb, &seen, 1) != 0)
         return -1;
     int rc;
-    if (ix->f != NULL && same_time(seen.cur, recorded->cur) &&
-        same_time(seen.new_, recorded->new_)) {
+    if (ix->f != NULL && ix->version >= INDEX_VERSION && same_time(seen.cur, recorded->cur) &&
+        same_time(seen.new_, recorded->new_)) { /* an older version is rewritten */
         rc = read_records(ix, mb);
         mb->index_fd = rc == 0 ? dup(fileno(ix->f)) : -1;
         if (rc == 0 && mb->index_fd < 0)
@@ -743,6 +891,7 @@ int mbx_load_locked(struct mailbox *mb)
         mb->created = 1;
         mb->uidvalidity = new_uidvalidity();
         mb->uidnext = 1;
+        mb->highestmodseq = 1;
         rc = load_dirs(mb, &ix, &recorded);
     }
     return rc;
@@ -750,26 +899,30 @@ int mbx_load_locked(struct mailbox *mb)
 
 /* ---- adding to the index in place (APPEND, COPY) ---- */
 
-/* The UID after the last entry of ix (whose file ends with a whole line), into t->next.
+/* The UID after the last entry of ix (whose file ends with a whole line), into t->next, and
+ * the highest modseq into t->highest (the last line's: appended lines raise it one by one).
  * 0, or 1 if it cannot be told from the file's end. */
 static int tail_next(struct index_file *ix, struct mailbox *mb, struct mbx_tail *t)
 {
     char buf[4096];
     size_t n = ix->size - ix->pos < sizeof buf - 1 ? (size_t)(ix->size - ix->pos) : sizeof buf - 1;
     t->next = mb->uidnext;
+    t->highest = mb->highestmodseq;
+    t->size = ix->size;
     if (n == 0)
         return 0; /* no entry */
     if (pread(fileno(ix->f), buf, n, (off_t)(ix->size - n)) != (ssize_t)n || buf[n - 1] != '\n')
         return 1; /* an unterminated last line: the next reconcile rewrites the file */
     buf[n - 1] = '\0';
     char *start = strrchr(buf, '\n');
-    struct named m;
-    int off;
     if (start == NULL && n < ix->size - ix->pos)
         return 1;
-    if (parse_entry(start != NULL ? start + 1 : buf, UINT32_MAX, &m, &off) != 0)
+    int off, update;
+    struct named m;
+    if (parse_line(start != NULL ? start + 1 : buf, ix, mb, &m, &off, &update) != 0)
         return 1;
-    t->next = m.uid >= t->next ? m.uid + 1 : t->next;
+    t->next = mb->uidnext > t->next ? mb->uidnext : t->next;
+    t->highest = mb->highestmodseq;
     return t->next == 0; /* UIDs ran out */
 }
 
@@ -785,7 +938,7 @@ int mbx_tail_open(const char *maildir, struct mbx_tail *t)
         return errno = ENAMETOOLONG, -1;
     if (mbx_journal_finish(maildir) != 0)
         return -1;
-    int rc = index_open(&mb, &ix, &recorded) != 0 || !ix.v2 ||
+    int rc = index_open(&mb, &ix, &recorded) != 0 || ix.version < INDEX_VERSION ||
              ix.size > INDEX_MAX_SIZE - (1u << 20) || tail_next(&ix, &mb, t) != 0;
     t->uidvalidity = mb.uidvalidity;
     if (rc == 0 && str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, maildir) >= 0)
@@ -812,13 +965,34 @@ int mbx_tail_add(struct mbx_tail *t, char *const *names, size_t n, uint32_t *uid
             return errno = EINVAL, -1;
         }
         uids[i] = t->next++;
-        int w = snprintf(text + len, cap - len, "%lu %llu %llu %s\n", (unsigned long)uids[i],
-                         (unsigned long long)size, (unsigned long long)crlf, names[i]);
+        int w = snprintf(text + len, cap - len, "%lu %llu %llu %llu %s\n", (unsigned long)uids[i],
+                         (unsigned long long)size, (unsigned long long)crlf,
+                         (unsigned long long)t->highest + 1, names[i]);
         len += w > 0 ? (size_t)w : 0;
     }
     int rc = write_all(t->fd, text, len) != 0 || fsync(t->fd) != 0 ? -1 : 0;
+    t->highest += rc == 0 && n > 0;
+    t->size += rc == 0 ? len : 0;
     free(text);
     return rc;
+}
+
+int mbx_tail_update(struct mbx_tail *t, uint32_t uid, uint64_t modseq, const char *name,
+                    uint64_t *name_at)
+{
+    char line[NAME_MAX + 96];
+    int w = snprintf(line, sizeof line, "= %lu %lu %llu ", (unsigned long)t->next,
+                     (unsigned long)uid, (unsigned long long)modseq);
+    size_t len = w > 0 ? (size_t)w : 0;
+    if (t->next == 0 || uid >= t->next || strchr(name, '\n') != NULL ||
+        str_format(line + len, sizeof line - len, "%s\n", name) < 0)
+        return errno = EINVAL, -1;
+    *name_at = t->size + len;
+    mbx_kill_point();
+    if (write_all(t->fd, line, len + strlen(line + len)) != 0)
+        return -1;
+    t->size += len + strlen(line + len);
+    return 0;
 }
 
 void mbx_tail_close(struct mbx_tail *t)
@@ -883,6 +1057,19 @@ int mbx_replace_file(const char *dir, const char *name, const char *data, size_t
     return fsync_dir(dir);
 }
 
+int mbx_load_path(struct mailbox *fresh, const char *maildir)
+{
+    char path[PATH_MAX];
+    memset(fresh, 0, sizeof *fresh);
+    fresh->watch_fd = fresh->index_fd = -1;
+    if (str_copy(fresh->path, sizeof fresh->path, maildir) != 0 ||
+        str_format(path, sizeof path, "%s/cur", maildir) < 0)
+        return fresh->cur_fd = -1, errno = ENAMETOOLONG, -1;
+    if ((fresh->cur_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    return mbx_load_locked(fresh);
+}
+
 int mailbox_open(struct mailbox *mb, const char *maildir)
 {
     char path[PATH_MAX];
@@ -912,6 +1099,7 @@ int mailbox_open(struct mailbox *mb, const char *maildir)
 
 void mailbox_close(struct mailbox *mb)
 {
+    mailbox_change_end(mb);
     mbx_unload(mb);
     if (mb->cur_fd >= 0)
         close(mb->cur_fd);
@@ -1039,7 +1227,33 @@ static int flagged_name(const char *name, const char *add, const char *clear, ch
     return str_format(dst, size, "%.*s:2,%s", (int)base, name, sorted) < 0 ? -1 : 0;
 }
 
-int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add, const char *clear)
+/* The change of m's name to name recorded in the index with the batch's modseq (m->name_at
+ * moved to the new line when the session reads that file, else the modseq kept aside). */
+static int record_change(struct mailbox *mb, struct mailbox_msg *m, const char *name)
+{
+    struct mbx_tail t = {mb->chg_fd, mb->uidvalidity, mb->chg_next, 0, mb->chg_size};
+    struct mailbox_renamed *r = find_renamed(mb, m->uid);
+    uint64_t at;
+    if (mb->chg_fd < 0)
+        return 0; /* the index was rebuilt meanwhile: the next reconcile gives it a modseq */
+    if (mbx_tail_update(&t, m->uid, mb->chg_modseq, name, &at) != 0)
+        return -1;
+    mb->chg_size = t.size;
+    mb->chg_count++;
+    if (mb->chg_same && at < INDEX_MAX_SIZE) {
+        m->name_at = (uint32_t)at;
+        if (r != NULL)
+            r->modseq = 0;
+        return 0;
+    }
+    if ((r = renamed_slot(mb, m->uid)) == NULL)
+        return -1;
+    r->modseq = mb->chg_modseq;
+    return 0;
+}
+
+/* mailbox_set_flags inside a batch. */
+static int set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add, const char *clear)
 {
     char name[NAME_MAX + 1], target[NAME_MAX + 1];
     int derived;
@@ -1052,12 +1266,87 @@ int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add
         if (strcmp(target, name) == 0)
             return 0;
         if (renameat(mb->cur_fd, name, mb->cur_fd, target) == 0)
-            return mbx_renamed(mb, m, target, derived);
+            return mbx_renamed(mb, m, target, derived) != 0 ? -1 : record_change(mb, m, target);
         rc = mbx_refind_failed(mb, m);
         if (rc != 0)
             return rc;
     }
     return errno = EAGAIN, -1;
+}
+
+int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add, const char *clear)
+{
+    if (mb->changing)
+        return set_flags(mb, m, add, clear);
+    if (mailbox_change_begin(mb) != 0)
+        return -1;
+    int rc = set_flags(mb, m, add, clear), saved = errno;
+    if (mailbox_change_end(mb) != 0 && rc == 0)
+        return -1;
+    errno = saved;
+    return rc;
+}
+
+/* Under the lock: the index open for appending, reconciled first when it cannot be appended to
+ * (an older version, or a line cut by a crash). 0, or -1. */
+static int open_tail(struct mailbox *mb, struct mbx_tail *t)
+{
+    int rc = mbx_tail_open(mb->path, t);
+    if (rc == 1) {
+        struct mailbox fresh;
+        rc = mbx_load_path(&fresh, mb->path);
+        mbx_unload(&fresh);
+        if (fresh.cur_fd >= 0)
+            close(fresh.cur_fd);
+        rc = rc != 0 ? -1 : mbx_tail_open(mb->path, t);
+    }
+    return rc > 0 ? (errno = EIO, -1) : rc;
+}
+
+int mailbox_change_begin(struct mailbox *mb)
+{
+    struct mbx_tail t = {-1, 0, 0, 0, 0};
+    struct stat a, b;
+    if (mb->changing)
+        return errno = EBUSY, -1;
+    int lock = mbx_lock_index(mb->path);
+    if (lock < 0 || open_tail(mb, &t) != 0) {
+        int saved = errno;
+        if (lock >= 0)
+            close(lock);
+        return errno = saved, -1;
+    }
+    if (t.uidvalidity != mb->uidvalidity) /* rebuilt: our UIDs are not its UIDs */
+        mbx_tail_close(&t);
+    mb->changing = 1;
+    mb->chg_lock = lock;
+    mb->chg_fd = t.fd;
+    mb->chg_next = t.next;
+    mb->chg_size = t.size;
+    mb->chg_modseq = t.highest + 1;
+    mb->chg_count = 0;
+    mb->chg_same = t.fd >= 0 && mb->index_fd >= 0 && fstat(t.fd, &a) == 0 &&
+                   fstat(mb->index_fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    return 0;
+}
+
+int mailbox_change_end(struct mailbox *mb)
+{
+    if (!mb->changing)
+        return 0;
+    if (mb->chg_count > 0)
+        mbx_kill_point();
+    int rc = mb->chg_fd >= 0 && mb->chg_count > 0 && fsync(mb->chg_fd) != 0 ? -1 : 0;
+    int saved = errno;
+    if (rc == 0 && mb->chg_fd >= 0 && mb->chg_count > 0)
+        mb->highestmodseq = mb->chg_modseq;
+    if (mb->chg_fd >= 0)
+        close(mb->chg_fd);
+    close(mb->chg_lock);
+    mb->changing = 0;
+    mb->chg_fd = mb->chg_lock = -1;
+    errno = saved;
+    return rc;
 }
 
 int mailbox_expunge(struct mailbox *mb, struct mailbox_msg *m)

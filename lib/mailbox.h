@@ -8,8 +8,9 @@
  * before ':'), with sizes, so that a login whose folder has not changed since the index was
  * written lists it without reading a directory. It is rewritten only under its lock (flock on
  * <folder>/yubin-index.lock), as write-new + fsync + rename: a crash leaves the old index or
- * the new one; APPEND and COPY append their lines to it under the lock instead (a line cut by
- * a crash is ignored). Files added or removed behind its back (mutt, Dovecot, maildir-deliver) are
+ * the new one; APPEND and COPY append their lines to it under the lock instead, and flag
+ * changes their update lines with the MODSEQ they get (CONDSTORE; a line cut by a crash is
+ * ignored). Files added or removed behind its back (mutt, Dovecot, maildir-deliver) are
  * reconciled at open: new files get new UIDs in base-name order, vanished ones are dropped.
  * A missing or unreadable index is rebuilt with a new UIDVALIDITY. It never changes a
  * message's contents, and never removes a file unless asked to (mailbox_expunge).
@@ -61,16 +62,19 @@ struct mailbox_keywords {
 
 /* A name this session gave a message by renaming it that cannot be told from its flags
  * (its index name was not "<base>:2,<sorted letters>"), or found after another session
- * renamed it: kept until the next refresh reads a newer index. */
+ * renamed it, or the MODSEQ this session gave it when that cannot be read from the index file
+ * the session holds: kept until the next refresh reads a newer index. */
 struct mailbox_renamed {
     uint32_t uid;
-    char *name;
+    char *name;      /* NULL: made from the flags (only the modseq is kept) */
+    uint64_t modseq; /* its MODSEQ when this session changed it, or 0 (read the index) */
 };
 
 struct mailbox {
     char path[PATH_MAX]; /* the folder's Maildir */
     int cur_fd;          /* cur/, open for the session */
     uint32_t uidvalidity, uidnext;
+    uint64_t highestmodseq; /* CONDSTORE (RFC 7162): the folder's highest MODSEQ, >= 1 */
     struct mailbox_msg *msgs;
     size_t count;
     uint64_t total_crlf;
@@ -92,6 +96,13 @@ struct mailbox {
     struct mailbox_renamed *renamed; /* sorted by UID */
     size_t n_renamed;
     char name[NAME_MAX + 1]; /* mailbox_name's answer */
+    /* A batch of flag changes (mailbox_change_begin .. mailbox_change_end): the index lock,
+     * the index open for appending, its size, whether it is the file index_fd
+     * reads (then a changed message's name_at points at its new line), and the MODSEQ the
+     * batch's changes get; all valid while changing is 1. */
+    int changing, chg_lock, chg_fd, chg_same;
+    uint32_t chg_next, chg_count;
+    uint64_t chg_size, chg_modseq;
 };
 
 /* Opens a folder (a Maildir that exists, see maildir_ensure): takes the index lock, moves
@@ -124,9 +135,24 @@ int mailbox_open_msg(struct mailbox *mb, struct mailbox_msg *m);
 void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size);
 /* Adds the flags in add and clears those in clear (letters as above) by renaming the file.
  * A file renamed meanwhile by another session is found by its base name and its flags
- * merged. 0, 1 if the message is gone (expunged elsewhere), -1 (errno set). */
+ * merged. A change gets a new MODSEQ, appended to the index with the new name under the index
+ * lock (inside mailbox_change_begin/_end, or in a batch of its own). 0, 1 if the message is
+ * gone (expunged elsewhere), -1 (errno set). */
 int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add,
                       const char *clear);
+
+/* ---- CONDSTORE (RFC 7162): MODSEQ ---- */
+
+/* Starts a batch of flag changes (one STORE): takes the index lock and opens the index for
+ * appending; every change of the batch gets the same new MODSEQ (the folder's highest + 1).
+ * Hold it only for the changes (send the replies after mailbox_change_end). 0, or -1. */
+int mailbox_change_begin(struct mailbox *mb);
+/* Ends the batch: the lines fsynced, the lock released, mb->highestmodseq raised if anything
+ * changed. 0, or -1 (errno; the changes are made, and get their MODSEQ at the next refresh). */
+int mailbox_change_end(struct mailbox *mb);
+/* A message's MODSEQ (RFC 7162 §3.1), read from the index file the session holds (no stat or
+ * open of the message). 0 if it cannot be read (errno). */
+uint64_t mailbox_modseq(struct mailbox *mb, const struct mailbox_msg *m);
 
 /* Removes the message's file (found again by base name if renamed). 0 (also when it was
  * already gone), or -1 (errno set). Call mailbox_sync after a batch. */
@@ -176,6 +202,9 @@ void mailbox_changes_free(struct mailbox_changes *ch);
  * (during FETCH, STORE and SEARCH no EXPUNGE may be sent, RFC 3501 §7.4.1). A later refresh
  * without the flag reports them. */
 #define MAILBOX_REFRESH_KEEP_GONE 1
+/* The caller holds the folder's index lock (inside mailbox_change_begin/_end: STORE
+ * UNCHANGEDSINCE refreshes before it tests, so that the test and the write are one step). */
+#define MAILBOX_REFRESH_LOCKED 2
 
 /* Brings an open folder up to date, as mailbox_open does (lock, new/ into cur/, reconcile,
  * index rewritten if needed), and tells what differs from the session's list: messages
@@ -210,7 +239,8 @@ int mailbox_expunge_deleted(struct mailbox *mb, const uint32_t *uids, size_t n,
 
 struct mailbox_status {
     uint32_t messages, recent, uidnext, uidvalidity, unseen;
-    uint64_t size; /* RFC 8438 STATUS SIZE: the sum of RFC822.SIZE (W=) */
+    uint64_t size;          /* RFC 8438 STATUS SIZE: the sum of RFC822.SIZE (W=) */
+    uint64_t highestmodseq; /* RFC 7162 STATUS HIGHESTMODSEQ */
 };
 /* STATUS of a folder (a Maildir that exists) without keeping it open: the index is read and
  * reconciled as by mailbox_open (cheap when the directories have not changed). recent is

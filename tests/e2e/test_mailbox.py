@@ -23,15 +23,22 @@ def read_index(md):
         return None
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    assert lines[0] == "yubin-index 2", lines[:2]
+    assert lines[0] == "yubin-index 3", lines[:2]
     assert lines[-1] == "", "the index ends with a whole line"
+    assert lines[5].startswith("highestmodseq "), lines[:6]
     v = int(lines[1].split()[1])
     n = int(lines[2].split()[1])
     entries = {}
-    for line in lines[5:-1]:
-        uid, _size, _crlf, name = line.split(" ", 3)
+    for line in lines[6:-1]:
+        if line.startswith("= "):  # a flag change appended in place: its new name
+            _eq, nxt, uid, _modseq, name = line.split(" ", 4)
+            n = max(n, int(nxt))
+            if int(uid) in entries:
+                entries[int(uid)] = name
+            continue
+        uid, _size, _crlf, _modseq, name = line.split(" ", 4)
         entries[int(uid)] = name
-    n = max([n] + [uid + 1 for uid in entries])  # version 2: lines appended in place
+    n = max([n] + [uid + 1 for uid in entries])  # lines appended in place
     return v, n, entries
 
 

@@ -1,7 +1,10 @@
 """test_mailbox_store: lib/mailbox under IMAP's writes, through tests/unit/mailbox-tool.
 kill -9 at every step of APPEND, COPY, MOVE and EXPUNGE (YUBIN_TEST_STORE_KILL counts the
 steps) leaves each folder either as it was or as the command makes it, never a mix, once the
-folders are opened again; the index then matches the files and no journal is left. And POP3
+folders are opened again; the index then matches the files and no journal is left. kill -9
+during a flag change (STORE) leaves every renamed message with a MODSEQ above the old
+HIGHESTMODSEQ (from its index line, or from the reconcile that finds the rename) and the
+others as they were. And POP3
 alongside an IMAP-like session on one mailbox: DELE+QUIT seen by the session's refresh as an
 EXPUNGE, the session's flag change and a delivery seen by POP3, UIDLs stable, POP3's lock
 still refusing a second POP3 session."""
@@ -108,6 +111,54 @@ class StoreKill(unittest.TestCase):
         new = {"Dst": [], "INBOX": sorted([BODIES[1], BODIES[3]])}
         steps = self.run_killed(["expunge", "@/INBOX"], old, new)
         self.assertGreaterEqual(steps, 5)
+
+
+def modseqs(md):
+    """(HIGHESTMODSEQ, {uid: (modseq, flag letters)}) of a folder as a session opens it."""
+    lines = tool("modseq", md).stdout.decode().splitlines()
+    out = {}
+    for line in lines[1:]:
+        uid, modseq, *flags = line.split(" ")
+        out[int(uid)] = (int(modseq), "".join(flags))
+    return int(lines[0].split()[1]), out
+
+
+class FlagKill(unittest.TestCase):
+    def test_kill_flag(self):
+        d = tempfile.mkdtemp(prefix="test-mailbox-flag-")
+        self.addCleanup(shutil.rmtree, d, True)
+        template = os.path.join(d, "template")
+        make_maildir(template)
+        for i, body in enumerate(BODIES):
+            name = "17000000%02d.M%dR0.test,S=%d,W=%d:2," % (i, i, len(body),
+                                                            len(body) + body.count(b"\n"))
+            with open(os.path.join(template, "cur", name), "wb") as f:
+                f.write(body)
+        high0, before = modseqs(template)
+        self.assertEqual(sorted(before), [1, 2, 3, 4, 5])
+        step = 0
+        while True:
+            work = os.path.join(d, "w%d" % step)
+            shutil.copytree(template, work)
+            p = tool("flag", work, "F", "2", "4", env={"YUBIN_TEST_STORE_KILL": str(step)},
+                     check=False)
+            self.assertEqual(bodies(work), sorted(BODIES), "no message lost or doubled")
+            high, now = modseqs(work)
+            for uid, (modseq, flags) in now.items():
+                if "F" in flags:
+                    self.assertIn(uid, (2, 4))
+                    self.assertGreater(modseq, high0, f"killed at {step}: UID {uid} changed")
+                else:
+                    self.assertEqual((modseq, flags), before[uid], f"killed at {step}")
+                self.assertLessEqual(modseq, high)
+            shutil.rmtree(work)
+            if p.returncode == 0:
+                self.assertEqual(sorted(u for u, v in now.items() if "F" in v[1]), [2, 4])
+                self.assertEqual(now[2][0], now[4][0], "one STORE, one modseq")
+                break
+            self.assertEqual(p.returncode, -9, p.stderr)
+            step += 1
+        self.assertGreaterEqual(step, 3, "each line, and before the fsync")
 
 
 class PopAlongsideImap(unittest.TestCase):

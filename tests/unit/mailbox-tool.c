@@ -9,10 +9,13 @@
  *                                      prints "UIDVALIDITY UID"
  *   mailbox-tool copy|move SRC DST UID...    prints "UIDVALIDITY SRC:DST..." (and for move
  *                                      "expunge SEQ..." lines)
- *   mailbox-tool flag MAILDIR LETTERS UID...  adds the flag letters to those messages
+ *   mailbox-tool flag MAILDIR LETTERS UID...  adds the flag letters to those messages (one
+ *                                      batch: one MODSEQ)
+ *   mailbox-tool modseq MAILDIR        prints "highestmodseq H", then "UID MODSEQ FLAGS" lines
  *   mailbox-tool expunge MAILDIR       EXPUNGE: prints "expunge SEQ" lines
  *   mailbox-tool session MAILDIR       an IMAP-like session on stdin lines: "refresh", "store
- *                                      UID +L|-L", "expunge", "list"; each answered by lines and
+ *                                      UID +L|-L", "expunge", "list", "modseq"; each answered by
+ * lines and
  *                                      "." (stdout flushed), so a test can interleave POP3.
  * YUBIN_TEST_STORE_KILL and YUBIN_TEST_INDEX_KILL (lib/mailbox) kill it at a chosen step.
  */
@@ -44,6 +47,17 @@ static void print_list(struct mailbox *mb)
             strcpy(uidl, "?");
         printf("%lu %s %llu %s\n", (unsigned long)mb->msgs[i].uid, uidl,
                (unsigned long long)mb->msgs[i].crlf_size, mailbox_name(mb, &mb->msgs[i]));
+    }
+}
+
+static void print_modseqs(struct mailbox *mb)
+{
+    char flags[64];
+    printf("highestmodseq %llu\n", (unsigned long long)mb->highestmodseq);
+    for (size_t i = 0; i < mb->count; i++) {
+        mailbox_flags(&mb->msgs[i], flags, sizeof flags);
+        printf("%lu %llu %s\n", (unsigned long)mb->msgs[i].uid,
+               (unsigned long long)mailbox_modseq(mb, &mb->msgs[i]), flags);
     }
 }
 
@@ -118,14 +132,14 @@ static int copy(int move, const char *src, const char *dst, int argc, char **arg
 static int flag(const char *maildir, const char *letters, int argc, char **argv)
 {
     struct mailbox mb;
-    if (mailbox_open(&mb, maildir) != 0)
+    if (mailbox_open(&mb, maildir) != 0 || mailbox_change_begin(&mb) != 0)
         return fail(maildir);
     for (int i = 0; i < argc; i++) {
         struct mailbox_msg *m = mailbox_by_uid(&mb, (uint32_t)strtoul(argv[i], NULL, 10));
         if (m == NULL || mailbox_set_flags(&mb, m, letters, "") != 0)
             return fail(argv[i]);
     }
-    int rc = mailbox_sync(&mb);
+    int rc = mailbox_change_end(&mb) != 0 || mailbox_sync(&mb) != 0;
     mailbox_close(&mb);
     return rc != 0 ? fail("sync") : 0;
 }
@@ -162,6 +176,8 @@ static int session_line(struct mailbox *mb, char *line)
         return expunge(mb);
     } else if (strcmp(line, "list") == 0) {
         print_list(mb);
+    } else if (strcmp(line, "modseq") == 0) {
+        print_modseqs(mb);
     } else {
         printf("unknown\n");
     }
@@ -197,10 +213,10 @@ int main(int argc, char **argv)
         return flag(argv[2], argv[3], argc - 4, argv + 4);
     if (argc == 3 && strcmp(argv[1], "session") == 0)
         return session(argv[2]);
-    if (argc == 3 && strcmp(argv[1], "expunge") == 0) {
+    if (argc == 3 && (strcmp(argv[1], "expunge") == 0 || strcmp(argv[1], "modseq") == 0)) {
         if (mailbox_open(&mb, argv[2]) != 0)
             return fail(argv[2]);
-        int rc = expunge(&mb);
+        int rc = argv[1][0] == 'e' ? expunge(&mb) : (print_modseqs(&mb), 0);
         mailbox_close(&mb);
         return rc;
     }
