@@ -319,6 +319,33 @@ static int store_fetch(struct imapsess *s, const struct mailbox_msg *m, uint32_t
     return imapsess_untagged(s, "%lu FETCH (%sFLAGS (%s))", (unsigned long)seq, uid, flags);
 }
 
+/* The flags stored under one index lock (one MODSEQ, one fsync; nothing sent meanwhile, so
+ * that a slow client never holds the lock); a message gone meanwhile has its index set to
+ * UINT32_MAX and is counted in *gone. 1 if a change failed (logged), else 0. */
+static int store_changes(struct imapsess *s, const struct store *st, struct msgset *set,
+                         size_t *gone)
+{
+    int failed = mailbox_change_begin(&s->mb) != 0;
+    if (failed)
+        log_msg(LOG_ERR, "user=%s STORE: %s", s->user, strerror(errno));
+    for (size_t i = 0; i < set->n; i++) {
+        struct mailbox_msg *m = &s->mb.msgs[set->idx[i]];
+        int r = failed ? 1 : mailbox_set_flags(&s->mb, m, st->add, st->clear);
+        if (r != 0) /* gone, failed, or not tried after a failure: no FETCH */
+            set->idx[i] = UINT32_MAX;
+        *gone += r == 1 && !failed;
+        if (r < 0)
+            log_msg(LOG_ERR, "user=%s STORE on UID %lu: %s", s->user, (unsigned long)m->uid,
+                    strerror(errno));
+        failed = failed || r < 0;
+    }
+    if (mailbox_change_end(&s->mb) != 0 && !failed) {
+        log_msg(LOG_ERR, "user=%s STORE: %s", s->user, strerror(errno));
+        failed = 1;
+    }
+    return failed;
+}
+
 int imapcmd_store(struct imapsess *s, struct imaptok *t)
 {
     struct msgset set;
@@ -331,21 +358,13 @@ int imapcmd_store(struct imapsess *s, struct imaptok *t)
         return rc;
     }
     size_t gone = 0;
-    int failed = 0;
-    for (size_t i = 0; !failed && i < set.n; i++) {
-        struct mailbox_msg *m = &s->mb.msgs[set.idx[i]];
-        int r = mailbox_set_flags(&s->mb, m, st.add, st.clear);
-        if (r < 0) {
-            log_msg(LOG_ERR, "user=%s STORE on UID %lu: %s", s->user, (unsigned long)m->uid,
-                    strerror(errno));
-            failed = 1;
-        } else if (r == 1) {
-            gone++;
-        } else if (!st.silent && store_fetch(s, m, set.idx[i] + 1) != 0) {
+    int failed = store_changes(s, &st, &set, &gone);
+    for (size_t i = 0; !st.silent && i < set.n; i++)
+        if (set.idx[i] != UINT32_MAX &&
+            store_fetch(s, &s->mb.msgs[set.idx[i]], set.idx[i] + 1) != 0) {
             free(set.idx);
             return -1;
         }
-    }
     free(set.idx);
     if (failed)
         return imapsess_no(s, "[UNAVAILABLE] Flags could not be stored, try again later");
