@@ -4,7 +4,8 @@
  * for "is this a mailbox?") ask it over a local stream socket (auth_socket), given by systemd
  * (socket activation, Accept=no) or bound here. It verifies at most auth_max_parallel passwords
  * at once, each worker thread in its own argon2id arena kept mapped between logins (and given
- * back after auth_arena_idle seconds without one); further checks wait in a bounded queue;
+ * back after auth_arena_idle seconds without one; lib/pwcheck lends it to libsodium and wipes it
+ * after each check); further checks wait in a bounded queue;
  * failures are counted per client address and per user across every connection
  * (lib/authlimit), and the answers to a slowed key are held back.
  *

@@ -1,39 +1,60 @@
 /*
- * pwcheck: argon2id verification in a kept arena (see pwcheck.h). libsodium maps and unmaps
- * its argon2 memory on every call, so each login would fault in 64 MiB afresh; the reference
- * implementation (libargon2) takes an allocator, which hands out the arena instead. Hashes
- * made by libsodium's crypto_pwhash_str are standard argon2id strings and verify the same.
- * It never allocates more than the arena for a hash, never logs and never keeps a password.
+ * pwcheck: argon2id verification with libsodium's crypto_pwhash (its AVX2 or SSSE3 code,
+ * picked by sodium_init) in a kept arena (see pwcheck.h). libsodium maps exactly its argon2
+ * memory (m_cost blocks of 1 KiB, rounded down to 4 x p segments) with mmap for every check and
+ * unmaps it after, so that each login would fault in 64 MiB afresh. The programs that link this
+ * link libsodium.a statically with -Wl,--wrap=mmap,--wrap=munmap (Makefile.am, PWCHECK_LIBS):
+ * while pwcheck_verify runs in a thread, the one anonymous mapping of exactly that size asked for
+ * in that thread gets the arena, and its munmap wipes the arena instead of unmapping it. Every
+ * other call goes to the real mmap and munmap. Should a libsodium ask for its memory otherwise,
+ * the check still works and faults its own memory in (the arena is then given back first, so
+ * that a thread never holds two).
+ * It never allocates more than the arena for a hash, never logs and never keeps a password; no
+ * derived block outlives a check in the arena.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
 
-#include <argon2.h>
 #include <sodium.h>
 
 #include "pwcheck.h"
 
 #define PWCHECK_SALT_MAX 64
 #define PWCHECK_OUT_MAX 64
+#define ARGON2ID_VERSION 0x13
+#define ARGON2_SALT_MIN 8 /* RFC 9106 3.1 */
+#define ARGON2_BLOCK 1024
+#define ARGON2_SYNC_POINTS 4
 
-/* The arena of the verification running in this thread: libargon2's allocator callbacks
- * carry no context pointer. */
-static _Thread_local struct pwcheck_arena *current;
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_munmap(void *addr, size_t len);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_munmap(void *addr, size_t len);
+
+/* The verification running in this thread, if any. */
+static _Thread_local struct {
+    struct pwcheck_arena *arena; /* NULL outside pwcheck_verify */
+    size_t want;                 /* the size of libsodium's argon2 mapping for this hash */
+    int lent;                    /* libsodium holds the arena now */
+    int map_failed;              /* the arena could not be mapped */
+} run;
 
 void pwcheck_arena_init(struct pwcheck_arena *a, size_t size)
 {
     a->mem = NULL;
     a->size = size;
+    a->lent = 0;
 }
 
 void pwcheck_arena_free(struct pwcheck_arena *a)
 {
     if (a->mem != NULL)
-        munmap(a->mem, a->size);
+        __real_munmap(a->mem, a->size);
     a->mem = NULL;
 }
 
@@ -41,7 +62,8 @@ void pwcheck_arena_free(struct pwcheck_arena *a)
  * TLB misses for argon2's random reads). 0 or -1. */
 static int arena_map(struct pwcheck_arena *a)
 {
-    void *p = mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p =
+        __real_mmap(NULL, a->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -1;
 #ifdef MADV_HUGEPAGE
@@ -55,19 +77,40 @@ static int arena_map(struct pwcheck_arena *a)
     return 0;
 }
 
-static int arena_take(uint8_t **memory, size_t bytes)
+/* libsodium's request for its argon2 memory, in a thread that verifies: the arena. */
+static int is_argon2_request(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (current == NULL || bytes > current->size ||
-        (current->mem == NULL && arena_map(current) != 0))
-        return ARGON2_MEMORY_ALLOCATION_ERROR;
-    *memory = current->mem;
-    return ARGON2_OK;
+    return addr == NULL && len == run.want && prot == (PROT_READ | PROT_WRITE) &&
+           (flags & (MAP_PRIVATE | MAP_ANONYMOUS)) == (MAP_PRIVATE | MAP_ANONYMOUS) &&
+           (flags & (MAP_SHARED | MAP_FIXED)) == 0 && fd == -1 && off == 0;
 }
 
-static void arena_give_back(uint8_t *memory, size_t bytes)
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    (void)memory; /* libargon2 has wiped it; the arena stays mapped and warm */
-    (void)bytes;
+    if (run.arena == NULL || run.lent)
+        return __real_mmap(addr, len, prot, flags, fd, off);
+    if (!is_argon2_request(addr, len, prot, flags, fd, off)) {
+        if (flags & MAP_ANONYMOUS) /* argon2 memory of another size: never two at once */
+            pwcheck_arena_free(run.arena);
+        return __real_mmap(addr, len, prot, flags, fd, off);
+    }
+    if (run.arena->mem == NULL && arena_map(run.arena) != 0) {
+        run.map_failed = 1;
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    run.lent = 1;
+    run.arena->lent++;
+    return run.arena->mem;
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    if (run.arena == NULL || !run.lent || addr != run.arena->mem || len != run.want)
+        return __real_munmap(addr, len);
+    sodium_memzero(addr, len); /* what the kernel's unmapping did: no block stays */
+    run.lent = 0;
+    return 0;
 }
 
 /* Reads "name=<decimal>" at *p (then skips one sep). 0 or -1. */
@@ -90,79 +133,77 @@ static int field(const char **p, const char *name, char sep, uint32_t *out)
     return 0;
 }
 
-/* Base64 (no padding) from *p up to stop ('$' or NUL) into out. Its length, or -1. */
-static long b64_field(const char **p, char stop, unsigned char *out, size_t size)
+/* Base64 (no padding) from *p up to stop ('$' or NUL). Its decoded length, or -1. */
+static long b64_field(const char **p, char stop)
 {
+    unsigned char buf[PWCHECK_SALT_MAX > PWCHECK_OUT_MAX ? PWCHECK_SALT_MAX : PWCHECK_OUT_MAX];
     const char *end = strchr(*p, stop);
     size_t len;
     if (end == NULL || end == *p)
         return -1;
-    if (sodium_base642bin(out, size, *p, (size_t)(end - *p), NULL, &len, NULL,
+    if (sodium_base642bin(buf, sizeof buf, *p, (size_t)(end - *p), NULL, &len, NULL,
                           sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
         return -1;
+    sodium_memzero(buf, sizeof buf);
     *p = *end == '\0' ? end : end + 1;
     return (long)len;
 }
 
-/* Splits an encoded hash into ctx (salt into salt, the expected digest into want). */
-static int decode(const char *enc, argon2_context *ctx, unsigned char *salt, unsigned char *want,
-                  size_t *want_len)
+/* Checks the form of an encoded hash; *bytes becomes the size of the mapping libsodium makes
+ * for it (argon2-core.c: max(m, 8p) blocks, rounded down to a multiple of 4p). 0 or -1. */
+static int decode(const char *enc, uint64_t *m_bytes, size_t *bytes)
 {
     const char *p = enc;
-    uint32_t version;
+    uint32_t version, m, t, lanes;
     if (strncmp(p, "$argon2id$", 10) != 0)
         return -1;
     p += 10;
-    if (field(&p, "v", '$', &version) != 0 || version != ARGON2_VERSION_13 ||
-        field(&p, "m", ',', &ctx->m_cost) != 0 || field(&p, "t", ',', &ctx->t_cost) != 0 ||
-        field(&p, "p", '$', &ctx->lanes) != 0)
+    if (field(&p, "v", '$', &version) != 0 || version != ARGON2ID_VERSION ||
+        field(&p, "m", ',', &m) != 0 || field(&p, "t", ',', &t) != 0 ||
+        field(&p, "p", '$', &lanes) != 0 || t < 1 || lanes < 1 || lanes > 0xffffff ||
+        m < 8 * (uint64_t)lanes)
         return -1;
-    long salt_len = b64_field(&p, '$', salt, PWCHECK_SALT_MAX);
-    long out_len = b64_field(&p, '\0', want, PWCHECK_OUT_MAX);
-    if (salt_len < ARGON2_MIN_SALT_LENGTH || out_len < ARGON2_MIN_OUTLEN || *p != '\0')
+    long salt_len = b64_field(&p, '$');
+    long out_len = b64_field(&p, '\0');
+    if (salt_len < ARGON2_SALT_MIN || out_len < (long)crypto_pwhash_argon2id_BYTES_MIN ||
+        *p != '\0')
         return -1;
-    ctx->version = version;
-    ctx->salt = salt;
-    ctx->saltlen = (uint32_t)salt_len;
-    ctx->outlen = (uint32_t)out_len;
-    *want_len = (size_t)out_len;
+    uint64_t segment = m / ((uint64_t)lanes * ARGON2_SYNC_POINTS);
+    *m_bytes = (uint64_t)m * ARGON2_BLOCK;
+    *bytes = (size_t)(segment * lanes * ARGON2_SYNC_POINTS * ARGON2_BLOCK);
     return 0;
 }
 
 int pwcheck_verify(struct pwcheck_arena *a, const char *encoded, const char *password, size_t pwlen,
                    const char **why)
 {
-    unsigned char salt[PWCHECK_SALT_MAX], want[PWCHECK_OUT_MAX], got[PWCHECK_OUT_MAX];
-    argon2_context ctx;
-    size_t want_len;
-    memset(&ctx, 0, sizeof ctx);
+    uint64_t m_bytes;
+    size_t want;
     *why = "malformed argon2id hash";
-    if (pwlen > UINT32_MAX || decode(encoded, &ctx, salt, want, &want_len) != 0)
+    if (decode(encoded, &m_bytes, &want) != 0)
         return -1;
-    if ((uint64_t)ctx.m_cost * 1024 > a->size) {
+    if (m_bytes > a->size) {
         *why = "the hash needs more memory than pwhash_memlimit";
         return -1;
     }
-    ctx.out = got;
-    ctx.pwd = (uint8_t *)(uintptr_t)password;
-    ctx.pwdlen = (uint32_t)pwlen;
-    ctx.threads = 1; /* one verifying thread per arena; yubin-auth runs several */
-    ctx.allocate_cbk = arena_take;
-    ctx.free_cbk = arena_give_back;
-    ctx.flags = ARGON2_DEFAULT_FLAGS;
-    current = a;
-    int rc = argon2_ctx(&ctx, Argon2_id);
-    current = NULL;
-    int match = rc == ARGON2_OK && sodium_memcmp(got, want, want_len) == 0;
-    sodium_memzero(got, sizeof got);
-    if (rc != ARGON2_OK && rc != ARGON2_MEMORY_ALLOCATION_ERROR) {
-        *why = argon2_error_message(rc);
-        return -1;
-    }
-    if (rc == ARGON2_MEMORY_ALLOCATION_ERROR) {
-        *why = "cannot map the argon2 arena";
-        return -1;
-    }
+    run.arena = a;
+    run.want = want;
+    run.lent = 0;
+    run.map_failed = 0;
+    errno = 0;
+    int rc = crypto_pwhash_argon2id_str_verify(encoded, password, pwlen);
+    int err = errno;
+    if (run.lent && a->mem != NULL) /* libsodium kept it: wipe it here */
+        sodium_memzero(a->mem, want);
+    int map_failed = run.map_failed;
+    run.arena = NULL;
+    run.lent = 0;
     *why = NULL;
-    return match;
+    if (rc == 0)
+        return 1;
+    if (map_failed)
+        *why = "cannot map the argon2 arena";
+    else if (err != EINVAL) /* libsodium's errno after a mismatch; a hash it cannot use */
+        *why = "libsodium cannot verify this hash";
+    return *why == NULL ? 0 : -1;
 }

@@ -3,9 +3,11 @@
  * thread has one arena, mapped once (with transparent huge pages where the kernel offers them)
  * and faulted in on first use, then reused by every later check until its owner frees it
  * (yubin-auth does when the worker is idle; the next check maps it again): no mmap, no page
- * fault and no allocation per login in a burst, and never more memory than the arena. Hashes are the
- * crypto_pwhash_str strings of yubin-users(5); only yubin-auth links this (and libargon2).
- * It never logs, stores or copies a password.
+ * fault and no allocation per login in a burst, and never more memory than the arena; the arena is
+ * wiped after every check. Hashes are the crypto_pwhash_str strings of yubin-users(5), verified
+ * by libsodium's crypto_pwhash_argon2id_str_verify (constant-time comparison); only programs
+ * linked with PWCHECK_LIBS and PWCHECK_WRAP (Makefile.am: libsodium.a and the mmap wrap) may
+ * link this. It never logs, stores or copies a password.
  */
 #ifndef YUBIN_PWCHECK_H
 #define YUBIN_PWCHECK_H
@@ -15,6 +17,7 @@
 struct pwcheck_arena {
     unsigned char *mem; /* NULL until first use */
     size_t size;        /* bytes: the largest m= (in KiB, times 1024) this arena verifies */
+    unsigned long lent; /* checks computed in this arena (libsodium's memory was the arena) */
 };
 
 /* An arena of size bytes, mapped on first use. */
