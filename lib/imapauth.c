@@ -6,7 +6,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -48,6 +52,32 @@ static int failed(struct imapsess *s, const char *who, const char *why, long hel
     return -1;
 }
 
+/* Whether root already has what open_root makes, as a former login left it: tmp, new and cur,
+ * and each special folder's maildirfolder file (made after the folder's own tmp, new and cur),
+ * one lookup each below root. Then a login reads eight entries instead of walking every path
+ * component again with mkdir (about seventy calls, each a directory read when the cache is
+ * cold); anything missing or odd, and open_root makes or reports it as before. */
+static int root_complete(const char *root)
+{
+    static const char *const subs[] = {"tmp", "new", "cur"};
+    char path[PATH_MAX], rel[PATH_MAX];
+    struct stat st;
+    size_t n = strlen(root);
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int ok = 1;
+    for (size_t i = 0; ok && i < ARRAY_LEN(subs); i++)
+        ok = fstatat(fd, subs[i], &st, 0) == 0 && S_ISDIR(st.st_mode);
+    for (size_t i = 0; ok && i < mailbox_special_count; i++)
+        ok = mailbox_folder_path(path, sizeof path, root, mailbox_special_folders[i].name) == 0 &&
+             strncmp(path, root, n) == 0 && path[n] == '/' &&
+             str_format(rel, sizeof rel, "%s/maildirfolder", path + n + 1) >= 0 &&
+             fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    close(fd);
+    return ok;
+}
+
 /* The user's Maildir, made if missing, and its special folders. 0, or -1 (replied). */
 static int open_root(struct imapsess *s, const char *address)
 {
@@ -58,7 +88,8 @@ static int open_root(struct imapsess *s, const char *address)
         imapsess_no(s, "[UNAVAILABLE] this mailbox name cannot be served");
         return -1;
     }
-    if (maildir_ensure(s->root) != 0 || mailbox_ensure_folders(s->root) != 0) {
+    if (!root_complete(s->root) &&
+        (maildir_ensure(s->root) != 0 || mailbox_ensure_folders(s->root) != 0)) {
         log_msg(LOG_ERR, "cannot make the mailbox %s: %s", s->root, strerror(errno));
         imapsess_no(s, "[UNAVAILABLE] cannot open the mailbox, try again later");
         return -1;

@@ -14,9 +14,6 @@ import imaplib
 import os
 import re
 import shutil
-import signal
-import subprocess
-import time
 import unittest
 
 import yubintest
@@ -225,44 +222,20 @@ class SearchWithoutFiles(Session):
     def traced(self, c, command, args):
         """The file system calls (strace's %file class) imap4-in makes while it answers one
         command, as strace lines."""
-        pid = self.handler_pid()
+        pid = yubintest.only_child(self.inst.procs[-1].pid)
         log = os.path.join(self.inst.dir, "strace.log")
-        st = subprocess.Popen(["strace", "-p", str(pid), "-o", log, "-s", "100",
-                               "-e", "trace=%file,read"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-        try:
-            self.assertIn("attached", st.stderr.readline())
+
+        def act():
             if command == "UID":
                 verb, rest = args.split(" ", 1)
                 self.ok(c.uid(verb, rest))
             else:
                 self.ok(c.search(None, args))
             c.noop()  # the read of this NOOP ends the SEARCH's part of the log
-            deadline = time.monotonic() + 30
-            while b"NOOP" not in self.read(log):
-                self.assertLess(time.monotonic(), deadline, "strace wrote no more")
-                time.sleep(0.05)
-        finally:
-            st.send_signal(signal.SIGINT)
-            st.communicate(timeout=30)
-        lines = self.read(log).decode("utf-8", "replace").splitlines()
+        lines = yubintest.strace_lines(pid, log, act)
         start = next(i for i, l in enumerate(lines) if l.startswith("read(") and "SEARCH" in l)
         end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("read("))
         return [l for l in lines[start + 1:end] if not l.startswith("read(")]
-
-    def handler_pid(self):
-        inetd = self.inst.procs[-1].pid
-        pids = yubintest.children(inetd)
-        self.assertEqual(len(pids), 1, pids)
-        return pids[0]
-
-    @staticmethod
-    def read(path):
-        try:
-            with open(path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return b""
 
     def measure(self):
         c = self.client()

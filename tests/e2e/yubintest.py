@@ -55,6 +55,48 @@ def imap_logout_quietly(c):
         pass
 
 
+def only_child(parent, timeout=30):
+    """The one process parent (an inetd) runs, once the others have ended (the session of
+    serve_inetd's probe connection, say); an AssertionError if they do not within timeout."""
+    deadline = time.monotonic() + timeout
+    while len(pids := children(parent)) != 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"one session expected, found {pids}")
+        time.sleep(0.05)
+    return pids[0]
+
+
+def read_bytes(path):
+    """The content of path, or b"" while it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def strace_lines(pid, log, act):
+    """The file system calls and reads (strace's %file and read) that PID makes while act()
+    runs, as strace lines (strace attached, so root for a handler that dropped privileges).
+    act ends with a NOOP on the session: its read closes the log."""
+    st = subprocess.Popen(["strace", "-p", str(pid), "-o", log, "-s", "200",
+                           "-e", "trace=%file,read"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        if "attached" not in st.stderr.readline():
+            raise AssertionError("strace could not attach")
+        act()
+        deadline = time.monotonic() + 30
+        while b"NOOP" not in read_bytes(log):
+            if time.monotonic() > deadline:
+                raise AssertionError("strace wrote no more")
+            time.sleep(0.05)
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.communicate(timeout=30)
+    return read_bytes(log).decode("utf-8", "replace").splitlines()
+
+
 def as_user(name):
     """preexec_fn that becomes NAME (when we are root); None when we are not root."""
     if os.geteuid() != 0:
