@@ -11,6 +11,60 @@
 #include "mailbox.h"
 
 #define MBX_JOURNAL_NAME "yubin-journal"
+#define MBX_INDEX_MAGIC "yubin-index 3"
+#define MBX_INDEX_VERSION 3
+#define MBX_INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
+
+/* ---- the index file (mailbox.c), shared with its rewriter (mailbox-reconcile.c) ---- */
+
+/* The directory times an index records: trusted only when older than the scan's second. */
+struct mbx_dirtimes {
+    struct timespec cur, new_;
+};
+/* An open index file, its header read. */
+struct mbx_index {
+    FILE *f;
+    uint64_t size, pos; /* the file's size, and the offset of the next line */
+    int version;        /* 2 on: lines appended in place (mbx_tail_add) may follow; 3: with
+                         * modseqs, and update lines (mbx_tail_update) */
+};
+/* The numbers of an index line (an update line has no sizes: 0). */
+struct mbx_entry {
+    uint32_t uid;
+    uint64_t size, crlf_size;
+    uint64_t modseq;
+};
+/* One line after the header: an entry (*update 0) or, from version 3 on, an update line
+ * "= <uidnext> <uid> <modseq> <name>" (*update 1), its name at line + *off; mb's uidnext
+ * and highestmodseq raised by it. 0, or -1. */
+int mbx_parse_line(const char *line, const struct mbx_index *ix, struct mailbox *mb,
+                   struct mbx_entry *m, int *off, int *update);
+/* The next whole line of f (its '\n' cut) and its length with the '\n', or NULL at the end
+ * or an unterminated last line. */
+char *mbx_next_line(FILE *f, char **line, size_t *cap, size_t *len);
+/* The session's record of a message whose name starts at offset at of its index. 0, or 1 if
+ * it cannot be held (4 GiB or more: not served). */
+int mbx_record(struct mailbox_msg *r, uint32_t uid, uint32_t flags, uint64_t crlf_size, uint64_t at,
+               int recent);
+/* An index line as mbx_read_entries gives it: its numbers, its name, where it starts and
+ * where its name starts in the file. */
+struct mbx_line {
+    const struct mbx_entry *e;
+    const char *name;
+    uint64_t line_at, name_at;
+};
+/* Fills r from an entry line (update 0): 1 if r is to be kept, 0 if not; or changes the
+ * record r of an earlier entry by an update line (update 1; the result is not used). */
+typedef int mbx_fill_fn(void *ctx, struct mailbox_msg *r, const struct mbx_line *l, int update);
+/* The lines of ix after its header, streamed and checked (entries' UIDs increasing and below
+ * the bound), each entry given the next record of mb->msgs to fill (mb->count those kept),
+ * each update line the record of its UID, if kept. 0, or 1 if the index is unusable. */
+int mbx_read_entries(struct mbx_index *ix, struct mailbox *mb, mbx_fill_fn *fill, void *ctx);
+/* Under the lock, the directories changed since the index ix was written (ix->f NULL: there
+ * is none), or ix is of an older version: new/ moved into cur/, cur/ read and the index
+ * written anew (mailbox-reconcile.c), mb->msgs its records and mb->index_fd the new file.
+ * seen: the directory times to record. 0, 1 if ix turns out unusable (rebuild it), -1. */
+int mbx_reconcile(struct mailbox *mb, struct mbx_index *ix, const struct mbx_dirtimes *seen);
 
 /* The flag bits of a file name's ":2," part (letters other than D F P R S T a-z ignored);
  * *canonical is 1 if the name is exactly "<base>:2,<its letters sorted, once each>". */

@@ -26,29 +26,10 @@
 #include "maildir.h"
 #include "util.h"
 
-#define INDEX_MAX_SIZE (256u << 20) /* 256 MiB: millions of messages */
-#define INDEX_MAGIC "yubin-index 3"
 #define INDEX_MAGIC_2 "yubin-index 2" /* still read: no modseq field, lines appended */
 #define INDEX_MAGIC_1 "yubin-index 1" /* still read: no entry at or above uidnext */
-#define INDEX_VERSION 3
 
 #define WINDOW_SIZE 16384
-
-/* The directory times an index records: trusted only when older than the scan's second. */
-struct dirtimes {
-    struct timespec cur, new_;
-};
-
-/* One message with its name, while a folder is reconciled (the session keeps struct
- * mailbox_msg, without names). */
-struct named {
-    uint32_t uid;
-    int recent;
-    char *name;
-    size_t base_len;
-    uint64_t size, crlf_size;
-    uint64_t modseq; /* 0 while a reconcile has not given it one */
-};
 
 /* ---- flags and names ---- */
 
@@ -117,42 +98,6 @@ void mailbox_flags(const struct mailbox_msg *m, char *out, size_t size)
         if (m->flags & MAILBOX_FLAG_KEYWORD(i))
             out[n++] = (char)('a' + i);
     out[n] = '\0';
-}
-
-static int named_set(struct named *m, const char *name)
-{
-    char *copy = strdup(name);
-    if (copy == NULL)
-        return -1;
-    free(m->name);
-    m->name = copy;
-    m->base_len = strcspn(name, ":");
-    return 0;
-}
-
-static void named_free(struct named *msgs, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        free(msgs[i].name);
-    free(msgs);
-}
-
-static int base_cmp(const struct named *a, const struct named *b)
-{
-    size_t n = a->base_len < b->base_len ? a->base_len : b->base_len;
-    int c = memcmp(a->name, b->name, n);
-    return c != 0 ? c : (a->base_len > b->base_len) - (a->base_len < b->base_len);
-}
-
-static int by_base(const void *a, const void *b)
-{
-    return base_cmp(a, b);
-}
-
-static int named_by_uid(const void *a, const void *b)
-{
-    uint32_t x = ((const struct named *)a)->uid, y = ((const struct named *)b)->uid;
-    return (x > y) - (x < y);
 }
 
 int mbx_by_uid(const void *a, const void *b)
@@ -367,7 +312,7 @@ static int good_name(const char *line, int off)
 
 /* One "<uid> <size> <crlf-size> [<modseq> ]<name>" line (the modseq from version 3 on; 1
  * before): its fields, and where the name starts. */
-static int parse_entry(const char *line, int version, uint32_t uidnext, struct named *m,
+static int parse_entry(const char *line, int version, uint32_t uidnext, struct mbx_entry *m,
                        int *name_off)
 {
     unsigned long long uid, size, crlf, modseq = 1;
@@ -388,7 +333,7 @@ static int parse_entry(const char *line, int version, uint32_t uidnext, struct n
 /* Version 3's update line "= <uidnext> <uid> <modseq> <name>" (a flag change appended in place:
  * the message with that UID now has that name and modseq; uidnext is the UID the next new
  * message gets, so that the last line alone tells it). 0, or -1. */
-static int parse_update(const char *line, struct named *m, uint32_t *next, int *name_off)
+static int parse_update(const char *line, struct mbx_entry *m, uint32_t *next, int *name_off)
 {
     unsigned long long n, uid, modseq;
     int off = 2;
@@ -408,7 +353,7 @@ static int parse_update(const char *line, struct named *m, uint32_t *next, int *
 /* The version of an index's first line, or 0. */
 static int index_version(const char *magic)
 {
-    return strcmp(magic, INDEX_MAGIC) == 0     ? 3
+    return strcmp(magic, MBX_INDEX_MAGIC) == 0 ? 3
            : strcmp(magic, INDEX_MAGIC_2) == 0 ? 2
            : strcmp(magic, INDEX_MAGIC_1) == 0 ? 1
                                                : 0;
@@ -426,7 +371,7 @@ static int parse_highest(const char *line, struct mailbox *mb)
 }
 
 /* The header lines: uidvalidity, uidnext, cur and new times (the magic is read before). */
-static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
+static int parse_header(char **lines, struct mailbox *mb, struct mbx_dirtimes *t)
 {
     unsigned long v, n;
     char end;
@@ -440,9 +385,7 @@ static int parse_header(char **lines, struct mailbox *mb, struct dirtimes *t)
     return 0;
 }
 
-/* The next whole line of f (its '\n' cut) and its length with the '\n', or NULL at the end or
- * an unterminated last line. */
-static char *next_line(FILE *f, char **line, size_t *cap, size_t *len)
+char *mbx_next_line(FILE *f, char **line, size_t *cap, size_t *len)
 {
     ssize_t n = getline(line, cap, f);
     if (n <= 0 || (*line)[n - 1] != '\n')
@@ -453,16 +396,8 @@ static char *next_line(FILE *f, char **line, size_t *cap, size_t *len)
     return *line;
 }
 
-/* An open index file, its header read. */
-struct index_file {
-    FILE *f;
-    uint64_t size, pos; /* the file's size, and the offset of the next line */
-    int version;        /* 2 on: lines appended in place (mbx_tail_add) may follow; 3: with
-                         * modseqs, and update lines (mbx_tail_update) */
-};
-
 /* The UID bound of an entry: version 2's appended entries raise uidnext. */
-static uint32_t uid_bound(const struct index_file *ix, const struct mailbox *mb)
+static uint32_t uid_bound(const struct mbx_index *ix, const struct mailbox *mb)
 {
     return ix->version >= 2 ? UINT32_MAX : mb->uidnext;
 }
@@ -475,13 +410,13 @@ static void raise_uidnext(struct mailbox *mb, uint32_t uid)
 
 /* Was the whole file read? Version 2 ignores an unterminated last line: an append cut by a
  * crash, whose file the next reconcile numbers (its cur/ time is not the recorded one). */
-static int read_whole(const struct index_file *ix)
+static int read_whole(const struct mbx_index *ix)
 {
     return ix->pos == ix->size || ix->version >= 2;
 }
 
 /* Opens <folder>/yubin-index and reads its header into mb and t. 0, 1 if missing or unusable. */
-static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes *t)
+static int index_open(struct mailbox *mb, struct mbx_index *ix, struct mbx_dirtimes *t)
 {
     char path[PATH_MAX], *head[6] = {NULL}, *line = NULL;
     size_t cap = 0, len;
@@ -493,7 +428,7 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
     if (str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
         return 1;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    ix->f = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size <= INDEX_MAX_SIZE
+    ix->f = fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size <= MBX_INDEX_MAX_SIZE
                 ? fdopen(fd, "r")
                 : NULL;
     if (ix->f == NULL) {
@@ -504,7 +439,7 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
     ix->size = (uint64_t)st.st_size;
     int rc = 0, lines = 5;
     for (int i = 0; rc == 0 && i < lines; i++) {
-        rc = next_line(ix->f, &line, &cap, &len) == NULL || (head[i] = strdup(line)) == NULL;
+        rc = mbx_next_line(ix->f, &line, &cap, &len) == NULL || (head[i] = strdup(line)) == NULL;
         ix->pos += rc == 0 ? len : 0;
         if (rc == 0 && i == 0)
             lines = (ix->version = index_version(head[0])) >= 3 ? 6 : 5;
@@ -521,10 +456,8 @@ static int index_open(struct mailbox *mb, struct index_file *ix, struct dirtimes
     return rc;
 }
 
-/* One line after the header: an entry (*update 0) or, from version 3 on, an update line
- * (*update 1); mb's uidnext and highestmodseq raised by it. 0, or -1. */
-static int parse_line(const char *line, const struct index_file *ix, struct mailbox *mb,
-                      struct named *m, int *off, int *update)
+int mbx_parse_line(const char *line, const struct mbx_index *ix, struct mailbox *mb,
+                   struct mbx_entry *m, int *off, int *update)
 {
     uint32_t next = 0;
     *update = ix->version >= 3 && line[0] == '=';
@@ -537,167 +470,69 @@ static int parse_line(const char *line, const struct index_file *ix, struct mail
     return 0;
 }
 
-/* The session's record of a message whose name starts at offset at of the index. 0, or 1 if
- * it cannot be held (4 GiB or more: not served). */
-static int record(struct mailbox_msg *r, const struct named *m, uint64_t at)
+int mbx_record(struct mailbox_msg *r, uint32_t uid, uint32_t flags, uint64_t crlf_size, uint64_t at,
+               int recent)
 {
-    if (m->crlf_size > UINT32_MAX || at >= INDEX_MAX_SIZE)
+    if (crlf_size > UINT32_MAX || at >= MBX_INDEX_MAX_SIZE)
         return 1;
     memset(r, 0, sizeof *r);
-    r->uid = m->uid;
-    r->flags = mbx_name_flags(m->name, NULL);
-    r->crlf_size = (uint32_t)m->crlf_size;
+    r->uid = uid;
+    r->flags = flags;
+    r->crlf_size = (uint32_t)crlf_size;
     r->name_at = (uint32_t)at;
-    r->recent = m->recent != 0;
+    r->recent = recent != 0;
     return 0;
 }
 
-/* The entries of the index into mb->msgs, streamed: no name is kept. 0, 1 if unusable. */
-static int read_records(struct index_file *ix, struct mailbox *mb)
+int mbx_read_entries(struct mbx_index *ix, struct mailbox *mb, mbx_fill_fn *fill, void *ctx)
 {
     char *line = NULL;
     size_t cap = 0, alloc = 0, len;
     int rc = 0, off, update;
     uint32_t last = 0;
-    struct named m = {0};
+    struct mbx_entry e;
     if (mem_grow(&mb->msgs, &alloc, ix->size / 48 + 1, sizeof *mb->msgs) != 0)
         return 1;
-    while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
-        rc = parse_line(line, ix, mb, &m, &off, &update) != 0 || (!update && m.uid <= last) ||
+    while (rc == 0 && mbx_next_line(ix->f, &line, &cap, &len) != NULL) {
+        rc = mbx_parse_line(line, ix, mb, &e, &off, &update) != 0 || (!update && e.uid <= last) ||
              mem_grow(&mb->msgs, &alloc, mb->count + 1, sizeof *mb->msgs) != 0;
-        m.name = line + off;
-        struct mailbox_msg *r = rc == 0 && update ? mailbox_by_uid(mb, m.uid) : NULL;
-        if (r != NULL && ix->pos + (uint64_t)off < INDEX_MAX_SIZE) { /* its new name */
-            r->flags = mbx_name_flags(m.name, NULL);
-            r->name_at = (uint32_t)(ix->pos + (uint64_t)off);
+        struct mbx_line l = {&e, line + off, ix->pos, ix->pos + (uint64_t)off};
+        struct mailbox_msg *r = rc == 0 && update ? mailbox_by_uid(mb, e.uid) : NULL;
+        if (r != NULL)
+            fill(ctx, r, &l, 1);
+        if (rc == 0 && !update) {
+            last = e.uid;
+            mb->count += (size_t)fill(ctx, &mb->msgs[mb->count], &l, 0);
         }
-        last = rc == 0 && !update ? m.uid : last;
-        if (rc == 0 && !update && record(&mb->msgs[mb->count], &m, ix->pos + (uint64_t)off) == 0)
-            mb->count++;
         ix->pos += len;
     }
     free(line);
-    rc = rc || !read_whole(ix);
+    return rc || !read_whole(ix);
+}
+
+/* A session's record of an index line: an entry's (0 if it cannot be held), or an update's
+ * new name. */
+static int fill_record(void *ctx, struct mailbox_msg *r, const struct mbx_line *l, int update)
+{
+    (void)ctx;
+    if (!update)
+        return mbx_record(r, l->e->uid, mbx_name_flags(l->name, NULL), l->e->crlf_size, l->name_at,
+                          0) == 0;
+    if (l->name_at < MBX_INDEX_MAX_SIZE) {
+        r->flags = mbx_name_flags(l->name, NULL);
+        r->name_at = (uint32_t)l->name_at;
+    }
+    return 0;
+}
+
+/* The entries of the index into mb->msgs, streamed: no name is kept. 0, 1 if unusable. */
+static int read_records(struct mbx_index *ix, struct mailbox *mb)
+{
+    int rc = mbx_read_entries(ix, mb, fill_record, NULL);
     struct mailbox_msg *fit = realloc(mb->msgs, (mb->count + 1) * sizeof *fit);
     if (fit != NULL)
         mb->msgs = fit;
     return rc;
-}
-
-/* The entries of the index with their names (for a reconcile). 0, 1 if unusable. */
-static int read_named(struct index_file *ix, struct mailbox *mb, struct named **out, size_t *count)
-{
-    char *line = NULL;
-    size_t cap = 0, alloc = 0, len;
-    int rc = 0, off, update;
-    struct named *msgs = NULL, *old;
-    *count = 0;
-    while (rc == 0 && next_line(ix->f, &line, &cap, &len) != NULL) {
-        rc = mem_grow(&msgs, &alloc, *count + 1, sizeof *msgs) != 0;
-        struct named *m = rc == 0 ? &msgs[*count] : NULL;
-        if (rc == 0)
-            memset(m, 0, sizeof *m);
-        rc = rc || parse_line(line, ix, mb, m, &off, &update) != 0 ||
-             (!update && *count > 0 && m->uid <= msgs[*count - 1].uid);
-        if (rc == 0 && !update) {
-            rc = named_set(m, line + off) != 0;
-            *count += rc == 0;
-        } else if (rc == 0 && *count > 0 &&
-                   (old = bsearch(m, msgs, *count, sizeof *msgs, named_by_uid)) != NULL) {
-            old->modseq = m->modseq; /* an update: its new name and modseq */
-            rc = named_set(old, line + off) != 0;
-        }
-        ix->pos += len;
-    }
-    free(line);
-    if (rc || !read_whole(ix)) {
-        named_free(msgs, *count);
-        return 1;
-    }
-    *out = msgs;
-    return 0;
-}
-
-/* The test hook: YUBIN_TEST_INDEX_KILL=<n> kills the writer with SIGKILL at step n
- * (0 the new file created, 1..count after each entry, count+1 after fsync, count+2 after the
- * rename), so a test can crash an index rewrite at every point. */
-static void kill_point(long step)
-{
-    static long at = -2;
-    if (at == -2) {
-        const char *v = getenv("YUBIN_TEST_INDEX_KILL");
-        at = v != NULL ? strtol(v, NULL, 10) : -1;
-    }
-    if (at >= 0 && step == at)
-        raise(SIGKILL);
-}
-
-/* Writes the lines, and the session's records (with where each name is) into mb->msgs. */
-static int write_entries(FILE *f, struct mailbox *mb, const struct named *msgs, size_t count,
-                         const struct dirtimes *t)
-{
-    int hook = getenv("YUBIN_TEST_INDEX_KILL") != NULL;
-    int n = fprintf(f,
-                    INDEX_MAGIC "\nuidvalidity %lu\nuidnext %lu\ncur %lld.%09ld\nnew "
-                                "%lld.%09ld\nhighestmodseq %llu\n",
-                    (unsigned long)mb->uidvalidity, (unsigned long)mb->uidnext,
-                    (long long)t->cur.tv_sec, t->cur.tv_nsec, (long long)t->new_.tv_sec,
-                    t->new_.tv_nsec, (unsigned long long)mb->highestmodseq);
-    uint64_t pos = n > 0 ? (uint64_t)n : 0;
-    mb->count = 0;
-    for (size_t i = 0; i < count && n > 0; i++) {
-        const struct named *m = &msgs[i];
-        n = fprintf(f, "%lu %llu %llu %llu ", (unsigned long)m->uid, (unsigned long long)m->size,
-                    (unsigned long long)m->crlf_size, (unsigned long long)m->modseq);
-        pos += n > 0 ? (uint64_t)n : 0;
-        if (n > 0 && record(&mb->msgs[mb->count], m, pos) == 0)
-            mb->count++;
-        n = n > 0 ? fprintf(f, "%s\n", m->name) : n;
-        pos += n > 0 ? (uint64_t)n : 0;
-        if (hook && fflush(f) == 0)
-            kill_point((long)i + 1);
-    }
-    return n <= 0 || fflush(f) != 0 || ferror(f) ? -1 : 0;
-}
-
-/* Writes the index (<folder>/yubin-index.new, fsync, rename, fsync the folder) and makes it
- * the session's: mb->msgs are its records, mb->index_fd the file. 0 / -1. */
-static int index_write(struct mailbox *mb, const struct named *msgs, size_t count,
-                       const struct dirtimes *t)
-{
-    char tmp[PATH_MAX], path[PATH_MAX];
-    if (str_format(tmp, sizeof tmp, "%s/" MAILBOX_INDEX_NAME ".new", mb->path) < 0 ||
-        str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, mb->path) < 0)
-        return errno = ENAMETOOLONG, -1;
-    mbx_unload(mb);
-    if ((mb->msgs = calloc(count + 1, sizeof *mb->msgs)) == NULL)
-        return errno = ENOMEM, -1;
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    int keep = fd >= 0 ? dup(fd) : -1;
-    FILE *f = keep >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        if (fd >= 0)
-            close(fd);
-        if (keep >= 0)
-            close(keep);
-        return -1;
-    }
-    kill_point(0);
-    int rc = write_entries(f, mb, msgs, count, t) != 0 || fsync(fd) != 0;
-    int saved = errno;
-    if (fclose(f) != 0 && !rc)
-        rc = 1, saved = errno;
-    kill_point((long)count + 1);
-    if (rc || rename(tmp, path) != 0) {
-        saved = rc ? saved : errno;
-        unlink(tmp);
-        close(keep);
-        errno = saved;
-        return -1;
-    }
-    mb->index_fd = keep;
-    kill_point((long)count + 2);
-    return fsync_dir(mb->path);
 }
 
 /* ---- reconciling with the directories ---- */
@@ -705,7 +540,7 @@ static int index_write(struct mailbox *mb, const struct named *msgs, size_t coun
 /* Times of cur/ and new/ worth recording: a zero time (never trusted) for a directory changed
  * in the current second (CLOCK_REALTIME_COARSE, which file times never precede): a later
  * change in that second might leave its mtime as it is. */
-static int dir_times(const struct mailbox *mb, struct dirtimes *t, int for_record)
+static int dir_times(const struct mailbox *mb, struct mbx_dirtimes *t, int for_record)
 {
     struct stat sc, sn;
     struct timespec now;
@@ -724,91 +559,6 @@ static int same_time(struct timespec a, struct timespec b)
     return a.tv_sec != 0 && a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-/* The scanned listing as messages (UIDs 0 for now), sorted by base name. */
-static int scan(struct mailbox *mb, struct named **out, size_t *count)
-{
-    struct maildir_list l;
-    if (maildir_list_load(&l, mb->path) != 0)
-        return -1;
-    struct named *msgs = calloc(l.count + 1, sizeof *msgs);
-    size_t n = 0;
-    for (size_t i = 0; msgs != NULL && i < l.count; i++) {
-        if (strchr(l.entries[i].name, '\n') != NULL)
-            continue; /* cannot be an index line: not served */
-        if (named_set(&msgs[n], l.entries[i].name) != 0) {
-            named_free(msgs, n);
-            msgs = NULL;
-            break;
-        }
-        msgs[n].size = l.entries[i].size;
-        msgs[n].crlf_size = l.entries[i].crlf_size;
-        n++;
-    }
-    maildir_list_free(&l);
-    if (msgs == NULL)
-        return errno = ENOMEM, -1;
-    qsort(msgs, n, sizeof *msgs, by_base);
-    *out = msgs;
-    *count = n;
-    return 0;
-}
-
-/* The modseqs of one reconcile: a message whose name is the index's keeps its modseq; one
- * renamed behind the index's back (mutt) or new gets the folder's highest + 1, and a vanished
- * one (expunged) raises the highest too: one new modseq for all of them. */
-static void give_modseqs(struct mailbox *mb, struct named *found, size_t n, int vanished)
-{
-    uint64_t next = mb->highestmodseq + 1;
-    int changed = vanished;
-    for (size_t i = 0; i < n; i++)
-        if (found[i].modseq == 0) {
-            found[i].modseq = next;
-            changed = 1;
-        }
-    if (changed)
-        mb->highestmodseq = next;
-}
-
-/* Gives the scanned messages (found, sorted by base) the UIDs the index knew (known, in UID
- * order; freed) by base name and new ones, in base order, to the rest; the index's vanished
- * messages are dropped. found is left in UID order, its count in *nfound; modseqs as
- * give_modseqs says. */
-static void merge(struct mailbox *mb, struct named *known, size_t nknown, struct named *found,
-                  size_t *nfound)
-{
-    if (nknown > 1)
-        qsort(known, nknown, sizeof *known, by_base);
-    size_t j = 0;
-    int vanished = 0;
-    for (size_t i = 0; i < *nfound; i++) {
-        for (; j < nknown && base_cmp(&known[j], &found[i]) < 0; j++)
-            vanished = 1;
-        if (j < nknown && base_cmp(&known[j], &found[i]) == 0) {
-            found[i].uid = known[j].uid;
-            found[i].modseq = strcmp(known[j].name, found[i].name) == 0 ? known[j].modseq : 0;
-            j++;
-        }
-    }
-    vanished = vanished || j < nknown;
-    for (size_t i = 0; i < *nfound; i++)
-        if (found[i].uid == 0 && (i == 0 || base_cmp(&found[i - 1], &found[i]) != 0)) {
-            found[i].uid = mb->uidnext++;
-            found[i].recent = 1;
-        }
-    size_t kept = 0;
-    for (size_t i = 0; i < *nfound; i++) {
-        if (found[i].uid == 0) {
-            free(found[i].name); /* the same base twice: a rename race, keep the first */
-            continue;
-        }
-        found[kept++] = found[i];
-    }
-    named_free(known, nknown);
-    *nfound = kept;
-    qsort(found, kept, sizeof *found, named_by_uid);
-    give_modseqs(mb, found, kept, vanished);
-}
-
 static uint32_t new_uidvalidity(void)
 {
     time_t now = time(NULL);
@@ -818,7 +568,7 @@ static uint32_t new_uidvalidity(void)
 /* Under the lock: the index, and the directories unless their times say nothing changed. */
 /* What the session's next refresh compares: the directory times taken before the scan, and
  * the index file as it now is. */
-static void remember(struct mailbox *mb, const struct dirtimes *seen)
+static void remember(struct mailbox *mb, const struct mbx_dirtimes *seen)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -830,45 +580,23 @@ static void remember(struct mailbox *mb, const struct dirtimes *seen)
         mb->seen_index = (unsigned long long)st.st_ino;
 }
 
-/* Under the lock, the directories changed since the index was written (or there is none):
- * the index's entries (ix, if any) reconciled with the directories and written again. The
- * directory times are taken before the scan, so that a change made while it reads is newer
- * than what the index records (and seen by the next open); our own moves from new/ to cur/
- * make that next open scan once more. */
-static int reconcile(struct mailbox *mb, struct index_file *ix, const struct dirtimes *seen)
-{
-    struct named *known = NULL, *found;
-    size_t nknown = 0, nfound;
-    if (ix->f != NULL && read_named(ix, mb, &known, &nknown) != 0)
-        return 1; /* unusable: rebuilt */
-    if (scan(mb, &found, &nfound) != 0) {
-        named_free(known, nknown);
-        return -1;
-    }
-    mb->scanned = 1;
-    merge(mb, known, nknown, found, &nfound);
-    int rc = index_write(mb, found, nfound, seen);
-    named_free(found, nfound);
-    return rc;
-}
-
 /* The index's header read (ix), the rest of the folder: its records alone when the
  * directories have not changed since it was written, else reconciled. 0, 1 if the index is
  * unusable (rebuild it), -1. */
-static int load_dirs(struct mailbox *mb, struct index_file *ix, const struct dirtimes *recorded)
+static int load_dirs(struct mailbox *mb, struct mbx_index *ix, const struct mbx_dirtimes *recorded)
 {
-    struct dirtimes seen;
+    struct mbx_dirtimes seen;
     if (dir_times(mb, &seen, 1) != 0)
         return -1;
     int rc;
-    if (ix->f != NULL && ix->version >= INDEX_VERSION && same_time(seen.cur, recorded->cur) &&
+    if (ix->f != NULL && ix->version >= MBX_INDEX_VERSION && same_time(seen.cur, recorded->cur) &&
         same_time(seen.new_, recorded->new_)) { /* an older version is rewritten */
         rc = read_records(ix, mb);
         mb->index_fd = rc == 0 ? dup(fileno(ix->f)) : -1;
         if (rc == 0 && mb->index_fd < 0)
             rc = -1;
     } else {
-        rc = reconcile(mb, ix, &seen);
+        rc = mbx_reconcile(mb, ix, &seen);
     }
     if (rc == 0)
         remember(mb, &seen);
@@ -877,8 +605,8 @@ static int load_dirs(struct mailbox *mb, struct index_file *ix, const struct dir
 
 int mbx_load_locked(struct mailbox *mb)
 {
-    struct dirtimes recorded = {{0, 0}, {0, 0}};
-    struct index_file ix;
+    struct mbx_dirtimes recorded = {{0, 0}, {0, 0}};
+    struct mbx_index ix;
     mb->index_fd = -1;
     if (mbx_journal_finish(mb->path) != 0)
         return -1;
@@ -902,7 +630,7 @@ int mbx_load_locked(struct mailbox *mb)
 /* The UID after the last entry of ix (whose file ends with a whole line), into t->next, and
  * the highest modseq into t->highest (the last line's: appended lines raise it one by one).
  * 0, or 1 if it cannot be told from the file's end. */
-static int tail_next(struct index_file *ix, struct mailbox *mb, struct mbx_tail *t)
+static int tail_next(struct mbx_index *ix, struct mailbox *mb, struct mbx_tail *t)
 {
     char buf[4096];
     size_t n = ix->size - ix->pos < sizeof buf - 1 ? (size_t)(ix->size - ix->pos) : sizeof buf - 1;
@@ -918,8 +646,8 @@ static int tail_next(struct index_file *ix, struct mailbox *mb, struct mbx_tail 
     if (start == NULL && n < ix->size - ix->pos)
         return 1;
     int off, update;
-    struct named m;
-    if (parse_line(start != NULL ? start + 1 : buf, ix, mb, &m, &off, &update) != 0)
+    struct mbx_entry m;
+    if (mbx_parse_line(start != NULL ? start + 1 : buf, ix, mb, &m, &off, &update) != 0)
         return 1;
     t->next = mb->uidnext > t->next ? mb->uidnext : t->next;
     t->highest = mb->highestmodseq;
@@ -929,8 +657,8 @@ static int tail_next(struct index_file *ix, struct mailbox *mb, struct mbx_tail 
 int mbx_tail_open(const char *maildir, struct mbx_tail *t)
 {
     struct mailbox mb;
-    struct dirtimes recorded;
-    struct index_file ix = {NULL, 0, 0, 0};
+    struct mbx_dirtimes recorded;
+    struct mbx_index ix = {NULL, 0, 0, 0};
     char path[PATH_MAX];
     memset(&mb, 0, sizeof mb);
     t->fd = -1;
@@ -938,8 +666,8 @@ int mbx_tail_open(const char *maildir, struct mbx_tail *t)
         return errno = ENAMETOOLONG, -1;
     if (mbx_journal_finish(maildir) != 0)
         return -1;
-    int rc = index_open(&mb, &ix, &recorded) != 0 || ix.version < INDEX_VERSION ||
-             ix.size > INDEX_MAX_SIZE - (1u << 20) || tail_next(&ix, &mb, t) != 0;
+    int rc = index_open(&mb, &ix, &recorded) != 0 || ix.version < MBX_INDEX_VERSION ||
+             ix.size > MBX_INDEX_MAX_SIZE - (1u << 20) || tail_next(&ix, &mb, t) != 0;
     t->uidvalidity = mb.uidvalidity;
     if (rc == 0 && str_format(path, sizeof path, "%s/" MAILBOX_INDEX_NAME, maildir) >= 0)
         t->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
@@ -1004,7 +732,7 @@ void mbx_tail_close(struct mbx_tail *t)
 
 int mbx_unchanged(struct mailbox *mb)
 {
-    struct dirtimes now;
+    struct mbx_dirtimes now;
     char path[PATH_MAX];
     struct stat st;
     if (dir_times(mb, &now, 0) != 0 || !same_time(now.cur, mb->seen_cur) ||
@@ -1240,7 +968,7 @@ static int record_change(struct mailbox *mb, struct mailbox_msg *m, const char *
         return -1;
     mb->chg_size = t.size;
     mb->chg_count++;
-    if (mb->chg_same && at < INDEX_MAX_SIZE) {
+    if (mb->chg_same && at < MBX_INDEX_MAX_SIZE) {
         m->name_at = (uint32_t)at;
         if (r != NULL)
             r->modseq = 0;

@@ -100,8 +100,7 @@ int maildir_parse_name(const char *name, size_t *unique_len, uint64_t *size, uin
     return have_s && have_w ? 0 : 1;
 }
 
-/* Size with CRLF line ends of a message whose name lacks W=: read it once. */
-static int measure(int dirfd, const char *name, uint64_t *size, uint64_t *crlf)
+int maildir_measure(int dirfd, const char *name, uint64_t *size, uint64_t *crlf)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -158,16 +157,24 @@ static long move_new(int newfd, int curfd)
     return saved != 0 ? -1 : moved;
 }
 
-/* Appends name to the names block (offsets now, pointers once the block stops moving). */
-static int add_name(struct maildir_list *l, size_t *cap, size_t *names_len, size_t *names_cap,
-                    const char *name)
+/* The list being made: names in one block (offsets now, pointers once it stops moving). */
+struct names_block {
+    struct maildir_list *l;
+    size_t cap, names_len, names_cap;
+};
+
+/* Appends name to the names block. */
+static int add_name(void *ctx, const char *name)
 {
+    struct names_block *b = ctx;
+    struct maildir_list *l = b->l;
+    size_t *cap = &b->cap, *names_len = &b->names_len, *names_cap = &b->names_cap;
     size_t len = strlen(name) + 1;
     if (l->count == *cap) {
         size_t ncap = *cap ? *cap * 2 : 256;
         struct maildir_entry *ne = realloc(l->entries, ncap * sizeof *ne);
         if (ne == NULL)
-            return -1;
+            return errno = ENOMEM, -1;
         l->entries = ne;
         *cap = ncap;
     }
@@ -177,7 +184,7 @@ static int add_name(struct maildir_list *l, size_t *cap, size_t *names_len, size
             ncap *= 2;
         char *nn = realloc(l->names, ncap);
         if (nn == NULL)
-            return -1;
+            return errno = ENOMEM, -1;
         l->names = nn;
         *names_cap = ncap;
     }
@@ -202,7 +209,8 @@ static int size_entries(struct maildir_list *l)
         struct maildir_entry *e = &l->entries[i];
         e->name = l->names + (uintptr_t)e->name;
         int rc = maildir_parse_name(e->name, &e->unique_len, &e->size, &e->crlf_size);
-        if (rc < 0 || (rc == 1 && measure(l->cur_fd, e->name, &e->size, &e->crlf_size) != 0))
+        if (rc < 0 ||
+            (rc == 1 && maildir_measure(l->cur_fd, e->name, &e->size, &e->crlf_size) != 0))
             continue; /* not a message, or gone */
         l->total_crlf += e->crlf_size;
         l->entries[kept++] = *e;
@@ -211,54 +219,54 @@ static int size_entries(struct maildir_list *l)
     return 0;
 }
 
-static int list_cur(struct maildir_list *l)
+/* Every name of cur/ (but dot files) to fn, read as a stream. */
+static int each_cur(int cur_fd, int (*fn)(void *ctx, const char *name), void *ctx)
 {
-    int fd = dup(l->cur_fd);
+    int fd = dup(cur_fd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    size_t cap = 0, names_len = 0, names_cap = 0;
     if (d == NULL) {
         if (fd >= 0)
             close(fd);
         return -1;
     }
+    rewinddir(d);
     struct dirent *e;
+    int rc = 0;
     errno = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] != '.' && add_name(l, &cap, &names_len, &names_cap, e->d_name) != 0)
-            break;
-        errno = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.')
+            rc = fn(ctx, e->d_name);
+        errno = rc != 0 ? errno : 0;
     }
     int saved = errno;
     closedir(d);
-    if (saved != 0) {
-        errno = saved;
+    errno = saved;
+    return rc != 0 || saved != 0 ? -1 : 0;
+}
+
+int maildir_scan(int cur_fd, const char *maildir, int (*fn)(void *ctx, const char *name), void *ctx)
+{
+    char path[PATH_MAX];
+    if (str_format(path, sizeof path, "%s/new", maildir) < 0)
+        return errno = ENAMETOOLONG, -1;
+    int newfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    long moved = newfd >= 0 ? move_new(newfd, cur_fd) : -1; /* closes newfd */
+    if (moved < 0 || (moved > 0 && (fsync(cur_fd) != 0 || fsync_dir(path) != 0)))
         return -1;
-    }
-    return size_entries(l);
+    return each_cur(cur_fd, fn, ctx);
 }
 
 int maildir_list_load(struct maildir_list *l, const char *maildir)
 {
     char path[PATH_MAX];
+    struct names_block b = {l, 0, 0, 0};
     memset(l, 0, sizeof *l);
     l->cur_fd = -1;
     if (str_format(path, sizeof path, "%s/cur", maildir) < 0)
         return errno = ENAMETOOLONG, -1;
     l->cur_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (str_format(path, sizeof path, "%s/new", maildir) < 0)
-        return errno = ENAMETOOLONG, -1;
-    int newfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (l->cur_fd < 0 || newfd < 0) {
-        int saved = errno;
-        if (newfd >= 0)
-            close(newfd);
-        maildir_list_free(l);
-        errno = saved;
-        return -1;
-    }
-    long moved = move_new(newfd, l->cur_fd); /* closes newfd */
-    if (moved < 0 || (moved > 0 && (fsync(l->cur_fd) != 0 || fsync_dir(path) != 0)) ||
-        list_cur(l) != 0) {
+    if (l->cur_fd < 0 || maildir_scan(l->cur_fd, maildir, add_name, &b) != 0 ||
+        size_entries(l) != 0) {
         int saved = errno;
         maildir_list_free(l);
         errno = saved;

@@ -115,6 +115,14 @@ int maildir_parse_name(const char *name, size_t *unique_len, uint64_t *size, uin
  * (a name without W= is measured once by reading it). 0, or -1 (errno set). Messages that
  * arrive later are not seen by this list. */
 int maildir_list_load(struct maildir_list *l, const char *maildir);
+/* The same move from new/ into cur/ (cur_fd, of maildir), then every name of cur/ but dot files
+ * given to fn as a stream, in directory order (nothing is kept: a folder of any size costs the
+ * same memory). fn returns 0 to go on, or -1 (errno set) to stop. 0, or -1 (errno set). */
+int maildir_scan(int cur_fd, const char *maildir, int (*fn)(void *ctx, const char *name),
+                 void *ctx);
+/* The sizes of the file name in dirfd read from its data (S= bytes, W= with CRLF line ends),
+ * for a name without W=. 0, or -1 (errno set). */
+int maildir_measure(int dirfd, const char *name, uint64_t *size, uint64_t *crlf);
 /* Frees the list and closes cur/. */
 void maildir_list_free(struct maildir_list *l);
 
