@@ -305,6 +305,8 @@ static int stream(int fd, uint64_t off, uint64_t len, enum cte cte, struct sink 
 
 struct body {
     int exists; /* 0: the section names no part (NIL) */
+    int whole;  /* BINARY[] of a message that is one encoded part: its header with the CTE
+                   field made "binary", then its body decoded */
     struct mime_section s;
     enum cte cte;
     uint64_t size; /* octets of the whole section as sent */
@@ -376,6 +378,22 @@ static int is_body(unsigned kind)
            kind == IMAPFETCH_BINARY || kind == IMAPFETCH_BINARY_SIZE;
 }
 
+/* BINARY[] of a message whose body is its only part, base64 or quoted-printable (RFC 3516:
+ * the section decoded; a multipart message's own CTE can only be an identity one, RFC 2045
+ * §6.4, so it goes as it is): the header with its Content-Transfer-Encoding field replaced by
+ * "binary" (first, so that the rest of the header is streamed as it is), then the body
+ * decoded, into s. 0 / -1. */
+static int whole_binary(struct render *r, struct sink *s)
+{
+    static const char field[] = "Content-Transfer-Encoding", binary[] = ": binary\r\n";
+    const struct mime_part *root = &r->tree.parts[0];
+    sink_put(s, field, sizeof field - 1);
+    sink_put(s, binary, sizeof binary - 1);
+    if (mime_header_fields(r->m->fd, &root->header, field, sizeof field - 1, 1, sink_write, s) != 0)
+        return -1;
+    return stream(r->m->fd, root->body.off, root->body.len, part_cte(&r->tree, 0), s);
+}
+
 /* Resolves and measures item i. 0, IMAPFETCH_READ_ERROR or IMAPFETCH_UNKNOWN_CTE. */
 static int measure(struct render *r, size_t i)
 {
@@ -388,11 +406,17 @@ static int measure(struct render *r, size_t i)
     if (!b->exists)
         return 0;
     int binary = it->kind == IMAPFETCH_BINARY || it->kind == IMAPFETCH_BINARY_SIZE;
-    b->cte = binary && len > 0 ? part_cte(&r->tree, b->s.part) : CTE_IDENTITY;
+    b->cte = binary ? part_cte(&r->tree, b->s.part) : CTE_IDENTITY;
     if (b->cte == CTE_UNKNOWN)
         return IMAPFETCH_UNKNOWN_CTE;
     struct sink count = {NULL, NULL, 0, 0, UINT64_MAX, 0, 0, 0};
-    if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT) {
+    b->whole = binary && len == 0 && b->cte != CTE_IDENTITY;
+    if (b->whole) {
+        if (whole_binary(r, &count) != 0)
+            return IMAPFETCH_READ_ERROR;
+        b->size = count.pos;
+        b->nul = count.nul;
+    } else if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT) {
         if (mime_header_fields(r->m->fd, &b->s.span, b->s.rest, strlen(b->s.rest),
                                b->s.kind == MIME_SECT_HEADER_FIELDS_NOT, sink_write, &count) != 0)
             return IMAPFETCH_READ_ERROR;
@@ -570,7 +594,9 @@ static void out_body(struct render *r, const struct imapfetch_item *it, const st
         return;
     struct sink s = {render_write, r, 0, lo, hi, it->kind != IMAPFETCH_BINARY, 0, 0};
     int rc;
-    if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT)
+    if (b->whole)
+        rc = whole_binary(r, &s);
+    else if (b->s.kind == MIME_SECT_HEADER_FIELDS || b->s.kind == MIME_SECT_HEADER_FIELDS_NOT)
         rc = mime_header_fields(r->m->fd, &b->s.span, b->s.rest, strlen(b->s.rest),
                                 b->s.kind == MIME_SECT_HEADER_FIELDS_NOT, sink_write, &s);
     else

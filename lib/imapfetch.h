@@ -107,8 +107,9 @@ struct imapfetch_msg {
  * "BODY[section]<origin>", an origin past the end as an empty literal; a section naming no
  * part (BODY[9], BODY[1.HEADER] of a text part) as an empty literal too (as Dovecot does); a NUL in
  * the file goes out as 0x80 (as Dovecot does: IMAP's CHAR8 excludes NUL). BINARY decodes base64 and
- * quoted-printable (of a leaf part; others are sent as they are), as literal8 "~{n}" when the
- * result holds a NUL (sent as it is). 0, or IMAPFETCH_BROKEN, IMAPFETCH_READ_ERROR,
+ * quoted-printable (of a leaf part, and BINARY[] that of a message whose body is its only part,
+ * its header's Content-Transfer-Encoding then "binary"; multiparts are sent as they are), as
+ * literal8 "~{n}" when the result holds a NUL (sent as it is). 0, or IMAPFETCH_BROKEN, IMAPFETCH_READ_ERROR,
  * IMAPFETCH_UNKNOWN_CTE. Memory: one lib/mime tree and a few MIME_CHUNK buffers, whatever the
  * message's size. */
 int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, mime_writer w,

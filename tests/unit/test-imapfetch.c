@@ -370,8 +370,23 @@ static void check_binary(void)
           "a NUL: 0x80 in BODY[], as it is in BINARY's literal8");
     close(fd2);
     CHECK_STR(fetch("BINARY[]<0.12>", &m), "* 12 FETCH (BINARY[]<0> {12}\r\nContent-Type)\r\n",
-              "BINARY[]: the message as it is");
+              "BINARY[] of a multipart: the message as it is");
     close(fd);
+    static const char one[] = "Subject: one\nContent-Transfer-Encoding: base64\n\naGVs\nbG8=\n";
+    int fd3 = file_fd(one, sizeof one - 1);
+    struct imapfetch_msg m3 = msg(fd3);
+    m3.flags = "\\Seen";
+    CHECK_STR(fetch("(BINARY.SIZE[] BINARY[])", &m3),
+              "* 12 FETCH (BINARY.SIZE[] 56 BINARY[] {56}\r\nContent-Transfer-Encoding: binary\r\n"
+              "Subject: one\r\n\r\nhello)\r\n",
+              "BINARY[] of one base64 part: its header saying binary, its body decoded");
+    close(fd3);
+    static const char uu[] = "Subject: uu\nContent-Transfer-Encoding: x-uuencode\n\nbegin\n";
+    int fd4 = file_fd(uu, sizeof uu - 1);
+    struct imapfetch_msg m4 = msg(fd4);
+    CHECK_STR(fetch("(UID BINARY[])", &m4), "(rc -3)", "BINARY[] of an unknown encoding");
+    CHECK_STR(fetch("(UID BINARY.SIZE[])", &m4), "(rc -3)", "BINARY.SIZE[] too");
+    close(fd4);
 }
 
 /* The golden cases: tests/unit/imapfetch/NAME.ref holds, for tests/unit/mime/NAME.eml, each
