@@ -93,6 +93,7 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
         {"SEARCHRES", "SEARCH"},
         {"BINARY", "FETCH APPEND"},
         {"STATUS=SIZE", "STATUS"},
+        {"CONDSTORE", "SELECT EXAMINE STATUS FETCH STORE SEARCH"}, /* RFC 7162 */
     };
     str_copy(out, size, "IMAP4rev1");
     if (have(ext[0].needs))
@@ -235,8 +236,22 @@ static int cmd_authenticate(struct imapsess *s, struct imaptok *args)
 
 /* ---- authenticated --------------------------------------------------------------- */
 
-/* ENABLE (RFC 5161): IMAP4rev2 when it is offered; other names are not enabled (and not
- * listed in * ENABLED). */
+/* An ENABLE name: its IMAP_EN_ bit when CAPABILITY (caps) offers it, else 0. */
+static unsigned enable_bit(const char *caps, const char *w, size_t n)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"IMAP4rev2", IMAP_EN_REV2}, {"CONDSTORE", IMAP_EN_CONDSTORE}};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++)
+        if (strlen(names[i].name) == n && strncasecmp(w, names[i].name, n) == 0 &&
+            strstr(caps, names[i].name) != NULL)
+            return names[i].bit;
+    return 0;
+}
+
+/* ENABLE (RFC 5161): IMAP4rev2 and CONDSTORE (RFC 7162) when they are offered; other names
+ * are not enabled (and not listed in * ENABLED), nor one enabled before. */
 static int cmd_enable(struct imapsess *s, struct imaptok *args)
 {
     char caps[512], list[64] = "";
@@ -248,10 +263,10 @@ static int cmd_enable(struct imapsess *s, struct imaptok *args)
         if (imaptok_atom(args, &w, &n) != 0)
             return imapsess_bad(s, "ENABLE needs capability names");
         count++;
-        if (n == 9 && strncasecmp(w, "IMAP4rev2", 9) == 0 && strstr(caps, "IMAP4rev2") &&
-            !(s->enabled & IMAP_EN_REV2)) {
-            s->enabled |= IMAP_EN_REV2;
-            append(list, sizeof list, " IMAP4rev2");
+        unsigned bit = enable_bit(caps, w, n);
+        if (bit != 0 && !(s->enabled & bit)) {
+            s->enabled |= bit;
+            append(list, sizeof list, bit == IMAP_EN_REV2 ? " IMAP4rev2" : " CONDSTORE");
         }
     }
     if (!imaptok_at_end(args))

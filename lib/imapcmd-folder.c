@@ -102,10 +102,11 @@ enum {
     ST_UNSEEN,
     ST_SIZE,
     ST_DELETED,
+    ST_HIGHESTMODSEQ,
     ST_COUNT
 };
-static const char *const status_names[ST_COUNT] = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY",
-                                                   "UNSEEN",   "SIZE",   "DELETED"};
+static const char *const status_names[ST_COUNT] = {
+    "MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED", "HIGHESTMODSEQ"};
 
 struct status_items {
     unsigned char item[ST_COUNT]; /* in the order asked, duplicates dropped */
@@ -165,6 +166,8 @@ static uint64_t status_value(const struct mailbox_status *st, uint64_t deleted, 
         return st->unseen;
     case ST_DELETED:
         return deleted;
+    case ST_HIGHESTMODSEQ:
+        return st->highestmodseq;
     default:
         return st->size;
     }
@@ -202,6 +205,8 @@ int imapcmd_status(struct imapsess *s, struct imaptok *t)
         return imapsess_bad(s, "Invalid STATUS items");
     if ((rc = args_end(s, t)) != 1)
         return rc;
+    if (memchr(it.item, ST_HIGHESTMODSEQ, it.n) != NULL)
+        s->enabled |= IMAP_EN_CONDSTORE; /* a CONDSTORE-enabling command (RFC 7162 §3.1) */
     rc = send_status(s, name, &it);
     if (rc < 0)
         return -1;

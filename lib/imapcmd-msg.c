@@ -171,8 +171,17 @@ static int fetch_wants(const struct imapfetch *f, enum imapfetch_kind kind)
     return 0;
 }
 
+/* Sets \Seen for a FETCH of a body (RFC 3501 §6.4.5), logging a failure. */
+static void set_seen(struct imapsess *s, struct mailbox_msg *m)
+{
+    if (mailbox_set_flags(&s->mb, m, "S", "") < 0)
+        log_msg(LOG_ERR, "user=%s cannot set \\Seen on UID %lu: %s", s->user, (unsigned long)m->uid,
+                strerror(errno));
+}
+
 /* One message. 0, 1 it is gone (expunged elsewhere), 2 a NO was owed ([UNKNOWN-CTE] or a
- * read error: *why says which), -1 the session ends. */
+ * read error: *why says which), -1 the session ends. With CONDSTORE (RFC 7162 §3.1) a FETCH
+ * that sets \Seen sets it first, so that the response carries UID and the new MODSEQ. */
 static int fetch_one(struct imapsess *s, const struct imapfetch *f, struct mailbox_msg *m,
                      uint32_t seq, const char **why)
 {
@@ -186,6 +195,16 @@ static int fetch_one(struct imapsess *s, const struct imapfetch *f, struct mailb
                                 .read_only = s->readonly};
     if (mailbox_flags_imap(&s->mb, m, flags, sizeof flags) != 0)
         flags[0] = '\0';
+    mailbox_flags(m, letters, sizeof letters);
+    int seen_now = imapfetch_sets_seen(f) && !s->readonly && strchr(letters, 'S') == NULL;
+    int condstore = (s->enabled & IMAP_EN_CONDSTORE) != 0;
+    if (seen_now && condstore) {
+        set_seen(s, m);
+        msg.uid_command = msg.send_modseq = 1;
+    }
+    msg.send_modseq |= f->changedsince_given;
+    if (msg.send_modseq || fetch_wants(f, IMAPFETCH_MODSEQ))
+        msg.modseq = mailbox_modseq(&s->mb, m);
     if (fetch_wants(f, IMAPFETCH_INTERNALDATE) &&
         mailbox_internaldate(&s->mb, m, &msg.internaldate) != 0)
         return 1;
@@ -200,11 +219,8 @@ static int fetch_one(struct imapsess *s, const struct imapfetch *f, struct mailb
         return *why = "[UNKNOWN-CTE] A part's Content-Transfer-Encoding is unknown", 2;
     if (rc == IMAPFETCH_READ_ERROR)
         return *why = "[UNAVAILABLE] A message could not be read", 2;
-    mailbox_flags(m, letters, sizeof letters);
-    if (imapfetch_sets_seen(f) && !s->readonly && strchr(letters, 'S') == NULL &&
-        mailbox_set_flags(&s->mb, m, "S", "") < 0)
-        log_msg(LOG_ERR, "user=%s cannot set \\Seen on UID %lu: %s", s->user, (unsigned long)m->uid,
-                strerror(errno));
+    if (seen_now && !condstore)
+        set_seen(s, m);
     return 0;
 }
 
@@ -227,8 +243,13 @@ int imapcmd_fetch(struct imapsess *s, struct imaptok *t)
     }
     size_t gone = 0;
     const char *why = NULL;
+    if (f->changedsince_given || fetch_wants(f, IMAPFETCH_MODSEQ))
+        s->enabled |= IMAP_EN_CONDSTORE; /* CONDSTORE-enabling (RFC 7162 §3.1) */
     for (size_t i = 0; rc >= 0 && why == NULL && i < set.n; i++) {
-        rc = fetch_one(s, f, &s->mb.msgs[set.idx[i]], set.idx[i] + 1, &why);
+        struct mailbox_msg *m = &s->mb.msgs[set.idx[i]];
+        if (f->changedsince_given && !m->gone && mailbox_modseq(&s->mb, m) <= f->changedsince)
+            continue; /* (CHANGEDSINCE n): only what changed after n */
+        rc = fetch_one(s, f, m, set.idx[i] + 1, &why);
         gone += rc == 1;
     }
     free(set.idx);
@@ -248,7 +269,26 @@ struct store {
     char mode; /* '=', '+', '-' */
     int silent;
     char add[64], clear[64]; /* maildir letters for mailbox_set_flags */
+    int conditional;         /* (UNCHANGEDSINCE n) given (RFC 7162 §3.1.3) */
+    uint64_t unchangedsince;
+    uint32_t *modified; /* what failed the test: sequence numbers, or UIDs for UID STORE */
+    size_t n_modified;
 };
+
+/* The modifier list " (UNCHANGEDSINCE n)" before STORE's item, when there. 1, or the reply. */
+static int store_modifiers(struct imapsess *s, struct imaptok *t, struct store *st)
+{
+    if (imaptok_char(t, '(') != 0)
+        return 1;
+    if (imaptok_word(t, "UNCHANGEDSINCE") != 0)
+        return imapsess_bad(s, "Unknown STORE modifier (UNCHANGEDSINCE n is taken)");
+    if (imaptok_space(t) != 0 || imaptok_number64(t, &st->unchangedsince) != 0 ||
+        st->unchangedsince > INT64_MAX || imaptok_char(t, ')') != 0 || imaptok_space(t) != 0)
+        return imapsess_bad(s, "UNCHANGEDSINCE needs a mod-sequence (0 to 2^63-1)");
+    st->conditional = 1;
+    s->enabled |= IMAP_EN_CONDSTORE; /* CONDSTORE-enabling (RFC 7162 §3.1) */
+    return 1;
+}
 
 /* The letters of the flags parsed: system flags, then keywords (allocated in the folder's
  * dovecot-keywords for FLAGS and +FLAGS; unknown ones skipped for -FLAGS). 1, or the reply. */
@@ -286,13 +326,14 @@ static int parse_store(struct imapsess *s, struct imaptok *t, struct store *st)
     memset(st, 0, sizeof *st);
     if (imaptok_space(t) != 0)
         return imapsess_bad(s, "Missing STORE item");
-    if (imaptok_peek(t) == '(')
-        return imapsess_bad(s, "STORE modifiers (CONDSTORE) are not supported");
+    int rc = store_modifiers(s, t, st);
+    if (rc != 1)
+        return rc;
     if (imapfetch_parse_store(t, &item, err, sizeof err) != 0)
         return imapsess_bad(s, "%s", err);
     st->mode = item.op == IMAPFETCH_STORE_ADD ? '+' : item.op == IMAPFETCH_STORE_REMOVE ? '-' : '=';
     st->silent = item.silent;
-    int rc = store_letters(s, &s->mb, &item.flags, letters, sizeof letters, st->mode != '-');
+    rc = store_letters(s, &s->mb, &item.flags, letters, sizeof letters, st->mode != '-');
     if (rc != 1)
         return rc;
     if (st->mode == '-') {
@@ -308,30 +349,70 @@ static int parse_store(struct imapsess *s, struct imaptok *t, struct store *st)
     return 1;
 }
 
-/* "* n FETCH ([UID u ]FLAGS (...))" for a message whose flags were stored. */
-static int store_fetch(struct imapsess *s, const struct mailbox_msg *m, uint32_t seq)
+/* "* n FETCH ([UID u ]FLAGS (...))" for a message whose flags were stored; with CONDSTORE
+ * "* n FETCH (UID u MODSEQ (m) FLAGS (...))", and "* n FETCH (UID u MODSEQ (m))" after
+ * .SILENT for a message this STORE changed (RFC 7162 §3.1.3: the client's cache needs it). */
+static int store_fetch(struct imapsess *s, const struct store *st, struct mailbox_msg *m,
+                       uint32_t seq, uint64_t batch)
 {
-    char flags[FLAGS_MAX], uid[32] = "";
+    char flags[FLAGS_MAX], uid[64] = "";
+    int condstore = (s->enabled & IMAP_EN_CONDSTORE) != 0;
+    uint64_t modseq = condstore ? mailbox_modseq(&s->mb, m) : 0;
+    if (st->silent && (!condstore || modseq != batch))
+        return 0;
     if (mailbox_flags_imap(&s->mb, m, flags, sizeof flags) != 0)
         flags[0] = '\0';
-    if (s->uid)
+    if (condstore)
+        snprintf(uid, sizeof uid, "UID %lu MODSEQ (%llu)%s", (unsigned long)m->uid,
+                 (unsigned long long)modseq, st->silent ? "" : " ");
+    else if (s->uid)
         snprintf(uid, sizeof uid, "UID %lu ", (unsigned long)m->uid);
+    if (st->silent)
+        return imapsess_untagged(s, "%lu FETCH (%s)", (unsigned long)seq, uid);
     return imapsess_untagged(s, "%lu FETCH (%sFLAGS (%s))", (unsigned long)seq, uid, flags);
+}
+
+/* STORE (UNCHANGEDSINCE n), under the index lock and after store_refresh: 1 if m may be
+ * changed, 0 if it failed the test (recorded in st->modified). */
+static int store_test(struct imapsess *s, struct store *st, struct mailbox_msg *m, uint32_t seq)
+{
+    if (mailbox_modseq(&s->mb, m) <= st->unchangedsince)
+        return 1;
+    st->modified[st->n_modified++] = s->uid ? m->uid : seq;
+    return 0;
+}
+
+/* The refresh of a conditional STORE, under the lock mailbox_change_begin took, so that a change
+ * by another session or program is seen before the test: the test and the write are one step.
+ * 0, or -1 (the STORE fails: NO; a rebuilt index ends the session at the next reply). */
+static int store_refresh(struct imapsess *s, struct mailbox_changes *ch)
+{
+    if (mailbox_change_refresh(&s->mb, ch) != 0)
+        return memset(ch, 0, sizeof *ch), -1;
+    return ch->uidvalidity_changed ? -1 : 0;
 }
 
 /* The flags stored under one index lock (one MODSEQ, one fsync; nothing sent meanwhile, so
  * that a slow client never holds the lock); a message gone meanwhile has its index set to
  * UINT32_MAX and is counted in *gone. 1 if a change failed (logged), else 0. */
-static int store_changes(struct imapsess *s, const struct store *st, struct msgset *set,
-                         size_t *gone)
+static int store_changes(struct imapsess *s, struct store *st, struct msgset *set, size_t *gone,
+                         struct mailbox_changes *ch)
 {
     int failed = mailbox_change_begin(&s->mb) != 0;
+    if (!failed && st->conditional &&
+        ((st->modified = malloc((set->n + 1) * sizeof *st->modified)) == NULL ||
+         store_refresh(s, ch) != 0))
+        failed = 1;
     if (failed)
         log_msg(LOG_ERR, "user=%s STORE: %s", s->user, strerror(errno));
     for (size_t i = 0; i < set->n; i++) {
         struct mailbox_msg *m = &s->mb.msgs[set->idx[i]];
-        int r = failed ? 1 : mailbox_set_flags(&s->mb, m, st->add, st->clear);
-        if (r != 0) /* gone, failed, or not tried after a failure: no FETCH */
+        int r = failed || m->gone ? 1 : 0;
+        if (r == 0 && st->conditional && store_test(s, st, m, set->idx[i] + 1) == 0)
+            r = 2; /* not stored: [MODIFIED] */
+        if (r == 0)
+            r = mailbox_set_flags(&s->mb, m, st->add, st->clear);
+        if (r != 0) /* gone, modified, failed, or not tried after a failure: no FETCH */
             set->idx[i] = UINT32_MAX;
         *gone += r == 1 && !failed;
         if (r < 0)
@@ -346,10 +427,25 @@ static int store_changes(struct imapsess *s, const struct store *st, struct msgs
     return failed;
 }
 
+/* The tagged reply of a STORE with messages that failed UNCHANGEDSINCE: OK [MODIFIED set]. */
+static int store_modified(struct imapsess *s, const struct store *st)
+{
+    size_t size = st->n_modified * 22 + 1;
+    char *text = malloc(size);
+    if (text == NULL || uid_set(st->modified, st->n_modified, text, size) != 0) {
+        free(text);
+        return imapsess_no(s, "[UNAVAILABLE] Out of memory");
+    }
+    int rc = imapsess_ok(s, "[MODIFIED %s] Conditional STORE failed", text);
+    free(text);
+    return rc;
+}
+
 int imapcmd_store(struct imapsess *s, struct imaptok *t)
 {
     struct msgset set;
     struct store st;
+    struct mailbox_changes ch = {0};
     int rc = take_set(s, t, &set);
     if (rc != 1)
         return rc;
@@ -358,19 +454,24 @@ int imapcmd_store(struct imapsess *s, struct imaptok *t)
         return rc;
     }
     size_t gone = 0;
-    int failed = store_changes(s, &st, &set, &gone);
-    for (size_t i = 0; !st.silent && i < set.n; i++)
-        if (set.idx[i] != UINT32_MAX &&
-            store_fetch(s, &s->mb.msgs[set.idx[i]], set.idx[i] + 1) != 0) {
-            free(set.idx);
-            return -1;
-        }
+    int failed = store_changes(s, &st, &set, &gone, &ch);
+    uint64_t batch = s->mb.chg_count > 0 ? s->mb.chg_modseq : 0;
+    rc = imapsess_report(s, &ch); /* what the conditional STORE's refresh found */
+    mailbox_changes_free(&ch);
+    for (size_t i = 0; rc == 0 && i < set.n; i++)
+        if (set.idx[i] != UINT32_MAX)
+            rc = store_fetch(s, &st, &s->mb.msgs[set.idx[i]], set.idx[i] + 1, batch);
     free(set.idx);
-    if (failed)
-        return imapsess_no(s, "[UNAVAILABLE] Flags could not be stored, try again later");
-    if (gone > 0)
-        return imapsess_no(s, "[EXPUNGEISSUED] Some messages were expunged meanwhile");
-    return imapsess_ok(s, "STORE completed");
+    if (rc == 0 && failed)
+        rc = imapsess_no(s, "[UNAVAILABLE] Flags could not be stored, try again later");
+    else if (rc == 0 && gone > 0)
+        rc = imapsess_no(s, "[EXPUNGEISSUED] Some messages were expunged meanwhile");
+    else if (rc == 0 && st.n_modified > 0)
+        rc = store_modified(s, &st);
+    else if (rc == 0)
+        rc = imapsess_ok(s, "STORE completed");
+    free(st.modified);
+    return rc;
 }
 
 /* ---- COPY and MOVE ---- */
@@ -507,9 +608,13 @@ static int search_run(struct imapsess *s, struct imapsearch *q, struct imapsearc
         mailbox_flags(sm.m, sm.letters, sizeof sm.letters);
         if (q->reads_date && mailbox_internaldate(mb, sm.m, &m.internaldate) != 0)
             m.internaldate = 0; /* gone: its text keys match nothing either */
+        if (q->uses_modseq)
+            m.modseq = sm.m->gone ? 0 : mailbox_modseq(mb, sm.m);
         int rc = imapsearch_match(q, &m);
         if (rc < 0 || (rc == 1 && imapsearch_hits_add(h, m.seq, m.uid) != 0))
             return -1;
+        if (rc == 1 && q->uses_modseq)
+            imapsearch_hits_modseq(h, m.modseq);
     }
     return 0;
 }
@@ -544,6 +649,8 @@ int imapcmd_search(struct imapsess *s, struct imaptok *t)
         return imapsess_no(s, "[UNAVAILABLE] Out of memory");
     if (rc != 0) /* BAD: "$" stays as it was */
         return imapsess_bad(s, "%s", err[0] != '\0' ? err : "Missing search criteria");
+    if (q.uses_modseq)
+        s->enabled |= IMAP_EN_CONDSTORE; /* CONDSTORE-enabling (RFC 7162 §3.1) */
     rc = search_run(s, &q, &hits);
     if (rc == 0 && (q.ret & IMAPSEARCH_RET_SAVE) && save_result(s, &q, &hits) != 0)
         rc = -1, errno = ENOMEM;

@@ -622,6 +622,11 @@ static void out_item(struct render *r, size_t i)
         outs(r, "RFC822.SIZE ");
         out_u64(r, r->m->crlf_size);
         break;
+    case IMAPFETCH_MODSEQ:
+        outs(r, "MODSEQ (");
+        out_u64(r, r->m->modseq);
+        outs(r, ")");
+        break;
     case IMAPFETCH_ENVELOPE:
         outs(r, "ENVELOPE ");
         if (!r->err && mime_envelope(&r->tree, 0, render_write, r) != 0)
@@ -672,6 +677,11 @@ int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, 
         outs(&r, "UID ");
         out_u64(&r, m->uid);
         sep = 1;
+    }
+    if (m->send_modseq && !has_kind(f, IMAPFETCH_MODSEQ)) {
+        outs(&r, sep++ ? " MODSEQ (" : "MODSEQ (");
+        out_u64(&r, m->modseq);
+        outs(&r, ")");
     }
     for (size_t i = 0; i < f->n && !r.err; i++) {
         if (sep++)

@@ -183,6 +183,7 @@ static const struct {
     {"RFC822", IMAPFETCH_RFC822},
     {"RFC822.HEADER", IMAPFETCH_RFC822_HEADER},
     {"RFC822.TEXT", IMAPFETCH_RFC822_TEXT},
+    {"MODSEQ", IMAPFETCH_MODSEQ},
 };
 
 static int same_item(const struct imapfetch *f, const struct imapfetch_item *a,
@@ -212,7 +213,8 @@ static void add_item(struct imapfetch *f, struct imapfetch_item *it)
         }
     }
     if (it->kind != IMAPFETCH_UID && it->kind != IMAPFETCH_FLAGS &&
-        it->kind != IMAPFETCH_INTERNALDATE && it->kind != IMAPFETCH_RFC822_SIZE)
+        it->kind != IMAPFETCH_INTERNALDATE && it->kind != IMAPFETCH_RFC822_SIZE &&
+        it->kind != IMAPFETCH_MODSEQ)
         f->needs |= IMAPFETCH_NEED_FILE;
     f->item[f->n++] = *it;
 }
@@ -307,12 +309,33 @@ static int macro(struct imaptok *t, struct imapfetch *f)
     return -1;
 }
 
+/* " (CHANGEDSINCE n)" after the attributes (RFC 7162 fetch-modifier; QRESYNC's VANISHED is
+ * not taken). 0, or -1 with err. */
+static int modifiers(struct imaptok *t, struct imapfetch *f, char *err, size_t errlen)
+{
+    if (imaptok_space(t) != 0 || imaptok_char(t, '(') != 0)
+        return bad(err, errlen, "Junk after FETCH attributes");
+    for (int first = 1; first || imaptok_char(t, ')') != 0; first = 0) {
+        if (!first && imaptok_space(t) != 0)
+            return bad(err, errlen, "Invalid FETCH modifier list");
+        if (imaptok_word(t, "CHANGEDSINCE") != 0 || f->changedsince_given)
+            return bad(err, errlen, "Unknown FETCH modifier (CHANGEDSINCE n is taken)");
+        if (imaptok_space(t) != 0 || imaptok_number64(t, &f->changedsince) != 0 ||
+            f->changedsince > INT64_MAX)
+            return bad(err, errlen, "CHANGEDSINCE needs a mod-sequence (0 to 2^63-1)");
+        f->changedsince_given = 1;
+    }
+    return 0;
+}
+
 int imapfetch_parse(struct imaptok *t, struct imapfetch *f, char *err, size_t errlen)
 {
     f->n = 0;
     f->text_len = 0;
     f->text[0] = '\0';
     f->needs = 0;
+    f->changedsince_given = 0;
+    f->changedsince = 0;
     if (errlen > 0)
         err[0] = '\0';
     if (imaptok_at_end(t))
@@ -329,6 +352,8 @@ int imapfetch_parse(struct imaptok *t, struct imapfetch *f, char *err, size_t er
     } else if (macro(t, f) != 0 && fetch_att(t, f, err, errlen) != 0) {
         return -1;
     }
+    if (!imaptok_at_end(t) && modifiers(t, f, err, errlen) != 0)
+        return -1;
     if (!imaptok_at_end(t))
         return bad(err, errlen, "Junk after FETCH attributes");
     return 0;

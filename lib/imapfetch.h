@@ -34,7 +34,8 @@ enum imapfetch_kind {
     IMAPFETCH_RFC822_HEADER, /* = BODY.PEEK[HEADER], answered as "RFC822.HEADER" */
     IMAPFETCH_RFC822_TEXT,   /* = BODY[TEXT], sets \Seen, answered as "RFC822.TEXT" */
     IMAPFETCH_BINARY,        /* BINARY[part]<partial>, BINARY.PEEK[...] (RFC 3516) */
-    IMAPFETCH_BINARY_SIZE    /* BINARY.SIZE[part] */
+    IMAPFETCH_BINARY_SIZE,   /* BINARY.SIZE[part] */
+    IMAPFETCH_MODSEQ         /* MODSEQ (RFC 7162 CONDSTORE) */
 };
 
 #define IMAPFETCH_MAX_ITEMS 64  /* data items in one FETCH (after macros are expanded) */
@@ -57,7 +58,9 @@ struct imapfetch {
     size_t n;                      /* in the order asked; duplicates dropped */
     char text[IMAPFETCH_MAX_TEXT]; /* section texts, each NUL-terminated */
     size_t text_len;
-    unsigned needs; /* IMAPFETCH_NEED_*: what rendering will read */
+    unsigned needs;         /* IMAPFETCH_NEED_*: what rendering will read */
+    int changedsince_given; /* the modifier (CHANGEDSINCE n) (RFC 7162 §3.1.4.1) */
+    uint64_t changedsince;  /* its n: only messages whose MODSEQ is above it */
 };
 #define IMAPFETCH_NEED_FILE 0x1 /* some item reads the message file (ENVELOPE, a section...) */
 
@@ -67,7 +70,8 @@ struct imapfetch {
  * astrings (quoted or literal too); they are kept upper-cased, as Dovecot answers them.
  * 0, or -1 with a text for "<tag> BAD <text>" in err (NUL-terminated, cut to errlen), such as
  * "Unknown FETCH attribute FOO", "Invalid section 1.X", "Invalid partial <0.0>",
- * "Too many FETCH attributes". */
+ * "Too many FETCH attributes". The attributes may be followed by RFC 7162's modifier list
+ * " (CHANGEDSINCE n)" (n a mod-sequence, 0 to 2^63-1). */
 int imapfetch_parse(struct imaptok *t, struct imapfetch *f, char *err, size_t errlen);
 
 /* 1 when fetching these items sets \Seen (RFC 3501: BODY[...] without .PEEK, RFC822,
@@ -86,6 +90,9 @@ struct imapfetch_msg {
                            may be -1 when !(needs & IMAPFETCH_NEED_FILE): then it is not read */
     int uid_command;    /* UID FETCH (or a FETCH answering STORE under UID): UID is always sent */
     int read_only;      /* EXAMINE'd folder: \Seen is not added */
+    uint64_t modseq;    /* MODSEQ (RFC 7162), for the MODSEQ item or send_modseq */
+    int send_modseq;    /* "MODSEQ (n)" even when not asked for (CHANGEDSINCE, or CONDSTORE
+                           and \Seen set by this FETCH), after the UID */
 };
 
 /* imapfetch_message results besides 0 */

@@ -33,10 +33,11 @@ enum key {
     K_SENTBEFORE,
     K_SENTON,
     K_SENTSINCE,
-    K_SEQ,   /* sequence number in set */
-    K_UID,   /* UID in set */
-    K_SAVED, /* "$" (with or without UID) */
-    K_TEXT   /* needle found */
+    K_SEQ,    /* sequence number in set */
+    K_UID,    /* UID in set */
+    K_SAVED,  /* "$" (with or without UID) */
+    K_MODSEQ, /* MODSEQ >= num (RFC 7162) */
+    K_TEXT    /* needle found */
 };
 
 struct imapsearch_node {
@@ -54,7 +55,7 @@ struct imapsearch_node {
 };
 
 /* The argument a key takes. */
-enum arg { A_NONE, A_STRING, A_HEADER, A_DATE, A_NUMBER, A_KEYWORD, A_SET, A_NOT, A_OR };
+enum arg { A_NONE, A_STRING, A_HEADER, A_DATE, A_NUMBER, A_KEYWORD, A_SET, A_NOT, A_OR, A_MODSEQ };
 
 static const struct keydef {
     const char *name;
@@ -76,6 +77,7 @@ static const struct keydef {
     {"HEADER", K_TEXT, A_HEADER, 0, 0, NULL, NEEDLE_FIELD},
     {"KEYWORD", K_KEYWORD, A_KEYWORD, 0, 0, NULL, 0},
     {"LARGER", K_LARGER, A_NUMBER, 0, 0, NULL, 0},
+    {"MODSEQ", K_MODSEQ, A_MODSEQ, 0, 0, NULL, 0},
     {"NEW", K_NEW, A_NONE, 0, 0, NULL, 0},
     {"NOT", K_NOT, A_NOT, 0, 0, NULL, 0},
     {"OLD", K_RECENT, A_NONE, 1, 0, NULL, 0},
@@ -236,6 +238,27 @@ static long floor_days(time_t t)
     return (long)(t >= 0 ? t / 86400 : -((-t + 86399) / 86400));
 }
 
+/* MODSEQ's argument (RFC 7162): [entry-name SP entry-type-req SP] mod-sequence-valzer, the
+ * entry a quoted "/flags/<flag>" and its type priv, shared or all. */
+static int parse_modseq(struct parser *p, struct imapsearch_node *n)
+{
+    size_t len;
+    p->q->uses_modseq = 1;
+    if (imaptok_space(p->t) != 0)
+        return bad(p, "missing mod-sequence after MODSEQ", NULL);
+    if (imaptok_peek(p->t) == '"') {
+        if (imaptok_string(p->t, p->buf, sizeof p->buf, &len) != 0 ||
+            strncasecmp(p->buf, "/flags/", 7) != 0 || len == 7 || imaptok_space(p->t) != 0 ||
+            (imaptok_word(p->t, "priv") != 0 && imaptok_word(p->t, "shared") != 0 &&
+             imaptok_word(p->t, "all") != 0) ||
+            imaptok_space(p->t) != 0)
+            return bad(p, "bad entry name or type after MODSEQ", NULL);
+    }
+    if (imaptok_number64(p->t, &n->num) != 0)
+        return bad(p, "bad mod-sequence after MODSEQ (0 to 2^63-1)", NULL);
+    return 0;
+}
+
 /* The argument of key d for node. */
 static int parse_arg(struct parser *p, const struct keydef *d, int node, int depth)
 {
@@ -276,6 +299,8 @@ static int parse_arg(struct parser *p, const struct keydef *d, int node, int dep
         if (imaptok_space(p->t) != 0)
             return bad(p, "missing sequence set after UID", NULL);
         return parse_set(p, node);
+    case A_MODSEQ:
+        return parse_modseq(p, n);
     case A_NOT:
     case A_OR: {
         int a, b;
@@ -627,6 +652,8 @@ static int eval_node(struct eval *e, int i, int io)
         return imap_seqset_contains(&n->set, m->uid);
     case K_SAVED:
         return m->saved != NULL && imap_seqset_contains(m->saved, m->uid);
+    case K_MODSEQ:
+        return m->modseq >= n->num;
     case K_TEXT:
         return eval_text(e, n, io);
     }
@@ -666,6 +693,15 @@ int imapsearch_hits_add(struct imapsearch_hits *h, uint32_t seq, uint32_t uid)
     h->uid[h->n] = uid;
     h->n++;
     return 0;
+}
+
+void imapsearch_hits_modseq(struct imapsearch_hits *h, uint64_t modseq)
+{
+    if (h->n == 1)
+        h->modseq_first = modseq;
+    h->modseq_last = modseq;
+    if (modseq > h->modseq_max)
+        h->modseq_max = modseq;
 }
 
 void imapsearch_hits_free(struct imapsearch_hits *h)
@@ -727,9 +763,30 @@ static void out_set(struct out *o, const uint32_t *v, size_t n)
     }
 }
 
+/* The MODSEQ an answer reports (RFC 7162 §3.1.5): the highest of the messages it shows. */
+static uint64_t reported_modseq(const struct imapsearch_hits *h, unsigned ret, int esearch)
+{
+    if (esearch && !(ret & (IMAPSEARCH_RET_ALL | IMAPSEARCH_RET_COUNT))) {
+        uint64_t a = ret & IMAPSEARCH_RET_MIN ? h->modseq_first : 0;
+        uint64_t b = ret & IMAPSEARCH_RET_MAX ? h->modseq_last : 0;
+        return a > b ? a : b;
+    }
+    return h->modseq_max;
+}
+
+static void out_modseq(struct out *o, const char *before, uint64_t v, const char *after)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+    out_str(o, before);
+    out_str(o, b);
+    out_str(o, after);
+}
+
 int imapsearch_result(const struct imapsearch *q, const struct imapsearch_hits *h, int uid,
                       int rev2, const char *tag, imapsearch_writer w, void *arg)
 {
+    int modseq = q->uses_modseq && h->n > 0;
     struct out o = {.w = w, .arg = arg};
     const uint32_t *v = uid ? h->uid : h->seq;
     unsigned ret = q->has_return ? q->ret : IMAPSEARCH_RET_ALL;
@@ -737,6 +794,8 @@ int imapsearch_result(const struct imapsearch *q, const struct imapsearch_hits *
         out_str(&o, "* SEARCH");
         for (size_t i = 0; i < h->n; i++)
             out_num(&o, " ", v[i]);
+        if (modseq)
+            out_modseq(&o, " (MODSEQ ", reported_modseq(h, ret, 0), ")");
     } else {
         if (ret == IMAPSEARCH_RET_SAVE)
             return 0;
@@ -755,6 +814,8 @@ int imapsearch_result(const struct imapsearch *q, const struct imapsearch_hits *
             out_str(&o, " ALL ");
             out_set(&o, v, h->n);
         }
+        if (modseq && (ret & ~IMAPSEARCH_RET_SAVE) != 0)
+            out_modseq(&o, " MODSEQ ", reported_modseq(h, ret, 1), "");
     }
     out_str(&o, "\r\n");
     out_flush(&o);

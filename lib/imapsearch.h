@@ -63,6 +63,8 @@ struct imapsearch {
     int reads_body;   /* some key may read the message's body */
     int reads_date;   /* BEFORE, ON or SINCE: imapsearch_msg.internaldate is read (else the
                        * caller need not find it: a flag-only search stats no file) */
+    int uses_modseq;  /* the MODSEQ key (RFC 7162): imapsearch_msg.modseq is read, the answer
+                       * carries the highest MODSEQ of what it reports (imapsearch_hits_modseq) */
     /* private */
     struct imapsearch_node *nodes;
     size_t n_nodes;
@@ -102,6 +104,7 @@ struct imapsearch_msg {
     /* "$" (RFC 5182): the UIDs of the last SAVE, resolved (imap_seqset_resolve); NULL: none
      * saved, "$" matches nothing. */
     const struct imap_seqset *saved;
+    uint64_t modseq; /* its MODSEQ (RFC 7162); read only when the query's uses_modseq is set */
 };
 
 /* Parses the arguments of SEARCH / UID SEARCH, the cursor just after "SEARCH " (the SP taken):
@@ -110,7 +113,9 @@ struct imapsearch_msg {
  * charsets US-ASCII and UTF-8 (any case); search strings are taken as UTF-8 octets either way.
  * The keys are every RFC 3501 key: ALL ANSWERED BCC BEFORE BODY CC DELETED DRAFT FLAGGED FROM
  * HEADER KEYWORD LARGER NEW NOT OLD ON OR RECENT SEEN SENTBEFORE SENTON SENTSINCE SINCE
- * SMALLER SUBJECT TEXT TO UID UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNKEYWORD UNSEEN, a
+ * SMALLER SUBJECT TEXT TO UID UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNKEYWORD UNSEEN, RFC
+ * 7162's MODSEQ [entry-name entry-type-req] mod-sequence (its MODSEQ at least that; the
+ * entry, one flag's "/flags/..." name, is taken and not told apart: a message has one), a
  * sequence set, "(" key *(SP key) ")"; "$" wherever a set is allowed. Returns 0 (call
  * imapsearch_free after), -1 (syntax: err holds a short text for the tagged BAD, e.g.
  * "unknown search key FOO", "bad date", "search nested too deep"), IMAPSEARCH_BADCHARSET (a
@@ -131,9 +136,12 @@ int imapsearch_match(struct imapsearch *q, const struct imapsearch_msg *m);
 struct imapsearch_hits {
     uint32_t *seq, *uid;
     size_t n, cap;
+    uint64_t modseq_max, modseq_first, modseq_last; /* of the hits, for uses_modseq */
 };
 /* Appends one message. 0, or -1 (ENOMEM). */
 int imapsearch_hits_add(struct imapsearch_hits *h, uint32_t seq, uint32_t uid);
+/* The MODSEQ of the message just added (queries with uses_modseq). */
+void imapsearch_hits_modseq(struct imapsearch_hits *h, uint64_t modseq);
 void imapsearch_hits_free(struct imapsearch_hits *h);
 
 /* Takes len octets of output; 0, or -1 to stop (the caller's netio writer). */
@@ -146,6 +154,9 @@ typedef int (*imapsearch_writer)(void *arg, const void *data, size_t len);
  *    means ALL): "* ESEARCH (TAG \"A1\") UID MIN 2 MAX 5 COUNT 3 ALL 2:3,5" with the options
  *    asked for, ALL as a compact sequence set, UID only for UID SEARCH; with no hits MIN,
  *    MAX and ALL are left out (COUNT 0 stays);
+ *  - with uses_modseq and a hit: " (MODSEQ n)" after SEARCH's numbers, " MODSEQ n" at the end
+ *    of ESEARCH (RFC 7162 §3.1.5): the highest MODSEQ of the messages reported (of MIN and MAX
+ *    when only they are asked for);
  *  - RETURN (SAVE) alone: nothing at all (RFC 5182 §2.4).
  * tag is the command's tag (atom characters, written quoted). 0, or -1 if the writer failed. */
 int imapsearch_result(const struct imapsearch *q, const struct imapsearch_hits *h, int uid,

@@ -54,6 +54,8 @@ static void select_responses(struct imapsess *s)
         imapsess_untagged(s, "OK [UNSEEN %zu] first unseen message", unseen);
     imapsess_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", s->mb.uidvalidity);
     imapsess_untagged(s, "OK [UIDNEXT %u] predicted next UID", s->mb.uidnext);
+    imapsess_untagged(s, "OK [HIGHESTMODSEQ %llu] highest modification sequence",
+                      (unsigned long long)s->mb.highestmodseq); /* RFC 7162 §3.1.2.1 */
     if (rev2) {
         imapsess_printf(s, "* LIST () \".\" ");
         imapsess_astring(s, s->folder, strlen(s->folder));
@@ -61,14 +63,32 @@ static void select_responses(struct imapsess *s)
     }
 }
 
+/* SELECT's parameters after the name (RFC 4466 select-params): " (CONDSTORE)" (RFC 7162), or
+ * none. 1 (*condstore set), or the BAD reply. */
+static int select_params(struct imapsess *s, struct imaptok *args, int *condstore)
+{
+    *condstore = 0;
+    if (imaptok_at_end(args))
+        return 1;
+    if (imaptok_space(args) != 0 || imaptok_char(args, '(') != 0)
+        return imapsess_bad(s, "%s takes a folder name and (CONDSTORE)", s->cmd);
+    for (int first = 1; first || imaptok_char(args, ')') != 0; first = 0)
+        if ((!first && imaptok_space(args) != 0) || imaptok_word(args, "CONDSTORE") != 0)
+            return imapsess_bad(s, "%s takes (CONDSTORE) only (no QRESYNC)", s->cmd);
+        else
+            *condstore = 1;
+    return imaptok_at_end(args) ? 1 : imapsess_bad(s, "%s: junk after (CONDSTORE)", s->cmd);
+}
+
 int imapsel_select(struct imapsess *s, struct imaptok *args)
 {
     char name[IMAP_FOLDER_MAX], path[PATH_MAX];
+    int condstore;
     int rc = imapcmd_folder_arg(s, args, name, sizeof name); /* INBOX in any case: "INBOX" */
-    if (rc != 1)
+    if (rc != 1 || (rc = select_params(s, args, &condstore)) != 1)
         return rc;
-    if (!imaptok_at_end(args))
-        return imapsess_bad(s, "%s takes a folder name only (no CONDSTORE or QRESYNC)", s->cmd);
+    if (condstore)
+        s->enabled |= IMAP_EN_CONDSTORE;
     if (s->state == IMAP_SELECTED) {
         imapsess_unselect(s);
         if (s->enabled & IMAP_EN_REV2)

@@ -210,7 +210,12 @@ int imapsess_report(struct imapsess *s, const struct mailbox_changes *ch)
         if (seq == 0 || seq > s->mb.count)
             continue;
         const struct mailbox_msg *m = &s->mb.msgs[seq - 1];
-        if (mailbox_flags_imap(&s->mb, m, flags, sizeof flags) == 0)
+        if (mailbox_flags_imap(&s->mb, m, flags, sizeof flags) != 0)
+            continue;
+        if (s->enabled & IMAP_EN_CONDSTORE)
+            imapsess_untagged(s, "%u FETCH (UID %u MODSEQ (%llu) FLAGS (%s))", seq, m->uid,
+                              (unsigned long long)mailbox_modseq(&s->mb, m), flags);
+        else
             imapsess_untagged(s, "%u FETCH (UID %u FLAGS (%s))", seq, m->uid, flags);
     }
     if (s->mb.count != s->exists_told) {

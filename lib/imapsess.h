@@ -53,6 +53,9 @@ enum imap_state {
 
 /* Extensions the client ENABLEd (RFC 5161). */
 #define IMAP_EN_REV2 0x1 /* IMAP4rev2 (RFC 9051): no \Recent, ESEARCH forms, ... */
+#define IMAP_EN_CONDSTORE                                                                          \
+    0x2 /* CONDSTORE (RFC 7162), by ENABLE or a CONDSTORE-enabling command: every untagged         \
+         * FETCH of a flag change carries UID and MODSEQ */
 
 /* The message literal of a command with IMAPCMD_STREAM (APPEND), see imapsess_literal_*. */
 struct imap_literal {

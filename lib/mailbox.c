@@ -1031,23 +1031,15 @@ static int open_tail(struct mailbox *mb, struct mbx_tail *t)
     return rc > 0 ? (errno = EIO, -1) : rc;
 }
 
-int mailbox_change_begin(struct mailbox *mb)
+/* Under the lock: the batch's index, open for appending. 0, or -1. */
+static int change_tail(struct mailbox *mb)
 {
     struct mbx_tail t = {-1, 0, 0, 0, 0};
     struct stat a, b;
-    if (mb->changing)
-        return errno = EBUSY, -1;
-    int lock = mbx_lock_index(mb->path);
-    if (lock < 0 || open_tail(mb, &t) != 0) {
-        int saved = errno;
-        if (lock >= 0)
-            close(lock);
-        return errno = saved, -1;
-    }
+    if (open_tail(mb, &t) != 0)
+        return -1;
     if (t.uidvalidity != mb->uidvalidity) /* rebuilt: our UIDs are not its UIDs */
         mbx_tail_close(&t);
-    mb->changing = 1;
-    mb->chg_lock = lock;
     mb->chg_fd = t.fd;
     mb->chg_next = t.next;
     mb->chg_size = t.size;
@@ -1056,6 +1048,39 @@ int mailbox_change_begin(struct mailbox *mb)
     mb->chg_same = t.fd >= 0 && mb->index_fd >= 0 && fstat(t.fd, &a) == 0 &&
                    fstat(mb->index_fd, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
     return 0;
+}
+
+int mailbox_change_begin(struct mailbox *mb)
+{
+    if (mb->changing)
+        return errno = EBUSY, -1;
+    int lock = mbx_lock_index(mb->path);
+    if (lock < 0 || change_tail(mb) != 0) {
+        int saved = errno;
+        if (lock >= 0)
+            close(lock);
+        return errno = saved, -1;
+    }
+    mb->changing = 1;
+    mb->chg_lock = lock;
+    return 0;
+}
+
+int mailbox_change_refresh(struct mailbox *mb, struct mailbox_changes *ch)
+{
+    if (!mb->changing || mb->chg_count > 0)
+        return memset(ch, 0, sizeof *ch), errno = EINVAL, -1;
+    if (mb->chg_fd >= 0)
+        close(mb->chg_fd);
+    mb->chg_fd = -1;
+    int rc = mailbox_refresh(mb, MAILBOX_REFRESH_LOCKED | MAILBOX_REFRESH_KEEP_GONE, ch);
+    int saved = errno;
+    if (change_tail(mb) != 0 && rc == 0) {
+        mailbox_changes_free(ch);
+        return -1;
+    }
+    errno = saved;
+    return rc;
 }
 
 int mailbox_change_end(struct mailbox *mb)

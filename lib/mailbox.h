@@ -143,10 +143,18 @@ int mailbox_set_flags(struct mailbox *mb, struct mailbox_msg *m, const char *add
 
 /* ---- CONDSTORE (RFC 7162): MODSEQ ---- */
 
+struct mailbox_changes;
+
 /* Starts a batch of flag changes (one STORE): takes the index lock and opens the index for
  * appending; every change of the batch gets the same new MODSEQ (the folder's highest + 1).
  * Hold it only for the changes (send the replies after mailbox_change_end). 0, or -1. */
 int mailbox_change_begin(struct mailbox *mb);
+/* Inside a batch, before its first change: the folder refreshed under the batch's lock
+ * (mailbox_refresh with MAILBOX_REFRESH_KEEP_GONE), so that a test of the messages' MODSEQs
+ * (STORE UNCHANGEDSINCE) and the changes are one step; the batch then appends to the index the
+ * refresh left. ch as mailbox_refresh fills it. 0, or -1 (errno; EINVAL outside a batch or
+ * after a change). */
+int mailbox_change_refresh(struct mailbox *mb, struct mailbox_changes *ch);
 /* Ends the batch: the lines fsynced, the lock released, mb->highestmodseq raised if anything
  * changed. 0, or -1 (errno; the changes are made, and get their MODSEQ at the next refresh). */
 int mailbox_change_end(struct mailbox *mb);
@@ -202,8 +210,7 @@ void mailbox_changes_free(struct mailbox_changes *ch);
  * (during FETCH, STORE and SEARCH no EXPUNGE may be sent, RFC 3501 §7.4.1). A later refresh
  * without the flag reports them. */
 #define MAILBOX_REFRESH_KEEP_GONE 1
-/* The caller holds the folder's index lock (inside mailbox_change_begin/_end: STORE
- * UNCHANGEDSINCE refreshes before it tests, so that the test and the write are one step). */
+/* The caller holds the folder's index lock (mailbox_change_refresh uses it). */
 #define MAILBOX_REFRESH_LOCKED 2
 
 /* Brings an open folder up to date, as mailbox_open does (lock, new/ into cur/, reconcile,

@@ -306,24 +306,14 @@ class Curl(ClientTest):
 class Neomutt(ClientTest):
     USER = "mutt@example.test"
 
-    def tmux(self, *args):
-        return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True,
-                              timeout=30, check=True).stdout.decode(errors="replace")
-
     def screen(self):
-        return self.tmux("capture-pane", "-p", "-t", "mutt")
+        return self.term.screen()
 
     def wait_for(self, pattern, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.screen()
-            if re.search(pattern, s):
-                return s
-            time.sleep(0.2)
-        self.fail(f"neomutt never showed {pattern!r}:\n{self.screen()}")
+        return self.term.wait_for(self, pattern, timeout)
 
     def keys(self, *keys):
-        self.tmux("send-keys", "-t", "mutt", *keys)
+        self.term.keys(*keys)
 
     def test_read_flag_move_delete(self):
         for s in ("mutt first", "mutt second", "mutt third"):
@@ -351,12 +341,9 @@ set timeout=1
 set wait_key=no
 set index_format="%4C %Z %s"
 """)
-        self.sock = f"yubin-test-{os.getpid()}"
-        env = dict(os.environ, HOME=self.tmp, TERM="xterm")
-        subprocess.run(["tmux", "-L", self.sock, "new-session", "-d", "-s", "mutt", "-x", "160",
-                        "-y", "40", f"neomutt -n -F {muttrc}"], env=env, check=True, timeout=30)
-        self.addCleanup(subprocess.run, ["tmux", "-L", self.sock, "kill-server"],
-                        capture_output=True, timeout=30)
+        self.term = yubintest.Tmux("mutt")
+        self.term.start(f"neomutt -n -F {muttrc}", dict(os.environ, HOME=self.tmp, TERM="xterm"))
+        self.addCleanup(self.term.stop)
         self.wait_for(r"mutt third")
         self.keys("1", "Enter")   # the first message (jump to 1)
         self.keys("Enter")        # read it

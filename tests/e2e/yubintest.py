@@ -10,6 +10,7 @@ import contextlib
 import imaplib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -95,6 +96,41 @@ def strace_lines(pid, log, act):
         st.send_signal(signal.SIGINT)
         st.communicate(timeout=30)
     return read_bytes(log).decode("utf-8", "replace").splitlines()
+
+
+class Tmux:
+    """A program on a terminal of its own tmux server (neomutt under test): start it, read the
+    screen, wait for a pattern on it, send keys; stop() kills the server."""
+
+    def __init__(self, name):
+        self.sock = f"yubin-test-{name}-{os.getpid()}"
+
+    def run(self, *args):
+        return subprocess.run(["tmux", "-L", self.sock, *args], capture_output=True,
+                              timeout=30, check=True).stdout.decode(errors="replace")
+
+    def start(self, command, env):
+        subprocess.run(["tmux", "-L", self.sock, "new-session", "-d", "-s", "main", "-x", "160",
+                        "-y", "40", command], env=env, check=True, timeout=30)
+
+    def screen(self):
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    def wait_for(self, test, pattern, timeout=30):
+        """The screen once it shows the regular expression pattern; test.fail after timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.screen()
+            if re.search(pattern, s):
+                return s
+            time.sleep(0.2)
+        test.fail(f"the terminal never showed {pattern!r}:\n{self.screen()}")
+
+    def keys(self, *keys):
+        self.run("send-keys", "-t", "main", *keys)
+
+    def stop(self):
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, timeout=30)
 
 
 def as_user(name):

@@ -162,8 +162,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t crlf = mlen;
     for (size_t i = 0; i < mlen; i++)
         crlf += m[i] == '\n';
-    struct imapfetch_msg msg = {7,    42,     "\\Flagged",         1000000000,
-                                crlf, msg_fd, alen && data[0] & 1, 0};
+    struct imapfetch_msg msg = {
+        7, 42,   "\\Flagged",          1000000000, crlf, msg_fd, alen && data[0] & 1,
+        0, 4242, alen && (data[0] & 2)};
     static char buf[4 << 20];
     struct outbuf o = {buf, 0, sizeof buf};
     int rc = imapfetch_message(&f, &msg, out_write, &o);

@@ -144,6 +144,42 @@ static void check_parse(void)
           "more than %d items are refused", IMAPFETCH_MAX_ITEMS);
 }
 
+/* CONDSTORE (RFC 7162): the MODSEQ item, the (CHANGEDSINCE n) modifier, send_modseq. */
+static void check_modseq(void)
+{
+    struct imapfetch f;
+    struct imapfetch_msg m = msg(-1);
+    m.modseq = 9223372036854775807ull;
+    CHECK(parse(&f, "(UID MODSEQ)") == 0 && f.n == 2 && f.item[1].kind == IMAPFETCH_MODSEQ &&
+              !(f.needs & IMAPFETCH_NEED_FILE) && !f.changedsince_given,
+          "MODSEQ reads no file");
+    CHECK_STR(fetch("(UID MODSEQ)", &m), "* 12 FETCH (UID 4827 MODSEQ (9223372036854775807))\r\n",
+              "MODSEQ (n)");
+    CHECK(parse(&f, "(FLAGS) (CHANGEDSINCE 12345)") == 0 && f.changedsince_given &&
+              f.changedsince == 12345,
+          "(CHANGEDSINCE n)");
+    CHECK(parse(&f, "FLAGS (changedsince 0)") == 0 && f.changedsince_given && f.changedsince == 0,
+          "after a lone item, any case, 0");
+    m.send_modseq = 1;
+    m.modseq = 7;
+    CHECK_STR(fetch("FLAGS", &m), "* 12 FETCH (MODSEQ (7) FLAGS (\\Answered))\r\n",
+              "send_modseq: MODSEQ first");
+    m.uid_command = 1;
+    CHECK_STR(fetch("(FLAGS MODSEQ)", &m),
+              "* 12 FETCH (UID 4827 FLAGS (\\Answered) MODSEQ (7))\r\n", "after the UID, once");
+    static const char *const bads[] = {"FLAGS (CHANGEDSINCE x)",
+                                       "FLAGS (CHANGEDSINCE)",
+                                       "FLAGS (CHANGEDSINCE 9223372036854775808)",
+                                       "FLAGS (CHANGEDSINCE 1",
+                                       "FLAGS (VANISHED)",
+                                       "FLAGS ()",
+                                       "FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)",
+                                       "FLAGS  (CHANGEDSINCE 1)",
+                                       "FLAGS (CHANGEDSINCE 1) x"};
+    for (size_t k = 0; k < sizeof bads / sizeof bads[0]; k++)
+        CHECK(parse(&f, bads[k]) == -1, "\"%s\" is refused: %s", bads[k], err);
+}
+
 static void check_flags(void)
 {
     struct imapfetch_flags fl;
@@ -518,6 +554,7 @@ int main(void)
     setenv("TZ", "America/Los_Angeles", 1);
     tzset();
     check_parse();
+    check_modseq();
     check_flags();
     check_rfc3501();
     check_binary();

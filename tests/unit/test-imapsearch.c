@@ -684,6 +684,66 @@ static void test_answers(void)
     imapsearch_free(&q);
 }
 
+/* MODSEQ (RFC 7162): the key, its entry name and type, the answer's (MODSEQ n). */
+static void test_modseq(void)
+{
+    struct imapsearch_msg m = plain(-1);
+    struct imapsearch q;
+    char err[64], out[256] = "";
+    m.modseq = 50;
+    CHECK(search("MODSEQ 50", &m) == 1 && search("MODSEQ 51", &m) == 0 &&
+              search("MODSEQ 0", &m) == 1,
+          "MODSEQ n: at least n");
+    CHECK(search("MODSEQ \"/flags/\\\\Seen\" all 20", &m) == 1 &&
+              search("modseq \"/flags/work\" priv 60", &m) == 0 &&
+              search("NOT MODSEQ \"/flags/$x\" shared 60", &m) == 1,
+          "with an entry name and type");
+    CHECK(search("MODSEQ 9223372036854775807", &m) == 0, "the largest mod-sequence");
+    CHECK(parse("MODSEQ 7", &q, err, sizeof err) == 0 && q.uses_modseq && !q.reads_date,
+          "uses_modseq, and no file to read");
+    imapsearch_free(&q);
+    CHECK(parse("SEEN", &q, err, sizeof err) == 0 && !q.uses_modseq, "not without the key");
+    imapsearch_free(&q);
+    CHECK_STR(refused("MODSEQ"), "missing mod-sequence after MODSEQ", "no value");
+    CHECK_STR(refused("MODSEQ x"), "bad mod-sequence after MODSEQ (0 to 2^63-1)", "a bad value");
+    CHECK_STR(refused("MODSEQ 9223372036854775808"), "bad mod-sequence after MODSEQ (0 to 2^63-1)",
+              "2^63");
+    CHECK_STR(refused("MODSEQ \"/flags/x\" 5"), "bad entry name or type after MODSEQ",
+              "an entry without its type");
+    CHECK_STR(refused("MODSEQ \"/annotate/x\" all 5"), "bad entry name or type after MODSEQ",
+              "an entry that is not a flag");
+    CHECK_STR(refused("MODSEQ \"/flags/x\" mine 5"), "bad entry name or type after MODSEQ",
+              "a bad type");
+    /* the answer: the highest MODSEQ of what it reports */
+    static const uint64_t ms[] = {30, 90, 40};
+    static const char *const want[][2] = {
+        {"MODSEQ 1", "* SEARCH 1 2 3 (MODSEQ 90)\r\n"},
+        {"RETURN (COUNT) MODSEQ 1", "* ESEARCH (TAG \"A1\") COUNT 3 MODSEQ 90\r\n"},
+        {"RETURN (MIN MAX) MODSEQ 1", "* ESEARCH (TAG \"A1\") MIN 1 MAX 3 MODSEQ 40\r\n"},
+        {"RETURN (MIN) MODSEQ 1", "* ESEARCH (TAG \"A1\") MIN 1 MODSEQ 30\r\n"},
+        {"RETURN (SAVE) MODSEQ 1", ""},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        struct imapsearch_hits h = {0};
+        out[0] = '\0';
+        parse(want[k][0], &q, err, sizeof err);
+        for (uint32_t i = 0; i < 3; i++) {
+            imapsearch_hits_add(&h, i + 1, i + 1);
+            imapsearch_hits_modseq(&h, ms[i]);
+        }
+        imapsearch_result(&q, &h, 0, 0, "A1", to_buf, out);
+        CHECK_STR(out, want[k][1], "%s", want[k][0]);
+        imapsearch_hits_free(&h);
+        imapsearch_free(&q);
+    }
+    struct imapsearch_hits none = {0};
+    out[0] = '\0';
+    parse("MODSEQ 1", &q, err, sizeof err);
+    imapsearch_result(&q, &none, 0, 0, "A1", to_buf, out);
+    CHECK_STR(out, "* SEARCH\r\n", "no hit: no (MODSEQ n)");
+    imapsearch_free(&q);
+}
+
 /* The UIDs SAVE keeps, as text. */
 static const char *saved(const char *criteria, const uint32_t *uids, size_t n)
 {
@@ -878,6 +938,7 @@ int main(void)
     test_golden();
     test_big();
     test_answers();
+    test_modseq();
     test_save();
     test_query_fields();
     test_refused();
