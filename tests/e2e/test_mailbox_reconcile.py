@@ -2,10 +2,11 @@
 "Opening a folder") in bounded memory: pop3-in's first login on a folder of 20,000 messages
 and imap4-in's SELECT after thousands were added, removed and renamed behind the index's back
 each peak (VmHWM) within 16 octets a message and a fixed allowance above an empty session, not
-with every name held; UIDs stay those the index gave, new files are numbered in base-name
-order (also when they are sorted through spilled runs), the index matches the files; two base
-names with the same 32-bit hash are never merged; names that are not "<base>:2,<sorted
-letters>" are kept as the files have them."""
+with every name held (not checked in a sanitizer build, whose RSS is ASan's); UIDs stay those
+the index gave, new files are numbered in base-name order (also when they are sorted through
+spilled runs), the index matches the files; two base names with the same 32-bit hash are
+never merged; names that are not "<base>:2,<sorted letters>" are kept as the files have
+them."""
 import os
 import random
 import re
@@ -118,6 +119,9 @@ class Reconcile(unittest.TestCase):
         return {int(uid): name for uid, _uidl, _crlf, name in rows}
 
     def assert_bounded(self, what, hwm, empty, n):
+        with open(yubintest.program("pop3-in"), "rb") as f:
+            if b"__asan_init" in f.read():
+                return  # a sanitizer build: its RSS is ASan's shadow memory and quarantine
         limit = empty + LIMIT_PER_MESSAGE * n + LIMIT_FIXED
         self.assertLess(hwm, limit, f"{what}: VmHWM {hwm // 1024} KiB, an empty session "
                         f"{empty // 1024} KiB, allowed {limit // 1024} KiB for {n} messages")
