@@ -52,7 +52,11 @@ class NoNagle(unittest.TestCase):
                     theirs = socket_of(pid, 1)
                 except OSError:
                     continue
-                if theirs.getpeername() == s.getsockname():
+                try:  # the probe's handler may have lost its peer: ENOTCONN
+                    ours = theirs.getpeername() == s.getsockname()
+                except OSError:
+                    ours = False
+                if ours:
                     self.addCleanup(theirs.close)
                     return theirs
                 theirs.close()
