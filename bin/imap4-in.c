@@ -94,6 +94,7 @@ static void capabilities(const struct imapsess *s, char *out, size_t size)
         {"BINARY", "FETCH APPEND"},
         {"STATUS=SIZE", "STATUS"},
         {"CONDSTORE", "SELECT EXAMINE STATUS FETCH STORE SEARCH"}, /* RFC 7162 */
+        {"QRESYNC", "ENABLE SELECT EXAMINE FETCH EXPUNGE"},
     };
     str_copy(out, size, "IMAP4rev1");
     if (have(ext[0].needs))
@@ -236,22 +237,25 @@ static int cmd_authenticate(struct imapsess *s, struct imaptok *args)
 
 /* ---- authenticated --------------------------------------------------------------- */
 
-/* An ENABLE name: its IMAP_EN_ bit when CAPABILITY (caps) offers it, else 0. */
-static unsigned enable_bit(const char *caps, const char *w, size_t n)
+static const struct enable_name {
+    const char *name;
+    unsigned bits; /* QRESYNC implies CONDSTORE (RFC 7162 §3.2.3) */
+} enable_names[] = {{"IMAP4rev2", IMAP_EN_REV2},
+                    {"CONDSTORE", IMAP_EN_CONDSTORE},
+                    {"QRESYNC", IMAP_EN_QRESYNC | IMAP_EN_CONDSTORE}};
+
+/* An ENABLE name CAPABILITY (caps) offers, or NULL. */
+static const struct enable_name *enable_name(const char *caps, const char *w, size_t n)
 {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {{"IMAP4rev2", IMAP_EN_REV2}, {"CONDSTORE", IMAP_EN_CONDSTORE}};
-    for (size_t i = 0; i < ARRAY_LEN(names); i++)
-        if (strlen(names[i].name) == n && strncasecmp(w, names[i].name, n) == 0 &&
-            strstr(caps, names[i].name) != NULL)
-            return names[i].bit;
-    return 0;
+    for (size_t i = 0; i < ARRAY_LEN(enable_names); i++)
+        if (strlen(enable_names[i].name) == n && strncasecmp(w, enable_names[i].name, n) == 0 &&
+            strstr(caps, enable_names[i].name) != NULL)
+            return &enable_names[i];
+    return NULL;
 }
 
-/* ENABLE (RFC 5161): IMAP4rev2 and CONDSTORE (RFC 7162) when they are offered; other names
- * are not enabled (and not listed in * ENABLED), nor one enabled before. */
+/* ENABLE (RFC 5161): IMAP4rev2, CONDSTORE and QRESYNC (RFC 7162) when they are offered; other
+ * names are not enabled (and not listed in * ENABLED), nor one enabled before. */
 static int cmd_enable(struct imapsess *s, struct imaptok *args)
 {
     char caps[512], list[64] = "";
@@ -263,10 +267,11 @@ static int cmd_enable(struct imapsess *s, struct imaptok *args)
         if (imaptok_atom(args, &w, &n) != 0)
             return imapsess_bad(s, "ENABLE needs capability names");
         count++;
-        unsigned bit = enable_bit(caps, w, n);
-        if (bit != 0 && !(s->enabled & bit)) {
-            s->enabled |= bit;
-            append(list, sizeof list, bit == IMAP_EN_REV2 ? " IMAP4rev2" : " CONDSTORE");
+        const struct enable_name *e = enable_name(caps, w, n);
+        if (e != NULL && (s->enabled & e->bits) != e->bits) {
+            s->enabled |= e->bits;
+            append(list, sizeof list, " ");
+            append(list, sizeof list, e->name);
         }
     }
     if (!imaptok_at_end(args))

@@ -20,6 +20,7 @@
 
 #include "imapcmd.h"
 #include "imapfetch.h"
+#include "imapqresync.h"
 #include "imapsearch.h"
 #include "imapsess.h"
 #include "log.h"
@@ -224,11 +225,32 @@ static int fetch_one(struct imapsess *s, const struct imapfetch *f, struct mailb
     return 0;
 }
 
+/* UID FETCH set ... (CHANGEDSINCE n VANISHED) (RFC 7162 §3.2.6): "* VANISHED (EARLIER) ..." for
+ * the UIDs of set the folder no longer holds, before the FETCHes; set read again from before.
+ * 1, or the reply (BAD without QRESYNC, CHANGEDSINCE or UID). */
+static int fetch_vanished(struct imapsess *s, const struct imaptok *before,
+                          const struct imapfetch *f)
+{
+    struct imaptok t = *before;
+    struct imap_seqset set;
+    int saved;
+    if (!s->uid || !(s->enabled & IMAP_EN_QRESYNC) || !f->changedsince_given)
+        return imapsess_bad(s, "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
+    if (imapcmd_seqset(s, &t, &set, &saved) != 0)
+        return imapsess_no(s, "[UNAVAILABLE] Out of memory");
+    if (!saved)
+        imap_seqset_resolve(&set, s->mb.uidnext > 0 ? s->mb.uidnext - 1 : 0);
+    int rc = imapqresync_vanished_earlier(s, &set);
+    imap_seqset_free(&set);
+    return rc != 0 ? -1 : 1;
+}
+
 int imapcmd_fetch(struct imapsess *s, struct imaptok *t)
 {
     struct msgset set;
     struct imapfetch *f;
     char err[128];
+    struct imaptok before = *t;
     int rc = take_set(s, t, &set);
     if (rc != 1)
         return rc;
@@ -243,6 +265,11 @@ int imapcmd_fetch(struct imapsess *s, struct imaptok *t)
     }
     size_t gone = 0;
     const char *why = NULL;
+    if (f->vanished && (rc = fetch_vanished(s, &before, f)) != 1) {
+        free(set.idx);
+        free(f);
+        return rc;
+    }
     if (f->changedsince_given || fetch_wants(f, IMAPFETCH_MODSEQ))
         s->enabled |= IMAP_EN_CONDSTORE; /* CONDSTORE-enabling (RFC 7162 §3.1) */
     for (size_t i = 0; rc >= 0 && why == NULL && i < set.n; i++) {
@@ -512,11 +539,7 @@ static int copy_failed(struct imapsess *s, int rc, int err)
 /* MOVE's "* n EXPUNGE" lines, in the order lib/mailbox gives them (each right when sent). */
 static int send_expunged(struct imapsess *s, const struct mailbox_changes *ch)
 {
-    for (size_t i = 0; i < ch->n_expunged; i++)
-        if (imapsess_untagged(s, "%lu EXPUNGE", (unsigned long)ch->expunged[i]) != 0)
-            return -1;
-    s->exists_told -= ch->n_expunged < s->exists_told ? ch->n_expunged : s->exists_told;
-    return 0;
+    return imapsess_report(s, ch); /* (VANISHED after ENABLE QRESYNC) */
 }
 
 /* COPY, or MOVE (RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs, then the OK). */

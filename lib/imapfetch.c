@@ -309,8 +309,8 @@ static int macro(struct imaptok *t, struct imapfetch *f)
     return -1;
 }
 
-/* " (CHANGEDSINCE n)" after the attributes (RFC 7162 fetch-modifier; QRESYNC's VANISHED is
- * not taken). 0, or -1 with err. */
+/* " (CHANGEDSINCE n [VANISHED])" after the attributes (RFC 7162 fetch-modifier). 0, or -1
+ * with err. */
 static int modifiers(struct imaptok *t, struct imapfetch *f, char *err, size_t errlen)
 {
     if (imaptok_space(t) != 0 || imaptok_char(t, '(') != 0)
@@ -318,8 +318,13 @@ static int modifiers(struct imaptok *t, struct imapfetch *f, char *err, size_t e
     for (int first = 1; first || imaptok_char(t, ')') != 0; first = 0) {
         if (!first && imaptok_space(t) != 0)
             return bad(err, errlen, "Invalid FETCH modifier list");
+        if (!f->vanished && imaptok_word(t, "VANISHED") == 0) {
+            f->vanished = 1;
+            continue;
+        }
         if (imaptok_word(t, "CHANGEDSINCE") != 0 || f->changedsince_given)
-            return bad(err, errlen, "Unknown FETCH modifier (CHANGEDSINCE n is taken)");
+            return bad(err, errlen,
+                       "Unknown FETCH modifier (CHANGEDSINCE n and VANISHED are taken)");
         if (imaptok_space(t) != 0 || imaptok_number64(t, &f->changedsince) != 0 ||
             f->changedsince > INT64_MAX)
             return bad(err, errlen, "CHANGEDSINCE needs a mod-sequence (0 to 2^63-1)");
@@ -336,6 +341,7 @@ int imapfetch_parse(struct imaptok *t, struct imapfetch *f, char *err, size_t er
     f->needs = 0;
     f->changedsince_given = 0;
     f->changedsince = 0;
+    f->vanished = 0;
     if (errlen > 0)
         err[0] = '\0';
     if (imaptok_at_end(t))

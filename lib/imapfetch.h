@@ -61,6 +61,7 @@ struct imapfetch {
     unsigned needs;         /* IMAPFETCH_NEED_*: what rendering will read */
     int changedsince_given; /* the modifier (CHANGEDSINCE n) (RFC 7162 §3.1.4.1) */
     uint64_t changedsince;  /* its n: only messages whose MODSEQ is above it */
+    int vanished;           /* QRESYNC's VANISHED modifier (RFC 7162 §3.2.6), with CHANGEDSINCE */
 };
 #define IMAPFETCH_NEED_FILE 0x1 /* some item reads the message file (ENVELOPE, a section...) */
 
@@ -71,7 +72,8 @@ struct imapfetch {
  * 0, or -1 with a text for "<tag> BAD <text>" in err (NUL-terminated, cut to errlen), such as
  * "Unknown FETCH attribute FOO", "Invalid section 1.X", "Invalid partial <0.0>",
  * "Too many FETCH attributes". The attributes may be followed by RFC 7162's modifier list
- * " (CHANGEDSINCE n)" (n a mod-sequence, 0 to 2^63-1). */
+ * " (CHANGEDSINCE n [VANISHED])" (n a mod-sequence, 0 to 2^63-1; VANISHED in either place, for
+ * the caller to check). */
 int imapfetch_parse(struct imaptok *t, struct imapfetch *f, char *err, size_t errlen);
 
 /* 1 when fetching these items sets \Seen (RFC 3501: BODY[...] without .PEEK, RFC822,
@@ -116,9 +118,9 @@ struct imapfetch_msg {
  * the file goes out as 0x80 (as Dovecot does: IMAP's CHAR8 excludes NUL). BINARY decodes base64 and
  * quoted-printable (of a leaf part, and BINARY[] that of a message whose body is its only part,
  * its header's Content-Transfer-Encoding then "binary"; multiparts are sent as they are), as
- * literal8 "~{n}" when the result holds a NUL (sent as it is). 0, or IMAPFETCH_BROKEN, IMAPFETCH_READ_ERROR,
- * IMAPFETCH_UNKNOWN_CTE. Memory: one lib/mime tree and a few MIME_CHUNK buffers, whatever the
- * message's size. */
+ * literal8 "~{n}" when the result holds a NUL (sent as it is). 0, or IMAPFETCH_BROKEN,
+ * IMAPFETCH_READ_ERROR, IMAPFETCH_UNKNOWN_CTE. Memory: one lib/mime tree and a few MIME_CHUNK
+ * buffers, whatever the message's size. */
 int imapfetch_message(const struct imapfetch *f, const struct imapfetch_msg *m, mime_writer w,
                       void *arg);
 

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "imapcmd.h"
+#include "imapqresync.h"
 #include "imapsel.h"
 #include "log.h"
 #include "util.h"
@@ -63,35 +64,71 @@ static void select_responses(struct imapsess *s)
     }
 }
 
-/* SELECT's parameters after the name (RFC 4466 select-params): " (CONDSTORE)" (RFC 7162), or
- * none. 1 (*condstore set), or the BAD reply. */
-static int select_params(struct imapsess *s, struct imaptok *args, int *condstore)
+/* One SELECT parameter: CONDSTORE, or QRESYNC (...) after ENABLE QRESYNC (into q, *qr set).
+ * 0, or -1. */
+static int select_param(struct imapsess *s, struct imaptok *args, int *condstore,
+                        struct imapqresync *q, int *qr)
 {
-    *condstore = 0;
+    if (imaptok_word(args, "CONDSTORE") == 0)
+        return *condstore = 1, 0;
+    if (*qr || !(s->enabled & IMAP_EN_QRESYNC) || imaptok_word(args, "QRESYNC") != 0 ||
+        imaptok_space(args) != 0 || imapqresync_parse(args, q) != 0)
+        return -1;
+    *qr = 1;
+    return 0;
+}
+
+/* SELECT's parameters after the name (RFC 4466 select-params): " (CONDSTORE)" and
+ * " (QRESYNC (...))" (RFC 7162), or none. 1 (*condstore, *qr set; free q when *qr), or the
+ * BAD reply. */
+static int select_params(struct imapsess *s, struct imaptok *args, int *condstore,
+                         struct imapqresync *q, int *qr)
+{
+    *condstore = *qr = 0;
     if (imaptok_at_end(args))
         return 1;
-    if (imaptok_space(args) != 0 || imaptok_char(args, '(') != 0)
-        return imapsess_bad(s, "%s takes a folder name and (CONDSTORE)", s->cmd);
-    for (int first = 1; first || imaptok_char(args, ')') != 0; first = 0)
-        if ((!first && imaptok_space(args) != 0) || imaptok_word(args, "CONDSTORE") != 0)
-            return imapsess_bad(s, "%s takes (CONDSTORE) only (no QRESYNC)", s->cmd);
-        else
-            *condstore = 1;
-    return imaptok_at_end(args) ? 1 : imapsess_bad(s, "%s: junk after (CONDSTORE)", s->cmd);
+    int bad = imaptok_space(args) != 0 || imaptok_char(args, '(') != 0;
+    for (int first = 1; !bad && (first || imaptok_char(args, ')') != 0); first = 0)
+        bad = (!first && imaptok_space(args) != 0) || select_param(s, args, condstore, q, qr) != 0;
+    if (!bad && imaptok_at_end(args))
+        return 1;
+    if (*qr)
+        imapqresync_free(q);
+    return imapsess_bad(s,
+                        "%s takes (CONDSTORE) and, after ENABLE QRESYNC, (QRESYNC (uidvalidity "
+                        "modseq [known-uids [seq-match]]))",
+                        s->cmd);
 }
+
+static int select_open(struct imapsess *s, const char *name);
 
 int imapsel_select(struct imapsess *s, struct imaptok *args)
 {
-    char name[IMAP_FOLDER_MAX], path[PATH_MAX];
-    int condstore;
+    char name[IMAP_FOLDER_MAX];
+    struct imapqresync q;
+    int condstore, qr;
     int rc = imapcmd_folder_arg(s, args, name, sizeof name); /* INBOX in any case: "INBOX" */
-    if (rc != 1 || (rc = select_params(s, args, &condstore)) != 1)
+    if (rc != 1 || (rc = select_params(s, args, &condstore, &q, &qr)) != 1)
         return rc;
     if (condstore)
         s->enabled |= IMAP_EN_CONDSTORE;
+    rc = select_open(s, name);
+    if (rc == 1 && qr && imapqresync_select(s, &q) != 0)
+        rc = -1;
+    if (qr)
+        imapqresync_free(&q);
+    if (rc != 1)
+        return rc;
+    return imapsess_ok(s, "[%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE", s->cmd);
+}
+
+/* SELECT's folder opened and its untagged responses sent. 1, or the reply (NO). */
+static int select_open(struct imapsess *s, const char *name)
+{
+    char path[PATH_MAX];
     if (s->state == IMAP_SELECTED) {
         imapsess_unselect(s);
-        if (s->enabled & IMAP_EN_REV2)
+        if (s->enabled & (IMAP_EN_REV2 | IMAP_EN_QRESYNC)) /* RFC 7162 §3.2.11 */
             imapsess_untagged(s, "OK [CLOSED] the folder before is closed");
     }
     if (mailbox_folder_path(path, sizeof path, s->root, name) != 0)
@@ -109,7 +146,7 @@ int imapsel_select(struct imapsess *s, struct imaptok *args)
     s->state = IMAP_SELECTED;
     s->exists_told = s->mb.count;
     select_responses(s);
-    return imapsess_ok(s, "[%s] %s completed", s->readonly ? "READ-ONLY" : "READ-WRITE", s->cmd);
+    return 1;
 }
 
 int imapsel_unselect(struct imapsess *s, struct imaptok *args)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imapqresync.h"
 #include "imapsess.h"
 #include "log.h"
 #include "util.h"
@@ -200,8 +201,17 @@ int imapsess_astring(struct imapsess *s, const char *str, size_t len)
 int imapsess_report(struct imapsess *s, const struct mailbox_changes *ch)
 {
     char flags[2048];
+    if ((s->enabled & IMAP_EN_QRESYNC) && ch->n_expunged > 0) { /* RFC 7162 §3.2.10 */
+        uint32_t *uids = malloc(ch->n_expunged * sizeof *uids);
+        if (uids == NULL)
+            return -1;
+        memcpy(uids, ch->expunged_uids, ch->n_expunged * sizeof *uids);
+        imapqresync_vanished(s, uids, ch->n_expunged);
+        free(uids);
+    }
     for (size_t i = 0; i < ch->n_expunged; i++) {
-        imapsess_untagged(s, "%u EXPUNGE", ch->expunged[i]);
+        if (!(s->enabled & IMAP_EN_QRESYNC))
+            imapsess_untagged(s, "%u EXPUNGE", ch->expunged[i]);
         if (s->exists_told > 0)
             s->exists_told--;
     }

@@ -56,6 +56,8 @@ enum imap_state {
 #define IMAP_EN_CONDSTORE                                                                          \
     0x2 /* CONDSTORE (RFC 7162), by ENABLE or a CONDSTORE-enabling command: every untagged         \
          * FETCH of a flag change carries UID and MODSEQ */
+#define IMAP_EN_QRESYNC                                                                            \
+    0x4 /* QRESYNC (RFC 7162 §3.2): VANISHED instead of EXPUNGE, SELECT (QRESYNC ...) */
 
 /* The message literal of a command with IMAPCMD_STREAM (APPEND), see imapsess_literal_*. */
 struct imap_literal {

@@ -9,7 +9,10 @@ BODY[] with the new MODSEQ; two sessions seeing each other's MODSEQs; APPEND and
 raising HIGHESTMODSEQ; bad mod-sequences BAD; NOMODSEQ never. And a real client that uses
 CONDSTORE: neomutt with imap_condstore and a header cache, driven under tmux, resyncs a flag
 changed by another client while it was away with UID FETCH (CHANGEDSINCE n) (seen in the
-session's transcript). Only 127.0.0.1 is contacted.
+session's transcript). QRESYNC (RFC 7162 §3.2): ENABLE QRESYNC, VANISHED instead of EXPUNGE
+(EXPUNGE, MOVE, UID EXPUNGE, another session's), SELECT/EXAMINE (QRESYNC (...)) with VANISHED
+(EARLIER) and the changed messages, UID FETCH (CHANGEDSINCE n VANISHED), [CLOSED], and their
+BAD cases. Only 127.0.0.1 is contacted.
 """
 import glob
 import imaplib
@@ -31,7 +34,9 @@ def message(i):
             b"body %d\n" % (i, i, i))
 
 
-class Condstore(unittest.TestCase):
+class Folder(unittest.TestCase):
+    """DEMO's INBOX of four messages under openbsd-inetd, and the helpers."""
+
     def setUp(self):
         self.inst = yubintest.Instance(users=(DEMO,))
         self.addCleanup(self.inst.stop)
@@ -94,6 +99,9 @@ class Condstore(unittest.TestCase):
         lines = self.cmd(c, "STATUS INBOX (HIGHESTMODSEQ)")
         return int(re.search(r"HIGHESTMODSEQ (\d+)", lines[0]).group(1))
 
+
+
+class Condstore(Folder):
     def test_capability_enable_select(self):
         c = self.client(select=None)
         self.assertIn("CONDSTORE", c.capabilities)
@@ -251,6 +259,99 @@ class Condstore(unittest.TestCase):
         self.cmd(b, "STORE 4 +FLAGS.SILENT (\\Deleted)")
         self.cmd(b, "EXPUNGE")
         self.assertGreater(self.status_highest(a), after_append + 1, "EXPUNGE raises it too")
+
+
+class Qresync(Folder):
+    """QRESYNC (RFC 7162 §3.2): ENABLE QRESYNC, VANISHED instead of EXPUNGE, SELECT (QRESYNC
+    (uidvalidity modseq [known-uids [seq-match]])) with VANISHED (EARLIER) and the changed
+    messages' FETCH, UID FETCH (CHANGEDSINCE n VANISHED), [CLOSED]."""
+
+    def qclient(self):
+        c = self.client(select=None)
+        self.assertEqual(self.cmd(c, "ENABLE QRESYNC")[0], "* ENABLED QRESYNC")
+        return c
+
+    def changes(self):
+        """Before: (UIDVALIDITY, HIGHESTMODSEQ); then UID 2 is expunged and UID 3 flagged by
+        another session."""
+        b = self.client()
+        lines = self.cmd(b, "SELECT INBOX")
+        uv = int(re.search(r"UIDVALIDITY (\d+)", " ".join(lines)).group(1))
+        h = self.highest(lines)
+        self.cmd(b, "STORE 2 +FLAGS.SILENT (\\Deleted)")
+        self.cmd(b, "EXPUNGE")
+        self.cmd(b, "UID STORE 3 +FLAGS.SILENT (\\Flagged)")
+        return uv, h
+
+    def test_enable_and_vanished(self):
+        c = self.client(select=None)
+        self.assertIn("QRESYNC", c.capabilities)
+        self.cmd(c, "SELECT INBOX (QRESYNC (1 1))", "BAD")  # not enabled
+        self.assertEqual(self.cmd(c, "ENABLE QRESYNC")[0], "* ENABLED QRESYNC")
+        self.assertEqual(self.cmd(c, "ENABLE CONDSTORE QRESYNC")[0], "* ENABLED", "implied, once")
+        self.cmd(c, "SELECT INBOX")
+        self.assertIn("* OK [CLOSED] the folder before is closed", self.cmd(c, "SELECT INBOX"))
+        b = self.qclient()
+        self.cmd(b, "SELECT INBOX")
+        self.cmd(b, "STORE 2,3 +FLAGS.SILENT (\\Deleted)")
+        lines = self.cmd(b, "EXPUNGE")
+        self.assertEqual(lines[:-1], ["* VANISHED 2:3"], "VANISHED, not EXPUNGE")
+        lines = self.cmd(c, "NOOP")
+        self.assertEqual(lines[:-1], ["* VANISHED 2:3"])
+        self.assertEqual(self.cmd(c, "FETCH 2 (UID)")[0], "* 2 FETCH (UID 4)", "renumbered")
+        self.cmd(b, "STORE 1 +FLAGS.SILENT (\\Deleted)")
+        self.assertEqual(self.cmd(b, "MOVE 2 Archive")[1], "* VANISHED 4", "MOVE too")
+        self.assertEqual(self.cmd(b, "UID EXPUNGE 1")[:-1], ["* VANISHED 1"])
+
+    def test_select_qresync(self):
+        uv, h = self.changes()
+        c = self.qclient()
+        lines = self.cmd(c, "SELECT INBOX (QRESYNC (%d %d))" % (uv, h))
+        self.assertIn("* VANISHED (EARLIER) 2", lines)
+        fetches = [l for l in lines if " FETCH " in l]
+        self.assertEqual(len(fetches), 1, lines)
+        self.assertRegex(fetches[0], r"^\* 2 FETCH \(UID 3 FLAGS \(\\Flagged\) MODSEQ \((\d+)\)\)$")
+        self.assertLess(lines.index("* VANISHED (EARLIER) 2"), lines.index(fetches[0]))
+        now = self.highest(lines)
+        lines = self.cmd(c, "EXAMINE INBOX (QRESYNC (%d %d 1:3,5:4294967295 (1:2 1:2)))" % (uv, h))
+        self.assertIn("* VANISHED (EARLIER) 2", lines)
+        self.assertEqual(len([l for l in lines if " FETCH " in l]), 1)
+        lines = self.cmd(c, "SELECT INBOX (QRESYNC (%d %d 4))" % (uv, h))
+        self.assertEqual([l for l in lines if "VANISHED" in l or " FETCH " in l], [],
+                         "only the known UIDs")
+        lines = self.cmd(c, "SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, h))
+        self.assertEqual([l for l in lines if "VANISHED" in l or " FETCH " in l], [],
+                         "another UIDVALIDITY: nothing (the client resyncs in full)")
+        lines = self.cmd(c, "SELECT INBOX (QRESYNC (%d %d))" % (uv, now))
+        self.assertEqual([l for l in lines if "VANISHED" in l or " FETCH " in l],
+                         ["* VANISHED (EARLIER) 2"],
+                         "nothing changed since: no FETCH; the index does not know when UID 2 "
+                         "went, so it is told again")
+        for bad in ("(QRESYNC (0 1))", "(QRESYNC (1))", "(QRESYNC (1 x))", "(QRESYNC 1 1)",
+                    "(QRESYNC (1 0))", "(QRESYNC (1 1 1:x))", "(QRESYNC (1 1 1:3 (1:3)))",
+                    "(QRESYNC (1 1) QRESYNC (1 1))", "(QRESYNC (1 %d))" % BIG):
+            self.cmd(c, "SELECT INBOX " + bad, "BAD")
+        self.assertEqual(self.highest(self.cmd(c, "SELECT INBOX (CONDSTORE QRESYNC (%d %d))"
+                                               % (uv, h))), now)
+
+    def test_uid_fetch_vanished(self):
+        uv, h = self.changes()
+        c = self.qclient()
+        self.cmd(c, "SELECT INBOX")
+        lines = self.cmd(c, "UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % h)
+        self.assertEqual(lines[0], "* VANISHED (EARLIER) 2")
+        self.assertRegex(lines[1], r"^\* 2 FETCH \(UID 3 MODSEQ \(\d+\) FLAGS \(\\Flagged\)\)$")
+        self.assertEqual(len(lines), 3)
+        lines = self.cmd(c, "UID FETCH 3:4 (FLAGS) (VANISHED CHANGEDSINCE %d)" % h)
+        self.assertFalse([l for l in lines if "VANISHED" in l], "none in 3:4")
+        lines = self.cmd(c, "UID FETCH 1:2 (FLAGS) (CHANGEDSINCE %d VANISHED)" % (BIG - 1))
+        self.assertEqual(lines[:-1], ["* VANISHED (EARLIER) 2"], "whatever the mod-sequence")
+        for bad in ("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+                    "UID FETCH 1:* (FLAGS) (VANISHED)",
+                    "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED VANISHED)"):
+            self.cmd(c, bad, "BAD")
+        d = self.client()
+        self.cmd(d, "UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)", "BAD")  # no QRESYNC
 
 
 class NeomuttCondstore(unittest.TestCase):

@@ -260,7 +260,7 @@ class ImapFolder(unittest.TestCase):
     def test_enable_imap4rev2(self):
         self.add(1)
         r = self.raw_login()
-        r.send(b"e ENABLE IMAP4rev2 QRESYNC\r\n")
+        r.send(b"e ENABLE IMAP4rev2 UTF8=ACCEPT\r\n")
         self.assertEqual(r.until(b"e"), [b"* ENABLED IMAP4rev2\r\n", b"e OK ENABLE completed\r\n"],
                          "only what is offered is enabled")
         r.send(b"s SELECT INBOX\r\n")

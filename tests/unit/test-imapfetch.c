@@ -171,13 +171,18 @@ static void check_modseq(void)
                                        "FLAGS (CHANGEDSINCE)",
                                        "FLAGS (CHANGEDSINCE 9223372036854775808)",
                                        "FLAGS (CHANGEDSINCE 1",
-                                       "FLAGS (VANISHED)",
+                                       "FLAGS (VANISHED VANISHED CHANGEDSINCE 1)",
                                        "FLAGS ()",
                                        "FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)",
                                        "FLAGS  (CHANGEDSINCE 1)",
                                        "FLAGS (CHANGEDSINCE 1) x"};
     for (size_t k = 0; k < sizeof bads / sizeof bads[0]; k++)
         CHECK(parse(&f, bads[k]) == -1, "\"%s\" is refused: %s", bads[k], err);
+    CHECK(parse(&f, "FLAGS (CHANGEDSINCE 5 VANISHED)") == 0 && f.vanished && f.changedsince == 5 &&
+              parse(&f, "FLAGS (vanished CHANGEDSINCE 5)") == 0 && f.vanished &&
+              parse(&f, "FLAGS (VANISHED)") == 0 && f.vanished && !f.changedsince_given &&
+              parse(&f, "FLAGS (CHANGEDSINCE 5)") == 0 && !f.vanished,
+          "QRESYNC's VANISHED, in either place (the caller checks it has CHANGEDSINCE)");
 }
 
 static void check_flags(void)
