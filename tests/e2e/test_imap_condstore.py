@@ -9,7 +9,8 @@ BODY[] with the new MODSEQ; two sessions seeing each other's MODSEQs; APPEND and
 raising HIGHESTMODSEQ; bad mod-sequences BAD; NOMODSEQ never. And a real client that uses
 CONDSTORE: neomutt with imap_condstore and a header cache, driven under tmux, resyncs a flag
 changed by another client while it was away with UID FETCH (CHANGEDSINCE n) (seen in the
-session's transcript). QRESYNC (RFC 7162 §3.2): ENABLE QRESYNC, VANISHED instead of EXPUNGE
+session's transcript), and with imap_qresync drops a message expunged meanwhile from its
+VANISHED (EARLIER). QRESYNC (RFC 7162 §3.2): ENABLE QRESYNC, VANISHED instead of EXPUNGE
 (EXPUNGE, MOVE, UID EXPUNGE, another session's), SELECT/EXAMINE (QRESYNC (...)) with VANISHED
 (EARLIER) and the changed messages, UID FETCH (CHANGEDSINCE n VANISHED), [CLOSED], and their
 BAD cases. Only 127.0.0.1 is contacted.
@@ -355,9 +356,10 @@ class Qresync(Folder):
 
 
 class NeomuttCondstore(unittest.TestCase):
-    """neomutt 2022's imap_condstore: SELECT (CONDSTORE) (its CONDSTORE-enabling command), and with a header
-    cache UID FETCH 1:* (FLAGS) (CHANGEDSINCE <the cached HIGHESTMODSEQ>) when it opens the
-    folder again."""
+    """neomutt 2022's imap_condstore: SELECT (CONDSTORE) (its CONDSTORE-enabling command), and
+    with a header cache UID FETCH 1:* (FLAGS) (CHANGEDSINCE <the cached HIGHESTMODSEQ>) when it
+    opens the folder again; with imap_qresync also ENABLE QRESYNC and (CHANGEDSINCE n
+    VANISHED), whose VANISHED (EARLIER) drops a message expunged while it was away."""
 
     def setUp(self):
         self.inst = yubintest.Instance(users=(DEMO,))
@@ -373,7 +375,7 @@ class NeomuttCondstore(unittest.TestCase):
         self.term = yubintest.Tmux("condstore")
         self.addCleanup(self.term.stop)
 
-    def neomutt(self):
+    def neomutt(self, qresync=False):
         muttrc = os.path.join(self.tmp, "muttrc")
         with open(muttrc, "w", encoding="utf-8") as f:
             f.write(f"""
@@ -383,6 +385,7 @@ set spoolfile="+INBOX"
 set ssl_starttls=no
 set ssl_force_tls=no
 set imap_condstore=yes
+set imap_qresync={"yes" if qresync else "no"}
 set header_cache="{self.tmp}/hcache"
 set message_cachedir=""
 set record=""
@@ -395,6 +398,18 @@ set index_format="%4C %Z %s"
 """)
         self.term.start(f"neomutt -n -F {muttrc}", dict(os.environ, HOME=self.tmp, TERM="xterm"))
 
+    def quit_then_other(self):
+        """neomutt quits (its LOGOUT in the transcript); another client selects INBOX."""
+        self.term.keys("q")
+        deadline = time.monotonic() + 30
+        while "LOGOUT" not in self.transcripts() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        other = imaplib.IMAP4("127.0.0.1", self.port, timeout=60)
+        self.addCleanup(yubintest.imap_logout_quietly, other)
+        other.login(DEMO, "demo")
+        other.select("INBOX")
+        return other
+
     def transcripts(self):
         text = ""
         for path in glob.glob(os.path.join(self.tdir, "*")):
@@ -406,14 +421,7 @@ set index_format="%4C %Z %s"
         self.neomutt()
         screen = self.term.wait_for(self, r"mutt third")
         self.assertNotRegex(screen, r"!.*mutt second")
-        self.term.keys("q")
-        deadline = time.monotonic() + 30
-        while "LOGOUT" not in self.transcripts() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        other = imaplib.IMAP4("127.0.0.1", self.port, timeout=60)
-        self.addCleanup(yubintest.imap_logout_quietly, other)
-        other.login(DEMO, "demo")
-        other.select("INBOX")
+        other = self.quit_then_other()
         typ, data = other.search(None, "SUBJECT", '"mutt second"')
         self.assertEqual(other.store(data[0].decode(), "+FLAGS", "(\\Flagged)")[0], "OK")
         other.logout()
@@ -424,6 +432,26 @@ set index_format="%4C %Z %s"
         self.assertRegex(text, r"SELECT \"?INBOX\"? \(CONDSTORE\)")
         self.assertRegex(text, r"\(CHANGEDSINCE \d+\)", "neomutt resynced by MODSEQ")
         self.assertRegex(text, r"FETCH \(UID \d+ MODSEQ \(\d+\) FLAGS \([^)]*\\Flagged")
+        self.term.keys("q")
+
+    def test_qresync_vanished(self):
+        self.neomutt(qresync=True)
+        self.term.wait_for(self, r"mutt third")
+        other = self.quit_then_other()
+        typ, data = other.search(None, "SUBJECT", '"mutt second"')
+        other.store(data[0].decode(), "+FLAGS", "(\\Deleted)")
+        other.expunge()
+        typ, data = other.search(None, "SUBJECT", '"mutt third"')
+        other.store(data[0].decode(), "+FLAGS", "(\\Flagged)")
+        other.logout()
+        self.term.stop()
+        self.neomutt(qresync=True)
+        screen = self.term.wait_for(self, r"!.*mutt third")
+        self.assertNotIn("mutt second", screen, "the expunged message is gone")
+        text = self.transcripts()
+        self.assertIn("ENABLE QRESYNC", text)
+        self.assertRegex(text, r"UID FETCH \S+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)")
+        self.assertIn("VANISHED (EARLIER) 2", text)
         self.term.keys("q")
 
 
