@@ -45,6 +45,21 @@ static int mkdir_ok(const char *path)
     return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* Makes every missing component of path, from the top. */
+static int mkdir_parents(char *path)
+{
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir_ok(path);
+        *p = '/';
+        if (rc != 0)
+            return -1;
+    }
+    return mkdir_ok(path);
+}
+
 int maildir_ensure(const char *maildir)
 {
     static const char *const subs[] = {"tmp", "new", "cur"};
@@ -53,16 +68,9 @@ int maildir_ensure(const char *maildir)
         errno = ENAMETOOLONG;
         return -1;
     }
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir_ok(buf);
-        *p = '/';
-        if (rc != 0)
-            return -1;
-    }
-    if (mkdir_ok(buf) != 0)
+    /* The Maildir itself first: every login finds it there, and only a missing parent
+     * (ENOENT) needs the walk over every component of the path. */
+    if (mkdir_ok(buf) != 0 && (errno != ENOENT || mkdir_parents(buf) != 0))
         return -1;
     for (size_t i = 0; i < ARRAY_LEN(subs); i++)
         if (str_format(buf, sizeof buf, "%s/%s", maildir, subs[i]) < 0 || mkdir_ok(buf) != 0)

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,16 @@ static void test_lock(void)
     CHECK(maildir_lock("/nonexistent/maildir", &a) == -1, "no Maildir: error");
 }
 
+/* maildir_ensure on a Maildir that is there (every login), and on a parent that is a file. */
+static void test_ensure(void)
+{
+    char bad[400];
+    CHECK(maildir_ensure(md) == 0 && tmpdir_exists(md, "tmp", ""), "an existing Maildir is kept");
+    tmpdir_put(md, "", "afile", "x");
+    snprintf(bad, sizeof bad, "%s/afile/sub/Maildir", md);
+    CHECK(maildir_ensure(bad) == -1 && errno == ENOTDIR, "a file as a parent: ENOTDIR");
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -91,6 +102,7 @@ int main(void)
     test_parse();
     test_list();
     test_lock();
+    test_ensure();
     if (tmpdir_remove(dir) != 0)
         return 99;
     return tap_done();
