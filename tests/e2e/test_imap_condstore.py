@@ -30,11 +30,6 @@ DEMO = "demo@example.test"
 BIG = 2 ** 63  # one past the largest mod-sequence
 
 
-def message(i):
-    return (b"From: sender%d@remote.test\nTo: demo@example.test\nSubject: number %d\n\n"
-            b"body %d\n" % (i, i, i))
-
-
 class Folder(unittest.TestCase):
     """DEMO's INBOX of four messages under openbsd-inetd, and the helpers."""
 
@@ -42,7 +37,7 @@ class Folder(unittest.TestCase):
         self.inst = yubintest.Instance(users=(DEMO,))
         self.addCleanup(self.inst.stop)
         for i in range(1, 5):
-            self.inst.add_message(DEMO, message(i))
+            self.inst.add_message(DEMO, yubintest.numbered_message(i))
         self.port = self.inst.serve_inetd("imap4-in")
 
     def client(self, select="INBOX", enable=False):

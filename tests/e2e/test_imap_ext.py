@@ -21,11 +21,6 @@ import yubintest
 DEMO = "demo@example.test"
 
 
-def message(i):
-    return (b"From: sender%d@remote.test\nTo: demo@example.test\nSubject: number %d\n\n"
-            b"body %d\n" % (i, i, i))
-
-
 class Session(unittest.TestCase):
     """A site with DEMO's mailbox served by openbsd-inetd; client() logs in and selects."""
 
@@ -250,10 +245,11 @@ class SearchWithoutFiles(Session):
 
     def test_flag_and_uid_searches_touch_no_message_file(self):
         for i in range(20):
-            self.inst.add_message(DEMO, message(i), sub="cur" if i % 3 else "new")
+            self.inst.add_message(DEMO, yubintest.numbered_message(i),
+                                  sub="cur" if i % 3 else "new")
         small = self.measure()
         for i in range(20, 400):
-            self.inst.add_message(DEMO, message(i), sub="cur")
+            self.inst.add_message(DEMO, yubintest.numbered_message(i), sub="cur")
         big = self.measure()
         # What is left is the refresh of the folder (its directories, the index and its lock),
         # a few calls whatever the size; more when the directory changed within the second.

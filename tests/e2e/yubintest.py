@@ -56,6 +56,12 @@ def imap_logout_quietly(c):
         pass
 
 
+def numbered_message(i):
+    """Message number i of a test folder for demo@example.test: sender, Subject and body say i."""
+    return (b"From: sender%d@remote.test\nTo: demo@example.test\nSubject: number %d\n\n"
+            b"body %d\n" % (i, i, i))
+
+
 def only_child(parent, timeout=30):
     """The one process parent (an inetd) runs, once the others have ended (the session of
     serve_inetd's probe connection, say); an AssertionError if they do not within timeout."""
