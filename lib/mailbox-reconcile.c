@@ -560,17 +560,19 @@ static void entry_done(struct writer *w)
         kill_point((long)w->count);
 }
 
+static int by_side_uid(const void *a, const void *b)
+{
+    uint32_t x = ((const struct side *)a)->uid, y = ((const struct side *)b)->uid;
+    return (x > y) - (x < y);
+}
+
+/* The side table's name for uid (the table sorted by read_dirs), or NULL. */
 static const char *side_name(const struct scan *sc, uint32_t uid)
 {
-    size_t lo = 0, hi = sc->n_side;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sc->side[mid].uid < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < sc->n_side && sc->side[lo].uid == uid ? sc->side[lo].name : NULL;
+    struct side key = {uid, NULL};
+    const struct side *s =
+        sc->n_side > 0 ? bsearch(&key, sc->side, sc->n_side, sizeof *sc->side, by_side_uid) : NULL;
+    return s != NULL ? s->name : NULL;
 }
 
 /* An entry's numbers, as the index writes them. */
@@ -737,12 +739,6 @@ static int index_write(struct scan *sc, uint64_t start, size_t matched, size_t a
     mb->index_fd = keep;
     kill_point((long)(matched + added) + 2);
     return fsync_dir(mb->path);
-}
-
-static int by_side_uid(const void *a, const void *b)
-{
-    uint32_t x = ((const struct side *)a)->uid, y = ((const struct side *)b)->uid;
-    return (x > y) - (x < y);
 }
 
 /* cur/ read into sc: the known entries that are still there (gone = 1) kept in UID order at

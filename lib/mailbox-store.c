@@ -50,6 +50,18 @@ static int uids_of(const char *maildir, char **bases, size_t n, uint32_t *uids,
     return rc;
 }
 
+/* Under maildir's index lock, the files names just put into its cur/ given their UIDs: by
+ * lines appended to the index t (fast 0: mbx_tail_open could add to it), else by a
+ * reconcile. 0 / -1. */
+static int give_uids(struct mbx_tail *t, int fast, const char *maildir, char **names, size_t n,
+                     uint32_t *uids, uint32_t *uidvalidity)
+{
+    if (fast != 0)
+        return uids_of(maildir, names, n, uids, uidvalidity);
+    *uidvalidity = t->uidvalidity;
+    return mbx_tail_add(t, names, n, uids);
+}
+
 /* The flag letters of add, sorted and without repeats, after ":2,". */
 static int info_of(const char *letters, char *dst, size_t size)
 {
@@ -175,12 +187,8 @@ static int append_locked(struct mailbox_append *a, char *name, uint32_t *uidvali
     char *names[1] = {name};
     int fast = mbx_tail_open(a->maildir, &t);
     int rc = fast < 0 ? -1 : append_link(a, name);
-    if (rc == 0 && fast == 0) {
-        *uidvalidity = t.uidvalidity;
-        rc = mbx_tail_add(&t, names, 1, uid);
-    } else if (rc == 0) {
-        rc = uids_of(a->maildir, names, 1, uid, uidvalidity);
-    }
+    if (rc == 0)
+        rc = give_uids(&t, fast, a->maildir, names, 1, uid, uidvalidity);
     int saved = errno;
     mbx_tail_close(&t);
     errno = saved;
@@ -386,12 +394,8 @@ static int journal_copies(struct mailbox *mb, const uint32_t *uids, size_t n, co
         rc = mbx_journal_commit(&j);
     if (fast < 0)
         rc = -1;
-    if (rc == 0 && fast == 0) {
-        cu->uidvalidity = t.uidvalidity;
-        rc = mbx_tail_add(&t, names, n, cu->dst);
-    } else if (rc == 0) {
-        rc = uids_of(dst, names, n, cu->dst, &cu->uidvalidity);
-    }
+    if (rc == 0)
+        rc = give_uids(&t, fast, dst, names, n, cu->dst, &cu->uidvalidity);
     int saved = errno;
     mbx_tail_close(&t);
     close(lock);
