@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "imapqresync.h"
+#include "imapsearch.h"
 #include "mailbox.h"
 
 int imapqresync_parse(struct imaptok *t, struct imapqresync *q)
@@ -104,20 +105,18 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int writer(void *arg, const void *data, size_t len)
+{
+    return imapsess_write(arg, data, len);
+}
+
 int imapqresync_vanished(struct imapsess *s, uint32_t *uids, size_t n)
 {
-    int first = 1;
     if (n == 0)
         return 0;
     qsort(uids, n, sizeof *uids, by_value);
     imapsess_printf(s, "* VANISHED ");
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-            j++;
-        put_range(s, &first, uids[i], uids[j]);
-        i = j + 1;
-    }
+    imapsearch_set(uids, n, writer, s); /* a failure is in s->io.write_failed */
     imapsess_write(s, "\r\n", 2);
     return s->io.write_failed ? -1 : 0;
 }

@@ -763,6 +763,14 @@ static void out_set(struct out *o, const uint32_t *v, size_t n)
     }
 }
 
+int imapsearch_set(const uint32_t *v, size_t n, imapsearch_writer w, void *arg)
+{
+    struct out o = {.w = w, .arg = arg};
+    out_set(&o, v, n);
+    out_flush(&o);
+    return o.failed ? -1 : 0;
+}
+
 /* The MODSEQ an answer reports (RFC 7162 §3.1.5): the highest of the messages it shows. */
 static uint64_t reported_modseq(const struct imapsearch_hits *h, unsigned ret, int esearch)
 {

@@ -147,6 +147,10 @@ void imapsearch_hits_free(struct imapsearch_hits *h);
 /* Takes len octets of output; 0, or -1 to stop (the caller's netio writer). */
 typedef int (*imapsearch_writer)(void *arg, const void *data, size_t len);
 
+/* The n numbers of v (ascending) as a compact sequence set ("2:3,5": runs of consecutive
+ * numbers as "a:b"), nothing before or after. 0, or -1 if the writer failed. */
+int imapsearch_set(const uint32_t *v, size_t n, imapsearch_writer w, void *arg);
+
 /* Writes the untagged answer, CRLF included, numbers being UIDs when uid != 0 (UID SEARCH),
  * sequence numbers otherwise:
  *  - no RETURN and rev2 == 0:  "* SEARCH 2 3 5" ("* SEARCH" when nothing matched);
