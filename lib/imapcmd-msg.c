@@ -454,18 +454,17 @@ static int store_changes(struct imapsess *s, struct store *st, struct msgset *se
     return failed;
 }
 
-/* The tagged reply of a STORE with messages that failed UNCHANGEDSINCE: OK [MODIFIED set]. */
+/* The tagged reply of a STORE with messages that failed UNCHANGEDSINCE: OK [MODIFIED set],
+ * streamed, as the set has no length limit (RFC 7162 §3.1.3 names every such message). */
 static int store_modified(struct imapsess *s, const struct store *st)
 {
-    size_t size = st->n_modified * 22 + 1;
-    char *text = malloc(size);
-    if (text == NULL || uid_set(st->modified, st->n_modified, text, size) != 0) {
-        free(text);
-        return imapsess_no(s, "[UNAVAILABLE] Out of memory");
-    }
-    int rc = imapsess_ok(s, "[MODIFIED %s] Conditional STORE failed", text);
-    free(text);
-    return rc;
+    int rc = imapsess_tagged_begin(s, "OK");
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (imapsess_write(s, "[MODIFIED ", 10) != 0 ||
+        imapsearch_set(st->modified, st->n_modified, writer, s) != 0)
+        return -1;
+    return imapsess_printf(s, "] Conditional STORE failed\r\n");
 }
 
 int imapcmd_store(struct imapsess *s, struct imaptok *t)

@@ -92,13 +92,32 @@ int imapsess_untagged(struct imapsess *s, const char *fmt, ...)
     return netio_write(&s->io, line, (size_t)n);
 }
 
+/* What comes before an OK or NO: the selected folder's untagged updates. 0, or -1 when the
+ * session ends (the folder rebuilt behind our back). */
+static int before_tagged(struct imapsess *s, int bad)
+{
+    if (!bad && s->state == IMAP_SELECTED && !s->done &&
+        imapsess_updates(s, (s->cmd_flags & IMAPCMD_NO_EXPUNGE) && !s->uid) != 0 && s->done)
+        return -1;
+    return 0;
+}
+
+int imapsess_tagged_begin(struct imapsess *s, const char *status)
+{
+    if (s->replied)
+        return 1;
+    if (before_tagged(s, strcmp(status, "BAD") == 0) != 0)
+        return -1;
+    s->replied = 1;
+    return imapsess_printf(s, "%s %s ", s->tag, status);
+}
+
 int imapsess_vtagged(struct imapsess *s, const char *status, const char *fmt, va_list ap)
 {
     if (s->replied)
         return 0;
     int bad = strcmp(status, "BAD") == 0;
-    if (!bad && s->state == IMAP_SELECTED && !s->done &&
-        imapsess_updates(s, (s->cmd_flags & IMAPCMD_NO_EXPUNGE) && !s->uid) != 0 && s->done)
+    if (before_tagged(s, bad) != 0)
         return -1;
     char prefix[IMAP_TAG_MAX + 8], line[4096];
     snprintf(prefix, sizeof prefix, "%s %s ", s->tag, status);

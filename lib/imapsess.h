@@ -148,6 +148,10 @@ int imapsess_no(struct imapsess *s, const char *fmt, ...) __attribute__((format(
 int imapsess_bad(struct imapsess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A tagged reply with the status given ("OK", "NO", "BAD"), as above. */
 int imapsess_vtagged(struct imapsess *s, const char *status, const char *fmt, va_list ap);
+/* The start of a tagged OK or NO too long for one formatted line ("<tag> OK ", after the
+ * updates, as above): the caller writes the rest and its CRLF. 0, 1 when this command has
+ * already replied (write nothing), or -1. */
+int imapsess_tagged_begin(struct imapsess *s, const char *status);
 
 /* Raw output inside a response being built ("* 3 FETCH (" ...): no CRLF added. */
 int imapsess_printf(struct imapsess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -201,6 +201,24 @@ class Condstore(Folder):
         self.cmd(a, "EXAMINE INBOX")
         self.cmd(a, "STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Seen)", "NO")
 
+    def test_modified_set_longer_than_a_line(self):
+        """[MODIFIED set] names every message that failed, however long the set (it was cut
+        to "internal error: reply too long" past 4096 octets)."""
+        for i in range(5, 3001):
+            self.inst.add_message(DEMO, yubintest.numbered_message(i))
+        a, b = self.client(enable=True), self.client()
+        since = self.status_highest(a)
+        odd = list(range(1, 3001, 2))
+        for k in range(0, len(odd), 250):
+            self.cmd(b, "STORE %s +FLAGS.SILENT (\\Flagged)" % ",".join(map(str, odd[k:k + 250])))
+        lines = self.cmd(a, "STORE 1:3000 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Seen)" % since)
+        want = ",".join(map(str, odd))
+        self.assertGreater(len(want), 4096)
+        self.assertEqual(lines[-1].split(" ", 1)[1], "OK [MODIFIED %s] Conditional STORE failed"
+                         % want)
+        self.assertEqual(self.cmd(a, "SEARCH SEEN")[0], "* SEARCH " + " ".join(
+            str(i) for i in range(2, 3001, 2)))
+
     def test_change_behind_the_back(self):
         c = self.client(enable=True)
         h = self.status_highest(c)
