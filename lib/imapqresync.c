@@ -55,27 +55,13 @@ static void put_range(struct imapsess *s, int *first, uint32_t lo, uint32_t hi)
     *first = 0;
 }
 
-/* The first message of the folder with a UID >= uid. */
-static size_t first_at(const struct mailbox *mb, uint32_t uid)
-{
-    size_t lo = 0, hi = mb->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (mb->msgs[mid].uid < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* The gaps of [lo, hi] between the folder's UIDs, written (begun with the prefix when the
  * first is found). */
 static void put_gaps(struct imapsess *s, uint32_t lo, uint32_t hi, int *first)
 {
     const struct mailbox *mb = &s->mb;
     uint64_t cur = lo;
-    for (size_t i = first_at(mb, lo); cur <= hi; i++) {
+    for (size_t i = mailbox_first_uid_at(mb, lo); cur <= hi; i++) {
         uint64_t present =
             i < mb->count && mb->msgs[i].uid <= hi ? mb->msgs[i].uid : (uint64_t)hi + 1;
         if (present > cur) {

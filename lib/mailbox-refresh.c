@@ -123,15 +123,7 @@ static int reload(struct mailbox *mb, struct mailbox *fresh, int flags)
 static size_t count_added(const struct mailbox *mb, const struct mailbox *fresh)
 {
     uint32_t last = mb->count > 0 ? mb->msgs[mb->count - 1].uid : 0;
-    size_t lo = 0, hi = fresh->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fresh->msgs[mid].uid <= last)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return fresh->count - lo;
+    return last == UINT32_MAX ? 0 : fresh->count - mailbox_first_uid_at(fresh, last + 1);
 }
 
 /* mb takes fresh's messages (uidvalidity_changed) or the merge of both, and its index. */

@@ -847,6 +847,19 @@ struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid)
     return bsearch(&key, mb->msgs, mb->count, sizeof *mb->msgs, mbx_by_uid);
 }
 
+size_t mailbox_first_uid_at(const struct mailbox *mb, uint32_t uid)
+{
+    size_t lo = 0, hi = mb->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mb->msgs[mid].uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int mailbox_uidl(struct mailbox *mb, const struct mailbox_msg *m, char out[MAILBOX_UIDL_MAX + 1])
 {
     const char *name = mbx_name(mb, m, NULL);

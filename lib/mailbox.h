@@ -114,6 +114,8 @@ void mailbox_close(struct mailbox *mb);
 
 /* The message with this UID, or NULL. */
 struct mailbox_msg *mailbox_by_uid(struct mailbox *mb, uint32_t uid);
+/* The index in mb->msgs of the first message with a UID >= uid (mb->count if none). */
+size_t mailbox_first_uid_at(const struct mailbox *mb, uint32_t uid);
 
 /* The current file name of a message in cur/ (base, then ":2,<flags>"), read from the
  * session's index: valid until the next call on mb. NULL (errno ENOENT if the message is gone,
